@@ -1,0 +1,53 @@
+// yargs wiring: each command lives in bin/commands/<name>.ts and only parses and prints.
+import yargs from 'yargs';
+import type { CommandModule } from 'yargs';
+import { EXIT } from './output.js';
+import syncCommand from './commands/sync.js';
+import drainCommand from './commands/drain.js';
+import statusCommand from './commands/status.js';
+import failedCommand from './commands/failed.js';
+import retryCommand from './commands/retry.js';
+import logCommand from './commands/log.js';
+import serveCommand from './commands/serve.js';
+import installCommand from './commands/install.js';
+import uninstallCommand from './commands/uninstall.js';
+
+const commands: CommandModule<any, any>[] = [
+  installCommand,
+  uninstallCommand,
+  syncCommand,
+  drainCommand,
+  statusCommand,
+  failedCommand,
+  retryCommand,
+  logCommand,
+  serveCommand,
+];
+
+export async function runCli(args: string[]): Promise<void> {
+  let parser = yargs(args)
+    .scriptName('kitty-sync')
+    .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')
+    .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'print every artifact' })
+    .command('hook <name>', 'run as a Git hook (post-commit, pre-push); used by the installed hooks')
+    .demandCommand(1, 'Name a command; see --help.')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      process.stderr.write(`kitty-sync: ${msg}\n\n${y.help()}\n`);
+      process.exit(EXIT.usage);
+    })
+    .wrap(Math.min(100, process.stdout.columns || 100));
+  for (const c of commands) parser = parser.command(c);
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    process.stderr.write(`kitty-sync: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exitCode = EXIT.unexpected;
+  }
+}

@@ -1,0 +1,164 @@
+// Settings with the precedence flag > environment > .kittify/config.yaml (`sync:`) > default (SPEC §8).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+export type HookName = 'post-commit' | 'pre-push';
+
+export interface Settings {
+  /** Base URL of the server; null means "queue only, never send". */
+  serverUrl: string | null;
+  /** Bearer token; never logged, stored or printed. */
+  token: string | null;
+  /** False when KITTY_SYNC=0. */
+  enabled: boolean;
+  /** Drain budget in ms; null means "until nothing is ready" (manual commands). */
+  budgetMs: number | null;
+  stateDir: string;
+  /** Maximum number of body tasks in the queue. */
+  capacity: number;
+  /** Allow plain http:// to a non-loopback host. */
+  allowInsecureHttp: boolean;
+  /** Concurrent body uploads during a drain. */
+  concurrency: number;
+  /** Stale-work policy: a task older than this, or retried this often, is dead-lettered. */
+  maxTaskAgeMs: number;
+  maxRetries: number;
+  /** Problems met while reading configuration (each names the file and the reason). */
+  warnings: string[];
+}
+
+export interface SettingFlags {
+  serverUrl?: string;
+  budgetMs?: number | null;
+  stateDir?: string;
+  concurrency?: number;
+}
+
+export interface ResolveInput {
+  flags?: SettingFlags;
+  env?: NodeJS.ProcessEnv;
+  /** Work tree root; its .kittify/config.yaml is read for the `sync:` section. */
+  repoRoot?: string | null;
+  /** `git rev-parse --git-common-dir`, absolute: the default state directory lives there. */
+  commonGitDir: string;
+  /** Set when running as a hook: selects the hook's default drain budget. */
+  hook?: HookName;
+}
+
+export const DEFAULT_BUDGET_MS: Record<HookName, number> = { 'post-commit': 2000, 'pre-push': 5000 };
+export const DEFAULT_CAPACITY = 100_000;
+export const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_MAX_TASK_AGE_MS = 30 * 24 * 3600 * 1000;
+export const DEFAULT_MAX_RETRIES = 1000;
+
+export function configYamlPath(repoRoot: string): string {
+  return path.join(repoRoot, '.kittify', 'config.yaml');
+}
+
+/** The default state directory, shared by all worktrees of a repository (SPEC §6). */
+export function stateDirFor(commonGitDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.KITTY_SYNC_HOME;
+  return override && override.trim() !== '' ? path.resolve(override) : path.join(commonGitDir, 'kitty-sync');
+}
+
+/** Reads the `sync:` section of .kittify/config.yaml from the work tree; problems become warnings. */
+export function readSyncSection(repoRoot: string, warnings: string[]): Record<string, unknown> {
+  const file = configYamlPath(repoRoot);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  try {
+    const doc = parseYaml(text) as unknown;
+    if (doc === null || doc === undefined) return {};
+    if (typeof doc !== 'object' || Array.isArray(doc)) {
+      warnings.push(`${file}: not a YAML mapping; its sync settings are ignored`);
+      return {};
+    }
+    const sync = (doc as Record<string, unknown>).sync;
+    if (sync === undefined || sync === null) return {};
+    if (typeof sync !== 'object' || Array.isArray(sync)) {
+      warnings.push(`${file}: 'sync' is not a mapping; its sync settings are ignored`);
+      return {};
+    }
+    return sync as Record<string, unknown>;
+  } catch (err) {
+    warnings.push(`${file}: invalid YAML (${firstLine(err)}); its sync settings are ignored`);
+    return {};
+  }
+}
+
+export function resolveSettings(input: ResolveInput): Settings {
+  const env = input.env ?? process.env;
+  const flags = input.flags ?? {};
+  const warnings: string[] = [];
+  const file = input.repoRoot ? readSyncSection(input.repoRoot, warnings) : {};
+  const fileName = input.repoRoot ? configYamlPath(input.repoRoot) : '.kittify/config.yaml';
+
+  const pickString = (flag: string | undefined, envName: string, key: string): string | null => {
+    if (flag !== undefined && flag !== '') return flag;
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    const fromFile = file[key];
+    if (typeof fromFile === 'string' && fromFile !== '') return fromFile;
+    if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a string; ignored`);
+    return null;
+  };
+  const pickNumber = (flag: number | undefined, envName: string, key: string, fallback: number): number => {
+    if (flag !== undefined && Number.isFinite(flag)) return flag;
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') {
+      const n = Number(fromEnv);
+      if (Number.isFinite(n) && n >= 0) return n;
+      warnings.push(`${envName}=${JSON.stringify(fromEnv)} is not a non-negative number; ignored`);
+    }
+    const fromFile = file[key];
+    if (typeof fromFile === 'number' && Number.isFinite(fromFile) && fromFile >= 0) return fromFile;
+    if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a non-negative number; ignored`);
+    return fallback;
+  };
+
+  let budgetMs: number | null;
+  if (flags.budgetMs !== undefined) budgetMs = flags.budgetMs;
+  else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook]);
+  else budgetMs = null;
+
+  return {
+    serverUrl: stripTrailingSlash(pickString(flags.serverUrl, 'KITTY_SYNC_SERVER_URL', 'server_url')),
+    token: nonEmpty(env.KITTY_SYNC_TOKEN),
+    enabled: env.KITTY_SYNC !== '0',
+    budgetMs,
+    stateDir: flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env),
+    capacity: pickNumber(undefined, 'KITTY_SYNC_CAPACITY', 'capacity', DEFAULT_CAPACITY),
+    allowInsecureHttp: env.KITTY_SYNC_ALLOW_INSECURE_HTTP === '1' || file.allow_insecure_http === true,
+    concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
+    maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
+    maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
+    warnings,
+  };
+}
+
+/** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)} (use e.g. 500ms, 5s, 2m)`);
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 'ms').toLowerCase();
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Math.round(n * factor);
+}
+
+function stripTrailingSlash(url: string | null): string | null {
+  return url === null ? null : url.replace(/\/+$/, '');
+}
+
+function nonEmpty(value: string | undefined): string | null {
+  return value !== undefined && value.trim() !== '' ? value.trim() : null;
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).split('\n')[0];
+}
