@@ -1,0 +1,346 @@
+// HTTP transport for the two endpoints of SPEC §5: sends one request and classifies the
+// answer (§5.2 table). It never retries or computes backoff; the drain decides what to do.
+// node-fetch is imported on the first request, not at module load: the hook path imports
+// this module even when there is nothing to send (~35 ms saved per commit).
+import http from 'node:http';
+import https from 'node:https';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { IndexEvent, PushContentRequest } from './types.js';
+
+type NodeFetch = typeof import('node-fetch').default;
+
+export const EVENTS_PATH = '/api/v1/events/batch/';
+export const PUSH_CONTENT_PATH = '/api/dossier/push-content/';
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Same-origin redirects followed before giving up (a loop or a misconfigured proxy). */
+export const MAX_REDIRECTS = 3;
+/** Server error text kept in a reason: enough to diagnose, short enough for a log line. */
+const MAX_ERROR_TEXT = 200;
+
+export interface TransportOptions {
+  /** Base URL; endpoint paths are appended to its path (a prefix such as /sync is kept). */
+  serverUrl: string;
+  token: string | null;
+  /** Per request, including reading the response; default 10 s. */
+  timeoutMs?: number;
+  /** Permit plain http:// to a host that is not loopback. */
+  allowInsecureHttp?: boolean;
+  /** Keep-alive sockets per origin; set it ≥ the drain's concurrency. Default 16. */
+  maxSockets?: number;
+}
+
+export type BodyResult =
+  | { kind: 'stored' }
+  | { kind: 'already_exists' }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  | { kind: 'unauthorized'; reason: string }
+  | { kind: 'permanent'; reason: string }
+  | { kind: 'aborted' };
+
+export type EventStatus = 'success' | 'duplicate' | 'rejected';
+export interface EventResult {
+  event_id: string;
+  status: EventStatus;
+  error?: string;
+}
+
+export type EventsResult =
+  | { kind: 'results'; results: EventResult[] }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  | { kind: 'unauthorized'; reason: string }
+  | { kind: 'permanent'; reason: string }
+  | { kind: 'aborted' };
+
+/** The failure kinds both endpoints share. */
+type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'permanent' | 'aborted' }>;
+
+/** Bad server URL or an insecure scheme: a configuration problem (exit 2), not a delivery failure. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const gzip = promisify(gzipCb);
+
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** Validates a server base URL (SPEC §8: plain http only for loopback unless opted in). */
+export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): URL {
+  let url: URL;
+  try {
+    url = new URL(serverUrl);
+  } catch {
+    throw new ConfigError(`server URL ${JSON.stringify(serverUrl)} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`server URL must use https:// (or http:// for loopback), not ${url.protocol}`);
+  }
+  if (url.username || url.password) {
+    // Credentials in the URL would end up in logs and error messages; the token has its own setting.
+    throw new ConfigError('server URL must not contain credentials; set KITTY_SYNC_TOKEN instead');
+  }
+  if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError(
+      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https:// or opt in to insecure http`,
+    );
+  }
+  url.search = '';
+  url.hash = '';
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+interface RawResponse {
+  status: number;
+  headers: { get(name: string): string | null };
+  text: string;
+}
+
+export class Transport {
+  private readonly base: URL;
+  private readonly token: string | null;
+  private readonly timeoutMs: number;
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private fetchFn: NodeFetch | null = null;
+
+  constructor(opts: TransportOptions) {
+    this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
+    this.token = opts.token && opts.token !== '' ? opts.token : null;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // One TCP (and TLS) handshake per socket, not per request: most of the Python original's cost.
+    const maxSockets = Math.max(1, opts.maxSockets ?? 16);
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
+  }
+
+  /** The origin the token is sent to; nothing else ever receives it. */
+  get origin(): string {
+    return this.base.origin;
+  }
+
+  async pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult> {
+    const outcome = await this.post(PUSH_CONTENT_PATH, Buffer.from(JSON.stringify(req), 'utf8'), false, signal);
+    if ('kind' in outcome) return outcome;
+    const { status } = outcome;
+    if (status === 201) return { kind: 'stored' };
+    if (status === 200) {
+      // 200 normally says already_exists; a server that answers 200 {"status":"stored"} stored it.
+      const body = parseJsonObject(outcome.text);
+      return body?.status === 'stored' ? { kind: 'stored' } : { kind: 'already_exists' };
+    }
+    return this.classifyFailure(outcome);
+  }
+
+  async sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult> {
+    const body = await gzip(Buffer.from(JSON.stringify({ events }), 'utf8'));
+    const outcome = await this.post(EVENTS_PATH, body, true, signal);
+    if ('kind' in outcome) return outcome;
+    if (outcome.status === 200 || outcome.status === 201) {
+      const results = parseEventResults(outcome.text);
+      // A success status with a body we cannot read: events are idempotent by event_id, so resend.
+      if (!results) return { kind: 'retry', reason: `invalid_response: http_${outcome.status} without a results list` };
+      return { kind: 'results', results };
+    }
+    return this.classifyFailure(outcome);
+  }
+
+  /** Closes idle keep-alive sockets so the process can exit. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async loadFetch(): Promise<NodeFetch> {
+    if (!this.fetchFn) this.fetchFn = (await import('node-fetch')).default;
+    return this.fetchFn;
+  }
+
+  /**
+   * POSTs to base+path, following same-origin redirects; returns the response with its body
+   * read, or a failure (network, timeout, abort, cross-origin redirect).
+   */
+  private async post(
+    endpoint: string,
+    body: Buffer,
+    gzipped: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<RawResponse | FailureResult> {
+    if (signal?.aborted) return { kind: 'aborted' };
+    const fetch = await this.loadFetch();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'User-Agent': 'kitty-sync',
+    };
+    if (gzipped) headers['Content-Encoding'] = 'gzip';
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    let url = new URL(endpoint.replace(/^\//, ''), this.base);
+    try {
+      for (let redirects = 0; ; redirects++) {
+        const res = await fetch(url.href, {
+          method: 'POST',
+          headers,
+          body,
+          redirect: 'manual',
+          signal: combined,
+          compress: true,
+          agent: (u: URL) => (u.protocol === 'https:' ? this.httpsAgent : this.httpAgent),
+        });
+        // Reading the whole body lets the socket go back to the keep-alive pool.
+        const text = await res.text();
+        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
+          let next: URL;
+          try {
+            next = new URL(res.headers.get('location')!, url);
+          } catch {
+            return { kind: 'permanent', reason: `http_${res.status}: invalid redirect location` };
+          }
+          // The token belongs to the configured origin only (SPEC §8). Following without it would
+          // only earn a misleading 401 (which stops the drain as "bad token") or deliver documents
+          // to a host nobody configured; a dead letter naming the origin tells the user what to fix.
+          if (next.origin !== this.base.origin) {
+            return { kind: 'permanent', reason: `redirect_to_other_origin: ${next.origin}` };
+          }
+          if (redirects >= MAX_REDIRECTS) return { kind: 'permanent', reason: 'too_many_redirects' };
+          // An API upload re-POSTs on every redirect code: turning it into a GET (browser 301/302/303
+          // behaviour) would silently drop the document.
+          url = next;
+          continue;
+        }
+        return { status: res.status, headers: res.headers, text };
+      }
+    } catch (err) {
+      if (signal?.aborted) return { kind: 'aborted' };
+      if (timeout.signal.aborted) return { kind: 'retry', reason: 'timeout' };
+      return { kind: 'retry', reason: this.redact(networkReason(err)) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Non-success statuses per the SPEC §5.2 table. */
+  private classifyFailure(res: RawResponse): FailureResult {
+    const { status } = res;
+    const body = parseJsonObject(res.text);
+    const errorCode = typeof body?.error === 'string' ? body.error : null;
+    const detail = this.redact(errorText(body, res.text));
+    const withDetail = (code: string): string => (detail ? `${code}: ${detail}` : code);
+    if (status === 401) {
+      return { kind: 'unauthorized', reason: withDetail('http_401') };
+    }
+    if (status === 404) {
+      if (errorCode === 'namespace_not_found') return { kind: 'permanent', reason: 'namespace_not_found' };
+      if (errorCode === 'index_entry_not_found') return { kind: 'retry', reason: 'index_entry_not_found' };
+      // Unparseable or unknown 404 (a proxy, a deploy in progress): keep it, conservatively.
+      return { kind: 'retry', reason: withDetail('http_404') };
+    }
+    if (status === 429 || status >= 500 || status === 408) {
+      const retryAfterMs = retryAfter(body, res.headers.get('retry-after'));
+      const reason = status === 429 ? 'http_429' : withDetail(`http_${status}`);
+      return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
+    }
+    return { kind: 'permanent', reason: withDetail(`http_${status}`) };
+  }
+
+  /** Last line of defence: a server that echoes the Authorization header must not leak it. */
+  private redact(text: string): string {
+    return this.token ? text.split(this.token).join('[redacted]') : text;
+  }
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | null {
+  if (text === '') return null;
+  try {
+    const value = JSON.parse(text) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The server's explanation, one line, truncated; '' when there is none. */
+function errorText(body: Record<string, unknown> | null, raw: string): string {
+  let text: string;
+  if (body) {
+    const parts = [body.error, body.detail, body.message].filter((v): v is string => typeof v === 'string' && v !== '');
+    text = parts.length > 0 ? parts.join(': ') : JSON.stringify(body);
+  } else {
+    text = raw;
+  }
+  text = text.replace(/\s+/g, ' ').trim();
+  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
+}
+
+/**
+ * Milliseconds to wait from a 429/5xx: the body's `retry_after` (seconds) and the
+ * Retry-After header (seconds or an HTTP date); the later of the two when both are given.
+ */
+export function retryAfter(body: Record<string, unknown> | null, header: string | null, now = Date.now()): number | undefined {
+  const candidates: number[] = [];
+  const fromBody = body?.retry_after;
+  const bodySeconds = typeof fromBody === 'number' ? fromBody : typeof fromBody === 'string' ? Number(fromBody) : NaN;
+  if (Number.isFinite(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
+  if (header !== null && header.trim() !== '') {
+    const h = header.trim();
+    if (/^\d+(\.\d+)?$/.test(h)) candidates.push(Math.ceil(Number(h) * 1000));
+    else {
+      const at = Date.parse(h);
+      if (Number.isFinite(at)) candidates.push(Math.max(0, at - now));
+    }
+  }
+  return candidates.length > 0 ? Math.max(...candidates) : undefined;
+}
+
+function parseEventResults(text: string): EventResult[] | null {
+  const body = parseJsonObject(text);
+  if (!body || !Array.isArray(body.results)) return null;
+  const results: EventResult[] = [];
+  for (const item of body.results as unknown[]) {
+    if (item === null || typeof item !== 'object') continue;
+    const r = item as Record<string, unknown>;
+    if (typeof r.event_id !== 'string') continue;
+    if (r.status !== 'success' && r.status !== 'duplicate' && r.status !== 'rejected') continue;
+    const result: EventResult = { event_id: r.event_id, status: r.status };
+    if (typeof r.error === 'string') result.error = r.error.slice(0, MAX_ERROR_TEXT);
+    results.push(result);
+  }
+  // Events missing from the list (or with an unknown status) are not confirmed: the drain keeps them.
+  return results;
+}
+
+/** A short code for a failed connection; never the URL or headers. */
+function networkReason(err: unknown): string {
+  const e = err as { code?: unknown; errno?: unknown; cause?: { code?: unknown }; message?: unknown };
+  const code = [e?.code, e?.errno, e?.cause?.code].find((c): c is string => typeof c === 'string' && /^E[A-Z_]+$/.test(c));
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection_refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ECONNABORTED':
+      return 'connection_reset';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'dns_failure';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'network_unreachable';
+    default:
+      break;
+  }
+  if (code) return `network_error: ${code}`;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  if (/socket hang up|premature close/i.test(message)) return 'connection_reset';
+  // node-fetch messages embed the URL; keep only the reason after it.
+  const tail = message.replace(/^request to \S+ failed, reason: /, '').replace(/https?:\/\/\S+/g, '<url>');
+  return `network_error: ${tail.slice(0, MAX_ERROR_TEXT)}`;
+}
