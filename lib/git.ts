@@ -1,0 +1,172 @@
+// Git queries through simple-git: where the repository lives, which paths changed, what a
+// tree holds at a revision. Every path list uses NUL-separated output (-z) so names with
+// spaces, unicode or even newlines survive intact. Blob bytes are read by ./blobs.ts.
+import path from 'node:path';
+import { simpleGit } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
+import type { GitEntryKind } from './types.js';
+
+export interface RepoPaths {
+  /** Work tree root. */
+  root: string;
+  /** This work tree's git directory (differs from commonDir in a linked worktree). */
+  gitDir: string;
+  /** The directory shared by all worktrees (refs, objects, our state directory). */
+  commonDir: string;
+}
+
+/** One file of a tree at a revision (`git ls-tree -r -l`). */
+export interface TreeEntry {
+  /** Repository-relative, '/' separators. */
+  path: string;
+  /** Octal mode as git prints it, e.g. '100644', '120000', '160000'. */
+  mode: string;
+  kind: Exclude<GitEntryKind, 'missing'>;
+  objectId: string;
+  /** Blob size in bytes; 0 for submodules (git reports none). */
+  size: number;
+}
+
+export interface UnderOption {
+  /** Restrict to paths below this repository-relative directory (e.g. 'kitty-specs'). */
+  under?: string;
+}
+
+/** The working directory is not inside a Git work tree. */
+export class NotAGitRepoError extends Error {}
+
+const MODE_SYMLINK = '120000';
+const MODE_GITLINK = '160000';
+
+export class Repo {
+  constructor(
+    readonly paths: RepoPaths,
+    private readonly git: SimpleGit,
+  ) {}
+
+  /** Full commit id of `rev` (tags are peeled to their commit), or null when it does not name a commit. */
+  async revParse(rev: string): Promise<string | null> {
+    const out = (await this.git.raw(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`])).trim();
+    return /^[0-9a-f]{40,64}$/.test(out) ? out : null;
+  }
+
+  /** Short name of the checked-out branch, or null when HEAD is detached. */
+  async headBranch(): Promise<string | null> {
+    const out = (await this.git.raw(['symbolic-ref', '-q', '--short', 'HEAD'])).trim();
+    return out === '' ? null : out;
+  }
+
+  /**
+   * Paths changed by `commit` against its first parent (a merge is compared with the
+   * branch it was merged into); a root commit lists all its files. Deletions included.
+   */
+  async changedPaths(commit: string, opts: UnderOption = {}): Promise<string[]> {
+    const out = await this.git.raw([
+      'diff-tree', '-r', '-z', '--name-only', '--no-commit-id', '--no-renames', '--root',
+      '--diff-merges=first-parent', commit, '--', ...pathspec(opts.under),
+    ]);
+    return splitNul(out);
+  }
+
+  /** Paths that differ between two revisions (deletions included). */
+  async changedPathsBetween(from: string, to: string, opts: UnderOption = {}): Promise<string[]> {
+    const out = await this.git.raw([
+      'diff-tree', '-r', '-z', '--name-only', '--no-renames', from, to, '--', ...pathspec(opts.under),
+    ]);
+    return splitNul(out);
+  }
+
+  /**
+   * Union of the paths touched by every commit of a rev-list range, e.g.
+   * `['tip', '--not', '--remotes=origin']` for a branch the remote has never seen.
+   * Merges count with their first-parent diff, so conflict resolutions are not missed.
+   */
+  async changedPathsInRevs(revs: string[], opts: UnderOption = {}): Promise<string[]> {
+    const out = await this.git.raw([
+      'log', '--format=', '--name-only', '-z', '--no-renames', '--diff-merges=first-parent',
+      ...revs, '--', ...pathspec(opts.under),
+    ]);
+    return [...new Set(splitNul(out))];
+  }
+
+  /** Every file below `dir` (or several dirs) at `rev`, recursively, with mode, kind, id and size. */
+  async listTree(rev: string, dir: string | string[]): Promise<TreeEntry[]> {
+    const dirs = (Array.isArray(dir) ? dir : [dir]).filter((d) => d !== '');
+    if (Array.isArray(dir) && dirs.length === 0) return [];
+    const out = await this.git.raw(['ls-tree', '-r', '-z', '-l', '--full-tree', rev, '--', ...dirs.flatMap((d) => pathspec(d))]);
+    return parseLsTree(out);
+  }
+
+  /** Every local branch with the commit it points at. */
+  async localBranches(): Promise<{ name: string; sha: string }[]> {
+    const out = await this.git.raw(['for-each-ref', '--format=%(objectname) %(refname:short)', 'refs/heads']);
+    return out
+      .split('\n')
+      .map((line) => /^([0-9a-f]{40,64}) (.+)$/.exec(line.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ name: m[2], sha: m[1] }));
+  }
+
+  /** The remote's default branch as recorded locally (refs/remotes/<remote>/HEAD); no network. */
+  async remoteDefaultBranch(remote = 'origin'): Promise<string | null> {
+    const out = (await this.git.raw(['symbolic-ref', '-q', `refs/remotes/${remote}/HEAD`])).trim();
+    const prefix = `refs/remotes/${remote}/`;
+    return out.startsWith(prefix) && out.length > prefix.length ? out.slice(prefix.length) : null;
+  }
+
+  async remoteUrl(remote = 'origin'): Promise<string | null> {
+    const out = (await this.git.raw(['config', '--get', `remote.${remote}.url`])).trim();
+    return out === '' ? null : out;
+  }
+}
+
+/** Locates the repository containing `cwd`. Throws NotAGitRepoError outside a work tree. */
+export async function openRepo(cwd: string): Promise<Repo> {
+  const base = path.resolve(cwd);
+  let out: string;
+  try {
+    const git = simpleGit({ baseDir: base });
+    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']);
+  } catch (err) {
+    throw new NotAGitRepoError(`${base} is not inside a Git work tree (${firstLine(err)})`);
+  }
+  const [root, gitDir, commonDir] = out.split('\n').map((l) => l.trim());
+  if (!root || !gitDir || !commonDir) throw new NotAGitRepoError(`${base} is not inside a Git work tree`);
+  // --git-dir / --git-common-dir may be relative to the directory git ran in.
+  const paths: RepoPaths = {
+    root: path.resolve(root),
+    gitDir: path.resolve(base, gitDir),
+    commonDir: path.resolve(base, commonDir),
+  };
+  return new Repo(paths, simpleGit({ baseDir: paths.root }));
+}
+
+/** Parses `git ls-tree -r -z -l` output: `<mode> <type> <id> <size>\t<path>\0`. */
+export function parseLsTree(out: string): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  for (const record of splitNul(out)) {
+    const tab = record.indexOf('\t');
+    if (tab < 0) continue;
+    const [mode, type, objectId, size] = record.slice(0, tab).split(/\s+/);
+    const entryPath = record.slice(tab + 1);
+    if (type === 'tree') continue;
+    const kind: TreeEntry['kind'] =
+      mode === MODE_GITLINK || type === 'commit' ? 'submodule' : mode === MODE_SYMLINK ? 'symlink' : 'blob';
+    entries.push({ path: entryPath, mode, kind, objectId, size: size === '-' ? 0 : Number(size) });
+  }
+  return entries;
+}
+
+function splitNul(out: string): string[] {
+  return out.split('\0').filter((s) => s !== '');
+}
+
+/** A literal pathspec: names with glob characters are matched as written. */
+function pathspec(dir: string | undefined): string[] {
+  if (dir === undefined || dir === '' || dir === '.') return [];
+  return [`:(literal)${dir.replace(/\/+$/, '')}`];
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err).trim().split('\n')[0];
+}
