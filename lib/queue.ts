@@ -1,0 +1,929 @@
+// The durable upload queue (SPEC §6, issue 3): a sql.js database of metadata in the state
+// directory, bodies content-addressed beside it (bodystore), every read-modify-write under an
+// inter-process lock (lock.ts) with an atomic whole-file save. Network I/O never happens here:
+// callers read work in one withQueue, send it, then apply the results in another.
+import { existsSync, mkdirSync, promises as fsp, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
+import { ulid } from 'ulid';
+import writeFileAtomic from 'write-file-atomic';
+import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
+import { buildIndexEvent, newEventRecord, type EventRecord } from './events.js';
+import { acquireLock, type LockOptions } from './lock.js';
+import { namespaceKey, pickNamespace } from './namespace.js';
+import { backoffMs } from './retry.js';
+import { createSchema, getMeta, migrate, SCHEMA_VERSION, SchemaError, schemaVersion, setMeta } from './schema.js';
+import type { ArtifactClassification, CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
+
+export const DEFAULT_QUEUE_CAPACITY = 100_000;
+export const DB_FILE = 'queue.sqlite';
+export const LOCK_FILE = 'queue.lock';
+export const PENDING_MARKER = 'pending';
+
+export interface QueueOptions {
+  stateDir: string;
+  /** Maximum number of body tasks; new work beyond it is refused and counted. */
+  capacity?: number;
+  now?: () => number;
+  /** Told once, in one clear sentence, when a corrupt queue file was moved aside. */
+  onNotice?: (msg: string) => void;
+  lock?: LockOptions;
+}
+
+export interface EnqueueResult {
+  added: number;
+  duplicate: number;
+  superseded: number;
+  refused: number;
+  refusedArtifacts: { feature_slug: string; artifact_path: string; content_hash: string }[];
+}
+
+export interface BodyTask {
+  upload_id: string;
+  namespace: NamespaceRef;
+  artifact_path: string;
+  content_hash: string;
+  hash_algorithm: 'sha256';
+  size_bytes: number;
+  event_id: string | null;
+  created_at: number;
+  retry_count: number;
+  next_attempt_at: number;
+  last_error: string | null;
+}
+
+export interface StoredEvent {
+  event_id: string;
+  envelope: IndexEvent;
+  retry_count: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+}
+
+export type TaskResult =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; error: string; notBeforeMs?: number }
+  | { kind: 'released' }
+  | { kind: 'dead'; reason: string };
+
+export interface QueueStats {
+  /** Body tasks (index events are counted separately in events_*). */
+  pending: number;
+  ready: number;
+  backoff: number;
+  /** Body dead letters. */
+  failed: number;
+  events_pending: number;
+  events_ready: number;
+  events_failed: number;
+  oldest_pending_age_ms: number | null;
+  per_feature: Record<string, { pending: number; failed: number }>;
+  /** Body tasks by retry count bucket: "0", "1", "2", "3-4", "5-8", "9-16", "17+". */
+  retry_histogram: Record<string, number>;
+  capacity: number;
+}
+
+export interface DeadLetter {
+  id: string;
+  kind: 'body' | 'event';
+  feature_slug: string;
+  artifact_path: string;
+  content_hash: string | null;
+  reason: string;
+  failed_at: number;
+  retry_count: number;
+  namespace: NamespaceRef | null;
+}
+
+export interface RetryResult {
+  requeued: number;
+  /** Dead letters dropped because a newer version of the artifact was enqueued since. */
+  superseded: number;
+  unknown: string[];
+  /** Body dead letters kept because their body file is gone (cannot be re-sent). */
+  unavailable: string[];
+}
+
+export function dbPath(stateDir: string): string {
+  return path.join(stateDir, DB_FILE);
+}
+
+export function pendingMarkerPath(stateDir: string): string {
+  return path.join(stateDir, PENDING_MARKER);
+}
+
+// ---------------------------------------------------------------------------------------------
+// sql.js, loaded lazily once per process (hooks with nothing to do never pay for the wasm).
+
+let sqlPromise: Promise<SqlJsStatic> | null = null;
+
+function loadSql(): Promise<SqlJsStatic> {
+  sqlPromise ??= (async () => {
+    const { default: initSqlJs } = await import('sql.js');
+    const wasmPath = createRequire(import.meta.url).resolve('sql.js/dist/sql-wasm.wasm');
+    return initSqlJs({ wasmBinary: readFileSync(wasmPath) as unknown as ArrayBuffer });
+  })();
+  sqlPromise.catch(() => {
+    sqlPromise = null;
+  });
+  return sqlPromise;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening, validation, corruption handling.
+
+/** Cheap structural checks on the raw file; the reason it is not a usable database, or null. */
+export function headerProblem(buf: Uint8Array): string | null {
+  if (buf.length < 100 || Buffer.from(buf.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\u0000') {
+    return 'it is not a SQLite database';
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const rawPageSize = view.getUint16(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `its header has an invalid page size ${rawPageSize}`;
+  if (buf.length % pageSize !== 0) return `it is truncated (${buf.length} bytes is not a whole number of ${pageSize}-byte pages)`;
+  const pages = view.getUint32(28);
+  // The in-header size is valid only when the change counter matches "version-valid-for".
+  if (pages > 0 && view.getUint32(24) === view.getUint32(92) && pages * pageSize !== buf.length) {
+    return `it is truncated (${buf.length} of ${pages * pageSize} bytes)`;
+  }
+  return null;
+}
+
+function isCorruptionError(err: unknown): boolean {
+  return err instanceof Error && /malformed|not a database|SQLITE_CORRUPT|SQLITE_NOTADB|file is encrypted/i.test(err.message);
+}
+
+function tune(db: Database): void {
+  // The file is written whole by us; SQLite's own journaling of the in-memory copy is wasted work.
+  db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;');
+}
+
+interface Opened {
+  db: Database;
+  /** Needs saving even if nothing else changes (migrated). */
+  dirty: boolean;
+}
+
+function freshDb(SQL: SqlJsStatic): Database {
+  const db = new SQL.Database();
+  tune(db);
+  createSchema(db, ulid());
+  return db;
+}
+
+function timestampForName(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '-');
+}
+
+class CorruptQueueError extends Error {}
+
+/** Loads and validates the database; throws CorruptQueueError (with the reason) for an unusable file. */
+function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
+  const problem = headerProblem(buf);
+  if (problem) throw new CorruptQueueError(problem);
+  let db: Database | null = null;
+  try {
+    db = new SQL.Database(buf);
+    tune(db);
+    const version = schemaVersion(db);
+    let dirty = migrate(db, version);
+    if (getMeta(db, 'node_id') === undefined) {
+      setMeta(db, 'node_id', ulid());
+      dirty = true;
+    }
+    return { db, dirty };
+  } catch (err) {
+    db?.close();
+    if (err instanceof SchemaError && !err.corrupt) throw err;
+    if (err instanceof SchemaError || isCorruptionError(err)) throw new CorruptQueueError(err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+}
+
+async function readFileOrNull(file: string): Promise<Buffer | null> {
+  try {
+    return await fsp.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+async function moveAside(stateDir: string, reason: string, now: number, onNotice?: (msg: string) => void): Promise<void> {
+  const file = dbPath(stateDir);
+  const aside = `${file}.corrupt-${timestampForName(now)}`;
+  await fsp.rename(file, aside);
+  await fsyncDir(stateDir);
+  onNotice?.(
+    `kitty-sync: the queue file ${file} could not be read (${reason}); it was moved to ${aside} for inspection and a fresh queue was started. ` +
+      'Work queued in it will be re-queued by the next commit or `kitty-sync sync`.',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The queue view.
+
+type Row = SqlValue[];
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+function histogramBucket(n: number): string {
+  if (n <= 2) return String(n);
+  if (n <= 4) return '3-4';
+  if (n <= 8) return '5-8';
+  if (n <= 16) return '9-16';
+  return '17+';
+}
+
+const NS_COLS = 'n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version';
+
+function nsFromRow(r: Row, i: number): NamespaceRef {
+  return {
+    project_uuid: String(r[i]),
+    feature_slug: String(r[i + 1]),
+    target_branch: String(r[i + 2]),
+    mission_key: String(r[i + 3]),
+    manifest_version: String(r[i + 4]),
+  };
+}
+
+const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
+
+/** An opened, locked, in-memory view of the queue; only valid inside withQueue/readQueue. */
+export class Queue {
+  private stmts = new Map<string, Statement>();
+  private nsIds = new Map<string, number>();
+  private changed = false;
+  /** Bodies to write (before the rows are saved), by hash. */
+  readonly pendingBodies = new Map<string, Buffer>();
+  /** Hashes of body rows removed in this session: candidates for garbage collection after the save. */
+  readonly removedHashes = new Set<string>();
+  private lamport: number;
+  private seq: number;
+  readonly nodeId: string;
+
+  constructor(
+    private db: Database,
+    private readonly opts: { now: () => number; capacity: number; readonly: boolean; stateDir: string },
+  ) {
+    this.lamport = Number(getMeta(db, 'lamport_clock') ?? 0) || 0;
+    this.seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
+    this.nodeId = getMeta(db, 'node_id') ?? 'unknown';
+  }
+
+  get dirty(): boolean {
+    return this.changed;
+  }
+
+  markDirty(): void {
+    this.changed = true;
+  }
+
+  // --- statement helpers ----------------------------------------------------------------------
+
+  private stmt(sql: string): Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private all(sql: string, params: BindParams = []): Row[] {
+    const s = this.stmt(sql);
+    s.bind(params);
+    const rows: Row[] = [];
+    try {
+      while (s.step()) rows.push(s.get());
+    } finally {
+      s.reset();
+    }
+    return rows;
+  }
+
+  private one(sql: string, params: BindParams = []): Row | undefined {
+    const s = this.stmt(sql);
+    s.bind(params);
+    try {
+      return s.step() ? s.get() : undefined;
+    } finally {
+      s.reset();
+    }
+  }
+
+  private run(sql: string, params: BindParams = []): number {
+    const s = this.stmt(sql);
+    s.run(params);
+    return this.db.getRowsModified();
+  }
+
+  private count(sql: string, params: BindParams = []): number {
+    return Number(this.one(sql, params)?.[0] ?? 0);
+  }
+
+  private writable(): void {
+    if (this.opts.readonly) throw new Error('this queue view is read-only (readQueue); use withQueue to change the queue');
+  }
+
+  private transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  private nsId(ns: NamespaceRef): number {
+    const key = namespaceKey(ns);
+    const cached = this.nsIds.get(key);
+    if (cached !== undefined) return cached;
+    const vals = [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version];
+    const where = 'project_uuid = ? AND feature_slug = ? AND target_branch = ? AND mission_key = ? AND manifest_version = ?';
+    let id = this.one(`SELECT ns_id FROM namespaces WHERE ${where}`, vals)?.[0];
+    if (id === undefined) {
+      this.run('INSERT INTO namespaces (project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (?,?,?,?,?)', vals);
+      id = this.one('SELECT last_insert_rowid()')?.[0];
+    }
+    this.nsIds.set(key, Number(id));
+    return Number(id);
+  }
+
+  private ctxId(ctx: CommitContext): number {
+    const vals = [ctx.project_slug, ctx.repo_slug, ctx.git_branch, ctx.head_commit_sha];
+    this.run('INSERT OR IGNORE INTO contexts (project_slug, repo_slug, git_branch, head_commit_sha) VALUES (?,?,?,?)', vals);
+    return Number(this.one('SELECT ctx_id FROM contexts WHERE project_slug = ? AND repo_slug = ? AND git_branch = ? AND head_commit_sha = ?', vals)?.[0]);
+  }
+
+  private setLatest(nsId: number, artifactPath: string, seq: number, hash: string): void {
+    this.run(
+      `INSERT INTO latest_versions (ns_id, artifact_path, seq, content_hash) VALUES (?,?,?,?)
+       ON CONFLICT (ns_id, artifact_path) DO UPDATE SET seq = excluded.seq, content_hash = excluded.content_hash`,
+      [nsId, artifactPath, seq, hash],
+    );
+  }
+
+  private insertEvent(seq: number, nsId: number, ctxId: number, rec: EventRecord, createdAt: number, nextAttemptAt: number): void {
+    const c = rec.classification;
+    this.run(
+      `INSERT INTO index_events (seq, event_id, ns_id, ctx_id, artifact_path, content_hash, size_bytes, artifact_key, artifact_class,
+         wp_id, step_id, required_status, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,NULL)`,
+      [seq, rec.event_id, nsId, ctxId, rec.artifact_path, rec.content_hash, rec.size_bytes, c.artifact_key, c.artifact_class,
+        c.wp_id, c.step_id, c.required_status, rec.lamport_clock, createdAt, nextAttemptAt],
+    );
+  }
+
+  // --- enqueue --------------------------------------------------------------------------------
+
+  /**
+   * Adds one body task and one index event per new artifact version, in one transaction.
+   * Same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash pending:
+   * the older task and its unsent event are removed (`superseded`). Beyond capacity: `refused`.
+   */
+  enqueue(items: EligibleArtifact[], ctx: CommitContext): EnqueueResult {
+    this.writable();
+    const result: EnqueueResult = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] };
+    if (items.length === 0) return result;
+    const now = this.opts.now();
+    this.transaction(() => {
+      let tasks = this.count('SELECT COUNT(*) FROM body_tasks');
+      let ctxId: number | null = null;
+      for (const item of items) {
+        if (!HASH_RE.test(item.content_hash)) throw new Error(`enqueue: ${item.artifact_path}: content_hash must be lowercase hex SHA-256`);
+        const ns = this.nsId(item.namespace);
+        if (this.one('SELECT 1 FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [ns, item.artifact_path, item.content_hash])) {
+          result.duplicate++;
+          continue;
+        }
+        // Only the latest version of an artifact can be pending (see retryDeadLetters), so the
+        // latest_versions row finds the one older task/event to supersede.
+        const latest = this.one('SELECT seq FROM latest_versions WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
+        const olderSeq = latest ? Number(latest[0]) : null;
+        const older = olderSeq === null ? undefined : this.one('SELECT content_hash FROM body_tasks WHERE seq = ?', [olderSeq]);
+        if (!older && tasks >= this.opts.capacity) {
+          result.refused++;
+          result.refusedArtifacts.push({ feature_slug: item.namespace.feature_slug, artifact_path: item.artifact_path, content_hash: item.content_hash });
+          continue;
+        }
+        if (olderSeq !== null) {
+          const removedTask = older ? this.run('DELETE FROM body_tasks WHERE seq = ?', [olderSeq]) : 0;
+          const removedEvent = this.run('DELETE FROM index_events WHERE seq = ?', [olderSeq]);
+          if (older) {
+            this.removedHashes.add(String(older[0]));
+            tasks--;
+          }
+          if (removedTask + removedEvent > 0) result.superseded++;
+        }
+        const seq = ++this.seq;
+        const rec = newEventRecord(item, ctx, this.nodeId, ++this.lamport, now);
+        ctxId ??= this.ctxId(ctx);
+        this.run(
+          `INSERT INTO body_tasks (seq, upload_id, ns_id, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error)
+           VALUES (?,?,?,?,?,'sha256',?,?,?,0,?,NULL)`,
+          [seq, ulid(now), ns, item.artifact_path, item.content_hash, item.size_bytes, rec.event_id, now, now],
+        );
+        this.insertEvent(seq, ns, ctxId, rec, now, now);
+        this.setLatest(ns, item.artifact_path, seq, item.content_hash);
+        this.pendingBodies.set(item.content_hash, item.body);
+        this.removedHashes.delete(item.content_hash);
+        tasks++;
+        result.added++;
+      }
+    });
+    if (result.added > 0 || result.superseded > 0) this.changed = true;
+    return result;
+  }
+
+  // --- reading work ---------------------------------------------------------------------------
+
+  private static readonly EVENT_SELECT = `SELECT e.event_id, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
+      e.artifact_path, e.content_hash, e.size_bytes, e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required_status,
+      e.lamport_clock, e.created_at, e.retry_count, e.next_attempt_at, e.last_error
+    FROM index_events e JOIN namespaces n ON n.ns_id = e.ns_id JOIN contexts c ON c.ctx_id = e.ctx_id`;
+
+  private eventRecordFromRow(r: Row): { rec: EventRecord; created_at: number; retry_count: number; next_attempt_at: number; last_error: string | null } {
+    const rec: EventRecord = {
+      event_id: String(r[0]),
+      namespace: nsFromRow(r, 1),
+      context: { project_slug: String(r[6]), repo_slug: String(r[7]), git_branch: String(r[8]), head_commit_sha: String(r[9]) },
+      artifact_path: String(r[10]),
+      content_hash: String(r[11]),
+      size_bytes: Number(r[12]),
+      classification: {
+        artifact_key: String(r[13]),
+        artifact_class: String(r[14]),
+        wp_id: str(r[15]),
+        step_id: str(r[16]),
+        required_status: r[17] === 'required' ? 'required' : 'optional',
+      } satisfies ArtifactClassification,
+      node_id: this.nodeId,
+      lamport_clock: Number(r[18]),
+      timestamp_ms: Number(r[19]),
+    };
+    return { rec, created_at: Number(r[19]), retry_count: Number(r[20]), next_attempt_at: Number(r[21]), last_error: str(r[22]) };
+  }
+
+  /** Unsent index events whose time has come (all with force), in enqueue order. */
+  readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
+    const rows = opts.force
+      ? this.all(`${Queue.EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
+      : this.all(`${Queue.EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [this.opts.now(), limit]);
+    return rows.map((r) => {
+      const { rec, ...rest } = this.eventRecordFromRow(r);
+      return { event_id: rec.event_id, envelope: buildIndexEvent(rec), ...rest };
+    });
+  }
+
+  private static readonly BODY_SELECT = `SELECT b.upload_id, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.event_id,
+      b.created_at, b.retry_count, b.next_attempt_at, b.last_error, b.seq
+    FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id`;
+
+  private bodyFromRow(r: Row): BodyTask {
+    return {
+      upload_id: String(r[0]),
+      namespace: nsFromRow(r, 1),
+      artifact_path: String(r[6]),
+      content_hash: String(r[7]),
+      hash_algorithm: 'sha256',
+      size_bytes: Number(r[8]),
+      event_id: str(r[9]),
+      created_at: Number(r[10]),
+      retry_count: Number(r[11]),
+      next_attempt_at: Number(r[12]),
+      last_error: str(r[13]),
+    };
+  }
+
+  /** Body tasks whose time has come (all with force), oldest first. */
+  readyBodies(limit: number, opts: { force?: boolean } = {}): BodyTask[] {
+    const rows = opts.force
+      ? this.all(`${Queue.BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit])
+      : this.all(`${Queue.BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [this.opts.now(), limit]);
+    return rows.map((r) => this.bodyFromRow(r));
+  }
+
+  // --- applying results -----------------------------------------------------------------------
+
+  private nextAttempt(retryCount: number, notBeforeMs?: number): number {
+    const at = this.opts.now() + backoffMs(retryCount);
+    return notBeforeMs !== undefined && notBeforeMs > at ? notBeforeMs : at;
+  }
+
+  private deadLetterBody(seq: number, reason: string): boolean {
+    const r = this.one(`${Queue.BODY_SELECT} WHERE b.seq = ?`, [seq]);
+    if (!r) return false;
+    const task = this.bodyFromRow(r);
+    this.run(
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ulid(), task.upload_id, seq, task.namespace.feature_slug, task.artifact_path, task.content_hash, JSON.stringify(task), reason, this.opts.now(), task.retry_count],
+    );
+    this.run('DELETE FROM body_tasks WHERE seq = ?', [seq]);
+    return true;
+  }
+
+  private deadLetterEvent(seq: number, reason: string): boolean {
+    const r = this.one(`${Queue.EVENT_SELECT} WHERE e.seq = ?`, [seq]);
+    if (!r) return false;
+    const { rec, created_at, retry_count, last_error } = this.eventRecordFromRow(r);
+    this.run(
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ulid(), rec.event_id, seq, rec.namespace.feature_slug, rec.artifact_path, rec.content_hash,
+        JSON.stringify({ ...rec, created_at, retry_count, last_error }), reason, this.opts.now(), retry_count],
+    );
+    this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+    return true;
+  }
+
+  /** Records what happened to sent events. A 'dead' event also dead-letters its body task. Unknown ids are ignored. */
+  applyEventResults(results: { event_id: string; result: TaskResult }[]): void {
+    this.writable();
+    this.transaction(() => {
+      for (const { event_id, result } of results) {
+        const row = this.one('SELECT seq, retry_count FROM index_events WHERE event_id = ?', [event_id]);
+        if (!row) continue;
+        const seq = Number(row[0]);
+        switch (result.kind) {
+          case 'released':
+            break;
+          case 'delivered':
+            this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+            this.changed = true;
+            break;
+          case 'retry': {
+            const n = Number(row[1]) + 1;
+            this.run('UPDATE index_events SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
+            this.changed = true;
+            break;
+          }
+          case 'dead':
+            this.deadLetterEvent(seq, result.reason);
+            // The body would only ever get index_entry_not_found without its index entry.
+            this.deadLetterBody(seq, `event_rejected: ${result.reason}`);
+            this.changed = true;
+            break;
+        }
+      }
+    });
+  }
+
+  /** Records what happened to sent bodies. Unknown ids (superseded meanwhile) are ignored. */
+  applyBodyResults(results: { upload_id: string; result: TaskResult }[]): void {
+    this.writable();
+    this.transaction(() => {
+      for (const { upload_id, result } of results) {
+        const row = this.one('SELECT seq, retry_count, content_hash FROM body_tasks WHERE upload_id = ?', [upload_id]);
+        if (!row) continue;
+        const seq = Number(row[0]);
+        switch (result.kind) {
+          case 'released':
+            break;
+          case 'delivered':
+            this.run('DELETE FROM body_tasks WHERE seq = ?', [seq]);
+            this.removedHashes.add(String(row[2]));
+            this.changed = true;
+            break;
+          case 'retry': {
+            const n = Number(row[1]) + 1;
+            this.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
+            this.changed = true;
+            break;
+          }
+          case 'dead':
+            this.deadLetterBody(seq, result.reason);
+            this.changed = true;
+            break;
+        }
+      }
+    });
+  }
+
+  /** Moves work older than maxAgeMs or tried maxRetries times to the dead letters. Returns how many items moved. */
+  expireStale(policy: { maxAgeMs: number; maxRetries: number }): number {
+    this.writable();
+    const cutoff = this.opts.now() - policy.maxAgeMs;
+    let moved = 0;
+    this.transaction(() => {
+      for (const table of ['index_events', 'body_tasks'] as const) {
+        const rows = this.all(`SELECT seq, created_at < ? FROM ${table} WHERE created_at < ? OR retry_count >= ?`, [cutoff, cutoff, policy.maxRetries]);
+        for (const [seq, old] of rows) {
+          const reason = Number(old) ? 'stale_max_age' : 'stale_max_retries';
+          const ok = table === 'body_tasks' ? this.deadLetterBody(Number(seq), reason) : this.deadLetterEvent(Number(seq), reason);
+          if (ok) moved++;
+        }
+      }
+    });
+    if (moved) this.changed = true;
+    return moved;
+  }
+
+  // --- inspection -----------------------------------------------------------------------------
+
+  stats(): QueueStats {
+    const now = this.opts.now();
+    const pending = this.count('SELECT COUNT(*) FROM body_tasks');
+    const ready = this.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
+    const perFeature: QueueStats['per_feature'] = {};
+    const feature = (slug: string) => (perFeature[slug] ??= { pending: 0, failed: 0 });
+    for (const [slug, n] of this.all('SELECT n.feature_slug, COUNT(*) FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id GROUP BY n.feature_slug')) {
+      feature(String(slug)).pending = Number(n);
+    }
+    let failed = 0;
+    for (const [slug, n] of this.all("SELECT feature_slug, COUNT(*) FROM dead_letters WHERE kind = 'body' GROUP BY feature_slug")) {
+      feature(String(slug)).failed = Number(n);
+      failed += Number(n);
+    }
+    const histogram: Record<string, number> = {};
+    for (const [retries, n] of this.all('SELECT retry_count, COUNT(*) FROM body_tasks GROUP BY retry_count')) {
+      const b = histogramBucket(Number(retries));
+      histogram[b] = (histogram[b] ?? 0) + Number(n);
+    }
+    const oldest = this.one('SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events)')?.[0];
+    return {
+      pending,
+      ready,
+      backoff: pending - ready,
+      failed,
+      events_pending: this.count('SELECT COUNT(*) FROM index_events'),
+      events_ready: this.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]),
+      events_failed: this.count("SELECT COUNT(*) FROM dead_letters WHERE kind = 'event'"),
+      oldest_pending_age_ms: oldest === null || oldest === undefined ? null : Math.max(0, now - Number(oldest)),
+      per_feature: perFeature,
+      retry_histogram: histogram,
+      capacity: this.opts.capacity,
+    };
+  }
+
+  deadLetters(): DeadLetter[] {
+    return this.all('SELECT id, kind, feature_slug, artifact_path, content_hash, reason, failed_at, retry_count, task FROM dead_letters ORDER BY failed_at, id').map((r) => {
+      let namespace: NamespaceRef | null = null;
+      try {
+        const t = JSON.parse(String(r[8])) as { namespace?: NamespaceRef };
+        namespace = t.namespace ? pickNamespace(t.namespace) : null;
+      } catch {
+        namespace = null;
+      }
+      return {
+        id: String(r[0]),
+        kind: r[1] === 'event' ? 'event' : 'body',
+        feature_slug: String(r[2]),
+        artifact_path: String(r[3]),
+        content_hash: str(r[4]),
+        reason: String(r[5]),
+        failed_at: Number(r[6]),
+        retry_count: Number(r[7]),
+        namespace,
+      };
+    });
+  }
+
+  /**
+   * Puts dead letters back in the queue (fresh retry count, ready now). The body and the event of
+   * one artifact version go back together. A dead letter whose artifact has a newer version
+   * enqueued since is dropped and counted as superseded: an older version is never re-sent.
+   */
+  retryDeadLetters(ids: string[] | 'all'): RetryResult {
+    this.writable();
+    const out: RetryResult = { requeued: 0, superseded: 0, unknown: [], unavailable: [] };
+    const now = this.opts.now();
+    this.transaction(() => {
+      const cols = 'SELECT id, kind, ref_id, seq, artifact_path, content_hash, task FROM dead_letters';
+      let rows: Row[];
+      if (ids === 'all') {
+        rows = this.all(`${cols} ORDER BY seq`);
+      } else {
+        rows = [];
+        for (const id of new Set(ids)) {
+          const r = this.one(`${cols} WHERE id = ?`, [id]);
+          if (r) rows.push(r);
+          else out.unknown.push(id);
+        }
+        // Bring the partner (same artifact version, other kind) along.
+        const chosen = new Set(rows.map((r) => String(r[0])));
+        for (const r of [...rows]) {
+          if (Number(r[3]) <= 0) continue;
+          for (const p of this.all(`${cols} WHERE seq = ? AND kind <> ?`, [r[3], r[1]])) {
+            if (!chosen.has(String(p[0]))) {
+              chosen.add(String(p[0]));
+              rows.push(p);
+            }
+          }
+        }
+      }
+      for (const [id, kind, , seqV, artifactPath, hash, taskJson] of rows) {
+        let task: Record<string, unknown>;
+        try {
+          task = JSON.parse(String(taskJson)) as Record<string, unknown>;
+        } catch {
+          out.unavailable.push(String(id));
+          continue;
+        }
+        const nsRef = task.namespace as NamespaceRef | undefined;
+        if (!nsRef || typeof hash !== 'string') {
+          out.unavailable.push(String(id));
+          continue;
+        }
+        const ns = this.nsId(pickNamespace(nsRef));
+        const latest = this.one('SELECT seq, content_hash FROM latest_versions WHERE ns_id = ? AND artifact_path = ?', [ns, artifactPath]);
+        let seq = Number(seqV);
+        if (latest && Number(latest[0]) > seq) {
+          this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
+          if (kind === 'body') this.removedHashes.add(hash);
+          out.superseded++;
+          continue;
+        }
+        if (kind === 'body' && !existsSync(bodyPath(this.opts.stateDir, hash))) {
+          out.unavailable.push(String(id));
+          continue;
+        }
+        if (seq <= 0) {
+          // Migrated rows without a sequence: make them the newest version.
+          seq = ++this.seq;
+          this.setLatest(ns, String(artifactPath), seq, hash);
+        }
+        if (kind === 'body') {
+          const t = task as unknown as BodyTask;
+          this.run(
+            `INSERT OR IGNORE INTO body_tasks (seq, upload_id, ns_id, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error)
+             VALUES (?,?,?,?,?,'sha256',?,?,?,0,?,NULL)`,
+            [seq, t.upload_id, ns, artifactPath, hash, Number(t.size_bytes) || 0, t.event_id ?? null, now, now],
+          );
+        } else {
+          const rec = task as unknown as EventRecord & { created_at?: number };
+          if (!rec.context || !rec.classification || !rec.event_id) {
+            out.unavailable.push(String(id));
+            continue;
+          }
+          this.insertEvent(seq, ns, this.ctxId(rec.context), { ...rec, artifact_path: String(artifactPath), content_hash: hash }, now, now);
+        }
+        this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
+        out.requeued++;
+      }
+    });
+    if (out.requeued || out.superseded) this.changed = true;
+    return out;
+  }
+
+  hasPending(): boolean {
+    return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)')?.[0];
+  }
+
+  /** Whether any row (task or dead letter) still needs the body with this hash. */
+  isBodyReferenced(hash: string): boolean {
+    return !!this.one(
+      "SELECT EXISTS (SELECT 1 FROM body_tasks WHERE content_hash = ?) OR EXISTS (SELECT 1 FROM dead_letters WHERE kind = 'body' AND content_hash = ?)",
+      [hash, hash],
+    )?.[0];
+  }
+
+  /** No body row at all: every body file is an orphan. */
+  hasNoBodyRows(): boolean {
+    return !this.one("SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM dead_letters WHERE kind = 'body')")?.[0];
+  }
+
+  // --- persistence (used by withQueue) --------------------------------------------------------
+
+  freeStatements(): void {
+    for (const s of this.stmts.values()) s.free();
+    this.stmts.clear();
+  }
+
+  /** Serializes the database (meta counters included), compacting it when much of it is free pages. */
+  exportBytes(): Uint8Array {
+    setMeta(this.db, 'lamport_clock', this.lamport);
+    setMeta(this.db, 'enqueue_seq', this.seq);
+    this.freeStatements();
+    const free = Number(this.db.exec('PRAGMA freelist_count')[0]?.values[0]?.[0] ?? 0);
+    const pages = Number(this.db.exec('PRAGMA page_count')[0]?.values[0]?.[0] ?? 0);
+    // A drained queue would otherwise keep its peak size on disk, loaded by every hook.
+    if (free > 256 && free * 4 > pages) this.db.exec('VACUUM');
+    return this.db.export();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points.
+
+function resolved(opts: QueueOptions) {
+  return {
+    now: opts.now ?? Date.now,
+    capacity: opts.capacity ?? DEFAULT_QUEUE_CAPACITY,
+  };
+}
+
+async function openForWrite(SQL: SqlJsStatic, opts: QueueOptions, now: number): Promise<Opened> {
+  const file = dbPath(opts.stateDir);
+  const buf = await readFileOrNull(file);
+  if (buf === null) return { db: freshDb(SQL), dirty: false };
+  try {
+    return openBuffer(SQL, buf);
+  } catch (err) {
+    if (!(err instanceof CorruptQueueError)) throw err;
+    await moveAside(opts.stateDir, err.message, now, opts.onNotice);
+    return { db: freshDb(SQL), dirty: false };
+  }
+}
+
+async function save(q: Queue, stateDir: string): Promise<void> {
+  if (q.pendingBodies.size) await writeBodies(stateDir, [...q.pendingBodies].map(([hash, body]) => ({ hash, body })));
+  const pending = q.hasPending();
+  const noBodyRows = q.hasNoBodyRows();
+  const marker = pendingMarkerPath(stateDir);
+  // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
+  if (pending && !existsSync(marker)) writeFileSync(marker, '', { mode: 0o600 });
+  const bytes = q.exportBytes();
+  await writeFileAtomic(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { fsync: true, mode: 0o600 });
+  await fsyncDir(stateDir);
+  if (!pending) {
+    try {
+      unlinkSync(marker);
+    } catch {
+      /* not there */
+    }
+  }
+  // Collect bodies no row needs any more: a full sweep when nothing references any body (cheap then,
+  // and it also removes leftovers of killed writers), else just the hashes this session removed.
+  if (noBodyRows) await sweepBodies(stateDir, new Set());
+  else if (q.removedHashes.size) await removeBodies(stateDir, q.removedHashes, (h) => q.isBodyReferenced(h));
+}
+
+/**
+ * lock → load (re-read under the lock) → fn → save atomically if anything changed → unlock.
+ * If the database turns out corrupt while fn runs, it is moved aside and fn runs once more on a
+ * fresh queue, so fn must only act through `q`.
+ */
+export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Promise<T>): Promise<T> {
+  const { now, capacity } = resolved(opts);
+  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  const SQL = await loadSql();
+  const file = dbPath(opts.stateDir);
+  const lock = await acquireLock(file, path.join(opts.stateDir, LOCK_FILE), opts.lock);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const { db, dirty } = await openForWrite(SQL, opts, now());
+      const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir });
+      if (dirty) q.markDirty();
+      try {
+        const result = await fn(q);
+        if (q.dirty) {
+          const compromised = lock.compromised();
+          if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
+          await save(q, opts.stateDir);
+        }
+        return result;
+      } catch (err) {
+        if (attempt > 0 || !isCorruptionError(err) || !existsSync(file)) throw err;
+        await moveAside(opts.stateDir, err instanceof Error ? err.message : String(err), now(), opts.onNotice);
+      } finally {
+        q.freeStatements();
+        db.close();
+      }
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Loads the queue without the lock and never writes or creates anything (status, failed). */
+export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Promise<T> {
+  const { now, capacity } = resolved(opts);
+  const SQL = await loadSql();
+  const buf = await readFileOrNull(dbPath(opts.stateDir));
+  let db: Database;
+  if (buf === null) {
+    db = freshDb(SQL);
+  } else {
+    try {
+      db = openBuffer(SQL, buf).db; // a migration happens in memory only
+    } catch (err) {
+      if (!(err instanceof CorruptQueueError)) throw err;
+      opts.onNotice?.(
+        `kitty-sync: the queue file ${dbPath(opts.stateDir)} could not be read (${err.message}); it will be moved aside by the next command that changes the queue. Showing an empty queue.`,
+      );
+      db = freshDb(SQL);
+    }
+  }
+  const q = new Queue(db, { now, capacity, readonly: true, stateDir: opts.stateDir });
+  try {
+    return fn(q);
+  } finally {
+    q.freeStatements();
+    db.close();
+  }
+}
+
+/** The stored body of a task, or null when it is gone (e.g. collected after a newer version superseded it). */
+export function readBody(stateDir: string, contentHash: string): Promise<Buffer | null> {
+  return readBodyFile(stateDir, contentHash);
+}
+
+export { SCHEMA_VERSION };
