@@ -73,13 +73,15 @@ export interface SpawnedReceiver {
 export const CLI_PATH = fileURLToPath(new URL('../../bin/kitty-sync.js', import.meta.url));
 
 /**
- * Starts `node dist/bin/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [args]` and
- * waits for its "listening on" line.
+ * Starts `node dist/bin/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [--token T] [args]`
+ * and waits for its "listening on" line (rejects with its output if it exits first).
  */
-export async function spawnReceiver(opts: { args?: string[]; token?: string; dataDir?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedReceiver> {
+export async function spawnReceiver(
+  opts: { args?: string[]; token?: string; dataDir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<SpawnedReceiver> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ks-serve-'));
-  const args = [CLI_PATH, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir, ...(opts.token ? ['--token', opts.token] : []), ...(opts.args ?? [])];
+  const args = [CLI_PATH, 'serve', '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--data', dataDir, ...(opts.token ? ['--token', opts.token] : []), ...(opts.args ?? [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let stdout = '';
   let stderr = '';
