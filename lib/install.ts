@@ -136,13 +136,21 @@ export function renderLauncher(template: string, nodePath: string, cliPath: stri
   return template.replaceAll('@KITTY_SYNC_NODE@', () => shQuote(nodePath)).replaceAll('@KITTY_SYNC_CLI@', () => shQuote(cliPath));
 }
 
-/** The shim written into the hooks directory Git uses. */
-export function shimScript(hook: HookName): string {
+/**
+ * The shim written into the hooks directory Git uses. `nextToCommonDir`: the hooks dir is
+ * <common dir>/hooks, so the launcher is found relative to the shim without forking git
+ * (a millisecond or two on every commit); elsewhere (core.hooksPath, possibly shared by
+ * several repositories) each repository's own launcher is looked up through git.
+ */
+export function shimScript(hook: HookName, nextToCommonDir: boolean): string {
+  const viaGit = `"$(git rev-parse --git-common-dir)/kitty-sync/hooks/${hook}"`;
   const head = [
     '#!/bin/sh',
     `${SHIM_MARKER} (written by \`kitty-sync install\`; \`kitty-sync uninstall\` puts back what was here)`,
     '# Runs the hook that was here before (if any), then the machine-local kitty-sync launcher.',
-    `launcher="$(git rev-parse --git-common-dir)/kitty-sync/hooks/${hook}"`,
+    ...(nextToCommonDir
+      ? [`launcher="\${0%/*}/../kitty-sync/hooks/${hook}"`, `[ -f "$launcher" ] || launcher=${viaGit}`]
+      : [`launcher=${viaGit}`]),
     `orig="$0${ORIG_SUFFIX}"`,
   ];
   if (hook === 'pre-push') {
@@ -164,10 +172,14 @@ export function shimScript(hook: HookName): string {
   }
   return [
     ...head,
-    'status=0',
-    '[ -x "$orig" ] && { "$orig" "$@"; status=$?; }',
-    '[ -f "$launcher" ] && sh "$launcher" "$@"',
-    'exit $status',
+    'if [ -x "$orig" ]; then',
+    '  "$orig" "$@"',
+    '  status=$?',
+    '  [ -f "$launcher" ] && sh "$launcher" "$@"',
+    '  exit $status',
+    'fi',
+    '[ -f "$launcher" ] && exec sh "$launcher" "$@"',
+    'exit 0',
     '',
   ].join('\n');
 }
@@ -213,7 +225,8 @@ export async function install(opts: InstallOptions = {}): Promise<InstallResult>
     writeManifest(layout, manifest);
   } else {
     mkdirSync(layout.hooksDir, { recursive: true });
-    for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook));
+    const nextToCommonDir = layout.hooksDir === path.join(layout.commonDir, 'hooks');
+    for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook, nextToCommonDir));
   }
   return {
     layout,
@@ -260,7 +273,7 @@ function checkShimsPossible(layout: RepoLayout): void {
   }
 }
 
-function writeShim(hooksDir: string, hook: HookName): Change[] {
+function writeShim(hooksDir: string, hook: HookName, nextToCommonDir: boolean): Change[] {
   const file = path.join(hooksDir, hook);
   const changes: Change[] = [];
   if (lexists(file) && !isOurShim(file)) {
@@ -268,7 +281,7 @@ function writeShim(hooksDir: string, hook: HookName): Change[] {
     renameSync(file, file + ORIG_SUFFIX);
     changes.push({ path: file + ORIG_SUFFIX, what: 'original hook (still runs first)', kind: 'moved' });
   }
-  changes.push({ path: file, what: 'hook', kind: writeIfDifferent(file, shimScript(hook)) });
+  changes.push({ path: file, what: 'hook', kind: writeIfDifferent(file, shimScript(hook, nextToCommonDir)) });
   return changes;
 }
 
