@@ -20,6 +20,7 @@ interface Pending {
 export class BlobReader {
   private child: ChildProcessWithoutNullStreams | null = null;
   private readonly pending: Pending[] = [];
+  private readonly outgoing: string[] = [];
   private failure: Error | null = null;
   private closed = false;
   // Parser state: leftover bytes of a header line, or the object body being filled.
@@ -42,7 +43,17 @@ export class BlobReader {
     const child = this.start();
     return new Promise<GitObject | null>((resolve, reject) => {
       this.pending.push({ spec, resolve, reject });
-      child.stdin.write(`${spec}\n`);
+      this.send(child, `${spec}\n`);
+    });
+  }
+
+  /** Requests made in the same tick go to git in one write (hundreds of tiny writes cost more than the reads). */
+  private send(child: ChildProcessWithoutNullStreams, line: string): void {
+    this.outgoing.push(line);
+    if (this.outgoing.length > 1) return;
+    queueMicrotask(() => {
+      const batch = this.outgoing.splice(0).join('');
+      child.stdin.write(batch);
     });
   }
 
