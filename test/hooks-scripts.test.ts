@@ -1,10 +1,12 @@
 // The launcher scripts (hooks/post-commit, hooks/pre-push) and the shims, run by real
 // `git commit` and `git push`, with a fake CLI recording whether and how Node was started.
 import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { install } from '../lib/install.js';
-import { commit, commonDir, git, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from './support/hook-fixture.js';
+import { commit, commonDir, git, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from './support/hook-fixture.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.cleanup());
@@ -259,4 +261,37 @@ test('a pre-existing pre-push hook gets the same stdin as ours; if it fails, the
   t.not(r.status, 0);
   t.deepEqual(hookCalls(cli.calls(), 'pre-push'), []);
   t.not(gitOk(repo, ['rev-parse', 'main']).trim(), gitOk(repo, ['ls-remote', 'origin', 'refs/heads/main']).split('\t')[0]);
+});
+
+test('pre-push launcher with empty stdin (another husky command read it): falls back to local branches not on the remote', async (t) => {
+  const { repo, cli, bare } = await withRemote();
+  const launcher = path.join(commonDir(repo), 'kitty-sync', 'hooks', 'pre-push');
+  const run = () => spawnSync('sh', [launcher, 'origin', bare], { cwd: repo, env: gitEnv(), input: '', encoding: 'utf8' });
+  commit(repo, { 'src/a.txt': 'a\n' });
+  gitOk(repo, ['push', '-q', 'origin', 'main']);
+  cli.reset();
+  t.is(run().status, 0);
+  t.deepEqual(cli.calls(), [], 'everything is on the remote');
+  commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' }, { KITTY_SYNC: '0' });
+  t.is(run().status, 0);
+  const calls = hookCalls(cli.calls(), 'pre-push');
+  t.is(calls.length, 1);
+  t.is(calls[0].stdin, '');
+});
+
+test('husky-managed repository: pre-push through the real husky wrapper gets Git\'s stdin', async (t) => {
+  const repo = makeRepo(temp);
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../node_modules/husky/bin.js', import.meta.url))], { cwd: repo, env: gitEnv() });
+  const cli = makeFakeCli(temp);
+  await install({ repo, cliPath: cli.cliPath, skipProjectUuid: true });
+  const bare = path.join(temp.make(), 'remote.git');
+  gitOk(repo, ['-c', 'init.defaultBranch=main', 'init', '-q', '--bare', bare]);
+  gitOk(repo, ['remote', 'add', 'origin', bare]);
+  commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
+  cli.reset();
+  t.is(git(repo, ['push', '-q', 'origin', 'main']).status, 0);
+  const calls = hookCalls(cli.calls(), 'pre-push');
+  t.is(calls.length, 1);
+  t.deepEqual(calls[0].argv, ['hook', 'pre-push', 'origin', bare]);
+  t.is(calls[0].stdin, `refs/heads/main ${sha(repo, 'main')} refs/heads/main ${'0'.repeat(40)}\n`);
 });
