@@ -51,10 +51,11 @@ export class BlobReader {
   private send(child: ChildProcessWithoutNullStreams, line: string): void {
     this.outgoing.push(line);
     if (this.outgoing.length > 1) return;
-    queueMicrotask(() => {
-      const batch = this.outgoing.splice(0).join('');
-      child.stdin.write(batch);
-    });
+    queueMicrotask(() => this.flush(child));
+  }
+
+  private flush(child: ChildProcessWithoutNullStreams): void {
+    if (this.outgoing.length > 0) child.stdin.write(this.outgoing.splice(0).join(''));
   }
 
   /** The bytes of the blob named by `spec`, or null when missing or not a blob. */
@@ -70,6 +71,8 @@ export class BlobReader {
     if (!child || child.exitCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       child.once('close', () => resolve());
+      // Requests still waiting for their microtask go out before the end of input.
+      this.flush(child);
       child.stdin.end();
     });
   }
