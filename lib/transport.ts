@@ -171,9 +171,16 @@ export class Transport {
   ): Promise<RawResponse | FailureResult> {
     if (signal?.aborted) return { kind: 'aborted' };
     const fetch = await this.loadFetch();
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    // One controller per request, aborted by the caller's signal or the timer; which one fired
+    // tells 'aborted' (no penalty) from 'timeout' (retry). Cheaper than AbortSignal.any per request.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+    const onCallerAbort = (): void => controller.abort();
+    signal?.addEventListener('abort', onCallerAbort, { once: true });
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
       Accept: 'application/json',
@@ -189,7 +196,7 @@ export class Transport {
           headers,
           body,
           redirect: 'manual',
-          signal: combined,
+          signal: controller.signal,
           compress: true,
           agent: (u: URL) => (u.protocol === 'https:' ? this.httpsAgent : this.httpAgent),
         });
@@ -218,10 +225,11 @@ export class Transport {
       }
     } catch (err) {
       if (signal?.aborted) return { kind: 'aborted' };
-      if (timeout.signal.aborted) return { kind: 'retry', reason: 'timeout' };
+      if (timedOut) return { kind: 'retry', reason: 'timeout' };
       return { kind: 'retry', reason: this.redact(networkReason(err)) };
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerAbort);
     }
   }
 
