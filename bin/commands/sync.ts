@@ -2,9 +2,9 @@
 // revision. Only argument parsing and printing live here; the work is lib/artifacts.ts.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EXIT, UsageError, fail, printJson } from '../output.js';
-import { UnknownRevisionError, collectArtifacts } from '../../lib/artifacts.js';
+// lib modules (simple-git, yaml) are imported when the command runs, so registering the
+// command costs every other command nothing.
 import type { CollectResult } from '../../lib/artifacts.js';
-import { NotAGitRepoError, openRepo } from '../../lib/git.js';
 import type { NamespaceRef, UploadOutcome } from '../../lib/types.js';
 
 export interface SyncArgs {
@@ -38,6 +38,8 @@ export interface DryRunReport {
 export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | 'rev' | 'repo'>): Promise<CollectResult> {
   if (args.all && args.features.length > 0) throw new UsageError('name features or use --all, not both');
   if (!args.all && args.features.length === 0) throw new UsageError('name at least one feature (kitty-specs/<feature>) or use --all');
+  const { NotAGitRepoError, openRepo } = await import('../../lib/git.js');
+  const { UnknownRevisionError, collectArtifacts } = await import('../../lib/artifacts.js');
   let repo;
   try {
     repo = await openRepo(args.repo ?? process.cwd());
