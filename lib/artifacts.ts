@@ -22,6 +22,8 @@ export interface CollectResult {
   /** The full commit id everything was read at. */
   rev: string;
   projectUuid: string | null;
+  /** `project.slug` (else `project.name`) of .kittify/config.yaml at the revision, for commitContext. */
+  projectSlug: string | null;
   /** Run-wide problems (e.g. no project uuid); each names the file and the reason. */
   problems: string[];
   /** Namespace of every feature that was not skipped as a whole, by feature directory name. */
@@ -58,7 +60,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   const sha = await repo.revParse(revName);
   if (sha === null) throw new UnknownRevisionError(`${revName} does not name a commit in ${repo.paths.root}`);
 
-  const result: CollectResult = { rev: sha, projectUuid: null, problems: [], namespaces: {}, eligible: [], skipped: [], missingFeatures: [] };
+  const result: CollectResult = { rev: sha, projectUuid: null, projectSlug: null, problems: [], namespaces: {}, eligible: [], skipped: [], missingFeatures: [] };
   const named = Array.isArray(opts.features) ? [...new Set(opts.features.map(normalizeFeatureName))] : null;
 
   // Which features to list, and (with `paths`) which files of each to report.
@@ -83,6 +85,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
       repo.listTree(sha, listDirs),
       repo.remoteDefaultBranch(),
     ]);
+    result.projectSlug = identity.slug;
     if (identity.problem || identity.uuid === null) {
       result.problems.push(identity.problem ?? 'no project uuid');
       return result;

@@ -127,13 +127,26 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
   };
 }
 
-/** Envelope fields of index events for artifacts taken from `rev`. */
-export async function commitContext(repo: Repo, rev: string, project?: ProjectIdentity): Promise<CommitContext> {
+/**
+ * Envelope fields of index events for artifacts taken from `rev`. `project` (e.g. from
+ * CollectResult.projectSlug) saves reading .kittify/config.yaml at `rev` again.
+ */
+export async function commitContext(repo: Repo, rev: string, project?: Pick<ProjectIdentity, 'slug'>): Promise<CommitContext> {
   const [sha, branch, url] = await Promise.all([repo.revParse(rev), repo.headBranch(), repo.remoteUrl()]);
   if (sha === null) throw new Error(`${rev} does not name a commit in ${repo.paths.root}`);
+  let slug = project?.slug ?? null;
+  if (project === undefined) {
+    const { BlobReader } = await import('./blobs.js');
+    const blobs = new BlobReader(repo.paths.root);
+    try {
+      slug = (await projectIdentity(blobs, sha)).slug;
+    } finally {
+      await blobs.close();
+    }
+  }
   const dirName = path.basename(repo.paths.root);
   return {
-    project_slug: project?.slug ?? dirName,
+    project_slug: slug ?? dirName,
     repo_slug: (url && repoSlugFromUrl(url)) ?? dirName,
     git_branch: branch ?? 'HEAD',
     head_commit_sha: sha,

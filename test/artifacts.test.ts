@@ -46,6 +46,7 @@ test('corpus features: every file gets one outcome; eligible hashes match node:c
   const res = await collectArtifacts(repo, { rev: 'HEAD', features: 'all' });
   t.is(res.rev, sha);
   t.is(res.projectUuid, TEST_UUID);
+  t.is(res.projectSlug, 'kitty-test');
   t.deepEqual(res.problems, []);
   t.deepEqual(Object.keys(res.namespaces).sort(), [...CORPUS_PICK].sort());
 

@@ -118,7 +118,9 @@ test('commitContext: slugs, branch, head sha', async (t) => {
   const repo = await openRepo(r.root);
   const id = await projectIdentity(blobs, sha);
   t.deepEqual(await commitContext(repo, 'HEAD', id), { project_slug: 'kitty-test', repo_slug: 'my-project', git_branch: 'main', head_commit_sha: sha });
-  t.like(await commitContext(repo, 'HEAD'), { project_slug: 'my-project' });
+  // Without a project given, the slug is read from config.yaml at the revision.
+  t.like(await commitContext(repo, 'HEAD'), { project_slug: 'kitty-test' });
+  t.like(await commitContext(repo, 'HEAD', { slug: null }), { project_slug: 'my-project' });
   await git(r, 'remote', 'add', 'origin', 'https://github.com/acme/widgets.git');
   await git(r, 'checkout', '-q', '--detach');
   t.like(await commitContext(repo, 'HEAD', id), { repo_slug: 'acme/widgets', git_branch: 'HEAD' });
