@@ -19,10 +19,20 @@ export interface EventRecord {
   timestamp_ms: number;
 }
 
-/** A new event for one eligible artifact; `lamport_clock` must come from the persisted clock, already incremented. */
-export function newEventRecord(item: EligibleArtifact, ctx: CommitContext, nodeId: string, lamportClock: number, nowMs: number): EventRecord {
+/**
+ * A new event for one eligible artifact; `lamportClock` must come from the persisted clock, already
+ * incremented under the queue lock. `eventId` defaults to a fresh ULID.
+ */
+export function newEventRecord(
+  item: EligibleArtifact,
+  ctx: CommitContext,
+  nodeId: string,
+  lamportClock: number,
+  nowMs: number,
+  eventId: string = ulid(nowMs),
+): EventRecord {
   return {
-    event_id: ulid(nowMs),
+    event_id: eventId,
     namespace: pickNamespace(item.namespace),
     artifact_path: item.artifact_path,
     content_hash: item.content_hash,

@@ -2,6 +2,7 @@
 // directory, bodies content-addressed beside it (bodystore), every read-modify-write under an
 // inter-process lock (lock.ts) with an atomic whole-file save. Network I/O never happens here:
 // callers read work in one withQueue, send it, then apply the results in another.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, promises as fsp, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -224,11 +225,53 @@ async function moveAside(stateDir: string, reason: string, now: number, onNotice
 }
 
 // ---------------------------------------------------------------------------------------------
+// Ids. upload_id and event_id are not stored (they were most of a row): both are ULIDs whose time
+// part is the row's created_at and whose 80 random bits are 39 bits of this queue's node id, one
+// kind bit and the 40-bit seq. They are unique across nodes like any ULID, stable while the row is
+// pending, and decode back to the row they name.
+
+const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const KIND_UPLOAD = 0n;
+const KIND_EVENT = 1n;
+const SEQ_BITS = 40n;
+
+function nodeBits(nodeId: string): bigint {
+  return BigInt(`0x${createHash('sha256').update(nodeId).digest('hex').slice(0, 10)}`) & ((1n << 39n) - 1n);
+}
+
+function encodeId(node: bigint, kind: bigint, createdAt: number, seq: number): string {
+  let v = (BigInt(Math.max(0, Math.floor(createdAt))) << 80n) | (node << 41n) | (kind << SEQ_BITS) | BigInt(seq);
+  let out = '';
+  for (let i = 0; i < 26; i++) {
+    out = B32[Number(v & 31n)] + out;
+    v >>= 5n;
+  }
+  return out;
+}
+
+function decodeId(node: bigint, kind: bigint, id: string): { seq: number; createdAt: number } | null {
+  if (typeof id !== 'string' || id.length !== 26) return null;
+  let v = 0n;
+  for (const ch of id.toUpperCase()) {
+    const d = B32.indexOf(ch);
+    if (d < 0) return null;
+    v = (v << 5n) | BigInt(d);
+  }
+  const rand = v & ((1n << 80n) - 1n);
+  if (rand >> 41n !== node || ((rand >> SEQ_BITS) & 1n) !== kind) return null;
+  return { seq: Number(rand & ((1n << SEQ_BITS) - 1n)), createdAt: Number(v >> 80n) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The queue view.
 
 type Row = SqlValue[];
 
 const HASH_RE = /^[0-9a-f]{64}$/;
+
+const hexOf = (v: SqlValue): string => Buffer.from(v as Uint8Array).toString('hex');
+const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
+const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
 
 function histogramBucket(n: number): string {
   if (n <= 2) return String(n);
@@ -250,7 +293,28 @@ function nsFromRow(r: Row, i: number): NamespaceRef {
   };
 }
 
-const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
+// Columns: 0 seq, 1 created_at, 2-6 namespace, 7 path, 8 hash, 9 size, 10 retry, 11 next, 12 last_error,
+// 13 ns_id, 14 created_at of the pending event (null when already sent).
+const BODY_SELECT = `SELECT b.seq, b.created_at, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
+    b.next_attempt_at, b.last_error, b.ns_id, e.created_at
+  FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq`;
+
+// Columns: 0 seq, 1 created_at, 2-6 namespace, 7-10 context, 11 path, 12 hash, 13 size, 14 key, 15 class,
+// 16 wp, 17 step, 18 required, 19 lamport, 20 retry, 21 next, 22 last_error, 23 ns_id.
+const EVENT_SELECT = `SELECT e.seq, e.created_at, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
+    COALESCE(e.artifact_path, b.artifact_path), COALESCE(e.content_hash, b.content_hash), COALESCE(e.size_bytes, b.size_bytes),
+    e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error, n.ns_id
+  FROM index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
+  JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`;
+
+interface EventRow {
+  seq: number;
+  rec: EventRecord;
+  created_at: number;
+  retry_count: number;
+  next_attempt_at: number;
+  last_error: string | null;
+}
 
 /** An opened, locked, in-memory view of the queue; only valid inside withQueue/readQueue. */
 export class Queue {
@@ -264,6 +328,7 @@ export class Queue {
   private lamport: number;
   private seq: number;
   readonly nodeId: string;
+  private readonly node: bigint;
 
   constructor(
     private db: Database,
@@ -272,6 +337,7 @@ export class Queue {
     this.lamport = Number(getMeta(db, 'lamport_clock') ?? 0) || 0;
     this.seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
     this.nodeId = getMeta(db, 'node_id') ?? 'unknown';
+    this.node = nodeBits(this.nodeId);
   }
 
   get dirty(): boolean {
@@ -316,8 +382,7 @@ export class Queue {
   }
 
   private run(sql: string, params: BindParams = []): number {
-    const s = this.stmt(sql);
-    s.run(params);
+    this.stmt(sql).run(params);
     return this.db.getRowsModified();
   }
 
@@ -362,23 +427,41 @@ export class Queue {
     return Number(this.one('SELECT ctx_id FROM contexts WHERE project_slug = ? AND repo_slug = ? AND git_branch = ? AND head_commit_sha = ?', vals)?.[0]);
   }
 
-  private setLatest(nsId: number, artifactPath: string, seq: number, hash: string): void {
-    this.run(
-      `INSERT INTO latest_versions (ns_id, artifact_path, seq, content_hash) VALUES (?,?,?,?)
-       ON CONFLICT (ns_id, artifact_path) DO UPDATE SET seq = excluded.seq, content_hash = excluded.content_hash`,
-      [nsId, artifactPath, seq, hash],
+  uploadId(createdAt: number, seq: number): string {
+    return encodeId(this.node, KIND_UPLOAD, createdAt, seq);
+  }
+
+  eventId(createdAt: number, seq: number): string {
+    return encodeId(this.node, KIND_EVENT, createdAt, seq);
+  }
+
+  private insertBody(ns: number, artifactPath: string, hash: string, seq: number, size: number, createdAt: number): number {
+    return this.run(
+      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,0,?,NULL)`,
+      [ns, artifactPath, bytesOf(hash), seq, size, createdAt, createdAt],
     );
   }
 
-  private insertEvent(seq: number, nsId: number, ctxId: number, rec: EventRecord, createdAt: number, nextAttemptAt: number): void {
+  /** Inserts an event row; `detached` carries the artifact columns when no body task has this seq. */
+  private insertEvent(seq: number, ctxId: number, rec: EventRecord, createdAt: number, detached: { ns: number } | null): void {
     const c = rec.classification;
     this.run(
-      `INSERT INTO index_events (seq, event_id, ns_id, ctx_id, artifact_path, content_hash, size_bytes, artifact_key, artifact_class,
-         wp_id, step_id, required_status, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,NULL)`,
-      [seq, rec.event_id, nsId, ctxId, rec.artifact_path, rec.content_hash, rec.size_bytes, c.artifact_key, c.artifact_class,
-        c.wp_id, c.step_id, c.required_status, rec.lamport_clock, createdAt, nextAttemptAt],
+      `INSERT INTO index_events (seq, ctx_id, artifact_key, artifact_class, wp_id, step_id, required, lamport_clock, created_at,
+         retry_count, next_attempt_at, last_error, ns_id, artifact_path, content_hash, size_bytes)
+       VALUES (?,?,?,?,?,?,?,?,?,0,?,NULL,?,?,?,?)`,
+      [seq, ctxId, c.artifact_key, c.artifact_class, c.wp_id, c.step_id, c.required_status === 'required' ? 1 : 0, rec.lamport_clock, createdAt, createdAt,
+        detached?.ns ?? null, detached ? rec.artifact_path : null, detached ? bytesOf(rec.content_hash) : null, detached ? rec.size_bytes : null],
     );
+  }
+
+  /** Removes a body task; a still-unsent event of it keeps the artifact columns it needs. */
+  private deleteBody(seq: number): void {
+    const r = this.one('SELECT ns_id, artifact_path, content_hash, size_bytes FROM body_tasks WHERE seq = ?', [seq]);
+    if (!r) return;
+    this.run('UPDATE index_events SET ns_id = ?, artifact_path = ?, content_hash = ?, size_bytes = ? WHERE seq = ? AND ns_id IS NULL', [r[0], r[1], r[2], r[3], seq]);
+    this.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r[0], r[1], r[2]]);
+    this.removedHashes.add(hexOf(r[2]));
   }
 
   // --- enqueue --------------------------------------------------------------------------------
@@ -399,39 +482,33 @@ export class Queue {
       for (const item of items) {
         if (!HASH_RE.test(item.content_hash)) throw new Error(`enqueue: ${item.artifact_path}: content_hash must be lowercase hex SHA-256`);
         const ns = this.nsId(item.namespace);
-        if (this.one('SELECT 1 FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [ns, item.artifact_path, item.content_hash])) {
+        const pending = this.all('SELECT seq, content_hash FROM body_tasks WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
+        if (pending.some((r) => hexOf(r[1]) === item.content_hash)) {
           result.duplicate++;
           continue;
         }
-        // Only the latest version of an artifact can be pending (see retryDeadLetters), so the
-        // latest_versions row finds the one older task/event to supersede.
-        const latest = this.one('SELECT seq FROM latest_versions WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
-        const olderSeq = latest ? Number(latest[0]) : null;
-        const older = olderSeq === null ? undefined : this.one('SELECT content_hash FROM body_tasks WHERE seq = ?', [olderSeq]);
-        if (!older && tasks >= this.opts.capacity) {
+        if (pending.length === 0 && tasks >= this.opts.capacity) {
           result.refused++;
           result.refusedArtifacts.push({ feature_slug: item.namespace.feature_slug, artifact_path: item.artifact_path, content_hash: item.content_hash });
           continue;
         }
-        if (olderSeq !== null) {
-          const removedTask = older ? this.run('DELETE FROM body_tasks WHERE seq = ?', [olderSeq]) : 0;
-          const removedEvent = this.run('DELETE FROM index_events WHERE seq = ?', [olderSeq]);
-          if (older) {
-            this.removedHashes.add(String(older[0]));
-            tasks--;
-          }
-          if (removedTask + removedEvent > 0) result.superseded++;
+        // Older versions: their tasks, their unsent events (also those whose task already left).
+        let removed = 0;
+        for (const [seq] of pending) {
+          removed += this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+          this.deleteBody(Number(seq));
+          removed++;
+          tasks--;
         }
+        removed += this.run('DELETE FROM index_events WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
+        if (removed > 0) result.superseded++;
+        this.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, item.artifact_path]);
+
         const seq = ++this.seq;
-        const rec = newEventRecord(item, ctx, this.nodeId, ++this.lamport, now);
+        const rec = newEventRecord(item, ctx, this.nodeId, ++this.lamport, now, this.eventId(now, seq));
         ctxId ??= this.ctxId(ctx);
-        this.run(
-          `INSERT INTO body_tasks (seq, upload_id, ns_id, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error)
-           VALUES (?,?,?,?,?,'sha256',?,?,?,0,?,NULL)`,
-          [seq, ulid(now), ns, item.artifact_path, item.content_hash, item.size_bytes, rec.event_id, now, now],
-        );
-        this.insertEvent(seq, ns, ctxId, rec, now, now);
-        this.setLatest(ns, item.artifact_path, seq, item.content_hash);
+        this.insertBody(ns, item.artifact_path, item.content_hash, seq, item.size_bytes, now);
+        this.insertEvent(seq, ctxId, rec, now, null);
         this.pendingBodies.set(item.content_hash, item.body);
         this.removedHashes.delete(item.content_hash);
         tasks++;
@@ -444,69 +521,64 @@ export class Queue {
 
   // --- reading work ---------------------------------------------------------------------------
 
-  private static readonly EVENT_SELECT = `SELECT e.event_id, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
-      e.artifact_path, e.content_hash, e.size_bytes, e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required_status,
-      e.lamport_clock, e.created_at, e.retry_count, e.next_attempt_at, e.last_error
-    FROM index_events e JOIN namespaces n ON n.ns_id = e.ns_id JOIN contexts c ON c.ctx_id = e.ctx_id`;
-
-  private eventRecordFromRow(r: Row): { rec: EventRecord; created_at: number; retry_count: number; next_attempt_at: number; last_error: string | null } {
+  private eventFromRow(r: Row): EventRow {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
     const rec: EventRecord = {
-      event_id: String(r[0]),
-      namespace: nsFromRow(r, 1),
-      context: { project_slug: String(r[6]), repo_slug: String(r[7]), git_branch: String(r[8]), head_commit_sha: String(r[9]) },
-      artifact_path: String(r[10]),
-      content_hash: String(r[11]),
-      size_bytes: Number(r[12]),
+      event_id: this.eventId(createdAt, seq),
+      namespace: nsFromRow(r, 2),
+      context: { project_slug: String(r[7]), repo_slug: String(r[8]), git_branch: String(r[9]), head_commit_sha: String(r[10]) },
+      artifact_path: String(r[11]),
+      content_hash: hexOf(r[12]),
+      size_bytes: Number(r[13]),
       classification: {
-        artifact_key: String(r[13]),
-        artifact_class: String(r[14]),
-        wp_id: str(r[15]),
-        step_id: str(r[16]),
-        required_status: r[17] === 'required' ? 'required' : 'optional',
+        artifact_key: String(r[14]),
+        artifact_class: String(r[15]),
+        wp_id: str(r[16]),
+        step_id: str(r[17]),
+        required_status: Number(r[18]) ? 'required' : 'optional',
       } satisfies ArtifactClassification,
       node_id: this.nodeId,
-      lamport_clock: Number(r[18]),
-      timestamp_ms: Number(r[19]),
+      lamport_clock: Number(r[19]),
+      timestamp_ms: createdAt,
     };
-    return { rec, created_at: Number(r[19]), retry_count: Number(r[20]), next_attempt_at: Number(r[21]), last_error: str(r[22]) };
+    return { seq, rec, created_at: createdAt, retry_count: Number(r[20]), next_attempt_at: Number(r[21]), last_error: str(r[22]) };
+  }
+
+  private bodyFromRow(r: Row): BodyTask {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
+    return {
+      upload_id: this.uploadId(createdAt, seq),
+      namespace: nsFromRow(r, 2),
+      artifact_path: String(r[7]),
+      content_hash: hexOf(r[8]),
+      hash_algorithm: 'sha256',
+      size_bytes: Number(r[9]),
+      event_id: r[14] === null ? null : this.eventId(Number(r[14]), seq),
+      created_at: createdAt,
+      retry_count: Number(r[10]),
+      next_attempt_at: Number(r[11]),
+      last_error: str(r[12]),
+    };
   }
 
   /** Unsent index events whose time has come (all with force), in enqueue order. */
   readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
     const rows = opts.force
-      ? this.all(`${Queue.EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
-      : this.all(`${Queue.EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [this.opts.now(), limit]);
+      ? this.all(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
+      : this.all(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [this.opts.now(), limit]);
     return rows.map((r) => {
-      const { rec, ...rest } = this.eventRecordFromRow(r);
-      return { event_id: rec.event_id, envelope: buildIndexEvent(rec), ...rest };
+      const { rec, created_at, retry_count, next_attempt_at, last_error } = this.eventFromRow(r);
+      return { event_id: rec.event_id, envelope: buildIndexEvent(rec), created_at, retry_count, next_attempt_at, last_error };
     });
-  }
-
-  private static readonly BODY_SELECT = `SELECT b.upload_id, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.event_id,
-      b.created_at, b.retry_count, b.next_attempt_at, b.last_error, b.seq
-    FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id`;
-
-  private bodyFromRow(r: Row): BodyTask {
-    return {
-      upload_id: String(r[0]),
-      namespace: nsFromRow(r, 1),
-      artifact_path: String(r[6]),
-      content_hash: String(r[7]),
-      hash_algorithm: 'sha256',
-      size_bytes: Number(r[8]),
-      event_id: str(r[9]),
-      created_at: Number(r[10]),
-      retry_count: Number(r[11]),
-      next_attempt_at: Number(r[12]),
-      last_error: str(r[13]),
-    };
   }
 
   /** Body tasks whose time has come (all with force), oldest first. */
   readyBodies(limit: number, opts: { force?: boolean } = {}): BodyTask[] {
     const rows = opts.force
-      ? this.all(`${Queue.BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit])
-      : this.all(`${Queue.BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [this.opts.now(), limit]);
+      ? this.all(`${BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit])
+      : this.all(`${BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [this.opts.now(), limit]);
     return rows.map((r) => this.bodyFromRow(r));
   }
 
@@ -517,27 +589,38 @@ export class Queue {
     return notBeforeMs !== undefined && notBeforeMs > at ? notBeforeMs : at;
   }
 
+  /** The seq of a pending event/body named by `id`, or null (unknown, or a stale id of a re-queued row). */
+  private seqOf(kind: bigint, id: string): number | null {
+    const d = decodeId(this.node, kind, id);
+    if (!d) return null;
+    const table = kind === KIND_EVENT ? 'index_events' : 'body_tasks';
+    const r = this.one(`SELECT created_at FROM ${table} WHERE seq = ?`, [d.seq]);
+    return r && Number(r[0]) === d.createdAt ? d.seq : null;
+  }
+
   private deadLetterBody(seq: number, reason: string): boolean {
-    const r = this.one(`${Queue.BODY_SELECT} WHERE b.seq = ?`, [seq]);
+    const r = this.one(`${BODY_SELECT} WHERE b.seq = ?`, [seq]);
     if (!r) return false;
     const task = this.bodyFromRow(r);
     this.run(
-      `INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
-       VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ulid(), task.upload_id, seq, task.namespace.feature_slug, task.artifact_path, task.content_hash, JSON.stringify(task), reason, this.opts.now(), task.retry_count],
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ulid(), task.upload_id, seq, r[13], task.namespace.feature_slug, task.artifact_path, task.content_hash, JSON.stringify(task), reason, this.opts.now(), task.retry_count],
     );
-    this.run('DELETE FROM body_tasks WHERE seq = ?', [seq]);
+    this.deleteBody(seq);
+    // Its body file stays: the dead letter references it (retry re-sends it).
+    this.removedHashes.delete(task.content_hash);
     return true;
   }
 
   private deadLetterEvent(seq: number, reason: string): boolean {
-    const r = this.one(`${Queue.EVENT_SELECT} WHERE e.seq = ?`, [seq]);
+    const r = this.one(`${EVENT_SELECT} WHERE e.seq = ?`, [seq]);
     if (!r) return false;
-    const { rec, created_at, retry_count, last_error } = this.eventRecordFromRow(r);
+    const { rec, created_at, retry_count, last_error } = this.eventFromRow(r);
     this.run(
-      `INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
-       VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ulid(), rec.event_id, seq, rec.namespace.feature_slug, rec.artifact_path, rec.content_hash,
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ulid(), rec.event_id, seq, r[23], rec.namespace.feature_slug, rec.artifact_path, rec.content_hash,
         JSON.stringify({ ...rec, created_at, retry_count, last_error }), reason, this.opts.now(), retry_count],
     );
     this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
@@ -549,28 +632,19 @@ export class Queue {
     this.writable();
     this.transaction(() => {
       for (const { event_id, result } of results) {
-        const row = this.one('SELECT seq, retry_count FROM index_events WHERE event_id = ?', [event_id]);
-        if (!row) continue;
-        const seq = Number(row[0]);
-        switch (result.kind) {
-          case 'released':
-            break;
-          case 'delivered':
-            this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
-            this.changed = true;
-            break;
-          case 'retry': {
-            const n = Number(row[1]) + 1;
-            this.run('UPDATE index_events SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
-            this.changed = true;
-            break;
-          }
-          case 'dead':
-            this.deadLetterEvent(seq, result.reason);
-            // The body would only ever get index_entry_not_found without its index entry.
-            this.deadLetterBody(seq, `event_rejected: ${result.reason}`);
-            this.changed = true;
-            break;
+        const seq = this.seqOf(KIND_EVENT, event_id);
+        if (seq === null || result.kind === 'released') continue;
+        this.changed = true;
+        if (result.kind === 'delivered') {
+          this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+        } else if (result.kind === 'retry') {
+          this.run('UPDATE index_events SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?', [result.error, seq]);
+          const n = this.count('SELECT retry_count FROM index_events WHERE seq = ?', [seq]);
+          this.run('UPDATE index_events SET next_attempt_at = ? WHERE seq = ?', [this.nextAttempt(n, result.notBeforeMs), seq]);
+        } else {
+          this.deadLetterEvent(seq, result.reason);
+          // Without its index entry the body would only ever get index_entry_not_found.
+          this.deadLetterBody(seq, `event_rejected: ${result.reason}`);
         }
       }
     });
@@ -581,27 +655,16 @@ export class Queue {
     this.writable();
     this.transaction(() => {
       for (const { upload_id, result } of results) {
-        const row = this.one('SELECT seq, retry_count, content_hash FROM body_tasks WHERE upload_id = ?', [upload_id]);
-        if (!row) continue;
-        const seq = Number(row[0]);
-        switch (result.kind) {
-          case 'released':
-            break;
-          case 'delivered':
-            this.run('DELETE FROM body_tasks WHERE seq = ?', [seq]);
-            this.removedHashes.add(String(row[2]));
-            this.changed = true;
-            break;
-          case 'retry': {
-            const n = Number(row[1]) + 1;
-            this.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
-            this.changed = true;
-            break;
-          }
-          case 'dead':
-            this.deadLetterBody(seq, result.reason);
-            this.changed = true;
-            break;
+        const seq = this.seqOf(KIND_UPLOAD, upload_id);
+        if (seq === null || result.kind === 'released') continue;
+        this.changed = true;
+        if (result.kind === 'delivered') {
+          this.deleteBody(seq);
+        } else if (result.kind === 'retry') {
+          const n = this.count('SELECT retry_count FROM body_tasks WHERE seq = ?', [seq]) + 1;
+          this.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
+        } else {
+          this.deadLetterBody(seq, result.reason);
         }
       }
     });
@@ -617,8 +680,13 @@ export class Queue {
         const rows = this.all(`SELECT seq, created_at < ? FROM ${table} WHERE created_at < ? OR retry_count >= ?`, [cutoff, cutoff, policy.maxRetries]);
         for (const [seq, old] of rows) {
           const reason = Number(old) ? 'stale_max_age' : 'stale_max_retries';
-          const ok = table === 'body_tasks' ? this.deadLetterBody(Number(seq), reason) : this.deadLetterEvent(Number(seq), reason);
-          if (ok) moved++;
+          if (table === 'index_events') {
+            if (this.deadLetterEvent(Number(seq), reason)) moved++;
+            // The body cannot be accepted without its index entry either.
+            if (this.deadLetterBody(Number(seq), `event_${reason}`)) moved++;
+          } else if (this.deadLetterBody(Number(seq), reason)) {
+            moved++;
+          }
         }
       }
     });
@@ -687,55 +755,60 @@ export class Queue {
   }
 
   /**
-   * Puts dead letters back in the queue (fresh retry count, ready now). The body and the event of
-   * one artifact version go back together. A dead letter whose artifact has a newer version
-   * enqueued since is dropped and counted as superseded: an older version is never re-sent.
+   * Puts dead letters back in the queue (fresh retry count, ready now, new ids). The body and the
+   * event of one artifact version go back together. A dead letter whose artifact had a newer
+   * version enqueued since is dropped and counted as superseded: an older version is never re-sent.
    */
   retryDeadLetters(ids: string[] | 'all'): RetryResult {
     this.writable();
     const out: RetryResult = { requeued: 0, superseded: 0, unknown: [], unavailable: [] };
     const now = this.opts.now();
     this.transaction(() => {
-      const cols = 'SELECT id, kind, ref_id, seq, artifact_path, content_hash, task FROM dead_letters';
+      const cols = 'SELECT id, kind, seq, artifact_path, content_hash, task, superseded FROM dead_letters';
       let rows: Row[];
       if (ids === 'all') {
-        rows = this.all(`${cols} ORDER BY seq`);
+        rows = this.all(`${cols} ORDER BY seq, kind`);
       } else {
         rows = [];
+        const chosen = new Set<string>();
         for (const id of new Set(ids)) {
           const r = this.one(`${cols} WHERE id = ?`, [id]);
-          if (r) rows.push(r);
-          else out.unknown.push(id);
+          if (!r) {
+            out.unknown.push(id);
+            continue;
+          }
+          chosen.add(id);
+          rows.push(r);
         }
         // Bring the partner (same artifact version, other kind) along.
-        const chosen = new Set(rows.map((r) => String(r[0])));
         for (const r of [...rows]) {
-          if (Number(r[3]) <= 0) continue;
-          for (const p of this.all(`${cols} WHERE seq = ? AND kind <> ?`, [r[3], r[1]])) {
+          if (Number(r[2]) <= 0) continue;
+          for (const p of this.all(`${cols} WHERE seq = ? AND kind <> ?`, [r[2], r[1]])) {
             if (!chosen.has(String(p[0]))) {
               chosen.add(String(p[0]));
               rows.push(p);
             }
           }
         }
+        // Bodies before events, so an event finds its body task and needs no copied columns.
+        rows.sort((x, y) => Number(x[2]) - Number(y[2]) || String(x[1]).localeCompare(String(y[1])));
       }
-      for (const [id, kind, , seqV, artifactPath, hash, taskJson] of rows) {
-        let task: Record<string, unknown>;
+      const newSeq = new Map<number, number>();
+      for (const [id, kind, seqV, artifactPath, hash, taskJson, superseded] of rows) {
+        let task: Record<string, unknown> | null = null;
         try {
           task = JSON.parse(String(taskJson)) as Record<string, unknown>;
         } catch {
-          out.unavailable.push(String(id));
-          continue;
+          task = null;
         }
-        const nsRef = task.namespace as NamespaceRef | undefined;
-        if (!nsRef || typeof hash !== 'string') {
+        const nsRef = task?.namespace as NamespaceRef | undefined;
+        if (!task || !nsRef || typeof hash !== 'string' || !HASH_RE.test(hash)) {
           out.unavailable.push(String(id));
           continue;
         }
         const ns = this.nsId(pickNamespace(nsRef));
-        const latest = this.one('SELECT seq, content_hash FROM latest_versions WHERE ns_id = ? AND artifact_path = ?', [ns, artifactPath]);
-        let seq = Number(seqV);
-        if (latest && Number(latest[0]) > seq) {
+        const newerPending = this.one('SELECT 1 FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ?', [ns, artifactPath, bytesOf(hash)]);
+        if (Number(superseded) || newerPending) {
           this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
           if (kind === 'body') this.removedHashes.add(hash);
           out.superseded++;
@@ -745,25 +818,24 @@ export class Queue {
           out.unavailable.push(String(id));
           continue;
         }
-        if (seq <= 0) {
-          // Migrated rows without a sequence: make them the newest version.
+        // One fresh seq per artifact version, shared by its body and event.
+        const oldSeq = Number(seqV);
+        let seq = oldSeq > 0 ? newSeq.get(oldSeq) : undefined;
+        if (seq === undefined) {
           seq = ++this.seq;
-          this.setLatest(ns, String(artifactPath), seq, hash);
+          if (oldSeq > 0) newSeq.set(oldSeq, seq);
         }
         if (kind === 'body') {
-          const t = task as unknown as BodyTask;
-          this.run(
-            `INSERT OR IGNORE INTO body_tasks (seq, upload_id, ns_id, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error)
-             VALUES (?,?,?,?,?,'sha256',?,?,?,0,?,NULL)`,
-            [seq, t.upload_id, ns, artifactPath, hash, Number(t.size_bytes) || 0, t.event_id ?? null, now, now],
-          );
+          this.insertBody(ns, String(artifactPath), hash, seq, Number(task.size_bytes) || 0, now);
         } else {
-          const rec = task as unknown as EventRecord & { created_at?: number };
-          if (!rec.context || !rec.classification || !rec.event_id) {
+          const rec = task as unknown as EventRecord;
+          if (!rec.context || !rec.classification) {
             out.unavailable.push(String(id));
             continue;
           }
-          this.insertEvent(seq, ns, this.ctxId(rec.context), { ...rec, artifact_path: String(artifactPath), content_hash: hash }, now, now);
+          const hasBody = !!this.one('SELECT 1 FROM body_tasks WHERE seq = ?', [seq]);
+          const full: EventRecord = { ...rec, artifact_path: String(artifactPath), content_hash: hash, lamport_clock: ++this.lamport };
+          this.insertEvent(seq, this.ctxId(rec.context), full, now, hasBody ? null : { ns });
         }
         this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
         out.requeued++;
@@ -777,12 +849,21 @@ export class Queue {
     return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)')?.[0];
   }
 
-  /** Whether any row (task or dead letter) still needs the body with this hash. */
-  isBodyReferenced(hash: string): boolean {
-    return !!this.one(
-      "SELECT EXISTS (SELECT 1 FROM body_tasks WHERE content_hash = ?) OR EXISTS (SELECT 1 FROM dead_letters WHERE kind = 'body' AND content_hash = ?)",
-      [hash, hash],
-    )?.[0];
+  /** Of `hashes`, those some row (task or dead letter) still needs. One scan, not one per hash. */
+  referencedBodies(hashes: Iterable<string>): Set<string> {
+    const wanted = [...new Set(hashes)].filter((h) => HASH_RE.test(h));
+    const found = new Set<string>();
+    for (let i = 0; i < wanted.length; i += 200) {
+      const chunk = wanted.slice(i, i + 200);
+      const marks = chunk.map(() => '?').join(',');
+      const rows = this.db.exec(
+        `SELECT DISTINCT lower(hex(content_hash)) FROM body_tasks WHERE content_hash IN (${marks})
+         UNION SELECT content_hash FROM dead_letters WHERE kind = 'body' AND content_hash IN (${marks})`,
+        [...chunk.map(bytesOf), ...chunk],
+      );
+      for (const [h] of rows[0]?.values ?? []) found.add(String(h));
+    }
+    return found;
   }
 
   /** No body row at all: every body file is an orphan. */
@@ -853,7 +934,10 @@ async function save(q: Queue, stateDir: string): Promise<void> {
   // Collect bodies no row needs any more: a full sweep when nothing references any body (cheap then,
   // and it also removes leftovers of killed writers), else just the hashes this session removed.
   if (noBodyRows) await sweepBodies(stateDir, new Set());
-  else if (q.removedHashes.size) await removeBodies(stateDir, q.removedHashes, (h) => q.isBodyReferenced(h));
+  else if (q.removedHashes.size) {
+    const keep = q.referencedBodies(q.removedHashes);
+    await removeBodies(stateDir, q.removedHashes, (h) => keep.has(h));
+  }
 }
 
 /**

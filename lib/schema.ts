@@ -1,14 +1,14 @@
 // Queue database schema and its migrations by version (SPEC §6).
 //
-// Version 2 (current) keeps rows small because sql.js loads and writes the whole file in every hook:
-// namespaces and commit contexts are stored once and referenced by integer id, an index event is
-// stored as columns (its envelope is rebuilt on read) instead of a JSON document per row, and `seq`
-// (a global enqueue sequence) is the integer primary key, so "oldest first" is a rowid scan.
+// Version 2 (current) keeps rows small because sql.js loads and writes the whole file in every hook
+// (bench/queue.ts): namespaces and commit contexts are stored once and referenced by integer id,
+// hashes are raw bytes, ids are derived rather than stored, and an index event is a few columns over
+// its body task (its envelope is rebuilt on read) instead of a JSON document per row.
 import type { Database } from 'sql.js';
 
 export const SCHEMA_VERSION = 2;
 
-export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters', 'latest_versions'] as const;
+export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
 
 const CURRENT_DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -23,68 +23,72 @@ CREATE TABLE IF NOT EXISTS contexts (
   project_slug TEXT NOT NULL, repo_slug TEXT NOT NULL, git_branch TEXT NOT NULL, head_commit_sha TEXT NOT NULL,
   UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha)
 );
--- One row per pending body upload. The five namespace fields live in namespaces (ns_id), so the
--- unique key (five namespace fields, artifact_path, content_hash) is UNIQUE (ns_id, artifact_path, content_hash).
+-- One row per pending body upload, keyed by the unique tuple (five namespace fields via ns_id,
+-- artifact_path, content_hash): the table is its own unique index. content_hash is the raw 32-byte
+-- SHA-256. upload_id and event_id are not stored: both are ULIDs derived from (created_at, seq).
 CREATE TABLE IF NOT EXISTS body_tasks (
-  seq INTEGER PRIMARY KEY,
-  upload_id TEXT NOT NULL UNIQUE,
-  ns_id INTEGER NOT NULL REFERENCES namespaces (ns_id),
+  ns_id INTEGER NOT NULL,
   artifact_path TEXT NOT NULL,
-  content_hash TEXT NOT NULL,
-  hash_algorithm TEXT NOT NULL DEFAULT 'sha256',
+  content_hash BLOB NOT NULL,
+  seq INTEGER NOT NULL,
   size_bytes INTEGER NOT NULL,
-  event_id TEXT,
   created_at INTEGER NOT NULL,
   retry_count INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL,
   last_error TEXT,
-  UNIQUE (ns_id, artifact_path, content_hash)
-);
-CREATE INDEX IF NOT EXISTS body_tasks_next ON body_tasks (next_attempt_at);
--- One row per unsent MissionDossierArtifactIndexed event; seq equals its body task's seq.
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+-- Oldest-first scans and "ready" counts read only this index.
+CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
+-- One row per unsent MissionDossierArtifactIndexed event; seq equals its body task's seq and the
+-- artifact columns are taken from that task. They are copied here (ns_id ... size_bytes) only when
+-- the task leaves the queue before its event does.
 CREATE TABLE IF NOT EXISTS index_events (
   seq INTEGER PRIMARY KEY,
-  event_id TEXT NOT NULL UNIQUE,
-  ns_id INTEGER NOT NULL REFERENCES namespaces (ns_id),
-  ctx_id INTEGER NOT NULL REFERENCES contexts (ctx_id),
-  artifact_path TEXT NOT NULL,
-  content_hash TEXT NOT NULL,
-  size_bytes INTEGER NOT NULL,
+  ctx_id INTEGER NOT NULL,
   artifact_key TEXT NOT NULL,
   artifact_class TEXT NOT NULL,
   wp_id TEXT,
   step_id TEXT,
-  required_status TEXT NOT NULL,
+  required INTEGER NOT NULL,
   lamport_clock INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   retry_count INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL,
-  last_error TEXT
+  last_error TEXT,
+  ns_id INTEGER,
+  artifact_path TEXT,
+  content_hash BLOB,
+  size_bytes INTEGER
 );
-CREATE INDEX IF NOT EXISTS index_events_next ON index_events (next_attempt_at);
--- Permanently failed work: the whole task as JSON (few rows), why, and when.
+CREATE INDEX IF NOT EXISTS index_events_detached ON index_events (ns_id, artifact_path) WHERE ns_id IS NOT NULL;
+-- Permanently failed work: the whole task as JSON (few rows), why, and when. superseded is set
+-- when a newer version of the artifact is enqueued: such a letter is never re-queued.
 CREATE TABLE IF NOT EXISTS dead_letters (
   id TEXT PRIMARY KEY,
   kind TEXT NOT NULL CHECK (kind IN ('body', 'event')),
   ref_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
+  ns_id INTEGER,
   feature_slug TEXT NOT NULL,
   artifact_path TEXT NOT NULL,
   content_hash TEXT,
   task TEXT NOT NULL,
   reason TEXT NOT NULL,
   failed_at INTEGER NOT NULL,
-  retry_count INTEGER NOT NULL DEFAULT 0
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  superseded INTEGER NOT NULL DEFAULT 0
 );
--- The newest version ever enqueued per artifact: an older version is never delivered after it.
-CREATE TABLE IF NOT EXISTS latest_versions (
-  ns_id INTEGER NOT NULL,
-  artifact_path TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  content_hash TEXT NOT NULL,
-  PRIMARY KEY (ns_id, artifact_path)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dead_letters_artifact ON dead_letters (ns_id, artifact_path);
 `;
+
+/** Tables of schema version 1 (see migrations in queue.ts). */
+export const V1_TABLES = ['meta', 'body_tasks', 'index_events', 'dead_letters'] as const;
+
+/** Creates the current tables and indexes (used by createSchema and by migrations). */
+export function createTables(db: Database): void {
+  db.exec(CURRENT_DDL);
+}
 
 export class SchemaError extends Error {
   constructor(message: string, readonly corrupt: boolean) {
@@ -147,11 +151,10 @@ export function schemaVersion(db: Database): number {
 // ---------------------------------------------------------------------------------------------
 // Migrations. Each takes a database at version N (inside a transaction) and leaves it at N + 1.
 
-const V1_TABLES = ['meta', 'body_tasks', 'index_events', 'dead_letters'] as const;
-
 /**
- * v1 stored the five namespace fields on every body task and each event's whole envelope as JSON.
- * v2 normalizes both (see the header comment) and adds per-artifact version tracking.
+ * v1 stored the five namespace fields and text ids on every body task and each event's whole
+ * envelope as JSON. v2 re-keys them (see the header). Ids are derived from (created_at, seq) in v2,
+ * so pending work gets new upload/event ids; the server deduplicates index events by content anyway.
  */
 function migrate1to2(db: Database): void {
   db.exec(`
@@ -159,92 +162,87 @@ function migrate1to2(db: Database): void {
     ALTER TABLE index_events RENAME TO v1_index_events;
     ALTER TABLE dead_letters RENAME TO v1_dead_letters;
   `);
-  // v1 had autoindexes only; named indexes of v2 must not collide, so create the v2 tables now.
-  db.exec(CURRENT_DDL);
+  createTables(db);
   let seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
-
-  const nsId = (ns: Record<string, unknown>): number => {
-    const vals = [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version].map((v) => String(v ?? ''));
+  const hashBytes = (hex: unknown): Uint8Array => Buffer.from(String(hex), 'hex');
+  const nsId = (vals: string[]): number => {
     db.run('INSERT OR IGNORE INTO namespaces (project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (?,?,?,?,?)', vals);
     return Number(scalar(db, 'SELECT ns_id FROM namespaces WHERE project_uuid=? AND feature_slug=? AND target_branch=? AND mission_key=? AND manifest_version=?', vals));
   };
-  const latest = (ns: number, p: string, s: number, hash: string): void => {
-    db.run(
-      `INSERT INTO latest_versions (ns_id, artifact_path, seq, content_hash) VALUES (?,?,?,?)
-       ON CONFLICT (ns_id, artifact_path) DO UPDATE SET seq = excluded.seq, content_hash = excluded.content_hash
-       WHERE excluded.seq > latest_versions.seq`,
-      [ns, p, s, hash],
-    );
-  };
+  const nsVals = (ns: Record<string, unknown>): string[] =>
+    [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version].map((v) => String(v ?? ''));
 
+  // Body tasks first, oldest first; remember which seq each v1 event id got.
   const seqByEvent = new Map<string, number>();
-  const tasks = db.exec('SELECT upload_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error FROM v1_body_tasks ORDER BY created_at, upload_id');
+  const tasks = db.exec(`SELECT project_uuid, feature_slug, target_branch, mission_key, manifest_version, artifact_path, content_hash,
+      size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error FROM v1_body_tasks ORDER BY created_at, upload_id`);
   for (const r of tasks[0]?.values ?? []) {
-    const [uploadId, pu, fs, tb, mk, mv, artifactPath, hash, alg, size, eventId, createdAt, retries, next, lastError] = r;
-    const ns = nsId({ project_uuid: pu, feature_slug: fs, target_branch: tb, mission_key: mk, manifest_version: mv });
-    seq++;
+    const ns = nsId(r.slice(0, 5).map(String));
+    const s = ++seq;
     db.run(
-      `INSERT INTO body_tasks (seq, upload_id, ns_id, artifact_path, content_hash, hash_algorithm, size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-      [seq, uploadId, ns, artifactPath, hash, alg ?? 'sha256', size, eventId, createdAt, retries ?? 0, next ?? createdAt, lastError],
+      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,?,?,?)`,
+      [ns, r[5], hashBytes(r[6]), s, Number(r[7]) || 0, Number(r[9]) || 0, Number(r[10]) || 0, Number(r[11]) || 0, r[12]],
     );
-    latest(ns, String(artifactPath), seq, String(hash));
-    if (eventId !== null) seqByEvent.set(String(eventId), seq);
+    if (r[8] !== null) seqByEvent.set(String(r[8]), s);
   }
 
   const events = db.exec('SELECT event_id, envelope, created_at, retry_count, next_attempt_at, last_error FROM v1_index_events ORDER BY created_at, event_id');
   for (const [eventId, envelope, createdAt, retries, next, lastError] of events[0]?.values ?? []) {
-    // An unparseable envelope cannot be sent anyway; keep it visible as a dead letter instead of failing the migration.
-    let env: Record<string, any> | null = null;
+    let env: { payload?: Record<string, unknown> } & Record<string, unknown> = {};
     try {
-      env = JSON.parse(String(envelope)) as Record<string, any>;
+      env = JSON.parse(String(envelope)) as typeof env;
     } catch {
-      env = null;
+      /* handled below */
     }
-    const p = env?.payload as Record<string, any> | undefined;
-    if (!env || !p || typeof p.namespace !== 'object') {
+    const p = env.payload;
+    if (!p || typeof p.namespace !== 'object' || p.namespace === null) {
+      // Cannot be sent; keep it visible as a dead letter rather than failing the migration.
       db.run(
-        "INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count) VALUES (?, 'event', ?, 0, '', '', NULL, ?, 'migration_unreadable_event', ?, 0)",
-        [`migrated-${String(eventId)}`, eventId, JSON.stringify({ envelope }), Number(createdAt) || 0],
+        `INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count, superseded)
+         VALUES (?, 'event', ?, 0, '', '', NULL, ?, 'migration_unreadable_event', ?, 0, 1)`,
+        [`migrated-${String(eventId)}`, String(eventId), JSON.stringify({ envelope }), Number(createdAt) || 0],
       );
       continue;
     }
-    const ns = nsId(p.namespace as Record<string, unknown>);
     const ctxVals = [env.project_slug, env.repo_slug, env.git_branch, env.head_commit_sha].map((v) => String(v ?? ''));
     db.run('INSERT OR IGNORE INTO contexts (project_slug, repo_slug, git_branch, head_commit_sha) VALUES (?,?,?,?)', ctxVals);
     const ctx = Number(scalar(db, 'SELECT ctx_id FROM contexts WHERE project_slug=? AND repo_slug=? AND git_branch=? AND head_commit_sha=?', ctxVals));
     let s = seqByEvent.get(String(eventId));
-    if (s === undefined) {
-      s = ++seq;
-      latest(ns, String(p.relative_path), s, String(p.content_hash_sha256));
-    }
+    // An event whose body task is gone carries the artifact columns itself.
+    const detached = s === undefined;
+    if (s === undefined) s = ++seq;
+    const ns = nsId(nsVals(p.namespace as Record<string, unknown>));
     db.run(
-      `INSERT INTO index_events (seq, event_id, ns_id, ctx_id, artifact_path, content_hash, size_bytes, artifact_key, artifact_class, wp_id, step_id, required_status, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO index_events (seq, ctx_id, artifact_key, artifact_class, wp_id, step_id, required, lamport_clock, created_at,
+         retry_count, next_attempt_at, last_error, ns_id, artifact_path, content_hash, size_bytes)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       [
-        s, String(eventId), ns, ctx, String(p.relative_path), String(p.content_hash_sha256), Number(p.size_bytes) || 0,
-        String(p.artifact_key), String(p.artifact_class ?? 'other'), p.wp_id ?? null, p.step_id ?? null,
-        p.required_status === 'required' ? 'required' : 'optional', Number(env.lamport_clock) || 0,
-        Number(Date.parse(String(env.timestamp))) || Number(createdAt) || 0, Number(retries) || 0, Number(next) || 0, lastError ?? null,
+        s, ctx, String(p.artifact_key), String(p.artifact_class ?? 'other'), (p.wp_id as string | null) ?? null, (p.step_id as string | null) ?? null,
+        p.required_status === 'required' ? 1 : 0, Number(env.lamport_clock) || 0, Number(createdAt) || 0,
+        Number(retries) || 0, Number(next) || 0, lastError ?? null,
+        detached ? ns : null, detached ? String(p.relative_path) : null, detached ? hashBytes(p.content_hash_sha256) : null,
+        detached ? Number(p.size_bytes) || 0 : null,
       ],
     );
   }
 
   const dead = db.exec('SELECT id, kind, ref_id, task, reason, failed_at FROM v1_dead_letters');
   for (const [id, kind, refId, task, reason, failedAt] of dead[0]?.values ?? []) {
-    let t: Record<string, any> = {};
+    let t: Record<string, unknown> = {};
     try {
-      t = JSON.parse(String(task)) as Record<string, any>;
+      t = JSON.parse(String(task)) as Record<string, unknown>;
     } catch {
       /* keep an empty snapshot; the row stays listable */
     }
-    const payload = (t.envelope?.payload ?? {}) as Record<string, any>;
+    const ns = (t.namespace ?? null) as Record<string, unknown> | null;
     db.run(
-      'INSERT INTO dead_letters (id, kind, ref_id, seq, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?,?,?,0,?,?,?,?,?,?,?,?)`,
       [
-        String(id), kind === 'event' ? 'event' : 'body', String(refId), 0,
-        String(t.feature_slug ?? payload.feature_slug ?? ''), String(t.artifact_path ?? payload.relative_path ?? ''),
-        t.content_hash ?? payload.content_hash_sha256 ?? null, String(task), String(reason), Number(failedAt) || 0, Number(t.retry_count) || 0,
+        String(id), kind === 'event' ? 'event' : 'body', String(refId), ns ? nsId(nsVals(ns)) : null,
+        String(ns?.feature_slug ?? ''), String(t.artifact_path ?? ''), typeof t.content_hash === 'string' ? t.content_hash : null,
+        String(task), String(reason), Number(failedAt) || 0, Number(t.retry_count) || 0,
       ],
     );
   }
@@ -254,12 +252,12 @@ function migrate1to2(db: Database): void {
   if (getMeta(db, 'lamport_clock') === undefined) setMeta(db, 'lamport_clock', 0);
 }
 
-const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2 };
+export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2 };
 
 /** Brings a database from `from` to SCHEMA_VERSION, one version per transaction. Returns whether anything ran. */
-export function migrate(db: Database, from: number): boolean {
+export function migrate(db: Database, from: number, migrations: Record<number, (db: Database) => void> = MIGRATIONS): boolean {
   for (let v = from; v < SCHEMA_VERSION; v++) {
-    const step = MIGRATIONS[v];
+    const step = migrations[v];
     if (!step) throw new SchemaError(`no migration from schema version ${v}`, false);
     db.exec('BEGIN');
     try {

@@ -1,0 +1,94 @@
+// bench/queue: cost of one hook's queue work — lock, open, enqueue 30 tasks (bodies included), save, unlock — with 0, 1k, 10k and
+// 100k tasks already pending, plus peak RSS. Each run is a fresh child process (like a hook), on a
+// copy of a pre-built database. Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...]
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue.js';
+import { artifact, CTX, namespace } from '../test/fixtures/artifacts.js';
+import type { EligibleArtifact } from '../lib/types.js';
+
+const self = fileURLToPath(import.meta.url);
+
+/** `count` distinct pending artifacts spread over features of 1,000 files; one shared body keeps prebuild fast. */
+function pendingArtifacts(count: number, offset = 0, tag = 'pre'): EligibleArtifact[] {
+  const items: EligibleArtifact[] = [];
+  for (let i = offset; i < offset + count; i++) {
+    const feature = `${String(100 + Math.floor(i / 1000)).padStart(3, '0')}-bench-feature-${Math.floor(i / 1000)}`;
+    const a = artifact(`research/notes-${tag}-${i}.md`, tag === 'pre' ? 'shared body\n' : `body ${tag} ${i}\n`, namespace(feature, 'feature/bench'));
+    items.push(a);
+  }
+  return items;
+}
+
+async function child(stateDir: string): Promise<void> {
+  const fresh = pendingArtifacts(30, 0, `new-${process.pid}`);
+  // The wasm load is a fixed per-process cost; measured apart (readQueue of a missing dir creates nothing).
+  const i0 = performance.now();
+  await readQueue({ stateDir: path.join(stateDir, 'none') }, (q) => q.hasPending());
+  const initMs = performance.now() - i0;
+  const t0 = performance.now();
+  // Capacity above the largest size: the 100k case measures cost, not the capacity limit.
+  const result = await withQueue({ stateDir, capacity: 1_000_000 }, (q) => q.enqueue(fresh, CTX));
+  const ms = performance.now() - t0;
+  if (result.added !== 30) throw new Error(`expected 30 added, got added=${result.added} refused=${result.refused}`);
+  process.stdout.write(JSON.stringify({ ms, initMs, maxRssKb: process.resourceUsage().maxRSS }));
+}
+
+async function prebuild(dir: string, size: number): Promise<string> {
+  const stateDir = path.join(dir, `pre-${size}`);
+  if (existsSync(dbPath(stateDir))) return stateDir;
+  for (let done = 0; done < size; done += 10_000) {
+    const n = Math.min(10_000, size - done);
+    await withQueue({ stateDir }, (q) => q.enqueue(pendingArtifacts(n, done), CTX));
+  }
+  return stateDir;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--child') return child(args[1]);
+  const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
+  const sizes = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [0, 1000, 10_000, 100_000];
+  const cacheDir = path.join(os.tmpdir(), `kitty-sync-bench-queue-s${SCHEMA_VERSION}`);
+  mkdirSync(cacheDir, { recursive: true });
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-'));
+  const rows: { pending: number; median_ms: number; min_ms: number; wasm_init_ms: number; db_bytes: number; peak_rss_mb: number }[] = [];
+  try {
+    for (const size of sizes) {
+      const pre = await prebuild(cacheDir, size);
+      const dbBytes = existsSync(dbPath(pre)) ? statSync(dbPath(pre)).size : 0;
+      const times: number[] = [];
+      const inits: number[] = [];
+      let rss = 0;
+      for (let r = 0; r < runs; r++) {
+        const stateDir = path.join(work, `run-${size}-${r}`);
+        mkdirSync(stateDir, { recursive: true });
+        if (dbBytes) copyFileSync(dbPath(pre), dbPath(stateDir));
+        const out = JSON.parse(execFileSync(process.execPath, [self, '--child', stateDir], { encoding: 'utf8' })) as { ms: number; initMs: number; maxRssKb: number };
+        times.push(out.ms);
+        inits.push(out.initMs);
+        rss = Math.max(rss, out.maxRssKb);
+        rmSync(stateDir, { recursive: true, force: true });
+      }
+      rows.push({ pending: size, median_ms: +median(times).toFixed(1), min_ms: +Math.min(...times).toFixed(1), wasm_init_ms: +median(inits).toFixed(1), db_bytes: dbBytes, peak_rss_mb: +(rss / 1024).toFixed(1) });
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.table(rows);
+  const base = rows.find((r) => r.pending === 0)?.median_ms;
+  for (const r of rows) if (base !== undefined && r.pending) console.log(`pending ${r.pending}: +${(r.median_ms - base).toFixed(1)} ms over empty`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
