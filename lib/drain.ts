@@ -1,0 +1,278 @@
+// The drain: replays the queue to the server within a time budget (SPEC §5).
+// Order per pass: index events first, then bodies, and no bodies in a pass whose events
+// could not be delivered. The queue lock is only held to read work and to apply results,
+// never during network I/O; a separate drain lock keeps to one drainer at a time.
+import path from 'node:path';
+import { acquireLock, LockTimeoutError } from './lock.js';
+import pLimit from 'p-limit';
+import { withQueue, readQueue, readBody, type BodyTask, type TaskResult, type QueueStats } from './queue.js';
+import type { BodyResult, EventsResult } from './transport.js';
+import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
+
+/** What the drain needs from a transport (the real one is lib/transport.ts). */
+export interface DrainTransport {
+  pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult>;
+  sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult>;
+}
+
+export type DrainStop =
+  | 'done' // nothing ready is left (or everything ready was tried once)
+  | 'deadline' // the budget ran out; unfinished tasks stay queued without penalty
+  | 'unauthorized' // 401: the token is bad; everything stays queued
+  | 'events_failed' // index events could not be delivered; bodies wait for the next pass
+  | 'busy' // another process is draining
+  | 'no_server'; // no server configured: work stays queued
+
+export interface DrainOptions {
+  stateDir: string;
+  /** null when no server is configured. */
+  transport: DrainTransport | null;
+  /** null: until nothing is ready. */
+  budgetMs: number | null;
+  force?: boolean;
+  concurrency?: number;
+  stale?: { maxAgeMs: number; maxRetries: number };
+  capacity?: number;
+  onNotice?: (message: string) => void;
+  /** Called as bodies finish: (done, total known so far). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface DrainReport {
+  stop: DrainStop;
+  /** One per body task attempted (or expired) in this run. */
+  outcomes: UploadOutcome[];
+  events: { sent: number; delivered: number; rejected: number; retried: number };
+  /** Human explanation for stops that need the user (401, events failing). */
+  message: string | null;
+  stats: QueueStats;
+}
+
+const EVENTS_PER_BATCH = 500;
+const BODIES_PER_PASS = 1000;
+/** Results are written back in batches, not one file save per task. */
+const APPLY_EVERY = 250;
+
+export async function drain(opts: DrainOptions): Promise<DrainReport> {
+  const queueOpts = { stateDir: opts.stateDir, capacity: opts.capacity, onNotice: opts.onNotice };
+  const report: DrainReport = {
+    stop: 'done',
+    outcomes: [],
+    events: { sent: 0, delivered: 0, rejected: 0, retried: 0 },
+    message: null,
+    stats: undefined as unknown as QueueStats,
+  };
+  const finish = async (stop: DrainStop): Promise<DrainReport> => {
+    report.stop = stop;
+    report.stats = await readQueue(queueOpts, (q) => q.stats());
+    return report;
+  };
+
+  if (opts.stale) {
+    const expired = await withQueue(queueOpts, (q) => q.expireStale(opts.stale!));
+    if (expired > 0) opts.onNotice?.(`${expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
+  }
+  if (!opts.transport) return finish('no_server');
+  const transport = opts.transport;
+
+  const release = await tryDrainLock(opts.stateDir);
+  if (!release) return finish('busy');
+
+  const deadline = new AbortController();
+  const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
+  timer?.unref();
+  // Each task is tried at most once per run, so a run always ends even under --force.
+  const tried = new Set<string>();
+  try {
+    for (;;) {
+      if (deadline.signal.aborted) return await finish('deadline');
+      const work = await withQueue(queueOpts, (q) => ({
+        events: q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id)),
+        bodies: q.readyBodies(BODIES_PER_PASS * 2, { force: opts.force }).filter((b) => !tried.has(b.upload_id)),
+      }));
+      if (work.events.length === 0 && work.bodies.length === 0) return await finish('done');
+
+      const eventStop = await sendEvents(work.events, transport, deadline.signal, tried, report, queueOpts);
+      if (eventStop) return await finish(eventStop);
+
+      const bodies = work.bodies.slice(0, BODIES_PER_PASS);
+      const bodyStop = await sendBodies(bodies, transport, deadline.signal, tried, report, queueOpts, opts);
+      if (bodyStop) return await finish(bodyStop);
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    await release();
+  }
+}
+
+async function sendEvents(
+  events: { event_id: string; envelope: IndexEvent }[],
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  queueOpts: { stateDir: string },
+): Promise<DrainStop | null> {
+  for (let i = 0; i < events.length; i += EVENTS_PER_BATCH) {
+    const batch = events.slice(i, i + EVENTS_PER_BATCH);
+    for (const e of batch) tried.add(e.event_id);
+    const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
+    report.events.sent += batch.length;
+    const applied: { event_id: string; result: TaskResult }[] = [];
+    let stop: DrainStop | null = null;
+    switch (result.kind) {
+      case 'results': {
+        const byId = new Map(result.results.map((r) => [r.event_id, r]));
+        for (const e of batch) {
+          const r = byId.get(e.event_id);
+          if (!r) {
+            // The server did not answer for this event: keep it, with backoff.
+            applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
+            report.events.retried += 1;
+          } else if (r.status === 'rejected') {
+            applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+            report.events.rejected += 1;
+          } else {
+            applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+            report.events.delivered += 1;
+          }
+        }
+        break;
+      }
+      case 'aborted':
+        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+        stop = 'deadline';
+        break;
+      case 'unauthorized':
+        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+        report.message = unauthorizedMessage();
+        stop = 'unauthorized';
+        break;
+      case 'retry':
+        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
+        report.events.retried += batch.length;
+        report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
+        stop = 'events_failed';
+        break;
+      case 'permanent':
+        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        report.events.rejected += batch.length;
+        break;
+    }
+    await withQueue(queueOpts, (q) => q.applyEventResults(applied));
+    if (stop) return stop;
+  }
+  return null;
+}
+
+async function sendBodies(
+  bodies: BodyTask[],
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  queueOpts: { stateDir: string },
+  opts: DrainOptions,
+): Promise<DrainStop | null> {
+  if (bodies.length === 0) return null;
+  const limit = pLimit(Math.max(1, opts.concurrency ?? 8));
+  // A 401 stops everything still in flight; the deadline does the same through `signal`.
+  const stopAll = new AbortController();
+  const combined = AbortSignal.any([signal, stopAll.signal]);
+  let pending: { upload_id: string; result: TaskResult }[] = [];
+  let flushing: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    flushing = flushing.then(() => (batch.length ? withQueue(queueOpts, (q) => q.applyBodyResults(batch)) : undefined));
+    return flushing;
+  };
+  let done = 0;
+  let unauthorized = false;
+
+  await Promise.all(
+    bodies.map((task) =>
+      limit(async () => {
+        tried.add(task.upload_id);
+        let result: BodyResult;
+        if (combined.aborted) {
+          result = { kind: 'aborted' };
+        } else {
+          const body = await readBody(opts.stateDir, task.content_hash);
+          if (body === null) {
+            result = { kind: 'permanent', reason: 'body_missing: the stored body file is gone' };
+          } else {
+            result = await transport.pushContent(toRequest(task, body), combined);
+          }
+        }
+        if (result.kind === 'unauthorized' && !unauthorized) {
+          unauthorized = true;
+          report.message = unauthorizedMessage();
+          stopAll.abort();
+        }
+        const { taskResult, outcome } = interpret(task, result);
+        pending.push({ upload_id: task.upload_id, result: taskResult });
+        report.outcomes.push(outcome);
+        done += 1;
+        opts.onProgress?.(done, bodies.length);
+        if (pending.length >= APPLY_EVERY) void flush();
+      }),
+    ),
+  );
+  await flush();
+  if (unauthorized) return 'unauthorized';
+  if (signal.aborted) return 'deadline';
+  return null;
+}
+
+function toRequest(task: BodyTask, body: Buffer): PushContentRequest {
+  return {
+    ...task.namespace,
+    artifact_path: task.artifact_path,
+    content_hash: task.content_hash,
+    hash_algorithm: 'sha256',
+    content_body: body.toString('utf8'),
+  };
+}
+
+/** Maps a transport result to the queue's action and the user's outcome (SPEC §5.2 table). */
+export function interpret(task: BodyTask, result: BodyResult): { taskResult: TaskResult; outcome: UploadOutcome } {
+  const base = { feature_slug: task.namespace.feature_slug, artifact_path: task.artifact_path, content_hash: task.content_hash };
+  switch (result.kind) {
+    case 'stored':
+      return { taskResult: { kind: 'delivered' }, outcome: { ...base, status: 'uploaded', reason: null } };
+    case 'already_exists':
+      return { taskResult: { kind: 'delivered' }, outcome: { ...base, status: 'already_exists', reason: null } };
+    case 'retry':
+      return {
+        taskResult: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) },
+        outcome: { ...base, status: 'queued', reason: result.reason },
+      };
+    case 'unauthorized':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'unauthorized' } };
+    case 'aborted':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'budget_exhausted' } };
+    case 'permanent':
+      return { taskResult: { kind: 'dead', reason: result.reason }, outcome: { ...base, status: 'failed', reason: result.reason } };
+  }
+}
+
+function notBefore(retryAfterMs: number | undefined): number | undefined {
+  return retryAfterMs === undefined ? undefined : Date.now() + retryAfterMs;
+}
+
+function unauthorizedMessage(): string {
+  return 'the server answered 401 Unauthorized: the token is missing or wrong. Set KITTY_SYNC_TOKEN to a valid token, then run `kitty-sync drain`. Nothing was lost: everything stays queued.';
+}
+
+/** One drainer at a time: a second process skips draining instead of waiting. */
+async function tryDrainLock(stateDir: string): Promise<(() => Promise<void>) | null> {
+  try {
+    // The lock is held for the whole drain (network I/O included), so it is separate from the queue lock.
+    const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, staleMs: 15_000 });
+    return () => lock.release();
+  } catch (err) {
+    if (err instanceof LockTimeoutError) return null;
+    throw err;
+  }
+}

@@ -1,0 +1,147 @@
+// The hook agent: what `kitty-sync hook post-commit|pre-push` does. It works out which
+// committed files under kitty-specs/ a commit or a push brings, hands them to the
+// pipeline, and prints one summary. It never throws and never blocks the user's Git
+// command: every failure becomes a message, and queued work replays later.
+import type { HookName } from './config.js';
+import { resolveSettings } from './config.js';
+import { openRepo, type Repo } from './git.js';
+import { collectArtifacts, type CollectResult } from './artifacts.js';
+import { commitContext } from './identity.js';
+import { runSync } from './pipeline.js';
+import { appendOutcomes } from './outcome-log.js';
+import { summaryLines } from './report.js';
+import { makeTransport } from './transport-factory.js';
+import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
+
+export const SPECS_DIR = 'kitty-specs/';
+const ZERO_SHA = /^0+$/;
+
+export interface HookInvocation {
+  name: HookName;
+  /** pre-push: [remote name, remote url]. */
+  args: string[];
+  /** pre-push: Git's ref lines; null or empty when another hook command consumed stdin. */
+  stdin: string | null;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  verbose: boolean;
+  /** Where messages go (stderr in real use). */
+  print: (line: string) => void;
+}
+
+/** One pushed ref update as Git reports it on the pre-push hook's stdin. */
+export interface RefUpdate {
+  localRef: string;
+  localSha: string;
+  remoteRef: string;
+  remoteSha: string;
+}
+
+/** A revision to sync and the repo-relative paths under kitty-specs/ that changed. */
+interface Target {
+  rev: string;
+  branch: string | null;
+  paths: string[];
+}
+
+export function parsePrePushInput(stdin: string): RefUpdate[] {
+  const updates: RefUpdate[] = [];
+  for (const line of stdin.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length !== 4) continue;
+    const [localRef, localSha, remoteRef, remoteSha] = parts;
+    updates.push({ localRef, localSha, remoteRef, remoteSha });
+  }
+  return updates;
+}
+
+export async function runHook(inv: HookInvocation): Promise<void> {
+  if (inv.env.KITTY_SYNC === '0') return;
+  try {
+    await runHookUnsafe(inv);
+  } catch (err) {
+    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${err instanceof Error ? err.message : String(err)}`);
+    inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`');
+  }
+}
+
+async function runHookUnsafe(inv: HookInvocation): Promise<void> {
+  const repo = await openRepo(inv.cwd);
+  const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
+  for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+
+  const targets = inv.name === 'post-commit' ? await postCommitTargets(repo) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
+
+  const groups: { context: CommitContext; eligible: EligibleArtifact[] }[] = [];
+  const skipped: UploadOutcome[] = [];
+  for (const target of targets) {
+    if (target.paths.length === 0) continue;
+    const collected: CollectResult = await collectArtifacts(repo, { rev: target.rev, paths: target.paths });
+    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
+    if (collected.projectUuid === null) {
+      inv.print('kitty-sync: no project uuid in .kittify/config.yaml; run `kitty-sync install` to set this repository up');
+      return;
+    }
+    const context = await commitContext(repo, target.rev);
+    groups.push({ context: target.branch ? { ...context, git_branch: target.branch } : context, eligible: collected.eligible });
+    skipped.push(...collected.skipped);
+  }
+
+  const { transport, problem } = await makeTransport(settings);
+  if (problem) inv.print(`kitty-sync: ${problem}`);
+  const report = await runSync({
+    stateDir: settings.stateDir,
+    groups,
+    skipped,
+    transport,
+    budgetMs: settings.budgetMs,
+    capacity: settings.capacity,
+    concurrency: settings.concurrency,
+    stale: { maxAgeMs: settings.maxTaskAgeMs, maxRetries: settings.maxRetries },
+    onNotice: (m) => inv.print(`kitty-sync: ${m}`),
+  });
+  transport?.close();
+
+  for (const line of summaryLines(report.outcomes, inv.verbose)) inv.print(line);
+  if (report.drain.message) inv.print(`kitty-sync: ${report.drain.message}`);
+  const logProblem = appendOutcomes(settings.stateDir, inv.name, report.outcomes);
+  if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
+}
+
+async function postCommitTargets(repo: Repo): Promise<Target[]> {
+  const head = await repo.revParse('HEAD');
+  if (!head) return [];
+  return [{ rev: head, branch: null, paths: await repo.changedPaths(head, { under: SPECS_DIR }) }];
+}
+
+/**
+ * For each updated ref: the files changed in remote..local (a new branch: the commits not
+ * yet on any ref of that remote), with content at the pushed tip. Deletions are ignored.
+ */
+async function prePushTargets(repo: Repo, remote: string, stdin: string | null): Promise<Target[]> {
+  const updates = stdin ? parsePrePushInput(stdin) : [];
+  if (updates.length === 0) return fallbackTargets(repo, remote);
+  const targets: Target[] = [];
+  for (const u of updates) {
+    if (ZERO_SHA.test(u.localSha)) continue;
+    const branch = u.localRef.startsWith('refs/heads/') ? u.localRef.slice('refs/heads/'.length) : null;
+    let paths: string[];
+    if (!ZERO_SHA.test(u.remoteSha) && (await repo.revParse(`${u.remoteSha}^{commit}`))) {
+      paths = await repo.changedPathsBetween(u.remoteSha, u.localSha, { under: SPECS_DIR });
+    } else {
+      paths = await repo.changedPathsInRevs([u.localSha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
+    }
+    targets.push({ rev: u.localSha, branch, paths });
+  }
+  return targets;
+}
+
+/** stdin was consumed by another command (e.g. in a husky script): local branches not on the remote. */
+async function fallbackTargets(repo: Repo, remote: string): Promise<Target[]> {
+  const targets: Target[] = [];
+  for (const { name, sha } of await repo.localBranches()) {
+    const paths = await repo.changedPathsInRevs([sha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
+    targets.push({ rev: sha, branch: name, paths });
+  }
+  return targets;
+}

@@ -1,0 +1,119 @@
+// One sync run, shared by the hooks and `kitty-sync sync`: eligible artifacts are
+// enqueued (with their index events) in one locked save, then the queue is drained
+// within a budget. Every artifact of the run ends with exactly one outcome.
+import type { DrainReport, DrainTransport } from './drain.js';
+import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
+import { namespaceKey } from './namespace.js';
+import { withQueue, type EnqueueResult } from './queue.js';
+import { drain } from './drain.js';
+
+export interface RunInput {
+  stateDir: string;
+  /** Per commit context: a pre-push of several refs enqueues several groups. */
+  groups: { context: CommitContext; eligible: EligibleArtifact[] }[];
+  /** Skipped outcomes found while collecting (reported, never enqueued). */
+  skipped: UploadOutcome[];
+  transport: DrainTransport | null;
+  budgetMs: number | null;
+  capacity: number;
+  concurrency: number;
+  stale: { maxAgeMs: number; maxRetries: number };
+  force?: boolean;
+  onNotice?: (message: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface RunReport {
+  /** This run's artifacts (eligible and skipped) plus anything else the drain delivered or failed. */
+  outcomes: UploadOutcome[];
+  enqueue: Omit<EnqueueResult, 'refusedArtifacts'>;
+  drain: DrainReport;
+}
+
+export async function runSync(input: RunInput): Promise<RunReport> {
+  const queueOpts = { stateDir: input.stateDir, capacity: input.capacity, onNotice: input.onNotice };
+  const totals = { added: 0, duplicate: 0, superseded: 0, refused: 0 };
+  const refused = new Set<string>();
+  if (input.groups.some((g) => g.eligible.length > 0)) {
+    await withQueue(queueOpts, (q) => {
+      for (const g of input.groups) {
+        if (g.eligible.length === 0) continue;
+        const r = q.enqueue(g.eligible, g.context);
+        totals.added += r.added;
+        totals.duplicate += r.duplicate;
+        totals.superseded += r.superseded;
+        totals.refused += r.refused;
+        for (const a of r.refusedArtifacts) refused.add(`${a.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`);
+      }
+    });
+    if (totals.refused > 0) {
+      input.onNotice?.(
+        `the queue is full (capacity ${input.capacity}): ${totals.refused} artifact(s) were not queued; run \`kitty-sync drain\` and commit or \`kitty-sync sync\` again`,
+      );
+    }
+  }
+
+  const drained = await drain({
+    stateDir: input.stateDir,
+    transport: input.transport,
+    budgetMs: input.budgetMs,
+    force: input.force,
+    concurrency: input.concurrency,
+    stale: input.stale,
+    capacity: input.capacity,
+    onNotice: input.onNotice,
+    onProgress: input.onProgress,
+  });
+
+  return { outcomes: mergeOutcomes(input, refused, drained), enqueue: totals, drain: drained };
+}
+
+/** This run's artifacts first (queued unless the drain says otherwise), then other tasks the drain touched. */
+function mergeOutcomes(input: RunInput, refused: Set<string>, drained: DrainReport): UploadOutcome[] {
+  const key = (feature: string, nsKey: string | null, p: string, hash: string | null) => `${feature}\u0000${nsKey ?? ''}\u0000${p}\u0000${hash ?? ''}`;
+  const fromDrain = new Map<string, UploadOutcome>();
+  for (const o of drained.outcomes) fromDrain.set(`${o.feature_slug}\u0000${o.artifact_path}\u0000${o.content_hash}`, o);
+
+  const outcomes: UploadOutcome[] = [...input.skipped];
+  const seen = new Set<string>();
+  for (const g of input.groups) {
+    for (const a of g.eligible) {
+      const k = key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, a.content_hash);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const short = `${a.namespace.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`;
+      const base = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes };
+      if (refused.has(short)) {
+        outcomes.push({ ...base, status: 'failed', reason: 'queue_full' });
+        continue;
+      }
+      const d = fromDrain.get(short);
+      if (d) {
+        fromDrain.delete(short);
+        outcomes.push({ ...base, status: d.status, reason: d.reason });
+      } else {
+        outcomes.push({ ...base, status: 'queued', reason: queuedReason(drained) });
+      }
+    }
+  }
+  // Older work replayed by this run's drain is reported too: the user sees every delivery.
+  outcomes.push(...fromDrain.values());
+  return outcomes;
+}
+
+function queuedReason(d: DrainReport): string {
+  switch (d.stop) {
+    case 'no_server':
+      return 'no_server_configured';
+    case 'busy':
+      return 'another_drain_running';
+    case 'deadline':
+      return 'budget_exhausted';
+    case 'unauthorized':
+      return 'unauthorized';
+    case 'events_failed':
+      return 'index_events_pending';
+    case 'done':
+      return 'pending';
+  }
+}
