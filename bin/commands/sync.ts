@@ -127,7 +127,8 @@ const command: CommandModule<object, SyncArgs> = {
   handler: async (argv: ArgumentsCamelCase<SyncArgs>) => {
     try {
       if (!argv.dryRun) {
-        throw new UsageError('sync without --dry-run (enqueue and upload) is not available yet: it arrives with the queue; use --dry-run');
+        await syncAndDrain(argv);
+        return;
       }
       const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev, repo: argv.repo });
       const report = dryRunReport(result);
@@ -140,6 +141,49 @@ const command: CommandModule<object, SyncArgs> = {
   },
 };
 export default command;
+
+/** Enqueue every eligible artifact (with its index event) in one locked save, then drain without a budget. */
+async function syncAndDrain(argv: SyncArgs): Promise<void> {
+  const [{ loadContext, notice }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }] = await Promise.all([
+    import('../context.js'),
+    import('../../lib/identity.js'),
+    import('../../lib/pipeline.js'),
+    import('../../lib/transport-factory.js'),
+    import('../../lib/outcome-log.js'),
+    import('../../lib/report.js'),
+    import('../progress.js'),
+  ]);
+  const { repo, settings } = await loadContext(argv.repo);
+  const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev, repo: repo.paths.root });
+  for (const p of result.problems) notice(p);
+  const { transport, problem } = await makeTransport(settings);
+  if (problem) notice(problem);
+  const progress = await progressBar(!argv.json, 'uploading');
+  const run = await runSync({
+    stateDir: settings.stateDir,
+    groups: [{ context: await commitContext(repo, result.rev), eligible: result.eligible }],
+    skipped: result.skipped,
+    transport,
+    budgetMs: null,
+    capacity: settings.capacity,
+    concurrency: settings.concurrency,
+    stale: { maxAgeMs: settings.maxTaskAgeMs, maxRetries: settings.maxRetries },
+    onNotice: notice,
+    onProgress: (d, t) => progress.update(d, t),
+  });
+  progress.stop();
+  transport?.close();
+  const logProblem = appendOutcomes(settings.stateDir, 'sync', run.outcomes);
+  if (logProblem) notice(logProblem);
+  if (argv.json) {
+    printJson({ rev: result.rev, namespaces: result.namespaces, outcomes: run.outcomes.map(report.publicOutcome), enqueue: run.enqueue, stop: run.drain.stop, message: run.drain.message, ...run.drain.stats });
+  } else {
+    for (const line of report.summaryLines(run.outcomes, argv.verbose)) process.stderr.write(`${line}\n`);
+    if (run.drain.stop === 'no_server') notice('no server configured (set KITTY_SYNC_SERVER_URL or sync.server_url): the work is queued, not sent');
+    if (run.drain.message) notice(run.drain.message);
+  }
+  process.exitCode = run.drain.stats.pending + run.drain.stats.events_pending === 0 ? EXIT.ok : EXIT.pending;
+}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
