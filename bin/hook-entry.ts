@@ -26,6 +26,7 @@ export async function runHookCli(args: string[]): Promise<void> {
       env: process.env,
       verbose,
       print: (line) => process.stderr.write(`${line}\n`),
+      abandon: () => process.exit(0),
     });
   } catch (err) {
     process.stderr.write(`kitty-sync: hook failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -2,7 +2,7 @@
 // committed files under kitty-specs/ a commit or a push brings, hands them to the
 // pipeline, and prints one summary. It never throws and never blocks the user's Git
 // command: every failure becomes a message, and queued work replays later.
-import type { HookName } from './config.js';
+import type { HookName, Settings } from './config.js';
 import { resolveSettings } from './config.js';
 import { openRepo, type Repo } from './git.js';
 import { collectArtifacts, type CollectResult } from './artifacts.js';
@@ -27,7 +27,15 @@ export interface HookInvocation {
   verbose: boolean;
   /** Where messages go (stderr in real use). */
   print: (line: string) => void;
+  /**
+   * Called if the run overruns its drain budget by WATCHDOG_GRACE_MS (a stuck lock or socket):
+   * the entry point exits 0 then. Work already enqueued is durable, so nothing is lost.
+   */
+  abandon?: () => void;
 }
+
+/** Time allowed beyond the drain budget for collecting, enqueueing and saving. */
+export const WATCHDOG_GRACE_MS = 10_000;
 
 /** One pushed ref update as Git reports it on the pre-push hook's stdin. */
 export interface RefUpdate {
@@ -69,7 +77,19 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   const repo = await openRepo(inv.cwd);
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+  const watchdog = setTimeout(() => {
+    inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
+    inv.abandon?.();
+  }, (settings.budgetMs ?? 0) + WATCHDOG_GRACE_MS);
+  watchdog.unref();
+  try {
+    await syncTargets(inv, repo, settings);
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
 
+async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings): Promise<void> {
   const targets = inv.name === 'post-commit' ? await postCommitTargets(repo) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   const groups: { context: CommitContext; eligible: EligibleArtifact[] }[] = [];
@@ -77,12 +97,13 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   for (const target of targets) {
     if (target.paths.length === 0) continue;
     const collected: CollectResult = await collectArtifacts(repo, { rev: target.rev, paths: target.paths });
-    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
     if (collected.projectUuid === null) {
-      inv.print('kitty-sync: no project uuid in .kittify/config.yaml; run `kitty-sync install` to set this repository up');
+      // SPEC §2: without a project uuid a hook does nothing but say so, in one line.
+      inv.print('kitty-sync: no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file');
       return;
     }
-    const context = await commitContext(repo, target.rev);
+    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
+    const context = await commitContext(repo, target.rev, { slug: collected.projectSlug });
     groups.push({ context: target.branch ? { ...context, git_branch: target.branch } : context, eligible: collected.eligible });
     skipped.push(...collected.skipped);
   }

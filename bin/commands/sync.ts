@@ -161,7 +161,7 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   const progress = await progressBar(!argv.json, 'uploading');
   const run = await runSync({
     stateDir: settings.stateDir,
-    groups: [{ context: await commitContext(repo, result.rev), eligible: result.eligible }],
+    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }), eligible: result.eligible }],
     skipped: result.skipped,
     transport,
     budgetMs: null,
