@@ -141,6 +141,16 @@ export function resolveSettings(input: ResolveInput): Settings {
   };
 }
 
+/** The queue and drain knobs every run passes on, taken from the settings in one place. */
+export function runPolicy(s: Settings): {
+  stateDir: string;
+  capacity: number;
+  concurrency: number;
+  stale: { maxAgeMs: number; maxRetries: number };
+} {
+  return { stateDir: s.stateDir, capacity: s.capacity, concurrency: s.concurrency, stale: { maxAgeMs: s.maxTaskAgeMs, maxRetries: s.maxRetries } };
+}
+
 /** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);

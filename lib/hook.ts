@@ -3,7 +3,7 @@
 // pipeline, and prints one summary. It never throws and never blocks the user's Git
 // command: every failure becomes a message, and queued work replays later.
 import type { HookName, Settings } from './config.js';
-import { resolveSettings } from './config.js';
+import { resolveSettings, runPolicy } from './config.js';
 import { openRepo, type Repo } from './git.js';
 import { collectArtifacts, type CollectResult } from './artifacts.js';
 import { commitContext } from './identity.js';
@@ -111,14 +111,11 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
   const { transport, problem } = await makeTransport(settings);
   if (problem) inv.print(`kitty-sync: ${problem}`);
   const report = await runSync({
-    stateDir: settings.stateDir,
+    ...runPolicy(settings),
     groups,
     skipped,
     transport,
     budgetMs: settings.budgetMs,
-    capacity: settings.capacity,
-    concurrency: settings.concurrency,
-    stale: { maxAgeMs: settings.maxTaskAgeMs, maxRetries: settings.maxRetries },
     onNotice: (m) => inv.print(`kitty-sync: ${m}`),
   });
   transport?.close();

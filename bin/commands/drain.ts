@@ -1,6 +1,6 @@
 // `kitty-sync drain [--force] [--budget DURATION]`: replay the queue.
 import type { CommandModule } from 'yargs';
-import { parseDuration } from '../../lib/config.js';
+import { parseDuration, runPolicy } from '../../lib/config.js';
 import { drain } from '../../lib/drain.js';
 import { makeTransport } from '../../lib/transport-factory.js';
 import { appendOutcomes } from '../../lib/outcome-log.js';
@@ -40,13 +40,10 @@ const command: CommandModule<object, Args> = {
       if (problem) throw new UsageError(problem);
       const progress = await progressBar(!args.json, 'draining');
       const report = await drain({
-        stateDir: settings.stateDir,
+        ...runPolicy(settings),
         transport,
         budgetMs,
         force: args.force,
-        concurrency: settings.concurrency,
-        capacity: settings.capacity,
-        stale: { maxAgeMs: settings.maxTaskAgeMs, maxRetries: settings.maxRetries },
         onNotice: notice,
         onProgress: (d, t) => progress.update(d, t),
       });

@@ -144,8 +144,9 @@ export default command;
 
 /** Enqueue every eligible artifact (with its index event) in one locked save, then drain without a budget. */
 async function syncAndDrain(argv: SyncArgs): Promise<void> {
-  const [{ loadContext, notice }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }] = await Promise.all([
+  const [{ loadContext, notice }, { runPolicy }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }] = await Promise.all([
     import('../context.js'),
+    import('../../lib/config.js'),
     import('../../lib/identity.js'),
     import('../../lib/pipeline.js'),
     import('../../lib/transport-factory.js'),
@@ -160,14 +161,11 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   if (problem) notice(problem);
   const progress = await progressBar(!argv.json, 'uploading');
   const run = await runSync({
-    stateDir: settings.stateDir,
+    ...runPolicy(settings),
     groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }), eligible: result.eligible }],
     skipped: result.skipped,
     transport,
     budgetMs: null,
-    capacity: settings.capacity,
-    concurrency: settings.concurrency,
-    stale: { maxAgeMs: settings.maxTaskAgeMs, maxRetries: settings.maxRetries },
     onNotice: notice,
     onProgress: (d, t) => progress.update(d, t),
   });
