@@ -1,0 +1,225 @@
+// bench/drain: drain 2,000 queued real bodies (from the shared corpus) to the local
+// receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
+// http.request client (the floor). Each side gets a fresh receiver process.
+// Run: npm run build && node dist/bench/drain.js [count] [concurrency]
+// Also reports CPU time of this process and of each receiver, so a saturated receiver
+// (which would make the ratio meaningless) shows up in the figures.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { DEFAULT_CONCURRENCY } from '../lib/config.js';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { withQueue } from '../lib/queue.js';
+import { drain, type DrainTransport } from '../lib/drain.js';
+import { Transport } from '../lib/transport.js';
+import { surfaceOf, checkEligibility } from '../lib/eligibility.js';
+import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.resolve(here, '../bin/kitty-sync.js');
+const corpus = path.resolve(here, '../../../shared/corpus/kitty-specs');
+const COUNT = Number(process.argv[2] ?? 2000);
+const CONCURRENCY = Number(process.argv[3] ?? DEFAULT_CONCURRENCY);
+const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
+
+function corpusArtifacts(count: number): EligibleArtifact[] {
+  const files: { feature: string; rel: string; body: Buffer }[] = [];
+  const walk = (feature: string, dir: string, prefix: string) => {
+    for (const name of readdirSync(dir)) {
+      const full = path.join(dir, name);
+      const rel = prefix ? `${prefix}/${name}` : name;
+      if (statSync(full).isDirectory()) walk(feature, full, rel);
+      else files.push({ feature, rel, body: readFileSync(full) });
+    }
+  };
+  for (const feature of readdirSync(corpus).sort()) {
+    if (/^\d{3}-[a-z0-9-]+$/.test(feature)) walk(feature, path.join(corpus, feature), '');
+  }
+  const eligible = files.filter(
+    (f) => surfaceOf(f.rel) && checkEligibility({ feature_dir: f.feature, artifact_path: f.rel, kind: 'blob', object_id: 'x', size_bytes: f.body.length }, f.body) === null,
+  );
+  const out: EligibleArtifact[] = [];
+  // More bodies than the corpus has: the same files again on other target branches (other namespaces).
+  for (let round = 0; out.length < count; round += 1) {
+    for (const f of eligible) {
+      if (out.length >= count) break;
+      out.push({
+        namespace: { project_uuid: PROJECT, feature_slug: f.feature, target_branch: round === 0 ? 'main' : `bench/${round}`, mission_key: 'software-dev', manifest_version: '1' },
+        artifact_path: f.rel,
+        content_hash: createHash('sha256').update(f.body).digest('hex'),
+        size_bytes: f.body.length,
+        body: f.body,
+        artifact_key: `artifact.${path.basename(f.rel)}`,
+        artifact_class: 'other',
+        wp_id: null,
+        step_id: null,
+        required_status: 'optional',
+      });
+    }
+  }
+  return out;
+}
+
+async function startReceiver(): Promise<{ url: string; child: ChildProcess; data: string }> {
+  const data = mkdtempSync(path.join(tmpdir(), 'ks-bench-recv-'));
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(buf);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`receiver exited ${code}`)));
+  });
+  return { url, child, data };
+}
+
+/** CPU milliseconds (user + system) a child has used so far, from /proc (Linux). */
+function childCpuMs(child: ChildProcess): number {
+  try {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 1/100 s ticks
+  } catch {
+    return NaN;
+  }
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function stopReceiver(r: { child: ChildProcess; data: string }): Promise<void> {
+  if (r.child.exitCode === null) {
+    const exited = new Promise((res) => r.child.once('exit', res));
+    r.child.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(r.data, { recursive: true, force: true });
+}
+
+/** KS_BENCH_PROFILE=file.cpuprofile: a CPU profile of the timed drain only (not setup or the floor). */
+async function profileIfAsked(): Promise<() => Promise<void>> {
+  const file = process.env.KS_BENCH_PROFILE;
+  if (!file) return async () => undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+async function floor(url: string, requests: PushContentRequest[]): Promise<number> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const target = new URL('/api/dossier/push-content/', url);
+  const post = (req: PushContentRequest) =>
+    new Promise<number>((resolve, reject) => {
+      const payload = Buffer.from(JSON.stringify(req));
+      const r = http.request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      r.on('error', reject);
+      r.end(payload);
+    });
+  let next = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < requests.length) {
+        const status = await post(requests[next++]);
+        if (status === 201 || status === 200) ok += 1;
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  agent.destroy();
+  if (ok !== requests.length) throw new Error(`floor: only ${ok}/${requests.length} accepted`);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  const artifacts = corpusArtifacts(COUNT);
+  const ctx: CommitContext = { project_slug: 'bench', repo_slug: 'bench/bench', git_branch: 'main', head_commit_sha: '0'.repeat(40) };
+  const bytes = artifacts.reduce((s, a) => s + a.size_bytes, 0);
+  console.log(`bodies: ${artifacts.length} (${(bytes / 1e6).toFixed(1)} MB), concurrency ${CONCURRENCY}`);
+
+  // kitty-sync drain
+  const recvA = await startReceiver();
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'ks-bench-state-'));
+  await withQueue({ stateDir }, (q) => q.enqueue(artifacts, ctx));
+  const transport = new Transport({ serverUrl: recvA.url, token: null, maxSockets: CONCURRENCY });
+  // Notes when the last events batch came back, to split the run into its events and bodies phases.
+  let eventsDoneAt = 0;
+  const timed: DrainTransport = {
+    pushContent: (req, signal) => transport.pushContent(req, signal),
+    sendEvents: async (events, signal) => {
+      const r = await transport.sendEvents(events, signal);
+      eventsDoneAt = performance.now();
+      return r;
+    },
+  };
+  const cpuA0 = childCpuMs(recvA.child);
+  const self0 = selfCpuMs();
+  const t0 = performance.now();
+  const stopProfile = await profileIfAsked();
+  const report = await drain({ stateDir, transport: timed, budgetMs: null, concurrency: CONCURRENCY });
+  const drainMs = performance.now() - t0;
+  await stopProfile();
+  const drainSelfCpu = selfCpuMs() - self0;
+  const drainRecvCpu = childCpuMs(recvA.child) - cpuA0;
+  transport.close();
+  const uploaded = report.outcomes.filter((o) => o.status === 'uploaded').length;
+  if (uploaded !== artifacts.length) throw new Error(`drain: ${uploaded}/${artifacts.length} uploaded (stop: ${report.stop})`);
+
+  // The floor: the same requests, index events sent first (untimed) so every POST is a 201.
+  const recvB = await startReceiver();
+  const floorState = mkdtempSync(path.join(tmpdir(), 'ks-bench-floor-'));
+  const events = await withQueue({ stateDir: floorState }, async (q) => {
+    q.enqueue(artifacts, ctx);
+    return q.readyEvents(artifacts.length * 2);
+  });
+  const t2 = new Transport({ serverUrl: recvB.url, token: null });
+  for (let i = 0; i < events.length; i += 500) await t2.sendEvents(events.slice(i, i + 500).map((e) => e.envelope));
+  t2.close();
+  const requests: PushContentRequest[] = artifacts.map((a) => ({
+    ...a.namespace,
+    artifact_path: a.artifact_path,
+    content_hash: a.content_hash,
+    hash_algorithm: 'sha256',
+    content_body: a.body.toString('utf8'),
+  }));
+  const cpuB0 = childCpuMs(recvB.child);
+  const self1 = selfCpuMs();
+  const floorMs = await floor(recvB.url, requests);
+  const floorSelfCpu = selfCpuMs() - self1;
+  const floorRecvCpu = childCpuMs(recvB.child) - cpuB0;
+
+  const drainRate = artifacts.length / (drainMs / 1000);
+  const floorRate = artifacts.length / (floorMs / 1000);
+  const bodiesMs = drainMs - (eventsDoneAt - t0);
+  const pct = (cpu: number, ms: number) => `${((cpu / ms) * 100).toFixed(0)} %`;
+  console.log(`kitty-sync drain: ${drainMs.toFixed(0)} ms total (events ${(eventsDoneAt - t0).toFixed(0)} ms + bodies ${bodiesMs.toFixed(0)} ms) -> ${drainRate.toFixed(0)} bodies/s (events sent: ${report.events.sent})`);
+  console.log(`  cpu: drain process ${drainSelfCpu.toFixed(0)} ms (${pct(drainSelfCpu, drainMs)}), receiver ${drainRecvCpu.toFixed(0)} ms (${pct(drainRecvCpu, drainMs)}); per body: ${((drainSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((drainRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
+  console.log(`floor (http.request keep-alive, bodies only): ${floorMs.toFixed(0)} ms -> ${floorRate.toFixed(0)} bodies/s`);
+  console.log(`  cpu: floor client ${floorSelfCpu.toFixed(0)} ms (${pct(floorSelfCpu, floorMs)}), receiver ${floorRecvCpu.toFixed(0)} ms (${pct(floorRecvCpu, floorMs)}); per body: ${((floorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((floorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
+  console.log(`drain / floor: ${((drainRate / floorRate) * 100).toFixed(0)} %   (targets: >= 3000 bodies/s, >= 60 %)`);
+  console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+
+  for (const r of [recvA, recvB]) await stopReceiver(r);
+  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(floorState, { recursive: true, force: true });
+}
+
+await main();
