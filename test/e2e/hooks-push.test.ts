@@ -1,0 +1,141 @@
+// pre-push end to end: real `git push` to a local bare repository runs the real hooks and
+// agent, which deliver to a real receiver on 127.0.0.1 (or find it down or hung).
+import test from 'ava';
+import { readdirSync } from 'node:fs';
+import { DEFAULT_TIMEOUT_MS } from '../../lib/transport.js';
+import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
+import {
+  addBareRemote,
+  blobAt,
+  cli,
+  commit,
+  deadUrl,
+  feature,
+  git,
+  gitOk,
+  hangingServer,
+  installHooks,
+  namespace,
+  newRepo,
+  status,
+  summaryOf,
+  writeFiles,
+  type HookRepo,
+} from './hooks-support.js';
+
+let receiver: TestReceiver;
+test.before(async () => {
+  receiver = await startTestReceiver();
+});
+test.after.always(async () => {
+  await receiver?.close();
+});
+
+const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url });
+const OFF = { KITTY_SYNC: '0' };
+
+/** Installed repo with a bare `origin` holding main (pushed with kitty-sync off, so nothing was sent). */
+async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: string): Promise<{ repo: HookRepo; base: string }> {
+  const repo = await newRepo();
+  t.teardown(repo.cleanup);
+  await installHooks(repo.root);
+  await addBareRemote(repo);
+  await writeFiles(repo.root, feature(slug));
+  const base = await commit(repo.root, 'base', { ...online(), ...OFF });
+  await gitOk(repo.root, ['push', '-q', '-u', 'origin', 'main'], { ...online(), ...OFF });
+  return { repo, base: base.sha };
+}
+
+function artifactsOf(uuid: string) {
+  return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);
+}
+
+test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push, content at the pushed tip', async (t) => {
+  const slug = '010-push-existing';
+  const { repo } = await setup(t, slug);
+  t.is(artifactsOf(repo.uuid).length, 0, 'KITTY_SYNC=0 sent nothing');
+  t.deepEqual(readdirSync(repo.stateDir), ['hooks'], 'KITTY_SYNC=0 queued nothing');
+
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v2\n', [`kitty-specs/${slug}/plan.md`]: '# plan v2\n' });
+  await commit(repo.root, 'v2', OFF);
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v3 (tip)\n' });
+  const tip = await commit(repo.root, 'v3', OFF);
+  t.is(artifactsOf(repo.uuid).length, 0);
+
+  const push = await git(repo.root, ['push', 'origin', 'main'], online());
+  t.is(push.code, 0, push.stderr);
+  t.deepEqual(summaryOf(push.stderr, slug), { uploaded: 2, already_exists: 0, queued: 0, skipped: 0, failed: 0 }, push.stderr);
+  t.is((await gitOk(repo.base, ['--git-dir', 'remote.git', 'rev-parse', 'main'])).trim(), tip.sha);
+
+  const ns = namespace(repo.uuid, slug);
+  // Only what changed in the pushed range (WP01 did not), each once, at the tip (spec v2 never sent).
+  t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['plan.md', 1], ['spec.md', 1]]);
+  for (const p of ['spec.md', 'plan.md']) {
+    t.deepEqual(Buffer.from((await receiver.latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
+  }
+  const log = JSON.parse((await cli(repo.root, ['log', '--json'])).stdout) as { entries: { source: string; status: string }[] };
+  t.deepEqual(log.entries.map((e) => `${e.source}:${e.status}`), ['pre-push:uploaded', 'pre-push:uploaded']);
+});
+
+test('new branch: the commits not yet on the remote are delivered, content at the pushed tip; a deletion sends nothing', async (t) => {
+  const slug = '011-push-new-branch';
+  const { repo } = await setup(t, slug);
+  await gitOk(repo.root, ['checkout', '-q', '-b', 'feat/new']);
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec on the new branch\n', [`kitty-specs/${slug}/research/notes.md`]: '# notes v1\n' });
+  await commit(repo.root, 'new 1', OFF);
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/research/notes.md`]: '# notes v2 (tip)\n' });
+  const tip = await commit(repo.root, 'new 2', OFF);
+
+  const push = await git(repo.root, ['push', '-u', 'origin', 'feat/new'], online());
+  t.is(push.code, 0, push.stderr);
+  t.deepEqual(summaryOf(push.stderr, slug), { uploaded: 2, already_exists: 0, queued: 0, skipped: 0, failed: 0 }, push.stderr);
+  const ns = namespace(repo.uuid, slug);
+  // plan.md and WP01 are already on the remote (main): not part of the new branch's commits.
+  t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['research/notes.md', 1], ['spec.md', 1]]);
+  for (const p of ['spec.md', 'research/notes.md']) {
+    t.deepEqual(Buffer.from((await receiver.latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
+  }
+
+  const before = receiver.stats().requests;
+  const del = await git(repo.root, ['push', 'origin', '--delete', 'feat/new'], online());
+  t.is(del.code, 0, del.stderr);
+  t.notRegex(del.stderr, /kitty-sync/);
+  t.deepEqual(receiver.stats().requests, before);
+});
+
+test('push with the server down succeeds quickly; the work is queued and replays with drain', async (t) => {
+  const slug = '012-push-offline';
+  const { repo } = await setup(t, slug);
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec offline\n' });
+  const tip = await commit(repo.root, 'offline', OFF);
+
+  const push = await git(repo.root, ['push', 'origin', 'main'], { KITTY_SYNC_SERVER_URL: await deadUrl() });
+  t.log(`push with the server down took ${push.ms.toFixed(0)} ms`);
+  t.is(push.code, 0, push.stderr);
+  t.is((await gitOk(repo.base, ['--git-dir', 'remote.git', 'rev-parse', 'main'])).trim(), tip.sha);
+  t.deepEqual(summaryOf(push.stderr, slug), { uploaded: 0, already_exists: 0, queued: 1, skipped: 0, failed: 0 }, push.stderr);
+  t.is((await status(repo.root)).pending, 1);
+
+  const drain = await cli(repo.root, ['drain', '--force', '--json'], online());
+  t.is(drain.code, 0, drain.stderr);
+  t.is((await status(repo.root)).pending, 0);
+  t.deepEqual(Buffer.from((await receiver.latestContent(namespace(repo.uuid, slug), 'spec.md')) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/spec.md`));
+});
+
+test('push to a hung server returns within the drain budget; the work is queued', async (t) => {
+  const slug = '013-push-hung';
+  const { repo } = await setup(t, slug);
+  const hung = await hangingServer();
+  t.teardown(hung.close);
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec hung\n' });
+  await commit(repo.root, 'hung', OFF);
+
+  const budgetMs = 1000;
+  const push = await git(repo.root, ['push', 'origin', 'main'], { KITTY_SYNC_SERVER_URL: hung.url, KITTY_SYNC_BUDGET_MS: String(budgetMs) });
+  t.log(`push to a hung server (budget ${budgetMs} ms) took ${push.ms.toFixed(0)} ms`);
+  t.is(push.code, 0, push.stderr);
+  t.is(summaryOf(push.stderr, slug)?.queued, 1, push.stderr);
+  t.is((await status(repo.root)).pending, 1);
+  // Without the budget the agent would wait for the request timeout and more; the rest is margin for a loaded machine.
+  t.true(push.ms < DEFAULT_TIMEOUT_MS, `push took ${push.ms.toFixed(0)} ms`);
+});
