@@ -38,7 +38,8 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<Ho
   return repo;
 }
 
-const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url });
+// A generous drain budget: on a loaded machine delivery must not turn into `queued` (the budget has its own test).
+const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
 
 function artifactsOf(uuid: string) {
   return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);

@@ -31,7 +31,8 @@ test.after.always(async () => {
   await receiver?.close();
 });
 
-const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url });
+// A generous drain budget: on a loaded machine delivery must not turn into `queued` (the budget has its own test).
+const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
 const OFF = { KITTY_SYNC: '0' };
 
 /** Installed repo with a bare `origin` holding main (pushed with kitty-sync off, so nothing was sent). */

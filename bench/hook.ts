@@ -1,0 +1,297 @@
+// bench/hook: what kitty-sync's hooks add to `git commit` (issue 5 targets), in one run,
+// interleaved, against no hooks and an empty Node hook (`exec node -e 0`):
+//   (a) a commit that touches no kitty-specs/ file, empty queue   (target: <= 10 ms added)
+//   (b) a commit that changes every file of a real ~20-file corpus feature, with the
+//       receiver up (a `kitty-sync serve` child process), delivery included (<= 250 ms added)
+// Everything is real: `kitty-sync install --repo`, `git commit`, the agent, HTTP on 127.0.0.1.
+// Usage: node dist/bench/hook.js [--runs N] [--feature NAME] [--profile]
+//   --profile: afterwards, run the agent once for case (b) under `node --cpu-prof` and a
+//   wall-clock tracer (child processes, fsync, HTTP), and print where the time goes.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const RUNS = Number(arg('--runs')) || 20;
+const FEATURE = arg('--feature') ?? '054-constitution-interview-compiler-and-bootstrap';
+const PROFILE = process.argv.includes('--profile');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'dist/bin/kitty-sync.js');
+const CORPUS = process.env.KITTY_SYNC_CORPUS ?? path.resolve(ROOT, '../shared/corpus/kitty-specs');
+const UUID = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
+/** The document surfaces a bench iteration edits (all .md files of the feature). */
+const EDITABLE = /\.md$/;
+
+const baseEnv: NodeJS.ProcessEnv = {};
+for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('KITTY_SYNC') && !k.startsWith('GIT_') && k !== 'HUSKY') baseEnv[k] = v;
+Object.assign(baseEnv, {
+  GIT_AUTHOR_NAME: 'Bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+  GIT_COMMITTER_NAME: 'Bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+});
+
+const git = (cwd: string, args: string[], env = baseEnv) => execFileSync('git', args, { cwd, env, encoding: 'utf8' });
+
+function listFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const d of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...listFiles(dir, r));
+    else out.push(r);
+  }
+  return out;
+}
+
+function makeRepo(base: string, name: string): string {
+  const dir = path.join(base, name);
+  git(base, ['-c', 'init.defaultBranch=main', 'init', '-q', dir]);
+  git(dir, ['config', 'commit.gpgsign', 'false']);
+  writeFileSync(path.join(dir, 'README.md'), 'bench\n');
+  cpSync(path.join(base, '.kittify'), path.join(dir, '.kittify'), { recursive: true });
+  cpSync(path.join(CORPUS, FEATURE), path.join(dir, 'kitty-specs', FEATURE), { recursive: true });
+  git(dir, ['add', '-A']);
+  git(dir, ['commit', '-q', '-m', 'root'], { ...baseEnv, KITTY_SYNC: '0' });
+  return dir;
+}
+
+interface Timed {
+  ms: number;
+  stderr: string;
+}
+
+function timedCommit(dir: string, message: string, env: NodeJS.ProcessEnv): Timed {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('git', ['commit', '-q', '-m', message], { cwd: dir, env, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`commit failed in ${dir}: ${r.stderr}`);
+  return { ms, stderr: r.stderr };
+}
+
+/** (a): a source file only. */
+function commitA(dir: string, n: number, env: NodeJS.ProcessEnv): Timed {
+  writeFileSync(path.join(dir, 'src.txt'), `change ${n}\n`);
+  git(dir, ['add', 'src.txt']);
+  return timedCommit(dir, `a${n}`, env);
+}
+
+/** (b): every document of the feature changes. */
+function commitB(dir: string, n: number, env: NodeJS.ProcessEnv): Timed {
+  const fdir = path.join(dir, 'kitty-specs', FEATURE);
+  for (const f of listFiles(fdir).filter((f) => EDITABLE.test(f))) appendFileSync(path.join(fdir, f), `\n<!-- bench iteration ${n} -->\n`);
+  git(dir, ['add', '-A']);
+  return timedCommit(dir, `b${n}`, env);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function startReceiver(dataDir: string): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'], env: baseEnv });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`kitty-sync serve exited (${code}): ${out}`)));
+  });
+  child.stdout!.resume();
+  return { url, stop: () => child.kill('SIGTERM') };
+}
+
+type Variant = 'no hooks' | 'kitty-sync' | 'empty Node hook';
+const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook'];
+
+async function main(): Promise<void> {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-hook-'));
+  const receiver = await startReceiver(path.join(base, 'receiver-data'));
+  try {
+    const kittify = path.join(base, '.kittify');
+    mkdirSync(kittify);
+    writeFileSync(path.join(kittify, 'config.yaml'), `project:\n  uuid: ${UUID}\n  name: bench\n`);
+
+    const repos: Record<Variant, string> = {
+      'no hooks': makeRepo(base, 'plain'),
+      'kitty-sync': makeRepo(base, 'kitty-sync'),
+      'empty Node hook': makeRepo(base, 'node-hook'),
+    };
+    execFileSync(process.execPath, [CLI, 'install', '--repo', repos['kitty-sync']], { env: baseEnv, stdio: 'ignore' });
+    const hookFile = path.join(repos['empty Node hook'], '.git', 'hooks', 'post-commit');
+    writeFileSync(hookFile, `#!/bin/sh\nexec '${process.execPath}' -e 0\n`);
+    chmodSync(hookFile, 0o755);
+    const eligible = listFiles(path.join(CORPUS, FEATURE)).filter((f) => EDITABLE.test(f)).length;
+
+    const env = { ...baseEnv, KITTY_SYNC_SERVER_URL: receiver.url };
+    const a: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
+    const b: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
+    let notDelivered = 0;
+    const summaries = new Set<string>();
+    // Warm-up (page cache, first agent run creates the queue), not measured.
+    for (const v of VARIANTS) {
+      commitA(repos[v], -1, env);
+      commitB(repos[v], -1, env);
+    }
+    for (let i = 0; i < RUNS; i++) {
+      // Rotate the order so no variant always runs right after another's Node process.
+      const order = VARIANTS.map((_, k) => VARIANTS[(i + k) % VARIANTS.length]);
+      for (const v of order) a[v].push(commitA(repos[v], i, env).ms);
+      for (const v of order) {
+        const r = commitB(repos[v], i, env);
+        b[v].push(r.ms);
+        if (v === 'kitty-sync') {
+          const line = r.stderr.split('\n').find((l) => l.startsWith(`kitty-sync: ${FEATURE}:`)) ?? `(no summary) ${r.stderr.trim()}`;
+          summaries.add(line.replace(/^kitty-sync: \S+: /, ''));
+          if (!/ 0 queued, \d+ skipped, 0 failed$/.test(line)) notDelivered += 1;
+        }
+      }
+    }
+
+    const [l1, l5, l15] = os.loadavg();
+    console.log(`bench/hook — ${RUNS} interleaved runs per variant; node ${process.version}; ${os.cpus().length} CPUs; load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)}`);
+    const print = (title: string, target: number, times: Record<Variant, number[]>): void => {
+      const baseMs = median(times['no hooks']);
+      console.log(title);
+      for (const v of VARIANTS) {
+        const m = median(times[v]);
+        const added = m - baseMs;
+        const verdict = v === 'kitty-sync' ? (added <= target ? `  (target <= ${target} ms: met)` : `  (target <= ${target} ms: MISSED)`) : '';
+        console.log(`  ${v.padEnd(16)} median ${m.toFixed(1).padStart(7)} ms  added ${added >= 0 ? '+' : ''}${added.toFixed(1).padStart(6)} ms  [min ${Math.min(...times[v]).toFixed(1)}, max ${Math.max(...times[v]).toFixed(1)}]${verdict}`);
+      }
+    };
+    print('(a) commit touching no kitty-specs/ file, empty queue:', 10, a);
+    print(`(b) commit changing all ${eligible} documents of ${FEATURE}, receiver up, delivery included:`, 250, b);
+    console.log(`    kitty-sync summaries seen: ${[...summaries].join(' | ')}`);
+    if (notDelivered > 0) console.log(`    WARNING: ${notDelivered} of ${RUNS} kitty-sync commits did not deliver everything within the hook`);
+
+    if (PROFILE) profileAgent(repos['kitty-sync'], env, base, RUNS + 1);
+  } finally {
+    receiver.stop();
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+// ---- --profile: one agent run for case (b) under --cpu-prof plus a wall-clock tracer ----
+
+/** Preloaded into the agent: wall time of child processes, fsyncs and HTTP requests. */
+const TRACER = String.raw`
+const { performance } = require('node:perf_hooks');
+const fs = require('node:fs');
+const cp = require('node:child_process');
+const http = require('node:http');
+const out = process.env.KS_TRACE_OUT;
+const rec = { spawn: [], fsync: [], http: [] };
+const t0 = performance.now();
+const origSpawn = cp.spawn;
+cp.spawn = function (cmd, args, ...rest) {
+  const start = performance.now();
+  const child = origSpawn.call(this, cmd, args, ...rest);
+  child.once('close', () => rec.spawn.push({ what: [cmd, ...(Array.isArray(args) ? args : [])].join(' ').slice(0, 90), start: start - t0, ms: performance.now() - start }));
+  return child;
+};
+for (const name of ['fsyncSync', 'fdatasyncSync']) {
+  const orig = fs[name];
+  fs[name] = function (...a) { const s = performance.now(); try { return orig.apply(this, a); } finally { rec.fsync.push({ what: name, start: s - t0, ms: performance.now() - s }); } };
+}
+const origFsync = fs.fsync;
+fs.fsync = function (fd, cb) { const s = performance.now(); return origFsync.call(this, fd, (...r) => { rec.fsync.push({ what: 'fsync', start: s - t0, ms: performance.now() - s }); cb(...r); }); };
+const origReq = http.request;
+http.request = function (...a) {
+  const s = performance.now();
+  const req = origReq.apply(this, a);
+  req.once('response', (res) => res.once('end', () => rec.http.push({ what: (req.method || '') + ' ' + (req.path || ''), start: s - t0, ms: performance.now() - s })));
+  return req;
+};
+process.on('exit', () => { rec.total = performance.now() - t0; rec.firstSpawnAt = rec.spawn.length ? Math.min(...rec.spawn.map((x) => x.start)) : null; fs.writeFileSync(out, JSON.stringify(rec)); });
+`;
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+function category(fn: string, url: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(idle)') return 'idle (waiting: child processes, disk, network)';
+  if (fn === '(program)') return 'V8/native (program)';
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m) return `dep: ${m[1]}${/\.wasm|wasm:/.test(url) ? ' (wasm)' : ''}`;
+  if (url.startsWith('wasm://')) return 'dep: sql.js (wasm)';
+  const own = /dist\/((?:lib|bin)\/[^/]+)\.js/.exec(url);
+  if (own) return own[1];
+  if (/node:internal\/modules|node:internal\/vm|internal\/deps\/cjs-module-lexer/.test(url)) return 'node: module loading';
+  if (url.startsWith('node:')) return `node: ${url.slice(5).replace(/^internal\//, '').split('/')[0]}`;
+  if (url === '') return `native/builtin: ${fn || '(anonymous)'}`;
+  return url;
+}
+
+function profileAgent(repo: string, env: NodeJS.ProcessEnv, base: string, n: number): void {
+  // A commit made with kitty-sync off, so the agent below does the whole (b) job by itself.
+  commitB(repo, n, { ...env, KITTY_SYNC: '0' });
+  const profDir = path.join(base, 'prof');
+  const tracer = path.join(base, 'tracer.cjs');
+  const traceOut = path.join(base, 'trace.json');
+  writeFileSync(tracer, TRACER);
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', '200', '--require', tracer, CLI, 'hook', 'post-commit'], {
+    cwd: repo,
+    env: { ...env, KS_TRACE_OUT: traceOut },
+    encoding: 'utf8',
+  });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  console.log(`\nprofile of one agent run (case b, ${FEATURE}): wall ${wall.toFixed(0)} ms (with profiler overhead); agent said: ${r.stderr.trim().split('\n')[0]}`);
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return void console.log('  no .cpuprofile written');
+  const prof = JSON.parse(readFileSync(path.join(profDir, file), 'utf8')) as CpuProfile;
+  const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
+  const self = new Map<string, number>();
+  const fnSelf = new Map<string, number>();
+  for (let i = 0; i < prof.samples.length; i++) {
+    const nd = byId.get(prof.samples[i])!;
+    const dt = (prof.timeDeltas[i + 1] ?? 0) / 1000;
+    const cat = category(nd.callFrame.functionName, nd.callFrame.url);
+    self.set(cat, (self.get(cat) ?? 0) + dt);
+    const fk = `${nd.callFrame.functionName || '(anonymous)'} ${nd.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}`;
+    fnSelf.set(fk, (fnSelf.get(fk) ?? 0) + dt);
+  }
+  const total = (prof.endTime - prof.startTime) / 1000;
+  console.log(`  profiled span ${total.toFixed(0)} ms; self time by category:`);
+  for (const [k, v] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 16)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
+  console.log('  top functions (self):');
+  for (const [k, v] of [...fnSelf].sort((x, y) => y[1] - x[1]).slice(0, 12)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${k.slice(0, 110)}`);
+  try {
+    const tr = JSON.parse(readFileSync(traceOut, 'utf8')) as { spawn: Span[]; fsync: Span[]; http: Span[]; total: number; firstSpawnAt: number | null };
+    const sum = (xs: Span[]) => xs.reduce((s, x) => s + x.ms, 0);
+    console.log(`  wall clock (tracer, from preload to exit ${tr.total.toFixed(0)} ms; first git child at ${tr.firstSpawnAt?.toFixed(0) ?? '-'} ms ≈ module loading before it):`);
+    console.log(`    git child processes: ${tr.spawn.length}, ${sum(tr.spawn).toFixed(1)} ms summed (they may overlap)`);
+    for (const s of tr.spawn) console.log(`      @${s.start.toFixed(0).padStart(4)} ${s.ms.toFixed(1).padStart(6)} ms  ${s.what}`);
+    console.log(`    fsync: ${tr.fsync.length} calls, ${sum(tr.fsync).toFixed(1)} ms`);
+    console.log(`    HTTP requests: ${tr.http.length}, ${sum(tr.http).toFixed(1)} ms summed (concurrent); first @${tr.http.length ? Math.min(...tr.http.map((h) => h.start)).toFixed(0) : '-'} ms, last end @${tr.http.length ? Math.max(...tr.http.map((h) => h.start + h.ms)).toFixed(0) : '-'} ms`);
+  } catch (err) {
+    console.log(`  (no wall-clock trace: ${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+interface Span {
+  what: string;
+  start: number;
+  ms: number;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
