@@ -42,7 +42,7 @@ export interface DrainOptions {
 
 export interface DrainReport {
   stop: DrainStop;
-  /** One per body task attempted (or expired) in this run. */
+  /** One per body task attempted (or expired, or failed with its rejected index event) in this run. */
   outcomes: UploadOutcome[];
   events: { sent: number; delivered: number; rejected: number; retried: number };
   /** Human explanation for stops that need the user (401, events failing). */
@@ -88,16 +88,23 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   try {
     for (;;) {
       if (deadline.signal.aborted) return await finish('deadline');
-      const work = await withQueue(queueOpts, (q) => ({
-        events: q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id)),
-        bodies: q.readyBodies(BODIES_PER_PASS * 2, { force: opts.force }).filter((b) => !tried.has(b.upload_id)),
-      }));
+      const work = await withQueue(queueOpts, (q) => {
+        const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id));
+        const sending = new Set(events.map((e) => e.event_id));
+        // A body goes only after its index event: one whose event is not in this pass (in backoff,
+        // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
+        const bodies = q
+          .readyBodies(BODIES_PER_PASS * 2, { force: opts.force })
+          .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+        return { events, bodies };
+      });
       if (work.events.length === 0 && work.bodies.length === 0) return await finish('done');
 
-      const eventStop = await sendEvents(work.events, transport, deadline.signal, tried, report, queueOpts);
+      const delivered = new Set<string>();
+      const eventStop = await sendEvents(work.events, transport, deadline.signal, tried, report, queueOpts, delivered);
       if (eventStop) return await finish(eventStop);
 
-      const bodies = work.bodies.slice(0, BODIES_PER_PASS);
+      const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
       const bodyStop = await sendBodies(bodies, transport, deadline.signal, tried, report, queueOpts, opts);
       if (bodyStop) return await finish(bodyStop);
     }
@@ -114,7 +121,16 @@ async function sendEvents(
   tried: Set<string>,
   report: DrainReport,
   queueOpts: { stateDir: string },
+  delivered: Set<string>,
 ): Promise<DrainStop | null> {
+  // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
+  const deadOutcome = (e: { envelope: IndexEvent }, reason: string): UploadOutcome => ({
+    feature_slug: e.envelope.payload.feature_slug,
+    artifact_path: e.envelope.payload.relative_path,
+    content_hash: e.envelope.payload.content_hash_sha256,
+    status: 'failed',
+    reason: `event_rejected: ${reason}`,
+  });
   for (let i = 0; i < events.length; i += EVENTS_PER_BATCH) {
     const batch = events.slice(i, i + EVENTS_PER_BATCH);
     for (const e of batch) tried.add(e.event_id);
@@ -133,9 +149,11 @@ async function sendEvents(
             report.events.retried += 1;
           } else if (r.status === 'rejected') {
             applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+            report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
             report.events.rejected += 1;
           } else {
             applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+            delivered.add(e.event_id);
             report.events.delivered += 1;
           }
         }
@@ -157,7 +175,10 @@ async function sendEvents(
         stop = 'events_failed';
         break;
       case 'permanent':
-        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        for (const e of batch) {
+          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+          report.outcomes.push(deadOutcome(e, result.reason));
+        }
         report.events.rejected += batch.length;
         break;
     }
