@@ -3,6 +3,11 @@
 // millisecond here is paid on every commit; everything else goes through yargs.
 import { argv } from 'node:process';
 
+// Over a file-size limit (RLIMIT_FSIZE) a write must fail with EFBIG, which we report, as Node
+// intends by ignoring SIGXFSZ. signal-exit (used by proper-lockfile and write-file-atomic) re-raises
+// the signal, killing the process mid-save, unless another listener exists: this is that listener.
+process.on('SIGXFSZ', () => undefined);
+
 if (argv[2] === 'hook') {
   const { runHookCli } = await import('./hook-entry.js');
   await runHookCli(argv.slice(3));

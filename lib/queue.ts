@@ -9,7 +9,6 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
-import writeFileAtomic from 'write-file-atomic';
 import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
 import { buildIndexEvent, newEventRecord, type EventRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
@@ -918,6 +917,28 @@ async function openForWrite(SQL: SqlJsStatic, opts: QueueOptions, now: number): 
   }
 }
 
+/**
+ * temp file, fsync, rename: a crash or a full disk leaves the old file or the new one, never a torn
+ * one, and the error says so (a full disk must read as "nothing changed", not as a raw errno).
+ */
+async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`);
+  }
+}
+
 async function save(q: Queue, stateDir: string): Promise<void> {
   if (q.pendingBodies.size) await writeBodies(stateDir, [...q.pendingBodies].map(([hash, body]) => ({ hash, body })));
   const pending = q.hasPending();
@@ -926,7 +947,7 @@ async function save(q: Queue, stateDir: string): Promise<void> {
   // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
   if (pending && !existsSync(marker)) writeFileSync(marker, '', { mode: 0o600 });
   const bytes = q.exportBytes();
-  await writeFileAtomic(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { fsync: true, mode: 0o600 });
+  await writeFileDurably(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   await fsyncDir(stateDir);
   if (!pending) {
     try {
