@@ -69,7 +69,7 @@ export async function runHook(inv: HookInvocation): Promise<void> {
     await runHookUnsafe(inv);
   } catch (err) {
     inv.print(`kitty-sync: ${inv.name} hook could not finish: ${err instanceof Error ? err.message : String(err)}`);
-    inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`');
+    inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue');
   }
 }
 
@@ -98,8 +98,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
     if (target.paths.length === 0) continue;
     const collected: CollectResult = await collectArtifacts(repo, { rev: target.rev, paths: target.paths });
     if (collected.projectUuid === null) {
-      // SPEC §2: without a project uuid a hook does nothing but say so, in one line.
-      inv.print('kitty-sync: no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file');
+      // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
+      // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
+      const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
+      inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
       return;
     }
     for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
