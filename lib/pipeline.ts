@@ -76,11 +76,16 @@ function mergeOutcomes(input: RunInput, refused: Set<string>, drained: DrainRepo
 
   const outcomes: UploadOutcome[] = [...input.skipped];
   const seen = new Set<string>();
+  // Two versions of one artifact in one run (a pre-push of several refs): the queue kept the one
+  // enqueued last and dropped the other, so only that one gets an outcome.
+  const lastHash = new Map<string, string>();
+  for (const g of input.groups) for (const a of g.eligible) lastHash.set(key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, null), a.content_hash);
   for (const g of input.groups) {
     for (const a of g.eligible) {
       const k = key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, a.content_hash);
       if (seen.has(k)) continue;
       seen.add(k);
+      if (lastHash.get(key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, null)) !== a.content_hash) continue;
       const short = `${a.namespace.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`;
       const base = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes };
       if (refused.has(short)) {
