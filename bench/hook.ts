@@ -205,6 +205,22 @@ for (const name of ['fsyncSync', 'fdatasyncSync']) {
 }
 const origFsync = fs.fsync;
 fs.fsync = function (fd, cb) { const s = performance.now(); return origFsync.call(this, fd, (...r) => { rec.fsync.push({ what: 'fsync', start: s - t0, ms: performance.now() - s }); cb(...r); }); };
+// The queue and body store fsync through FileHandle.sync(): patch the prototype on first open.
+const fsp = require('node:fs/promises');
+const origOpen = fsp.open;
+let fhPatched = false;
+fsp.open = async function (...a) {
+  const fh = await origOpen.apply(this, a);
+  if (!fhPatched) {
+    fhPatched = true;
+    const proto = Object.getPrototypeOf(fh);
+    for (const name of ['sync', 'datasync']) {
+      const orig = proto[name];
+      proto[name] = async function () { const s = performance.now(); try { return await orig.call(this); } finally { rec.fsync.push({ what: 'FileHandle.' + name, start: s - t0, ms: performance.now() - s }); } };
+    }
+  }
+  return fh;
+};
 const origReq = http.request;
 http.request = function (...a) {
   const s = performance.now();
@@ -268,6 +284,34 @@ function profileAgent(repo: string, env: NodeJS.ProcessEnv, base: string, n: num
     fnSelf.set(fk, (fnSelf.get(fk) ?? 0) + dt);
   }
   const total = (prof.endTime - prof.startTime) / 1000;
+  // Timeline: per 50 ms slice, the innermost kitty-sync function on the stack (or the category
+  // when none is), so the phases (module loading, git, queue, HTTP) show in order.
+  const parent = new Map<number, number>();
+  for (const nd of prof.nodes) for (const c of nd.children ?? []) parent.set(c, nd.id);
+  const ownFrame = (id: number): string | null => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = byId.get(cur)!.callFrame;
+      const m = /dist\/((?:lib|bin)\/[^/]+)\.js/.exec(cf.url);
+      if (m) return `${m[1]}:${cf.functionName || '(top level)'}`;
+    }
+    return null;
+  };
+  const slices = new Map<number, Map<string, number>>();
+  let at = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    at += (prof.timeDeltas[i] ?? 0) / 1000;
+    const nd = byId.get(prof.samples[i])!;
+    const label = ownFrame(nd.id) ?? category(nd.callFrame.functionName, nd.callFrame.url);
+    const slice = Math.floor(at / 50);
+    const m = slices.get(slice) ?? new Map<string, number>();
+    m.set(label, (m.get(label) ?? 0) + (prof.timeDeltas[i + 1] ?? 0) / 1000);
+    slices.set(slice, m);
+  }
+  console.log('  timeline (50 ms slices: top two labels by self time):');
+  for (const [k, m] of [...slices].sort((x, y) => x[0] - y[0])) {
+    const top = [...m].sort((x, y) => y[1] - x[1]).slice(0, 2).map(([l, v]) => `${l} ${v.toFixed(0)}`).join(' | ');
+    console.log(`    ${String(k * 50).padStart(5)} ms  ${top}`);
+  }
   console.log(`  profiled span ${total.toFixed(0)} ms; self time by category:`);
   for (const [k, v] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 16)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
   console.log('  top functions (self):');
@@ -278,7 +322,7 @@ function profileAgent(repo: string, env: NodeJS.ProcessEnv, base: string, n: num
     console.log(`  wall clock (tracer, from preload to exit ${tr.total.toFixed(0)} ms; first git child at ${tr.firstSpawnAt?.toFixed(0) ?? '-'} ms ≈ module loading before it):`);
     console.log(`    git child processes: ${tr.spawn.length}, ${sum(tr.spawn).toFixed(1)} ms summed (they may overlap)`);
     for (const s of tr.spawn) console.log(`      @${s.start.toFixed(0).padStart(4)} ${s.ms.toFixed(1).padStart(6)} ms  ${s.what}`);
-    console.log(`    fsync: ${tr.fsync.length} calls, ${sum(tr.fsync).toFixed(1)} ms`);
+    console.log(`    fsync: ${tr.fsync.length} calls, ${sum(tr.fsync).toFixed(1)} ms` + (tr.fsync.length ? ` (at ${tr.fsync.map((f) => f.start.toFixed(0)).join(', ')} ms)` : ''));
     console.log(`    HTTP requests: ${tr.http.length}, ${sum(tr.http).toFixed(1)} ms summed (concurrent); first @${tr.http.length ? Math.min(...tr.http.map((h) => h.start)).toFixed(0) : '-'} ms, last end @${tr.http.length ? Math.max(...tr.http.map((h) => h.start + h.ms)).toFixed(0) : '-'} ms`);
   } catch (err) {
     console.log(`  (no wall-clock trace: ${err instanceof Error ? err.message : String(err)})`);
