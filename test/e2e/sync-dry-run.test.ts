@@ -105,9 +105,11 @@ test('usage and configuration errors exit 2 with a clear message', async (t) => 
   const badRev = await cli(r.root, 'sync', '--all', '--rev', 'nope', '--dry-run');
   t.is(badRev.code, 2);
   t.regex(badRev.stderr, /nope does not name a commit/);
-  const noDry = await cli(r.root, 'sync', '--all');
-  t.is(noDry.code, 2);
-  t.regex(noDry.stderr, /--dry-run/);
+  // Without --dry-run and without a server, sync queues the work and says so (exit 75: work remains queued).
+  const noServer = await cli(r.root, 'sync', '--all');
+  t.is(noServer.code, 75);
+  t.regex(noServer.stderr, /no server configured/);
+  t.regex(noServer.stderr, /001-a: 0 uploaded, 0 already_exists, 1 queued/);
   const help = await cli(r.root, 'sync', '--help');
   t.is(help.code, 0);
   t.regex(help.stdout, /--dry-run/);
