@@ -44,10 +44,16 @@ export class Repo {
     private readonly git: SimpleGit,
   ) {}
 
+  /** Commits already verified by full id: immutable, so a run never asks git twice. */
+  private readonly verified = new Set<string>();
+
   /** Full commit id of `rev` (tags are peeled to their commit), or null when it does not name a commit. */
   async revParse(rev: string): Promise<string | null> {
+    if (this.verified.has(rev)) return rev;
     const out = (await this.git.raw(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`])).trim();
-    return /^[0-9a-f]{40,64}$/.test(out) ? out : null;
+    if (!/^[0-9a-f]{40,64}$/.test(out)) return null;
+    this.verified.add(out);
+    return out;
   }
 
   /** Short name of the checked-out branch, or null when HEAD is detached. */

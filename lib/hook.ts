@@ -96,7 +96,11 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
   const skipped: UploadOutcome[] = [];
   for (const target of targets) {
     if (target.paths.length === 0) continue;
-    const collected: CollectResult = await collectArtifacts(repo, { rev: target.rev, paths: target.paths });
+    // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
+    const [collected, baseContext] = await Promise.all([
+      collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
+      commitContext(repo, target.rev, { slug: null }),
+    ]);
     if (collected.projectUuid === null) {
       // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
       // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
@@ -105,8 +109,12 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
       return;
     }
     for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
-    const context = await commitContext(repo, target.rev, { slug: collected.projectSlug });
-    groups.push({ context: target.branch ? { ...context, git_branch: target.branch } : context, eligible: collected.eligible });
+    const context: CommitContext = {
+      ...baseContext,
+      project_slug: collected.projectSlug ?? baseContext.project_slug,
+      git_branch: target.branch ?? baseContext.git_branch,
+    };
+    groups.push({ context, eligible: collected.eligible });
     skipped.push(...collected.skipped);
   }
 
