@@ -13,7 +13,7 @@ import { spawnReceiver } from '../helpers/receiver.js';
 import { CLI_PATH, cleanEnv, cli, gitBytes, gitOk, gitRun, prng, start, type Started } from '../fixtures/e2e-proc.js';
 
 const TOKEN = 'chaos-token-7f3a9c';
-const COMMITS = 36;
+const COMMITS = 32;
 const MAIN_FEATURES = ['037-mission-dsl-foundation', '013-fix-and-test-dashboard'];
 const WT2_FEATURES = ['049-fix-merge-target-resolution', '053-orchestrator-api-json-contract-fidelity'];
 const TOP_LEVEL = new Set(['spec.md', 'plan.md', 'tasks.md', 'research.md', 'quickstart.md', 'data-model.md']);
@@ -148,7 +148,7 @@ test('chaos: faults, kills and two worktrees lose nothing and never regress a ve
       await gitOk(wt, ['commit', '-q', '-m', message], offEnv);
       const agent = start(process.execPath, [CLI_PATH, 'hook', 'post-commit'], { cwd: wt, env });
       children.push(agent);
-      killLater(agent, Math.floor(rand() * 1500), 'agent');
+      killLater(agent, Math.floor(rand() * 2500), 'agent');
     }
     counts.commits++;
     if (rand() < 0.3) {
