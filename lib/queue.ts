@@ -4,7 +4,7 @@
 // callers read work in one withQueue, send it, then apply the results in another.
 import { setFlagsFromString } from 'node:v8';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
@@ -939,6 +939,19 @@ async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
   }
 }
 
+/** Temp files of saves killed before their rename; only a lock holder writes one, so any found under the lock is dead. */
+function removeDeadTempFiles(stateDir: string): void {
+  const prefix = `${DB_FILE}.tmp-`;
+  for (const name of readdirSync(stateDir)) {
+    if (!name.startsWith(prefix)) continue;
+    try {
+      unlinkSync(path.join(stateDir, name));
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
 async function save(q: Queue, stateDir: string): Promise<void> {
   if (q.pendingBodies.size) await writeBodies(stateDir, [...q.pendingBodies].map(([hash, body]) => ({ hash, body })));
   const pending = q.hasPending();
@@ -947,6 +960,7 @@ async function save(q: Queue, stateDir: string): Promise<void> {
   // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
   if (pending && !existsSync(marker)) writeFileSync(marker, '', { mode: 0o600 });
   const bytes = q.exportBytes();
+  removeDeadTempFiles(stateDir);
   await writeFileDurably(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   await fsyncDir(stateDir);
   if (!pending) {

@@ -404,3 +404,13 @@ test('migrates a version-1 queue to the current schema without losing work', asy
   const events = await readQueue({ stateDir }, (q) => q.readyEvents(10, { force: true }));
   t.is(events.at(-1)!.envelope.lamport_clock, 8);
 });
+
+test('a save removes temp files left by saves that were killed before their rename', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  const dead = path.join(stateDir, 'queue.sqlite.tmp-12345-abc');
+  writeFileSync(dead, 'half a database');
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('plan.md')], CTX));
+  t.false(existsSync(dead));
+  t.is(await readQueue({ stateDir }, (q) => q.stats().pending), 2);
+});
