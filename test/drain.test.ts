@@ -98,13 +98,23 @@ async function rawServer(t: ExecutionContext, reply: (req: http.IncomingMessage)
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-/** A loopback port nothing listens on. */
+/**
+ * A loopback port nothing listens on, below the ephemeral range (32768+ on Linux), so a concurrent
+ * test's receiver on port 0 cannot be handed the same port while this test expects it dead.
+ */
 async function deadPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = http.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 // ---- the deadline (serial: alone in this worker while the bound is measured) ----------------
