@@ -9,10 +9,13 @@ import { acquireLock, LockTimeoutError } from './lock.js';
 import pLimit from 'p-limit';
 import { withQueue, readQueue, type BodyTask, type TaskResult, type QueueStats } from './queue.js';
 import type { BodyResult, EventsResult } from './transport.js';
+import { mark } from './trace.js';
 import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
 export interface DrainTransport {
+  /** Optional: prepare for the first request early. */
+  warm?(): void;
   pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult>;
   sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult>;
 }
@@ -67,6 +70,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   const finish = async (stop: DrainStop): Promise<DrainReport> => {
     report.stop = stop;
     report.stats = await readQueue(queueOpts, (q) => q.stats());
+    mark('drain: finished');
     return report;
   };
 
@@ -74,6 +78,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     const expired = await withQueue(queueOpts, (q) => q.expireStale(opts.stale!));
     if (expired > 0) opts.onNotice?.(`${expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
   }
+  mark('drain: stale work expired');
   if (!opts.transport) return finish('no_server');
   const transport = opts.transport;
 
@@ -98,14 +103,17 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
           .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
         return { events, bodies };
       });
+      mark(`drain: read ${work.events.length} events, ${work.bodies.length} bodies`);
       if (work.events.length === 0 && work.bodies.length === 0) return await finish('done');
 
       const delivered = new Set<string>();
       const eventStop = await sendEvents(work.events, transport, deadline.signal, tried, report, queueOpts, delivered);
+      mark('drain: events sent and applied');
       if (eventStop) return await finish(eventStop);
 
       const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
       const bodyStop = await sendBodies(bodies, transport, deadline.signal, tried, report, queueOpts, opts);
+      mark('drain: bodies sent and applied');
       if (bodyStop) return await finish(bodyStop);
     }
   } finally {

@@ -8,9 +8,11 @@ import { openRepo, type Repo } from './git.js';
 import { collectArtifacts, type CollectResult } from './artifacts.js';
 import { commitContext } from './identity.js';
 import { runSync } from './pipeline.js';
+import { preloadQueue } from './queue.js';
 import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
-import { makeTransport } from './transport-factory.js';
+import { makeTransport, type MadeTransport } from './transport-factory.js';
+import { mark } from './trace.js';
 import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
@@ -74,24 +76,30 @@ export async function runHook(inv: HookInvocation): Promise<void> {
 }
 
 async function runHookUnsafe(inv: HookInvocation): Promise<void> {
+  mark('hook modules loaded');
   const repo = await openRepo(inv.cwd);
+  mark('repository opened');
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+  // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
+  preloadQueue();
+  const made = makeTransport(settings).then((m) => (m.transport?.warm?.(), m));
   const watchdog = setTimeout(() => {
     inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
     inv.abandon?.();
   }, (settings.budgetMs ?? 0) + WATCHDOG_GRACE_MS);
   watchdog.unref();
   try {
-    await syncTargets(inv, repo, settings);
+    await syncTargets(inv, repo, settings, made);
   } finally {
     clearTimeout(watchdog);
   }
 }
 
-async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings): Promise<void> {
+async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>): Promise<void> {
   const targets = inv.name === 'post-commit' ? await postCommitTargets(repo) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
+  mark('changed paths listed');
   const groups: { context: CommitContext; eligible: EligibleArtifact[] }[] = [];
   const skipped: UploadOutcome[] = [];
   for (const target of targets) {
@@ -106,6 +114,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
       // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
       const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
       inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
+      void made.then((m) => m.transport?.close());
       return;
     }
     for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
@@ -118,7 +127,8 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings):
     skipped.push(...collected.skipped);
   }
 
-  const { transport, problem } = await makeTransport(settings);
+  mark('artifacts collected');
+  const { transport, problem } = await made;
   if (problem) inv.print(`kitty-sync: ${problem}`);
   const report = await runSync({
     ...runPolicy(settings),

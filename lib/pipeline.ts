@@ -6,6 +6,7 @@ import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js'
 import { namespaceKey } from './namespace.js';
 import { withQueue, type EnqueueResult } from './queue.js';
 import { drain } from './drain.js';
+import { mark } from './trace.js';
 
 export interface RunInput {
   stateDir: string;
@@ -53,6 +54,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
     }
   }
 
+  mark('enqueued');
   const drained = await drain({
     stateDir: input.stateDir,
     transport: input.transport,

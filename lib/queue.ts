@@ -120,6 +120,14 @@ export function pendingMarkerPath(stateDir: string): string {
 
 let sqlPromise: Promise<SqlJsStatic> | null = null;
 
+/**
+ * Starts loading sql.js now, so a caller that knows it will need the queue can overlap the
+ * wasm compile with other waiting (a hook's git child processes).
+ */
+export function preloadQueue(): void {
+  loadSql().catch(() => undefined);
+}
+
 function loadSql(): Promise<SqlJsStatic> {
   sqlPromise ??= (async () => {
     // Baseline (Liftoff) wasm code only: a hook runs a few statements and exits, so optimizing

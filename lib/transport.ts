@@ -151,6 +151,11 @@ export class Transport {
     void loading?.then(({ agent }) => agent.destroy());
   }
 
+  /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits). */
+  warm(): void {
+    this.load().catch(() => undefined);
+  }
+
   private load(): Promise<{ fetch: NodeFetch; agent: Agent }> {
     // One shared promise: concurrent first requests must not create two agents.
     this.loading ??= (async () => {
