@@ -6,7 +6,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cli="$here/dist/bundle/kitty-sync.js"
-[ -f "$cli" ] || cli="$here/dist/bin/kitty-sync.js"
+
 if [ ! -f "$cli" ]; then echo "demo: run ./install.sh first (no build in $here/dist)" >&2; exit 2; fi
 ks() { node "$cli" "$@"; }
 

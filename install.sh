@@ -5,7 +5,7 @@
 #   ./install.sh                 # set up kitty-sync itself
 #   ./install.sh /path/to/repo   # ... and install its hooks into that repository
 #
-# `kitty-sync` is made callable with a symlink to dist/bin/kitty-sync.js in a bin directory:
+# `kitty-sync` is made callable with a symlink to dist/bundle/kitty-sync.js in a bin directory:
 # $KITTY_SYNC_BIN_DIR if set, else /usr/local/bin as root, else ~/.local/bin. (A symlink
 # rather than `npm link`: nothing global is installed and a second run just re-points it.)
 set -euo pipefail
@@ -33,7 +33,7 @@ else
   npm install --no-audit --no-fund
 fi
 npm run build
-cli="$here/dist/bin/kitty-sync.js"
+cli="$here/dist/bundle/kitty-sync.js"
 chmod +x "$cli"
 echo "kitty-sync built: $cli"
 

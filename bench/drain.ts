@@ -20,7 +20,7 @@ import { surfaceOf, checkEligibility } from '../lib/eligibility.js';
 import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.resolve(here, '../bin/kitty-sync.js');
+const cli = path.resolve(here, '../bundle/kitty-sync.js');
 const corpus = path.resolve(here, '../../../shared/corpus/kitty-specs');
 const COUNT = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? DEFAULT_CONCURRENCY);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const corpus = process.env.KITTY_SYNC_CORPUS ?? path.resolve(root, '../shared/corpus/kitty-specs');
-const cli = path.join(root, 'dist/bin/kitty-sync.js');
+const cli = path.join(root, 'dist/bundle/kitty-sync.js');
 const runs = Number(process.argv[2] ?? 10);
 const env = { ...process.env, GIT_AUTHOR_NAME: 'bench', GIT_AUTHOR_EMAIL: 'bench@example.invalid', GIT_COMMITTER_NAME: 'bench', GIT_COMMITTER_EMAIL: 'bench@example.invalid' };
 

@@ -21,7 +21,7 @@ const RUNS = Number(arg('--runs')) || 20;
 const FEATURE = arg('--feature') ?? '054-constitution-interview-compiler-and-bootstrap';
 const PROFILE = process.argv.includes('--profile');
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/bin/kitty-sync.js');
+const CLI = path.join(ROOT, 'dist/bundle/kitty-sync.js');
 const CORPUS = process.env.KITTY_SYNC_CORPUS ?? path.resolve(ROOT, '../shared/corpus/kitty-specs');
 const UUID = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
 /** The document surfaces a bench iteration edits (all .md files of the feature). */

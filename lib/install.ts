@@ -45,7 +45,7 @@ export interface InstallOptions {
   repo?: string;
   /** Absolute path of node recorded in the launchers (default: this process's node). */
   nodePath?: string;
-  /** Absolute path of the CLI recorded in the launchers (default: this package's dist/bin/kitty-sync.js). */
+  /** Absolute path of the CLI recorded in the launchers (default: this package's dist/bundle/kitty-sync.js). */
   cliPath?: string;
   /** Directory holding the launcher templates (default: this package's hooks/). */
   templatesDir?: string;
@@ -123,8 +123,13 @@ function huskyDirFor(hooksDir: string): string | null {
   return null;
 }
 
+/**
+ * The CLI the launchers run: the single-file bundle (dist/bundle, built by `npm run build`), which
+ * starts faster on every commit than the module tree tsc emits; that tree when no bundle exists.
+ */
 export function defaultCliPath(): string {
-  return fileURLToPath(new URL('../bin/kitty-sync.js', import.meta.url));
+  const bundle = fileURLToPath(new URL('../bundle/kitty-sync.js', import.meta.url));
+  return existsSync(bundle) ? bundle : fileURLToPath(new URL('../bin/kitty-sync.js', import.meta.url));
 }
 
 export function defaultTemplatesDir(): string {

@@ -1,4 +1,4 @@
-// Delivery through the built CLI (`node dist/bin/kitty-sync.js`), each command a new child
+// Delivery through the built CLI (`node dist/bundle/kitty-sync.js`), each command a new child
 // process, against a real receiver on 127.0.0.1: sync, drain, status, failed, retry, log.
 // Every run's stdout and stderr is checked for the token.
 import test from 'ava';

@@ -104,7 +104,7 @@ export async function newRepo(opts: { name?: string } = {}): Promise<HookRepo> {
   return { root, base, uuid, stateDir: path.join(root, '.git', 'kitty-sync'), cleanup: () => rm(base, { recursive: true, force: true }) };
 }
 
-/** `node dist/bin/kitty-sync.js install --repo ROOT`; throws with its output on failure. */
+/** `node dist/bundle/kitty-sync.js install --repo ROOT`; throws with its output on failure. */
 export async function installHooks(root: string): Promise<Proc> {
   const r = await cli(root, ['install', '--repo', root]);
   if (r.code !== 0) throw new Error(`install failed (${r.code}): ${r.stdout}${r.stderr}`);

@@ -1,4 +1,4 @@
-// Runs the built CLI as a user would: `node dist/bin/kitty-sync.js sync ... --dry-run`.
+// Runs the built CLI as a user would: `node dist/bundle/kitty-sync.js sync ... --dry-run`.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -14,7 +14,7 @@ export const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.
 /** The corpus of real features (SPEC §10); KITTY_SYNC_CORPUS overrides its location. */
 export const CORPUS_DIR = process.env.KITTY_SYNC_CORPUS ?? path.resolve(PROJECT_ROOT, '../shared/corpus/kitty-specs');
 /** The built CLI entry point. */
-export const CLI_PATH = path.join(PROJECT_ROOT, 'dist/bin/kitty-sync.js');
+export const CLI_PATH = path.join(PROJECT_ROOT, 'dist/bundle/kitty-sync.js');
 export const TEST_UUID = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
 
 export interface TestRepo {

@@ -70,10 +70,10 @@ export interface SpawnedReceiver {
   stop(opts?: { signal?: NodeJS.Signals; keepData?: boolean }): Promise<number | null>;
 }
 
-export const CLI_PATH = fileURLToPath(new URL('../../bin/kitty-sync.js', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('../../bundle/kitty-sync.js', import.meta.url));
 
 /**
- * Starts `node dist/bin/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [--token T] [args]`
+ * Starts `node dist/bundle/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [--token T] [args]`
  * and waits for its "listening on" line (rejects with its output if it exits first).
  */
 export async function spawnReceiver(
