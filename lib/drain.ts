@@ -7,7 +7,7 @@ import path from 'node:path';
 import { bodyPath } from './bodystore.js';
 import { acquireLock, LockTimeoutError } from './lock.js';
 import pLimit from 'p-limit';
-import { withQueue, readQueue, type BodyTask, type TaskResult, type QueueStats } from './queue.js';
+import { withQueue, type BodyTask, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
 import type { BodyResult, EventsResult } from './transport.js';
 import { mark } from './trace.js';
 import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
@@ -58,6 +58,34 @@ const BODIES_PER_PASS = 1000;
 /** Results are written back in batches, not one file save per task. */
 const APPLY_EVERY = 250;
 
+type EventResultRow = { event_id: string; result: TaskResult };
+type BodyResultRow = { upload_id: string; result: TaskResult };
+
+/**
+ * Results the network gave that are not yet written back. Each pass writes them in the same
+ * queue transaction that reads the next pass's work and the counts, so a short hook run costs
+ * two queue saves (enqueue, one pass), not one per step.
+ */
+class Ledger {
+  events: EventResultRow[] = [];
+  bodies: BodyResultRow[] = [];
+
+  constructor(private readonly queueOpts: { stateDir: string; capacity?: number; onNotice?: (m: string) => void }) {}
+
+  /** Applies what is pending; then `next(q)` runs in the same transaction. */
+  async commit<T>(next: (q: Queue) => T): Promise<T> {
+    const events = this.events;
+    const bodies = this.bodies;
+    this.events = [];
+    this.bodies = [];
+    return withQueue(this.queueOpts, (q) => {
+      if (events.length) q.applyEventResults(events);
+      if (bodies.length) q.applyBodyResults(bodies);
+      return next(q);
+    });
+  }
+}
+
 export async function drain(opts: DrainOptions): Promise<DrainReport> {
   const queueOpts = { stateDir: opts.stateDir, capacity: opts.capacity, onNotice: opts.onNotice };
   const report: DrainReport = {
@@ -67,59 +95,70 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     message: null,
     stats: undefined as unknown as QueueStats,
   };
-  const finish = async (stop: DrainStop): Promise<DrainReport> => {
+  const finish = (stop: DrainStop, stats: QueueStats): DrainReport => {
     report.stop = stop;
-    report.stats = await readQueue(queueOpts, (q) => q.stats());
+    report.stats = stats;
     mark('drain: finished');
     return report;
   };
+  // Each task is tried at most once per run, so a run always ends even under --force.
+  const tried = new Set<string>();
+  const readWork = (q: Queue): Work => {
+    const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id));
+    const sending = new Set(events.map((e) => e.event_id));
+    // A body goes only after its index event: one whose event is not in this pass (in backoff,
+    // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
+    const bodies = q
+      .readyBodies(BODIES_PER_PASS * 2, { force: opts.force })
+      .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+    return { events, bodies };
+  };
 
-  if (opts.stale) {
-    const expired = await withQueue(queueOpts, (q) => q.expireStale(opts.stale!));
-    if (expired > 0) opts.onNotice?.(`${expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
-  }
-  mark('drain: stale work expired');
-  if (!opts.transport) return finish('no_server');
+  const ledger = new Ledger(queueOpts);
+  const first = await ledger.commit((q) => {
+    const expired = opts.stale ? q.expireStale(opts.stale) : 0;
+    return { expired, work: opts.transport ? readWork(q) : null, stats: q.stats() };
+  });
+  if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
+  if (!opts.transport || !first.work) return finish('no_server', first.stats);
   const transport = opts.transport;
 
   const release = await tryDrainLock(opts.stateDir);
-  if (!release) return finish('busy');
+  if (!release) return finish('busy', first.stats);
 
   const deadline = new AbortController();
   const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
   timer?.unref();
-  // Each task is tried at most once per run, so a run always ends even under --force.
-  const tried = new Set<string>();
+  let work: Work = first.work;
+  let stats = first.stats;
   try {
     for (;;) {
-      if (deadline.signal.aborted) return await finish('deadline');
-      const work = await withQueue(queueOpts, (q) => {
-        const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id));
-        const sending = new Set(events.map((e) => e.event_id));
-        // A body goes only after its index event: one whose event is not in this pass (in backoff,
-        // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
-        const bodies = q
-          .readyBodies(BODIES_PER_PASS * 2, { force: opts.force })
-          .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
-        return { events, bodies };
-      });
-      mark(`drain: read ${work.events.length} events, ${work.bodies.length} bodies`);
-      if (work.events.length === 0 && work.bodies.length === 0) return await finish('done');
+      mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
+      if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
+      if (deadline.signal.aborted) return finish('deadline', stats);
 
       const delivered = new Set<string>();
-      const eventStop = await sendEvents(work.events, transport, deadline.signal, tried, report, queueOpts, delivered);
-      mark('drain: events sent and applied');
-      if (eventStop) return await finish(eventStop);
-
-      const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
-      const bodyStop = await sendBodies(bodies, transport, deadline.signal, tried, report, queueOpts, opts);
-      mark('drain: bodies sent and applied');
-      if (bodyStop) return await finish(bodyStop);
+      let stop = await sendEvents(work.events, transport, deadline.signal, tried, report, ledger, delivered);
+      mark('drain: events sent');
+      if (!stop) {
+        const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
+        stop = await sendBodies(bodies, transport, deadline.signal, tried, report, ledger, opts);
+        mark('drain: bodies sent');
+      }
+      const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+      stats = next.stats;
+      if (stop || !next.work) return finish(stop ?? 'done', stats);
+      work = next.work;
     }
   } finally {
     if (timer) clearTimeout(timer);
     await release();
   }
+}
+
+interface Work {
+  events: StoredEvent[];
+  bodies: BodyTask[];
 }
 
 async function sendEvents(
@@ -128,7 +167,7 @@ async function sendEvents(
   signal: AbortSignal,
   tried: Set<string>,
   report: DrainReport,
-  queueOpts: { stateDir: string },
+  ledger: Ledger,
   delivered: Set<string>,
 ): Promise<DrainStop | null> {
   // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
@@ -144,7 +183,7 @@ async function sendEvents(
     for (const e of batch) tried.add(e.event_id);
     const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
     report.events.sent += batch.length;
-    const applied: { event_id: string; result: TaskResult }[] = [];
+    const applied = ledger.events;
     let stop: DrainStop | null = null;
     switch (result.kind) {
       case 'results': {
@@ -190,7 +229,6 @@ async function sendEvents(
         report.events.rejected += batch.length;
         break;
     }
-    await withQueue(queueOpts, (q) => q.applyEventResults(applied));
     if (stop) return stop;
   }
   return null;
@@ -202,7 +240,7 @@ async function sendBodies(
   signal: AbortSignal,
   tried: Set<string>,
   report: DrainReport,
-  queueOpts: { stateDir: string },
+  ledger: Ledger,
   opts: DrainOptions,
 ): Promise<DrainStop | null> {
   if (bodies.length === 0) return null;
@@ -210,13 +248,10 @@ async function sendBodies(
   // A 401 stops everything still in flight; the deadline does the same through `signal`.
   const stopAll = new AbortController();
   const combined = AbortSignal.any([signal, stopAll.signal]);
-  let pending: { upload_id: string; result: TaskResult }[] = [];
+  // Long passes write results back every APPLY_EVERY bodies (one save each), so a crash loses little.
   let flushing: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
-    const batch = pending;
-    pending = [];
-    flushing = flushing.then(() => (batch.length ? withQueue(queueOpts, (q) => q.applyBodyResults(batch)) : undefined));
-    return flushing;
+  const flush = (): void => {
+    flushing = flushing.then(() => ledger.commit(() => undefined));
   };
   let done = 0;
   let unauthorized = false;
@@ -242,15 +277,15 @@ async function sendBodies(
           stopAll.abort();
         }
         const { taskResult, outcome } = interpret(task, result);
-        pending.push({ upload_id: task.upload_id, result: taskResult });
+        ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
         report.outcomes.push(outcome);
         done += 1;
         opts.onProgress?.(done, bodies.length);
-        if (pending.length >= APPLY_EVERY) void flush();
+        if (ledger.bodies.length >= APPLY_EVERY) flush();
       }),
     ),
   );
-  await flush();
+  await flushing;
   if (unauthorized) return 'unauthorized';
   if (signal.aborted) return 'deadline';
   return null;
