@@ -116,9 +116,15 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
 
   const ledger = new Ledger(queueOpts);
   const first = await ledger.commit((q) => {
+    const since = Date.now();
     const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-    return { expired, work: opts.transport ? readWork(q) : null, stats: q.stats() };
+    // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
+    const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
+    return { expired, stale, work: opts.transport ? readWork(q) : null, stats: q.stats() };
   });
+  for (const d of first.stale) {
+    report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
+  }
   if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
   if (!opts.transport || !first.work) return finish('no_server', first.stats);
   const transport = opts.transport;

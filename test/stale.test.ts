@@ -55,6 +55,11 @@ test('past the maximum age (KITTY_SYNC_MAX_TASK_AGE_MS): dead-lettered with stal
   const drain = await cli(root, ['drain', '--json'], { ...env, KITTY_SYNC_MAX_TASK_AGE_MS: '5' });
   t.regex(drain.stderr, /stale task\(s\) moved to the failed list.*kitty-sync failed/);
   t.is(receiver.stats().requests.push_content + receiver.stats().requests.events, 0, 'nothing stale was sent');
+  // Reported as failed outcomes, and logged like every other outcome.
+  const reported = (JSON.parse(drain.stdout) as { outcomes: { artifact_path: string; status: string; reason: string }[] }).outcomes;
+  t.deepEqual(reported.filter((o) => o.status === 'failed' && /stale_max_age/.test(o.reason)).map((o) => o.artifact_path).sort(), ['plan.md', 'spec.md']);
+  const logged = JSON.parse((await cli(root, ['log', '--json'], env)).stdout) as { entries: { artifact_path: string; status: string; reason: string; source: string }[] };
+  t.deepEqual(logged.entries.filter((e) => e.source === 'drain' && /stale_max_age/.test(e.reason)).map((e) => e.artifact_path).sort(), ['plan.md', 'spec.md']);
 
   const dead = await failedList(root, env);
   const bodies = dead.filter((d) => d.kind === 'body');
