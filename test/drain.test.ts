@@ -14,7 +14,7 @@ import { dbPath, readQueue, withQueue } from '../lib/queue.js';
 import { Transport } from '../lib/transport.js';
 import type { EligibleArtifact } from '../lib/types.js';
 import { artifact, CTX, namespace } from './fixtures/artifacts.js';
-import { startTestReceiver, type TestReceiver, type TestReceiverOptions } from './helpers/receiver.js';
+import { deadPort, startTestReceiver, type TestReceiver, type TestReceiverOptions } from './helpers/receiver.js';
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -98,24 +98,6 @@ async function rawServer(t: ExecutionContext, reply: (req: http.IncomingMessage)
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
 }
 
-/**
- * A loopback port nothing listens on, below the ephemeral range (32768+ on Linux), so a concurrent
- * test's receiver on port 0 cannot be handed the same port while this test expects it dead.
- */
-async function deadPort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const s = http.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (free) {
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-      return port;
-    }
-  }
-}
 
 // ---- the deadline (serial: alone in this worker while the bound is measured) ----------------
 

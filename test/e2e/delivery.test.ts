@@ -4,13 +4,12 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI_PATH, commitAll, gitEnv, makeRepo, writeFiles, type TestRepo } from '../helpers/gitrepo.js';
-import { spawnReceiver, startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../helpers/receiver.js';
+import { deadPort, spawnReceiver, startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../helpers/receiver.js';
 
 const TOKEN = 'kst-e2e-7f3a9c-NEVER-PRINT-ME';
 const LOCK_HOLDER = fileURLToPath(new URL('../fixtures/lock-holder.js', import.meta.url));
@@ -66,24 +65,6 @@ async function receiver(t: ExecutionContext, opts: TestReceiverOptions = {}): Pr
   return r;
 }
 
-/**
- * A loopback port nothing listens on, below the ephemeral range (32768+ on Linux), so a concurrent
- * test's receiver on port 0 cannot be handed the same port while this test expects it dead.
- */
-async function deadPort(): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const s = http.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (free) {
-      await new Promise<void>((resolve) => s.close(() => resolve()));
-      return port;
-    }
-  }
-}
 
 function filesUnder(dir: string): string[] {
   const out: string[] = [];

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI_PATH } from '../helpers/gitrepo.js';
+import { deadPort } from '../helpers/receiver.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 export { CLI_PATH };
@@ -173,11 +174,7 @@ export function summaryOf(stderr: string, slug: string): Record<'uploaded' | 'al
 
 /** A loopback URL on which nothing listens (a port that was just free). */
 export async function deadUrl(): Promise<string> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await deadPort()}`;
 }
 
 /** A loopback server that accepts connections and never answers (a hung server). */

@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { startReceiver, type Receiver, type ReceiverStats } from '../../lib/receiver.js';
@@ -184,4 +185,23 @@ export function indexEvent(ns: NamespaceRef, artifactPath: string, content: stri
     head_commit_sha: '0'.repeat(40),
     repo_slug: 'test/repo',
   };
+}
+
+/**
+ * A loopback port nothing listens on, below the ephemeral range (32768+ on Linux), so a concurrent
+ * test's receiver on port 0 cannot be handed the same port while this test expects it dead.
+ */
+export async function deadPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = http.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((resolve) => s.close(() => resolve()));
+      return port;
+    }
+  }
 }
