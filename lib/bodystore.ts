@@ -45,16 +45,30 @@ async function writeOne(stateDir: string, hash: string, body: Buffer): Promise<b
   const final = bodyPath(stateDir, hash);
   // A file under its final name is complete: it is only ever renamed into place after fsync.
   if (await exists(final)) return false;
-  const tmp = path.join(bodiesDir(stateDir), `${TMP_PREFIX}${hash}-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fh = await fsp.open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(body);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, final);
+  await writeDurably(path.join(bodiesDir(stateDir), `${TMP_PREFIX}${hash}`), final, body);
   return true;
+}
+
+/**
+ * Writes `bytes` to a fresh temp file (`tmpBase` plus a unique suffix), fsyncs it and renames it
+ * over `file`: a crash leaves the old file or the new one, never a torn one. The temp file is
+ * removed when anything fails. The caller fsyncs the directory when the rename must be durable.
+ */
+export async function writeDurably(tmpBase: string, file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${tmpBase}-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
-import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
+import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies, writeDurably } from './bodystore.js';
 import { buildIndexEvent, newEventRecord, type EventRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from './namespace.js';
@@ -930,18 +930,9 @@ async function openForWrite(SQL: SqlJsStatic, opts: QueueOptions, now: number): 
  * one, and the error says so (a full disk must read as "nothing changed", not as a raw errno).
  */
 async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    const fh = await fsp.open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
+    await writeDurably(`${file}.tmp`, file, bytes);
   } catch (err) {
-    await fsp.unlink(tmp).catch(() => undefined);
     const e = err as NodeJS.ErrnoException;
     throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`);
   }
