@@ -177,7 +177,8 @@ test('chaos: faults, kills and two worktrees lose nothing and never regress a ve
         files.splice(files.indexOf(file), 1, to);
         counts.renames++;
       } else if (r < 0.92 && existsSync(path.join(wt, file))) {
-        await gitOk(wt, ['rm', '-q', file], env);
+        // -f: the file may have been edited earlier in this same commit.
+        await gitOk(wt, ['rm', '-q', '-f', file], env);
         files.splice(files.indexOf(file), 1);
         counts.deletes++;
       } else {
