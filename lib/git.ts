@@ -42,7 +42,11 @@ export class Repo {
   constructor(
     readonly paths: RepoPaths,
     private readonly git: SimpleGit,
-  ) {}
+    /** HEAD's commit when the repository was opened (null: unborn); HEAD may move later. */
+    readonly headAtOpen: string | null = null,
+  ) {
+    if (headAtOpen) this.verified.add(headAtOpen);
+  }
 
   /** Commits already verified by full id: immutable, so a run never asks git twice. */
   private readonly verified = new Set<string>();
@@ -130,13 +134,17 @@ export class Repo {
 export async function openRepo(cwd: string): Promise<Repo> {
   const base = path.resolve(cwd);
   let out: string;
+  const git = simpleGit({ baseDir: base });
   try {
-    const git = simpleGit({ baseDir: base });
-    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']);
+    // HEAD's commit comes in the same process (a hook needs it next); an unborn HEAD fails the
+    // whole call, so then ask again without it.
+    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir', '--verify', '-q', 'HEAD^{commit}']).catch(() =>
+      git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']),
+    );
   } catch (err) {
     throw new NotAGitRepoError(`${base} is not inside a Git work tree (${firstLine(err)})`);
   }
-  const [root, gitDir, commonDir] = out.split('\n').map((l) => l.trim());
+  const [root, gitDir, commonDir, head] = out.split('\n').map((l) => l.trim());
   if (!root || !gitDir || !commonDir) throw new NotAGitRepoError(`${base} is not inside a Git work tree`);
   // --git-dir / --git-common-dir may be relative to the directory git ran in.
   const paths: RepoPaths = {
@@ -144,7 +152,8 @@ export async function openRepo(cwd: string): Promise<Repo> {
     gitDir: path.resolve(base, gitDir),
     commonDir: path.resolve(base, commonDir),
   };
-  return new Repo(paths, simpleGit({ baseDir: paths.root }));
+  const headAtOpen = head && /^[0-9a-f]{40,64}$/.test(head) ? head : null;
+  return new Repo(paths, simpleGit({ baseDir: paths.root }), headAtOpen);
 }
 
 /** Parses `git ls-tree -r -z -l` output: `<mode> <type> <id> <size>\t<path>\0`. */

@@ -147,7 +147,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
 }
 
 async function postCommitTargets(repo: Repo): Promise<Target[]> {
-  const head = await repo.revParse('HEAD');
+  const head = repo.headAtOpen;
   if (!head) return [];
   return [{ rev: head, branch: null, paths: await repo.changedPaths(head, { under: SPECS_DIR }) }];
 }
