@@ -7,7 +7,7 @@ import path from 'node:path';
 import { bodyPath } from './bodystore.js';
 import { acquireLock, LockTimeoutError } from './lock.js';
 import pLimit from 'p-limit';
-import { withQueue, type BodyTask, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
+import { withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
 import type { BodyResult, EventsResult } from './transport.js';
 import { mark } from './trace.js';
 import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
@@ -39,6 +39,12 @@ export interface DrainOptions {
   stale?: { maxAgeMs: number; maxRetries: number };
   capacity?: number;
   onNotice?: (message: string) => void;
+  /**
+   * The opening read, when the caller already did it in its own transaction (see firstRead)
+   * while holding the drain lock, whose release function is `drainLock`.
+   */
+  first?: FirstRead;
+  drainLock?: () => Promise<void>;
   /** Called as bodies finish: (done, total known so far). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -103,68 +109,89 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   };
   // Each task is tried at most once per run, so a run always ends even under --force.
   const tried = new Set<string>();
-  const readWork = (q: Queue): Work => {
-    const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force: opts.force }).filter((e) => !tried.has(e.event_id));
-    const sending = new Set(events.map((e) => e.event_id));
-    // A body goes only after its index event: one whose event is not in this pass (in backoff,
-    // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
-    const bodies = q
-      .readyBodies(BODIES_PER_PASS * 2, { force: opts.force })
-      .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
-    return { events, bodies };
-  };
+  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried);
 
   const ledger = new Ledger(queueOpts);
-  const first = await ledger.commit((q) => {
-    const since = Date.now();
-    const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-    // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
-    const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
-    return { expired, stale, work: opts.transport ? readWork(q) : null, stats: q.stats() };
-  });
-  for (const d of first.stale) {
-    report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
-  }
-  if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
-  if (!opts.transport || !first.work) return finish('no_server', first.stats);
-  const transport = opts.transport;
-
-  const release = await tryDrainLock(opts.stateDir);
-  if (!release) return finish('busy', first.stats);
-
-  const deadline = new AbortController();
-  const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
-  timer?.unref();
-  let work: Work = first.work;
-  let stats = first.stats;
+  // The drain lock is taken before the first read: work read outside it could be stale by the time
+  // it is sent (another drainer delivering a newer version meanwhile), and an older version would
+  // then overwrite a newer one.
+  const release = opts.transport ? (opts.first ? opts.drainLock ?? null : await tryDrainLock(opts.stateDir)) : null;
   try {
-    for (;;) {
-      mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
-      if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
-      if (deadline.signal.aborted) return finish('deadline', stats);
+    const first = opts.first && release ? opts.first : await ledger.commit((q) => firstRead(q, { ...opts, transport: release ? opts.transport : null }));
+    for (const d of first.stale) {
+      report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
+    }
+    if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
+    if (!opts.transport) return finish('no_server', first.stats);
+    if (!release || !first.work) return finish('busy', first.stats);
+    const transport = opts.transport;
 
-      const delivered = new Set<string>();
-      let stop = await sendEvents(work.events, transport, deadline.signal, tried, report, ledger, delivered);
-      mark('drain: events sent');
-      if (!stop) {
-        const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
-        stop = await sendBodies(bodies, transport, deadline.signal, tried, report, ledger, opts);
-        mark('drain: bodies sent');
+    const deadline = new AbortController();
+    const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
+    timer?.unref();
+    let work: Work = first.work;
+    let stats = first.stats;
+    try {
+      for (;;) {
+        mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
+        if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
+        if (deadline.signal.aborted) return finish('deadline', stats);
+
+        const delivered = new Set<string>();
+        let stop = await sendEvents(work.events, transport, deadline.signal, tried, report, ledger, delivered);
+        mark('drain: events sent');
+        if (!stop) {
+          const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
+          stop = await sendBodies(bodies, transport, deadline.signal, tried, report, ledger, opts);
+          mark('drain: bodies sent');
+        }
+        const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+        stats = next.stats;
+        if (stop || !next.work) return finish(stop ?? 'done', stats);
+        work = next.work;
       }
-      const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
-      stats = next.stats;
-      if (stop || !next.work) return finish(stop ?? 'done', stats);
-      work = next.work;
+    } finally {
+      if (timer) clearTimeout(timer);
     }
   } finally {
-    if (timer) clearTimeout(timer);
-    await release();
+    await release?.();
   }
 }
 
-interface Work {
+export interface Work {
   events: StoredEvent[];
   bodies: BodyTask[];
+}
+
+/** What a drain reads before its first pass: stale work expired, the first work, the counts. */
+export interface FirstRead {
+  expired: number;
+  stale: DeadLetter[];
+  work: Work | null;
+  stats: QueueStats;
+}
+
+/**
+ * The drain's opening read, inside a queue transaction the caller may already hold (the
+ * pipeline runs it in its enqueue transaction: one save fewer per hook).
+ */
+export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
+  const since = Date.now();
+  const expired = opts.stale ? q.expireStale(opts.stale) : 0;
+  // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
+  const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
+  return { expired, stale, work: opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null, stats: q.stats() };
+}
+
+function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
+  const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force }).filter((e) => !tried.has(e.event_id));
+  const sending = new Set(events.map((e) => e.event_id));
+  // A body goes only after its index event: one whose event is not in this pass (in backoff,
+  // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
+  const bodies = q
+    .readyBodies(BODIES_PER_PASS * 2, { force })
+    .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+  return { events, bodies };
 }
 
 async function sendEvents(
@@ -353,7 +380,7 @@ function unauthorizedMessage(): string {
 }
 
 /** One drainer at a time: a second process skips draining instead of waiting. */
-async function tryDrainLock(stateDir: string): Promise<(() => Promise<void>) | null> {
+export async function tryDrainLock(stateDir: string): Promise<(() => Promise<void>) | null> {
   try {
     // The lock is held for the whole drain (network I/O included), so it is separate from the queue lock.
     const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, staleMs: 15_000 });

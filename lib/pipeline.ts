@@ -5,7 +5,7 @@ import type { DrainReport, DrainTransport } from './drain.js';
 import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
 import { namespaceKey } from './namespace.js';
 import { withQueue, type EnqueueResult } from './queue.js';
-import { drain } from './drain.js';
+import { drain, firstRead, tryDrainLock, type FirstRead } from './drain.js';
 import { mark } from './trace.js';
 
 export interface RunInput {
@@ -35,18 +35,30 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const queueOpts = { stateDir: input.stateDir, capacity: input.capacity, onNotice: input.onNotice };
   const totals = { added: 0, duplicate: 0, superseded: 0, refused: 0 };
   const refused = new Set<string>();
-  if (input.groups.some((g) => g.eligible.length > 0)) {
-    await withQueue(queueOpts, (q) => {
-      for (const g of input.groups) {
-        if (g.eligible.length === 0) continue;
-        const r = q.enqueue(g.eligible, g.context);
-        totals.added += r.added;
-        totals.duplicate += r.duplicate;
-        totals.superseded += r.superseded;
-        totals.refused += r.refused;
-        for (const a of r.refusedArtifacts) refused.add(`${a.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`);
-      }
-    });
+  // Taken before the enqueue transaction so the drain's opening read can ride in it (see drain()).
+  const hasWork = input.groups.some((g) => g.eligible.length > 0);
+  const drainLock = input.transport && hasWork ? await tryDrainLock(input.stateDir) : null;
+  const drainOpts = { stale: input.stale, force: input.force, transport: drainLock ? input.transport : null };
+  let first: FirstRead | undefined;
+  if (hasWork) {
+    try {
+      first = await withQueue(queueOpts, (q) => {
+        for (const g of input.groups) {
+          if (g.eligible.length === 0) continue;
+          const r = q.enqueue(g.eligible, g.context);
+          totals.added += r.added;
+          totals.duplicate += r.duplicate;
+          totals.superseded += r.superseded;
+          totals.refused += r.refused;
+          for (const a of r.refusedArtifacts) refused.add(`${a.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`);
+        }
+        // The drain's opening read rides in this transaction: one queue save fewer per run.
+        return firstRead(q, drainOpts);
+      });
+    } catch (err) {
+      await drainLock?.();
+      throw err;
+    }
     if (totals.refused > 0) {
       input.onNotice?.(
         `the queue is full (capacity ${input.capacity}): ${totals.refused} artifact(s) were not queued; run \`kitty-sync drain\` and commit or \`kitty-sync sync\` again`,
@@ -65,6 +77,8 @@ export async function runSync(input: RunInput): Promise<RunReport> {
     capacity: input.capacity,
     onNotice: input.onNotice,
     onProgress: input.onProgress,
+    // Handed over with the lock, which the drain releases; without the lock the drain reports busy.
+    ...(first && drainLock ? { first, drainLock } : {}),
   });
 
   return { outcomes: mergeOutcomes(input, refused, drained), enqueue: totals, drain: drained };
