@@ -78,17 +78,26 @@ class Ledger {
 
   constructor(private readonly queueOpts: { stateDir: string; capacity?: number; onNotice?: (m: string) => void }) {}
 
-  /** Applies what is pending; then `next(q)` runs in the same transaction. */
-  async commit<T>(next: (q: Queue) => T): Promise<T> {
-    const events = this.events;
-    const bodies = this.bodies;
+  /** Takes the pending results out of the ledger (to be applied later by `apply`). */
+  take(): { events: EventResultRow[]; bodies: BodyResultRow[] } {
+    const batch = { events: this.events, bodies: this.bodies };
     this.events = [];
     this.bodies = [];
+    return batch;
+  }
+
+  /** Applies a batch; then `next(q)` runs in the same transaction. */
+  apply<T>(batch: { events: EventResultRow[]; bodies: BodyResultRow[] }, next: (q: Queue) => T): Promise<T> {
     return withQueue(this.queueOpts, (q) => {
-      if (events.length) q.applyEventResults(events);
-      if (bodies.length) q.applyBodyResults(bodies);
+      if (batch.events.length) q.applyEventResults(batch.events);
+      if (batch.bodies.length) q.applyBodyResults(batch.bodies);
       return next(q);
     });
+  }
+
+  /** Applies what is pending now; then `next(q)` runs in the same transaction. */
+  commit<T>(next: (q: Queue) => T): Promise<T> {
+    return this.apply(this.take(), next);
   }
 }
 
@@ -282,9 +291,11 @@ async function sendBodies(
   const stopAll = new AbortController();
   const combined = AbortSignal.any([signal, stopAll.signal]);
   // Long passes write results back every APPLY_EVERY bodies (one save each), so a crash loses little.
+  // The rows are taken when the flush is asked for (not when it runs); saves run one after another.
   let flushing: Promise<void> = Promise.resolve();
   const flush = (): void => {
-    flushing = flushing.then(() => ledger.commit(() => undefined));
+    const batch = ledger.take();
+    flushing = flushing.then(() => ledger.apply(batch, () => undefined));
   };
   let done = 0;
   let unauthorized = false;
