@@ -142,6 +142,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
 
   for (const line of summaryLines(report.outcomes, inv.verbose)) inv.print(line);
   if (report.drain.message) inv.print(`kitty-sync: ${report.drain.message}`);
+  // Work from earlier runs still waiting (e.g. in backoff) is not in this run's lines: say it exists.
+  const queuedNow = report.outcomes.filter((o) => o.status === 'queued').length;
+  const older = report.drain.stats.pending - queuedNow;
+  if (older > 0) inv.print(`kitty-sync: ${older} more artifact(s) from earlier runs still queued (see \`kitty-sync status\`)`);
   const logProblem = appendOutcomes(settings.stateDir, inv.name, report.outcomes);
   if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
 }

@@ -120,6 +120,23 @@ test('offline commit succeeds and queues; the next commit with the receiver up r
   t.false(existsSync(path.join(repo.stateDir, 'pending')));
 });
 
+test('a commit while earlier work waits in backoff says how much older work is still queued', async (t) => {
+  const repo = await setup(t);
+  const slug = '004-delta';
+  const dead = await deadUrl();
+  await writeFiles(repo.root, feature(slug));
+  const c1 = await commit(repo.root, 'delta offline', { KITTY_SYNC_SERVER_URL: dead });
+  t.is(summaryOf(c1.stderr, slug)?.queued, 3, c1.stderr);
+  t.notRegex(c1.stderr, /from earlier runs/);
+  // At once (the first three are in their 1 s backoff): only this commit's file is tried.
+  await writeFiles(repo.root, { [`kitty-specs/${slug}/research.md`]: '# Research delta\n' });
+  const c2 = await commit(repo.root, 'delta offline again', { KITTY_SYNC_SERVER_URL: dead });
+  t.is(c2.code, 0);
+  t.is(summaryOf(c2.stderr, slug)?.queued, 1, c2.stderr);
+  t.regex(c2.stderr, /kitty-sync: 3 more artifact\(s\) from earlier runs still queued/);
+  t.is((await status(repo.root)).pending, 4);
+});
+
 test('a commit that touches no kitty-specs/ file with an empty queue does not start Node', async (t) => {
   const repo = await setup(t);
   // Every node process started under this environment appends a line to `trace`.
