@@ -20,6 +20,7 @@ import {
   summaryOf,
   writeFiles,
   type HookRepo,
+  onlineEnv,
 } from './hooks-support.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
@@ -38,8 +39,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<Ho
   return repo;
 }
 
-// A generous drain budget: on a loaded machine delivery must not turn into `queued` (the budget has its own test).
-const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
 
 function artifactsOf(uuid: string) {
   return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);

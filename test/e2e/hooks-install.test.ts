@@ -21,6 +21,8 @@ import {
   summaryOf,
   writeFiles,
   type HookRepo,
+  onlineEnv,
+  OFF,
 } from './hooks-support.js';
 
 const HUSKY_BIN = fileURLToPath(new URL('../../../node_modules/.bin/husky', import.meta.url));
@@ -33,9 +35,7 @@ test.after.always(async () => {
   await receiver?.close();
 });
 
-// A generous drain budget: on a loaded machine delivery must not turn into `queued` (the budget has its own test).
-const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
-const OFF = { KITTY_SYNC: '0' };
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
 
 async function fresh(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
   const repo = await newRepo();

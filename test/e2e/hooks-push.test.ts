@@ -21,6 +21,8 @@ import {
   summaryOf,
   writeFiles,
   type HookRepo,
+  onlineEnv,
+  OFF,
 } from './hooks-support.js';
 
 let receiver: TestReceiver;
@@ -31,9 +33,7 @@ test.after.always(async () => {
   await receiver?.close();
 });
 
-// A generous drain budget: on a loaded machine delivery must not turn into `queued` (the budget has its own test).
-const online = (): NodeJS.ProcessEnv => ({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
-const OFF = { KITTY_SYNC: '0' };
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
 
 /** Installed repo with a bare `origin` holding main (pushed with kitty-sync off, so nothing was sent). */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: string): Promise<{ repo: HookRepo; base: string }> {

@@ -211,3 +211,14 @@ export async function status(root: string): Promise<StatusJson> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Commits made with the hooks off (KITTY_SYNC=0). */
+export const OFF = { KITTY_SYNC: '0' } as const;
+
+/**
+ * Environment for commits that must deliver to `url`: a generous drain budget, so a loaded machine
+ * cannot turn `uploaded` into `queued` (the budget has tests of its own).
+ */
+export function onlineEnv(url: string): NodeJS.ProcessEnv {
+  return { KITTY_SYNC_SERVER_URL: url, KITTY_SYNC_BUDGET_MS: '30000' };
+}
