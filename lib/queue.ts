@@ -1,24 +1,36 @@
 // The durable upload queue (SPEC §6, issue 3): a sql.js database of metadata in the state
 // directory, bodies content-addressed beside it (bodystore), every read-modify-write under an
-// inter-process lock (lock.ts) with an atomic whole-file save. Network I/O never happens here:
-// callers read work in one withQueue, send it, then apply the results in another.
-import { setFlagsFromString } from 'node:v8';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsp, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// inter-process lock (lock.ts) with an atomic whole-file save (queue-file.ts). Network I/O never
+// happens here: callers read work in one withQueue, send it, then apply the results in another.
+import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
+import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
-import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies, writeDurably } from './bodystore.js';
+import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
 import { buildIndexEvent, newEventRecord, type EventRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from './namespace.js';
+import {
+  dbPath,
+  freshDb,
+  isCorruptionError,
+  loadSql,
+  moveAside,
+  openBuffer,
+  openForWrite,
+  readFileOrNull,
+  CorruptQueueError,
+  removeDeadTempFiles,
+  writeFileDurably,
+} from './queue-file.js';
 import { backoffMs } from './retry.js';
-import { createSchema, getMeta, migrate, SCHEMA_VERSION, SchemaError, schemaVersion, setMeta } from './schema.js';
+import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
+import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { ArtifactClassification, CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
 
+export { DB_FILE, dbPath, headerProblem, preloadQueue } from './queue-file.js';
+
 export const DEFAULT_QUEUE_CAPACITY = 100_000;
-export const DB_FILE = 'queue.sqlite';
 export const LOCK_FILE = 'queue.lock';
 export const PENDING_MARKER = 'pending';
 
@@ -107,170 +119,8 @@ export interface RetryResult {
   unavailable: string[];
 }
 
-export function dbPath(stateDir: string): string {
-  return path.join(stateDir, DB_FILE);
-}
-
 export function pendingMarkerPath(stateDir: string): string {
   return path.join(stateDir, PENDING_MARKER);
-}
-
-// ---------------------------------------------------------------------------------------------
-// sql.js, loaded lazily once per process (hooks with nothing to do never pay for the wasm).
-
-let sqlPromise: Promise<SqlJsStatic> | null = null;
-
-/**
- * Starts loading sql.js now, so a caller that knows it will need the queue can overlap the
- * wasm compile with other waiting (a hook's git child processes).
- */
-export function preloadQueue(): void {
-  loadSql().catch(() => undefined);
-}
-
-function loadSql(): Promise<SqlJsStatic> {
-  sqlPromise ??= (async () => {
-    // Baseline (Liftoff) wasm code only: a hook runs a few statements and exits, so optimizing
-    // tier-up compiles are pure cost on its path (measured: first statements 107 ms -> 46 ms).
-    setFlagsFromString('--liftoff-only');
-    const { default: initSqlJs } = await import('sql.js');
-    const wasmPath = createRequire(import.meta.url).resolve('sql.js/dist/sql-wasm.wasm');
-    return initSqlJs({ wasmBinary: readFileSync(wasmPath) as unknown as ArrayBuffer });
-  })();
-  sqlPromise.catch(() => {
-    sqlPromise = null;
-  });
-  return sqlPromise;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Opening, validation, corruption handling.
-
-/** Cheap structural checks on the raw file; the reason it is not a usable database, or null. */
-export function headerProblem(buf: Uint8Array): string | null {
-  if (buf.length < 100 || Buffer.from(buf.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\u0000') {
-    return 'it is not a SQLite database';
-  }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const rawPageSize = view.getUint16(16);
-  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
-  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `its header has an invalid page size ${rawPageSize}`;
-  if (buf.length % pageSize !== 0) return `it is truncated (${buf.length} bytes is not a whole number of ${pageSize}-byte pages)`;
-  const pages = view.getUint32(28);
-  // The in-header size is valid only when the change counter matches "version-valid-for".
-  if (pages > 0 && view.getUint32(24) === view.getUint32(92) && pages * pageSize !== buf.length) {
-    return `it is truncated (${buf.length} of ${pages * pageSize} bytes)`;
-  }
-  return null;
-}
-
-function isCorruptionError(err: unknown): boolean {
-  return err instanceof Error && /malformed|not a database|SQLITE_CORRUPT|SQLITE_NOTADB|file is encrypted/i.test(err.message);
-}
-
-function tune(db: Database): void {
-  // The file is written whole by us; SQLite's own journaling of the in-memory copy is wasted work.
-  db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;');
-}
-
-interface Opened {
-  db: Database;
-  /** Needs saving even if nothing else changes (migrated). */
-  dirty: boolean;
-}
-
-function freshDb(SQL: SqlJsStatic): Database {
-  const db = new SQL.Database();
-  tune(db);
-  createSchema(db, ulid());
-  return db;
-}
-
-function timestampForName(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '-');
-}
-
-class CorruptQueueError extends Error {}
-
-/** Loads and validates the database; throws CorruptQueueError (with the reason) for an unusable file. */
-function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
-  const problem = headerProblem(buf);
-  if (problem) throw new CorruptQueueError(problem);
-  let db: Database | null = null;
-  try {
-    db = new SQL.Database(buf);
-    tune(db);
-    const version = schemaVersion(db);
-    let dirty = migrate(db, version);
-    if (getMeta(db, 'node_id') === undefined) {
-      setMeta(db, 'node_id', ulid());
-      dirty = true;
-    }
-    return { db, dirty };
-  } catch (err) {
-    db?.close();
-    if (err instanceof SchemaError && !err.corrupt) throw err;
-    if (err instanceof SchemaError || isCorruptionError(err)) throw new CorruptQueueError(err instanceof Error ? err.message : String(err));
-    throw err;
-  }
-}
-
-async function readFileOrNull(file: string): Promise<Buffer | null> {
-  try {
-    return await fsp.readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-async function moveAside(stateDir: string, reason: string, now: number, onNotice?: (msg: string) => void): Promise<void> {
-  const file = dbPath(stateDir);
-  const aside = `${file}.corrupt-${timestampForName(now)}`;
-  await fsp.rename(file, aside);
-  await fsyncDir(stateDir);
-  onNotice?.(
-    `the queue file ${file} could not be read (${reason}); it was moved to ${aside} for inspection and a fresh queue was started. ` +
-      'Work queued in it will be re-queued by the next commit or `kitty-sync sync`.',
-  );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ids. upload_id and event_id are not stored (they were most of a row): both are ULIDs whose time
-// part is the row's created_at and whose 80 random bits are 39 bits of this queue's node id, one
-// kind bit and the 40-bit seq. They are unique across nodes like any ULID, stable while the row is
-// pending, and decode back to the row they name.
-
-const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-const KIND_UPLOAD = 0n;
-const KIND_EVENT = 1n;
-const SEQ_BITS = 40n;
-
-function nodeBits(nodeId: string): bigint {
-  return BigInt(`0x${createHash('sha256').update(nodeId).digest('hex').slice(0, 10)}`) & ((1n << 39n) - 1n);
-}
-
-function encodeId(node: bigint, kind: bigint, createdAt: number, seq: number): string {
-  let v = (BigInt(Math.max(0, Math.floor(createdAt))) << 80n) | (node << 41n) | (kind << SEQ_BITS) | BigInt(seq);
-  let out = '';
-  for (let i = 0; i < 26; i++) {
-    out = B32[Number(v & 31n)] + out;
-    v >>= 5n;
-  }
-  return out;
-}
-
-function decodeId(node: bigint, kind: bigint, id: string): { seq: number; createdAt: number } | null {
-  if (typeof id !== 'string' || id.length !== 26) return null;
-  let v = 0n;
-  for (const ch of id.toUpperCase()) {
-    const d = B32.indexOf(ch);
-    if (d < 0) return null;
-    v = (v << 5n) | BigInt(d);
-  }
-  const rand = v & ((1n << 80n) - 1n);
-  if (rand >> 41n !== node || ((rand >> SEQ_BITS) & 1n) !== kind) return null;
-  return { seq: Number(rand & ((1n << SEQ_BITS) - 1n)), createdAt: Number(v >> 80n) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,45 +760,6 @@ function resolved(opts: QueueOptions) {
     now: opts.now ?? Date.now,
     capacity: opts.capacity ?? DEFAULT_QUEUE_CAPACITY,
   };
-}
-
-async function openForWrite(SQL: SqlJsStatic, opts: QueueOptions, now: number): Promise<Opened> {
-  const file = dbPath(opts.stateDir);
-  const buf = await readFileOrNull(file);
-  if (buf === null) return { db: freshDb(SQL), dirty: false };
-  try {
-    return openBuffer(SQL, buf);
-  } catch (err) {
-    if (!(err instanceof CorruptQueueError)) throw err;
-    await moveAside(opts.stateDir, err.message, now, opts.onNotice);
-    return { db: freshDb(SQL), dirty: false };
-  }
-}
-
-/**
- * temp file, fsync, rename: a crash or a full disk leaves the old file or the new one, never a torn
- * one, and the error says so (a full disk must read as "nothing changed", not as a raw errno).
- */
-async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
-  try {
-    await writeDurably(`${file}.tmp`, file, bytes);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`);
-  }
-}
-
-/** Temp files of saves killed before their rename; only a lock holder writes one, so any found under the lock is dead. */
-function removeDeadTempFiles(stateDir: string): void {
-  const prefix = `${DB_FILE}.tmp-`;
-  for (const name of readdirSync(stateDir)) {
-    if (!name.startsWith(prefix)) continue;
-    try {
-      unlinkSync(path.join(stateDir, name));
-    } catch {
-      /* gone already */
-    }
-  }
 }
 
 async function save(q: Queue, stateDir: string): Promise<void> {

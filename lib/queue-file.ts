@@ -1,0 +1,175 @@
+// The queue's file on disk: loading sql.js, opening and validating the database bytes, moving a
+// corrupt file aside, and writing a new version durably. What the rows mean is lib/queue.ts.
+import { setFlagsFromString } from 'node:v8';
+import { promises as fsp, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Database, SqlJsStatic } from 'sql.js';
+import { ulid } from 'ulid';
+import { fsyncDir, writeDurably } from './bodystore.js';
+import { createSchema, getMeta, migrate, SchemaError, schemaVersion, setMeta } from './schema.js';
+
+export const DB_FILE = 'queue.sqlite';
+
+export function dbPath(stateDir: string): string {
+  return path.join(stateDir, DB_FILE);
+}
+
+// sql.js, loaded lazily once per process (hooks with nothing to do never pay for the wasm).
+
+let sqlPromise: Promise<SqlJsStatic> | null = null;
+
+/**
+ * Starts loading sql.js now, so a caller that knows it will need the queue can overlap the
+ * wasm compile with other waiting (a hook's git child processes).
+ */
+export function preloadQueue(): void {
+  loadSql().catch(() => undefined);
+}
+
+export function loadSql(): Promise<SqlJsStatic> {
+  sqlPromise ??= (async () => {
+    // Baseline (Liftoff) wasm code only: a hook runs a few statements and exits, so optimizing
+    // tier-up compiles are pure cost on its path (measured: first statements 107 ms -> 46 ms).
+    setFlagsFromString('--liftoff-only');
+    const { default: initSqlJs } = await import('sql.js');
+    const wasmPath = createRequire(import.meta.url).resolve('sql.js/dist/sql-wasm.wasm');
+    return initSqlJs({ wasmBinary: readFileSync(wasmPath) as unknown as ArrayBuffer });
+  })();
+  sqlPromise.catch(() => {
+    sqlPromise = null;
+  });
+  return sqlPromise;
+}
+
+// Opening, validation, corruption handling.
+
+/** Cheap structural checks on the raw file; the reason it is not a usable database, or null. */
+export function headerProblem(buf: Uint8Array): string | null {
+  if (buf.length < 100 || Buffer.from(buf.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\u0000') {
+    return 'it is not a SQLite database';
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const rawPageSize = view.getUint16(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `its header has an invalid page size ${rawPageSize}`;
+  if (buf.length % pageSize !== 0) return `it is truncated (${buf.length} bytes is not a whole number of ${pageSize}-byte pages)`;
+  const pages = view.getUint32(28);
+  // The in-header size is valid only when the change counter matches "version-valid-for".
+  if (pages > 0 && view.getUint32(24) === view.getUint32(92) && pages * pageSize !== buf.length) {
+    return `it is truncated (${buf.length} of ${pages * pageSize} bytes)`;
+  }
+  return null;
+}
+
+export function isCorruptionError(err: unknown): boolean {
+  return err instanceof Error && /malformed|not a database|SQLITE_CORRUPT|SQLITE_NOTADB|file is encrypted/i.test(err.message);
+}
+
+function tune(db: Database): void {
+  // The file is written whole by us; SQLite's own journaling of the in-memory copy is wasted work.
+  db.exec('PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;');
+}
+
+export interface Opened {
+  db: Database;
+  /** Needs saving even if nothing else changes (migrated). */
+  dirty: boolean;
+}
+
+export function freshDb(SQL: SqlJsStatic): Database {
+  const db = new SQL.Database();
+  tune(db);
+  createSchema(db, ulid());
+  return db;
+}
+
+function timestampForName(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:]/g, '').replace('.', '-');
+}
+
+export class CorruptQueueError extends Error {}
+
+/** Loads and validates the database; throws CorruptQueueError (with the reason) for an unusable file. */
+export function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
+  const problem = headerProblem(buf);
+  if (problem) throw new CorruptQueueError(problem);
+  let db: Database | null = null;
+  try {
+    db = new SQL.Database(buf);
+    tune(db);
+    const version = schemaVersion(db);
+    let dirty = migrate(db, version);
+    if (getMeta(db, 'node_id') === undefined) {
+      setMeta(db, 'node_id', ulid());
+      dirty = true;
+    }
+    return { db, dirty };
+  } catch (err) {
+    db?.close();
+    if (err instanceof SchemaError && !err.corrupt) throw err;
+    if (err instanceof SchemaError || isCorruptionError(err)) throw new CorruptQueueError(err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+}
+
+export async function readFileOrNull(file: string): Promise<Buffer | null> {
+  try {
+    return await fsp.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+export async function moveAside(stateDir: string, reason: string, now: number, onNotice?: (msg: string) => void): Promise<void> {
+  const file = dbPath(stateDir);
+  const aside = `${file}.corrupt-${timestampForName(now)}`;
+  await fsp.rename(file, aside);
+  await fsyncDir(stateDir);
+  onNotice?.(
+    `the queue file ${file} could not be read (${reason}); it was moved to ${aside} for inspection and a fresh queue was started. ` +
+      'Work queued in it will be re-queued by the next commit or `kitty-sync sync`.',
+  );
+}
+
+
+/** Opens the queue for a read-modify-write: a missing file is a fresh queue, a corrupt one is moved aside. */
+export async function openForWrite(SQL: SqlJsStatic, opts: { stateDir: string; onNotice?: (msg: string) => void }, now: number): Promise<Opened> {
+  const file = dbPath(opts.stateDir);
+  const buf = await readFileOrNull(file);
+  if (buf === null) return { db: freshDb(SQL), dirty: false };
+  try {
+    return openBuffer(SQL, buf);
+  } catch (err) {
+    if (!(err instanceof CorruptQueueError)) throw err;
+    await moveAside(opts.stateDir, err.message, now, opts.onNotice);
+    return { db: freshDb(SQL), dirty: false };
+  }
+}
+
+/**
+ * temp file, fsync, rename: a crash or a full disk leaves the old file or the new one, never a torn
+ * one, and the error says so (a full disk must read as "nothing changed", not as a raw errno).
+ */
+export async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
+  try {
+    await writeDurably(`${file}.tmp`, file, bytes);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`);
+  }
+}
+
+/** Temp files of saves killed before their rename; only a lock holder writes one, so any found under the lock is dead. */
+export function removeDeadTempFiles(stateDir: string): void {
+  const prefix = `${DB_FILE}.tmp-`;
+  for (const name of readdirSync(stateDir)) {
+    if (!name.startsWith(prefix)) continue;
+    try {
+      unlinkSync(path.join(stateDir, name));
+    } catch {
+      /* gone already */
+    }
+  }
+}
