@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { install } from '../lib/install.js';
-import { commit, commonDir, git, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from './support/hook-fixture.js';
+import { commit, commonDir, git, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from './helpers/hook-fixture.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.cleanup());

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HUSKY_MARKER, install, InstallError, ORIG_SUFFIX, SHIM_MARKER, uninstall } from '../lib/install.js';
 import { ConfigFileError } from '../lib/project-uuid.js';
-import { commit, commonDir, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, writeFile, type CliCall } from './support/hook-fixture.js';
+import { commit, commonDir, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, writeFile, type CliCall } from './helpers/hook-fixture.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.cleanup());

@@ -37,13 +37,21 @@ export interface MakeRepoOptions {
 }
 
 /** Environment for any git child process: a fixed identity, no system config prompts. */
+/**
+ * An environment for git in tests: a fixed identity, no user or system git config, and none of the
+ * caller's KITTY_SYNC_* / GIT_* / HUSKY variables, so a developer's own setup cannot leak in.
+ */
 export function gitEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('KITTY_SYNC') || k.startsWith('GIT_') || k === 'HUSKY') delete env[k];
   return {
-    ...process.env,
+    ...env,
     GIT_AUTHOR_NAME: 'Kitty Test',
     GIT_AUTHOR_EMAIL: 'kitty@example.invalid',
     GIT_COMMITTER_NAME: 'Kitty Test',
     GIT_COMMITTER_EMAIL: 'kitty@example.invalid',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
     ...extra,
   };
