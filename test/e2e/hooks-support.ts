@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CLI_PATH } from '../helpers/gitrepo.js';
+import { CLI_PATH, gitEnv } from '../helpers/gitrepo.js';
 import { deadPort } from '../helpers/receiver.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
@@ -25,22 +25,7 @@ export interface Proc {
  * kitty-sync or husky setting leaking in from the caller's environment.
  */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('KITTY_SYNC') || k.startsWith('GIT_') || k === 'HUSKY') continue;
-    env[k] = v;
-  }
-  return {
-    ...env,
-    GIT_AUTHOR_NAME: 'Kitty Test',
-    GIT_AUTHOR_EMAIL: 'kitty@example.invalid',
-    GIT_COMMITTER_NAME: 'Kitty Test',
-    GIT_COMMITTER_EMAIL: 'kitty@example.invalid',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    ...extra,
-  };
+  return gitEnv(extra);
 }
 
 /** Runs a command to completion; never rejects on a non-zero exit (tests assert on it). */
