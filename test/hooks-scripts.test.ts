@@ -69,6 +69,24 @@ test('post-commit: a merge is judged against its first parent', async (t) => {
   t.deepEqual(cli.calls(), []);
 });
 
+test('post-commit: commits replayed by a rebase do not start the CLI; ordinary commits still do', async (t) => {
+  const { repo, cli } = await setup();
+  const base = gitOk(repo, ['rev-parse', 'HEAD']).trim();
+  gitOk(repo, ['checkout', '-q', '-b', 'topic']);
+  t.is(commit(repo, { 'kitty-specs/001-a/spec.md': '# one\n' }).status, 0);
+  t.is(commit(repo, { 'kitty-specs/001-a/plan.md': '# two\n' }).status, 0);
+  gitOk(repo, ['checkout', '-q', 'main']);
+  t.is(commit(repo, { 'src/other.txt': 'x\n' }).status, 0);
+  const before = hookCalls(cli.calls(), 'post-commit').length;
+  t.is(before, 2);
+  gitOk(repo, ['checkout', '-q', 'topic']);
+  gitOk(repo, ['rebase', '-q', 'main']);
+  t.not(gitOk(repo, ['merge-base', 'HEAD', 'main']).trim(), base, 'the topic branch was rebased');
+  t.is(hookCalls(cli.calls(), 'post-commit').length, before, 'no agent for the replayed commits');
+  t.is(commit(repo, { 'kitty-specs/001-a/tasks.md': '# three\n' }).status, 0);
+  t.is(hookCalls(cli.calls(), 'post-commit').length, before + 1);
+});
+
 test('post-commit: the pending marker starts the CLI even without kitty-specs/ changes', async (t) => {
   const { repo, cli } = await setup();
   writeFileSync(path.join(commonDir(repo), 'kitty-sync', 'pending'), '');
