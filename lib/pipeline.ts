@@ -1,11 +1,10 @@
 // One sync run, shared by the hooks and `kitty-sync sync`: eligible artifacts are
 // enqueued (with their index events) in one locked save, then the queue is drained
 // within a budget. Every artifact of the run ends with exactly one outcome.
-import type { DrainReport, DrainTransport } from './drain.js';
 import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
-import { namespaceKey } from './namespace.js';
+import { artifactKey } from './namespace.js';
 import { withQueue, type EnqueueResult } from './queue.js';
-import { drain, firstRead, tryDrainLock, type FirstRead } from './drain.js';
+import { drain, firstRead, tryDrainLock, type DrainReport, type DrainTransport, type FirstRead } from './drain.js';
 import { mark } from './trace.js';
 
 export interface RunInput {
@@ -50,7 +49,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
           totals.duplicate += r.duplicate;
           totals.superseded += r.superseded;
           totals.refused += r.refused;
-          for (const a of r.refusedArtifacts) refused.add(`${a.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`);
+          for (const a of r.refusedArtifacts) refused.add(contentKey(a));
         }
         // The drain's opening read rides in this transaction: one queue save fewer per run.
         return firstRead(q, drainOpts);
@@ -86,40 +85,30 @@ export async function runSync(input: RunInput): Promise<RunReport> {
 
 /** This run's artifacts first (queued unless the drain says otherwise), then other tasks the drain touched. */
 function mergeOutcomes(input: RunInput, refused: Set<string>, drained: DrainReport): UploadOutcome[] {
-  const key = (feature: string, nsKey: string | null, p: string, hash: string | null) => `${feature}\u0000${nsKey ?? ''}\u0000${p}\u0000${hash ?? ''}`;
-  const fromDrain = new Map<string, UploadOutcome>();
-  for (const o of drained.outcomes) fromDrain.set(`${o.feature_slug}\u0000${o.artifact_path}\u0000${o.content_hash}`, o);
-
-  const outcomes: UploadOutcome[] = [...input.skipped];
-  const seen = new Set<string>();
   // Two versions of one artifact in one run (a pre-push of several refs): the queue kept the one
   // enqueued last and dropped the other, so only that one gets an outcome.
-  const lastHash = new Map<string, string>();
-  for (const g of input.groups) for (const a of g.eligible) lastHash.set(key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, null), a.content_hash);
-  for (const g of input.groups) {
-    for (const a of g.eligible) {
-      const k = key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, a.content_hash);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      if (lastHash.get(key(a.namespace.feature_slug, namespaceKey(a.namespace), a.artifact_path, null)) !== a.content_hash) continue;
-      const short = `${a.namespace.feature_slug}\u0000${a.artifact_path}\u0000${a.content_hash}`;
-      const base = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes };
-      if (refused.has(short)) {
-        outcomes.push({ ...base, status: 'failed', reason: 'queue_full' });
-        continue;
-      }
-      const d = fromDrain.get(short);
-      if (d) {
-        fromDrain.delete(short);
-        outcomes.push({ ...base, status: d.status, reason: d.reason });
-      } else {
-        outcomes.push({ ...base, status: 'queued', reason: queuedReason(drained) });
-      }
-    }
+  const latest = new Map<string, EligibleArtifact>();
+  for (const g of input.groups) for (const a of g.eligible) latest.set(artifactKey(a.namespace, a.artifact_path), a);
+
+  const fromDrain = new Map(drained.outcomes.map((o) => [contentKey(o), o]));
+  const outcomes: UploadOutcome[] = [...input.skipped];
+  for (const a of latest.values()) {
+    const base = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes };
+    const k = contentKey(base);
+    const d = fromDrain.get(k);
+    fromDrain.delete(k);
+    if (refused.has(k)) outcomes.push({ ...base, status: 'failed', reason: 'queue_full' });
+    else if (d) outcomes.push({ ...base, status: d.status, reason: d.reason });
+    else outcomes.push({ ...base, status: 'queued', reason: queuedReason(drained) });
   }
   // Older work replayed by this run's drain is reported too: the user sees every delivery.
   outcomes.push(...fromDrain.values());
   return outcomes;
+}
+
+/** Outcomes carry no namespace, so drain results are matched to this run's artifacts by feature, path and content. */
+function contentKey(o: Pick<UploadOutcome, 'feature_slug' | 'artifact_path' | 'content_hash'>): string {
+  return `${o.feature_slug}\u0000${o.artifact_path}\u0000${o.content_hash}`;
 }
 
 function queuedReason(d: DrainReport): string {
