@@ -2,12 +2,10 @@
 // Order per pass: index events first, then bodies, and no bodies in a pass whose events
 // could not be delivered. The queue lock is only held to read work and to apply results,
 // never during network I/O; a separate drain lock keeps to one drainer at a time.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { bodyPath } from './bodystore.js';
 import { acquireLock, LockTimeoutError } from './lock.js';
 import pLimit from 'p-limit';
-import { withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
+import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
 import type { BodyResult, EventsResult } from './transport.js';
 import { mark } from './trace.js';
 import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
@@ -308,7 +306,7 @@ async function sendBodies(
         if (combined.aborted) {
           result = { kind: 'aborted' };
         } else {
-          const body = readStoredBody(opts.stateDir, task.content_hash);
+          const body = readBody(opts.stateDir, task.content_hash);
           if (body === null) {
             result = { kind: 'permanent', reason: 'body_missing: the stored body file is gone' };
           } else {
@@ -333,21 +331,6 @@ async function sendBodies(
   if (unauthorized) return 'unauthorized';
   if (signal.aborted) return 'deadline';
   return null;
-}
-
-/**
- * The queue's stored body, read synchronously: bodies are at most 512 KiB (eligibility), and each
- * async fs step (open, fstat, read, close) costs a thread-pool round trip that, measured in
- * bench/drain, took ~300 µs of main-thread time per body, more than the HTTP request itself.
- * Same contract as queue.readBody: null when the file is gone.
- */
-function readStoredBody(stateDir: string, contentHash: string): Buffer | null {
-  try {
-    return readFileSync(bodyPath(stateDir, contentHash));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 function toRequest(task: BodyTask, body: Buffer): PushContentRequest {

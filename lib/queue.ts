@@ -855,7 +855,7 @@ export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Pro
 }
 
 /** The stored body of a task, or null when it is gone (e.g. collected after a newer version superseded it). */
-export function readBody(stateDir: string, contentHash: string): Promise<Buffer | null> {
+export function readBody(stateDir: string, contentHash: string): Buffer | null {
   return readBodyFile(stateDir, contentHash);
 }
 
