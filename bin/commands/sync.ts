@@ -5,6 +5,7 @@ import { EXIT, UsageError, fail, printJson } from '../output.js';
 // lib modules (simple-git, yaml) are imported when the command runs, so registering the
 // command costs every other command nothing.
 import type { CollectResult } from '../../lib/artifacts.js';
+import type { Repo } from '../../lib/git.js';
 import type { NamespaceRef, UploadOutcome } from '../../lib/types.js';
 
 export interface SyncArgs {
@@ -35,18 +36,8 @@ export interface DryRunReport {
 }
 
 /** What `sync --dry-run` reports; exported so the enqueueing path can reuse the collection. */
-export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | 'rev' | 'repo'>): Promise<CollectResult> {
-  if (args.all && args.features.length > 0) throw new UsageError('name features or use --all, not both');
-  if (!args.all && args.features.length === 0) throw new UsageError('name at least one feature (kitty-specs/<feature>) or use --all');
-  const { NotAGitRepoError, openRepo } = await import('../../lib/git.js');
+export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | 'rev'>, repo: Repo): Promise<CollectResult> {
   const { UnknownRevisionError, collectArtifacts } = await import('../../lib/artifacts.js');
-  let repo;
-  try {
-    repo = await openRepo(args.repo ?? process.cwd());
-  } catch (err) {
-    if (err instanceof NotAGitRepoError) throw new UsageError(err.message);
-    throw err;
-  }
   let result: CollectResult;
   try {
     result = await collectArtifacts(repo, { rev: args.rev, features: args.all ? 'all' : args.features });
@@ -130,7 +121,10 @@ const command: CommandModule<object, SyncArgs> = {
         await syncAndDrain(argv);
         return;
       }
-      const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev, repo: argv.repo });
+      checkFeatureArgs(argv);
+      const { loadContext } = await import('../context.js');
+      const { repo } = await loadContext(argv.repo);
+      const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
       const report = dryRunReport(result);
       if (argv.json) printJson(report);
       else process.stdout.write(formatDryRunText(report, argv.verbose));
@@ -154,8 +148,9 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
     import('../../lib/report.js'),
     import('../progress.js'),
   ]);
+  checkFeatureArgs(argv);
   const { repo, settings } = await loadContext(argv.repo);
-  const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev, repo: repo.paths.root });
+  const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
   for (const p of result.problems) notice(p);
   const { transport, problem } = await makeTransport(settings);
   if (problem) notice(problem);
@@ -181,6 +176,13 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
     if (run.drain.message) notice(run.drain.message);
   }
   process.exitCode = run.drain.stats.pending + run.drain.stats.events_pending === 0 ? EXIT.ok : EXIT.pending;
+}
+
+/** `--all` or named features, not both and not neither. */
+function checkFeatureArgs(args: Pick<SyncArgs, 'features' | 'all'>): void {
+  const named = (args.features ?? []).length;
+  if (args.all && named > 0) throw new UsageError('name features or use --all, not both');
+  if (!args.all && named === 0) throw new UsageError('name at least one feature (kitty-specs/<feature>) or use --all');
 }
 
 function cmp(a: string, b: string): number {
