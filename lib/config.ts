@@ -52,8 +52,11 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_MAX_TASK_AGE_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_RETRIES = 1000;
 
+/** The project's configuration file, relative to the work tree (project uuid and `sync:` settings). */
+export const CONFIG_FILE = '.kittify/config.yaml';
+
 export function configYamlPath(repoRoot: string): string {
-  return path.join(repoRoot, '.kittify', 'config.yaml');
+  return path.join(repoRoot, CONFIG_FILE);
 }
 
 /** The default state directory, shared by all worktrees of a repository (SPEC §6). */
@@ -96,7 +99,7 @@ export function resolveSettings(input: ResolveInput): Settings {
   const flags = input.flags ?? {};
   const warnings: string[] = [];
   const file = input.repoRoot ? readSyncSection(input.repoRoot, warnings) : {};
-  const fileName = input.repoRoot ? configYamlPath(input.repoRoot) : '.kittify/config.yaml';
+  const fileName = input.repoRoot ? configYamlPath(input.repoRoot) : CONFIG_FILE;
 
   const pickString = (flag: string | undefined, envName: string, key: string): string | null => {
     if (flag !== undefined && flag !== '') return flag;

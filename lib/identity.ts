@@ -3,6 +3,7 @@
 // meta.json, and the commit context copied into index events.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_FILE } from './config.js';
 import type { BlobReader } from './blobs.js';
 import type { Repo } from './git.js';
 import { loadManifest } from './manifest.js';
@@ -10,7 +11,8 @@ import type { Manifest, ManifestParse } from './manifest.js';
 import { FEATURE_SLUG_RE, isFeatureSlug, isUuidV4 } from './namespace.js';
 import type { CommitContext, NamespaceRef, SkipReason } from './types.js';
 
-export const CONFIG_PATH = '.kittify/config.yaml';
+/** Read at the commit being synced, not from the work tree. */
+export const CONFIG_PATH = CONFIG_FILE;
 export const SPECS_DIR = 'kitty-specs';
 export const DEFAULT_MISSION = 'software-dev';
 export const FALLBACK_BRANCH = 'main';
@@ -28,7 +30,7 @@ export interface ProjectIdentity {
 export async function projectIdentity(blobs: BlobReader, rev: string): Promise<ProjectIdentity> {
   const where = `${CONFIG_PATH} at ${shortRev(rev)}`;
   const bytes = await blobs.read(`${rev}:${CONFIG_PATH}`);
-  const install = 'run `kitty-sync install` and commit .kittify/config.yaml';
+  const install = `run \`kitty-sync install\` and commit ${CONFIG_FILE}`;
   if (bytes === null) return { uuid: null, slug: null, problem: `no project uuid: ${where} does not exist; ${install}` };
   let doc: unknown;
   try {
