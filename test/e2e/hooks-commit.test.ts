@@ -3,7 +3,6 @@
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import {
   blobAt,
   cli,
@@ -21,16 +20,11 @@ import {
   writeFiles,
   type HookRepo,
   onlineEnv,
+  fileReceiver,
 } from './hooks-support.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
-let receiver: TestReceiver;
-test.before(async () => {
-  receiver = await startTestReceiver();
-});
-test.after.always(async () => {
-  await receiver?.close();
-});
+const receiver = fileReceiver(test);
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
   const repo = await newRepo();
@@ -39,16 +33,16 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<Ho
   return repo;
 }
 
-const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
 
 function artifactsOf(uuid: string) {
-  return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);
+  return receiver().artifacts().filter((a) => a.namespace.project_uuid === uuid);
 }
 
 /** Receiver's latest content of each path equals the exact bytes at the commit. */
 async function assertDeliveredAt(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, repo: HookRepo, ns: NamespaceRef, rev: string, paths: string[]): Promise<void> {
   for (const p of paths) {
-    const got = await receiver.latestContent(ns, p);
+    const got = await receiver().latestContent(ns, p);
     const want = await blobAt(repo.root, rev, `kitty-specs/${ns.feature_slug}/${p}`);
     t.deepEqual(got === null ? null : Buffer.from(got, 'utf8'), want, `${ns.feature_slug}/${p} at ${rev.slice(0, 8)} (${ns.target_branch})`);
   }
@@ -75,7 +69,7 @@ test('online commit: committed bytes (not the working tree) arrive in the right 
   t.deepEqual(got.map((a) => a.artifact_path).sort(), ['plan.md', 'spec.md', 'tasks/WP01-first.md']);
   for (const a of got) t.deepEqual(a.namespace, ns);
   await assertDeliveredAt(t, repo, ns, sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
-  t.is(await receiver.latestContent(ns, 'spec.md'), staged);
+  t.is(await receiver().latestContent(ns, 'spec.md'), staged);
 
   const log = await cli(repo.root, ['log', '--json']);
   t.is(log.code, 0, log.stderr);
@@ -184,7 +178,7 @@ test('one feature on two target branches: two namespaces, neither overwrites the
   const nsX = namespace(repo.uuid, slug, 'feature/x');
   await assertDeliveredAt(t, repo, nsMain, onMain.sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
   await assertDeliveredAt(t, repo, nsX, onX.sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
-  t.not(await receiver.latestContent(nsMain, 'spec.md'), await receiver.latestContent(nsX, 'spec.md'));
+  t.not(await receiver().latestContent(nsMain, 'spec.md'), await receiver().latestContent(nsX, 'spec.md'));
   const byBranch = (b: string) => artifactsOf(repo.uuid).filter((a) => a.namespace.target_branch === b);
   t.is(byBranch('main').length, 3);
   t.is(byBranch('feature/x').length, 3);

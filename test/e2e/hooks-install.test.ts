@@ -4,7 +4,6 @@ import test from 'ava';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import {
   addBareRemote,
   blobAt,
@@ -23,19 +22,14 @@ import {
   type HookRepo,
   onlineEnv,
   OFF,
+  fileReceiver,
 } from './hooks-support.js';
 
 const HUSKY_BIN = fileURLToPath(new URL('../../../node_modules/.bin/husky', import.meta.url));
 
-let receiver: TestReceiver;
-test.before(async () => {
-  receiver = await startTestReceiver();
-});
-test.after.always(async () => {
-  await receiver?.close();
-});
+const receiver = fileReceiver(test);
 
-const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
 
 async function fresh(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
   const repo = await newRepo();
@@ -45,7 +39,7 @@ async function fresh(t: { teardown(fn: () => Promise<void>): void }): Promise<Ho
 
 async function assertDelivered(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, repo: HookRepo, slug: string, rev: string, paths: string[]): Promise<void> {
   for (const p of paths) {
-    const got = await receiver.latestContent(namespace(repo.uuid, slug), p);
+    const got = await receiver().latestContent(namespace(repo.uuid, slug), p);
     t.deepEqual(got === null ? null : Buffer.from(got, 'utf8'), await blobAt(repo.root, rev, `kitty-specs/${slug}/${p}`), `${slug}/${p}`);
   }
 }
@@ -146,7 +140,7 @@ test('a failing pre-existing pre-push still blocks the push, and nothing is sync
   t.regex(push.stderr, /lint failed/);
   t.notRegex(push.stderr, /kitty-sync: /);
   t.is((await git(repo.base, ['--git-dir', 'remote.git', 'rev-parse', '--verify', '-q', 'main'])).stdout, '');
-  t.is(receiver.artifacts().filter((a) => a.namespace.project_uuid === repo.uuid).length, 0);
+  t.is(receiver().artifacts().filter((a) => a.namespace.project_uuid === repo.uuid).length, 0);
 });
 
 test('uninstall leaves the hooks directory byte for byte as before install (plain and husky)', async (t) => {

@@ -3,7 +3,6 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { DEFAULT_TIMEOUT_MS } from '../../lib/transport.js';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import {
   addBareRemote,
   blobAt,
@@ -23,17 +22,12 @@ import {
   type HookRepo,
   onlineEnv,
   OFF,
+  fileReceiver,
 } from './hooks-support.js';
 
-let receiver: TestReceiver;
-test.before(async () => {
-  receiver = await startTestReceiver();
-});
-test.after.always(async () => {
-  await receiver?.close();
-});
+const receiver = fileReceiver(test);
 
-const online = (): NodeJS.ProcessEnv => onlineEnv(receiver.url);
+const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
 
 /** Installed repo with a bare `origin` holding main (pushed with kitty-sync off, so nothing was sent). */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: string): Promise<{ repo: HookRepo; base: string }> {
@@ -48,7 +42,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: strin
 }
 
 function artifactsOf(uuid: string) {
-  return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);
+  return receiver().artifacts().filter((a) => a.namespace.project_uuid === uuid);
 }
 
 test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push, content at the pushed tip', async (t) => {
@@ -72,7 +66,7 @@ test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push,
   // Only what changed in the pushed range (WP01 did not), each once, at the tip (spec v2 never sent).
   t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['plan.md', 1], ['spec.md', 1]]);
   for (const p of ['spec.md', 'plan.md']) {
-    t.deepEqual(Buffer.from((await receiver.latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
+    t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }
   const log = JSON.parse((await cli(repo.root, ['log', '--json'])).stdout) as { entries: { source: string; status: string }[] };
   t.deepEqual(log.entries.map((e) => `${e.source}:${e.status}`), ['pre-push:uploaded', 'pre-push:uploaded']);
@@ -94,14 +88,14 @@ test('new branch: the commits not yet on the remote are delivered, content at th
   // plan.md and WP01 are already on the remote (main): not part of the new branch's commits.
   t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['research/notes.md', 1], ['spec.md', 1]]);
   for (const p of ['spec.md', 'research/notes.md']) {
-    t.deepEqual(Buffer.from((await receiver.latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
+    t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }
 
-  const before = receiver.stats().requests;
+  const before = receiver().stats().requests;
   const del = await git(repo.root, ['push', 'origin', '--delete', 'feat/new'], online());
   t.is(del.code, 0, del.stderr);
   t.notRegex(del.stderr, /kitty-sync/);
-  t.deepEqual(receiver.stats().requests, before);
+  t.deepEqual(receiver().stats().requests, before);
 });
 
 test('push with the server down succeeds quickly; the work is queued and replays with drain', async (t) => {
@@ -120,7 +114,7 @@ test('push with the server down succeeds quickly; the work is queued and replays
   const drain = await cli(repo.root, ['drain', '--force', '--json'], online());
   t.is(drain.code, 0, drain.stderr);
   t.is((await status(repo.root)).pending, 0);
-  t.deepEqual(Buffer.from((await receiver.latestContent(namespace(repo.uuid, slug), 'spec.md')) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/spec.md`));
+  t.deepEqual(Buffer.from((await receiver().latestContent(namespace(repo.uuid, slug), 'spec.md')) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/spec.md`));
 });
 
 test('push to a hung server returns within the drain budget; the work is queued', async (t) => {

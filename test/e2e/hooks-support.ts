@@ -7,8 +7,9 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TestFn } from 'ava';
 import { CLI_PATH, gitEnv } from '../helpers/gitrepo.js';
-import { deadPort } from '../helpers/receiver.js';
+import { deadPort, startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 export { CLI_PATH };
@@ -206,4 +207,19 @@ export const OFF = { KITTY_SYNC: '0' } as const;
  */
 export function onlineEnv(url: string): NodeJS.ProcessEnv {
   return { KITTY_SYNC_SERVER_URL: url, KITTY_SYNC_BUDGET_MS: '30000' };
+}
+
+/** One in-process receiver for a test file: started before its tests, closed after them. */
+export function fileReceiver(test: TestFn): () => TestReceiver {
+  let receiver: TestReceiver | undefined;
+  test.before(async () => {
+    receiver = await startTestReceiver();
+  });
+  test.after.always(async () => {
+    await receiver?.close();
+  });
+  return () => {
+    if (!receiver) throw new Error('the receiver is not started yet');
+    return receiver;
+  };
 }
