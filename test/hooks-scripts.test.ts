@@ -1,6 +1,6 @@
 // The launcher scripts (hooks/post-commit, hooks/pre-push) and the shims, run by real
 // `git commit` and `git push`, with a fake CLI recording whether and how Node was started.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -154,8 +154,8 @@ async function withRemote() {
 
 const sha = (repo: string, rev: string) => gitOk(repo, ['rev-parse', rev]).trim();
 
-test('pre-push: a new branch touching kitty-specs/ starts the CLI with the remote, url and Git\'s exact stdin', async (t) => {
-  const { repo, cli, bare } = await withRemote();
+/** Commits under kitty-specs/, pushes a new branch, and checks the CLI got the remote, url and Git's exact stdin. */
+function firstPushStartsCliWithGitsStdin(t: ExecutionContext, repo: string, cli: { reset(): void; calls(): CliCall[] }, bare: string): void {
   commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
   cli.reset();
   t.is(git(repo, ['push', '-q', 'origin', 'main']).status, 0);
@@ -163,6 +163,11 @@ test('pre-push: a new branch touching kitty-specs/ starts the CLI with the remot
   t.is(calls.length, 1);
   t.deepEqual(calls[0].argv, ['hook', 'pre-push', 'origin', bare]);
   t.is(calls[0].stdin, `refs/heads/main ${sha(repo, 'main')} refs/heads/main ${'0'.repeat(40)}\n`);
+}
+
+test('pre-push: a new branch touching kitty-specs/ starts the CLI with the remote, url and Git\'s exact stdin', async (t) => {
+  const { repo, cli, bare } = await withRemote();
+  firstPushStartsCliWithGitsStdin(t, repo, cli, bare);
 });
 
 test('pre-push: an existing branch is judged by the pushed range', async (t) => {
@@ -305,11 +310,5 @@ test('husky-managed repository: pre-push through the real husky wrapper gets Git
   const bare = path.join(temp.make(), 'remote.git');
   gitOk(repo, ['-c', 'init.defaultBranch=main', 'init', '-q', '--bare', bare]);
   gitOk(repo, ['remote', 'add', 'origin', bare]);
-  commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
-  cli.reset();
-  t.is(git(repo, ['push', '-q', 'origin', 'main']).status, 0);
-  const calls = hookCalls(cli.calls(), 'pre-push');
-  t.is(calls.length, 1);
-  t.deepEqual(calls[0].argv, ['hook', 'pre-push', 'origin', bare]);
-  t.is(calls[0].stdin, `refs/heads/main ${sha(repo, 'main')} refs/heads/main ${'0'.repeat(40)}\n`);
+  firstPushStartsCliWithGitsStdin(t, repo, cli, bare);
 });
