@@ -9,8 +9,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { isMap, isNode, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
 import { configYamlPath } from './config.js';
-
-const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+import { isUuidV4 } from './namespace.js';
 
 export interface ProjectUuidResult {
   /** Absolute path of .kittify/config.yaml. */
@@ -33,10 +32,6 @@ export class ConfigFileError extends Error {
     super(`${file}: ${reason}; the file was left unchanged — fix it and run install again`);
     this.name = 'ConfigFileError';
   }
-}
-
-export function isUuidV4(value: string): boolean {
-  return UUID_V4.test(value);
 }
 
 /** Ensures `project.uuid` exists in the work tree's .kittify/config.yaml; writes one when missing. */

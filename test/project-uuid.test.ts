@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { ConfigFileError, ensureProjectUuid, isUuidV4 } from '../lib/project-uuid.js';
+import { ConfigFileError, ensureProjectUuid } from '../lib/project-uuid.js';
+import { isUuidV4 } from '../lib/namespace.js';
 
 const UUID = '0b6f5e1c-3f2a-4c8e-9d7b-1a2b3c4d5e6f';
 const dirs: string[] = [];
