@@ -107,6 +107,14 @@ export class Repo {
     return parseLsTree(out);
   }
 
+  /**
+   * The hooks directory Git uses: `core.hooksPath` (a relative one resolved against the work tree
+   * root, where hooks run) or `<git dir>/hooks`.
+   */
+  async hooksDir(): Promise<string> {
+    return path.resolve(this.paths.root, (await this.git.raw(['rev-parse', '--git-path', 'hooks'])).trim());
+  }
+
   /** Every local branch with the commit it points at. */
   async localBranches(): Promise<{ name: string; sha: string }[]> {
     const out = await this.git.raw(['for-each-ref', '--format=%(objectname) %(refname:short)', 'refs/heads']);

@@ -11,9 +11,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { simpleGit } from 'simple-git';
 import type { HookName } from './config.js';
-import { openRepo } from './git.js';
+import { openRepo, type Repo } from './git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
 
 export const HOOK_NAMES: readonly HookName[] = ['post-commit', 'pre-push'];
@@ -101,16 +100,14 @@ interface Manifest {
 export async function resolveLayout(dir: string): Promise<RepoLayout> {
   const start = path.resolve(dir);
   if (!existsSync(start)) throw new InstallError(`${start}: no such directory`);
-  let root: string;
-  let commonDir: string;
+  let repo: Repo;
   try {
-    ({ root, commonDir } = (await openRepo(start)).paths);
+    repo = await openRepo(start);
   } catch (err) {
     throw new InstallError(firstLine(err));
   }
-  // Run at the root: git resolves a relative core.hooksPath against the directory hooks
-  // run in (the root), and prints it as is.
-  const hooksDir = path.resolve(root, (await simpleGit(root).revparse(['--git-path', 'hooks'])).trim());
+  const { root, commonDir } = repo.paths;
+  const hooksDir = await repo.hooksDir();
   return { root, commonDir, hooksDir, huskyDir: huskyDirFor(hooksDir), launcherDir: path.join(commonDir, LAUNCHER_SUBDIR) };
 }
 
