@@ -164,6 +164,42 @@ export async function openRepo(cwd: string): Promise<Repo> {
   return new Repo(paths, simpleGit({ baseDir: paths.root }), headAtOpen);
 }
 
+/** What HEAD's commit changed under a directory, asked of git without waiting for `openRepo`. */
+export interface HeadChanges {
+  /** The commit git compared (HEAD at that moment). */
+  commit: string;
+  paths: string[];
+}
+
+/**
+ * The paths HEAD changed under a top-level directory, asked from `cwd` (anywhere in the work
+ * tree) in the same moment as `openRepo`'s own git call, so a post-commit hook waits for one
+ * git process instead of two in a row. diff-tree prints the commit it compared, so the caller
+ * can check it is the HEAD `openRepo` saw (a commit in between would make them differ).
+ * Null when git printed no commit (unborn HEAD).
+ */
+export async function headChanges(cwd: string, under: string): Promise<HeadChanges | null> {
+  // --always: the commit id is printed even when nothing under `under` changed.
+  const out = await simpleGit({ baseDir: path.resolve(cwd) }).raw([
+    'diff-tree', '--always', '-r', '-z', '--name-only', '--no-renames', '--root', '--diff-merges=first-parent', 'HEAD',
+    '--', `:(top,literal)${under.replace(/\/+$/, '')}`,
+  ]);
+  const [commit, ...paths] = splitNul(out);
+  return commit && /^[0-9a-f]{40,64}$/.test(commit) ? { commit, paths } : null;
+}
+
+/**
+ * `openRepo` and, when `under` is given, `headChanges`, started at once. Both promises are
+ * already guarded against "unhandled rejection", so a caller may await them later.
+ */
+export function openRepoEarly(cwd: string, under: string | null): { repo: Promise<Repo>; head: Promise<HeadChanges | null> | null } {
+  const repo = openRepo(cwd);
+  const head = under === null ? null : headChanges(cwd, under);
+  repo.catch(() => undefined);
+  head?.catch(() => undefined);
+  return { repo, head };
+}
+
 /** Parses `git ls-tree -r -z -l` output: `<mode> <type> <id> <size>\t<path>\0`. */
 export function parseLsTree(out: string): TreeEntry[] {
   const entries: TreeEntry[] = [];

@@ -4,7 +4,7 @@
 // command: every failure becomes a message, and queued work replays later.
 import type { HookName, Settings } from './config.js';
 import { resolveSettings, runPolicy } from './config.js';
-import { openRepo, type Repo } from './git.js';
+import { openRepo, type HeadChanges, type Repo } from './git.js';
 import { collectArtifacts, type CollectResult } from './artifacts.js';
 import { commitContext } from './identity.js';
 import { runSync } from './pipeline.js';
@@ -34,6 +34,18 @@ export interface HookInvocation {
    * the entry point exits 0 then. Work already enqueued is durable, so nothing is lost.
    */
   abandon?: () => void;
+  /**
+   * Git questions the entry point already asked (see `startHookGit`), so they ran while the
+   * rest of the agent loaded. Absent: asked here.
+   */
+  early?: EarlyGit;
+}
+
+/** The opening git calls of a hook, started together (see `startHookGit`). */
+export interface EarlyGit {
+  repo: Promise<Repo>;
+  /** post-commit only: what HEAD changed under kitty-specs/. */
+  head: Promise<HeadChanges | null> | null;
 }
 
 /** Time allowed beyond the drain budget for collecting, enqueueing and saving. */
@@ -77,7 +89,7 @@ export async function runHook(inv: HookInvocation): Promise<void> {
 
 async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   mark('hook modules loaded');
-  const repo = await openRepo(inv.cwd);
+  const repo = await (inv.early?.repo ?? openRepo(inv.cwd));
   mark('repository opened');
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
@@ -97,7 +109,8 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
 }
 
 async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>): Promise<void> {
-  const targets = inv.name === 'post-commit' ? await postCommitTargets(repo) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
+  const targets =
+    inv.name === 'post-commit' ? await postCommitTargets(repo, inv.early?.head ?? null) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   mark('changed paths listed');
   const groups: { context: CommitContext; eligible: EligibleArtifact[] }[] = [];
@@ -150,10 +163,13 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
 }
 
-async function postCommitTargets(repo: Repo): Promise<Target[]> {
+async function postCommitTargets(repo: Repo, asked: Promise<HeadChanges | null> | null): Promise<Target[]> {
   const head = repo.headAtOpen;
   if (!head) return [];
-  return [{ rev: head, branch: null, paths: await repo.changedPaths(head, { under: SPECS_DIR }) }];
+  // The early answer counts only if it is about the same commit (HEAD may have moved in between).
+  const early = await asked?.catch(() => null);
+  const paths = early?.commit === head ? early.paths : await repo.changedPaths(head, { under: SPECS_DIR });
+  return [{ rev: head, branch: null, paths }];
 }
 
 /**

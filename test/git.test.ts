@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NotAGitRepoError, openRepo, parseLsTree } from '../lib/git.js';
+import { headChanges, NotAGitRepoError, openRepo, openRepoEarly, parseLsTree } from '../lib/git.js';
 import { commitAll, git, makeRepo, writeFiles } from './helpers/gitrepo.js';
 
 test('openRepo finds root, git dir and common dir from a subdirectory', async (t) => {
@@ -156,4 +156,40 @@ test('localBranches lists branches with their commits', async (t) => {
     { name: 'feature/x', sha },
     { name: 'main', sha },
   ]);
+});
+
+test('headChanges names the commit it compared and the paths under the directory, from any subdirectory', async (t) => {
+  const r = await makeRepo();
+  t.teardown(r.cleanup);
+  await writeFiles(r, { 'README.md': 'x', 'kitty-specs/001-a/spec.md': 'a', 'kitty-specs/001-a/plan.md': 'p' });
+  const root = await commitAll(r, 'root');
+  t.deepEqual(await headChanges(r.root, 'kitty-specs'), { commit: root, paths: ['kitty-specs/001-a/plan.md', 'kitty-specs/001-a/spec.md'] });
+
+  await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'a2', 'src/x.txt': 'x' });
+  const second = await commitAll(r, 'second');
+  // The pathspec is anchored at the top, so a hook started in a subdirectory sees the same.
+  t.deepEqual(await headChanges(path.join(r.root, 'kitty-specs', '001-a'), 'kitty-specs'), { commit: second, paths: ['kitty-specs/001-a/spec.md'] });
+
+  await writeFiles(r, { 'src/y.txt': 'y' });
+  const third = await commitAll(r, 'no specs');
+  // Nothing changed under the directory: still the commit id, so the caller knows which HEAD it was.
+  t.deepEqual(await headChanges(r.root, 'kitty-specs'), { commit: third, paths: [] });
+});
+
+test('openRepoEarly answers like openRepo and headChanges, and an error waits for its caller', async (t) => {
+  const r = await makeRepo();
+  t.teardown(r.cleanup);
+  await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'a' });
+  const sha = await commitAll(r, 'root');
+  const early = openRepoEarly(r.root, 'kitty-specs');
+  t.is((await early.repo).headAtOpen, sha);
+  t.deepEqual(await early.head, { commit: sha, paths: ['kitty-specs/001-a/spec.md'] });
+  t.is(openRepoEarly(r.root, null).head, null);
+
+  const dir = await mkdtemp(path.join(await realpath(tmpdir()), 'kitty-sync-nogit-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const outside = openRepoEarly(dir, 'kitty-specs');
+  await new Promise((resolve) => setTimeout(resolve, 50)); // no unhandled rejection meanwhile
+  await t.throwsAsync(outside.repo, { instanceOf: NotAGitRepoError });
+  await t.throwsAsync(outside.head!);
 });
