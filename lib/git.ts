@@ -44,6 +44,8 @@ export class Repo {
     private readonly git: SimpleGit,
     /** HEAD's commit when the repository was opened (null: unborn); HEAD may move later. */
     readonly headAtOpen: string | null = null,
+    /** The branch HEAD was on when opened (null: detached); undefined when not asked. */
+    private readonly branchAtOpen?: string | null,
   ) {
     if (headAtOpen) this.verified.add(headAtOpen);
   }
@@ -60,8 +62,9 @@ export class Repo {
     return out;
   }
 
-  /** Short name of the checked-out branch, or null when HEAD is detached. */
+  /** Short name of the branch checked out when the repository was opened, or null when HEAD was detached. */
   async headBranch(): Promise<string | null> {
+    if (this.branchAtOpen !== undefined) return this.branchAtOpen;
     const out = (await this.git.raw(['symbolic-ref', '-q', '--short', 'HEAD'])).trim();
     return out === '' ? null : out;
   }
@@ -144,15 +147,15 @@ export async function openRepo(cwd: string): Promise<Repo> {
   let out: string;
   const git = simpleGit({ baseDir: base });
   try {
-    // HEAD's commit comes in the same process (a hook needs it next); an unborn HEAD fails the
-    // whole call, so then ask again without it.
-    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir', '--verify', '-q', 'HEAD^{commit}']).catch(() =>
+    // HEAD's commit and branch come in the same process (a hook needs both next); an unborn HEAD
+    // fails the whole call, so then ask again without them.
+    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir', 'HEAD^{commit}', '--symbolic-full-name', 'HEAD', '--']).catch(() =>
       git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']),
     );
   } catch (err) {
     throw new NotAGitRepoError(`${base} is not inside a Git work tree (${firstLine(err)})`);
   }
-  const [root, gitDir, commonDir, head] = out.split('\n').map((l) => l.trim());
+  const [root, gitDir, commonDir, head, symbolic] = out.split('\n').map((l) => l.trim());
   if (!root || !gitDir || !commonDir) throw new NotAGitRepoError(`${base} is not inside a Git work tree`);
   // --git-dir / --git-common-dir may be relative to the directory git ran in.
   const paths: RepoPaths = {
@@ -161,7 +164,9 @@ export async function openRepo(cwd: string): Promise<Repo> {
     commonDir: path.resolve(base, commonDir),
   };
   const headAtOpen = head && /^[0-9a-f]{40,64}$/.test(head) ? head : null;
-  return new Repo(paths, simpleGit({ baseDir: paths.root }), headAtOpen);
+  // `--symbolic-full-name HEAD` prints refs/heads/<branch>, or HEAD when detached.
+  const branchAtOpen = headAtOpen === null ? undefined : symbolic?.startsWith('refs/heads/') ? symbolic.slice('refs/heads/'.length) : null;
+  return new Repo(paths, simpleGit({ baseDir: paths.root }), headAtOpen, branchAtOpen);
 }
 
 /** What HEAD's commit changed under a directory, asked of git without waiting for `openRepo`. */

@@ -44,8 +44,20 @@ test('revParse, headBranch', async (t) => {
   t.is(await repo.revParse('nope'), null);
   t.is(await repo.revParse('HEAD~5'), null);
   t.is(await repo.headBranch(), 'main');
+  // The branch is HEAD's when the repository was opened (asked in the same git call as headAtOpen).
   await git(r, 'checkout', '-q', '--detach');
-  t.is(await repo.headBranch(), null);
+  t.is(await repo.headBranch(), 'main');
+  t.is(await (await openRepo(r.root)).headBranch(), null);
+  await git(r, 'checkout', '-q', '-b', 'feature/x');
+  t.is(await (await openRepo(r.root)).headBranch(), 'feature/x');
+});
+
+test('headBranch of an unborn HEAD is the branch it will be born on', async (t) => {
+  const r = await makeRepo();
+  t.teardown(r.cleanup);
+  const repo = await openRepo(r.root);
+  t.is(repo.headAtOpen, null);
+  t.is(await repo.headBranch(), 'main');
 });
 
 test('changedPaths: root commit lists all files; later commits vs first parent incl. deletions; odd names', async (t) => {

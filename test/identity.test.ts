@@ -123,7 +123,8 @@ test('commitContext: slugs, branch, head sha', async (t) => {
   t.like(await commitContext(repo, 'HEAD', { slug: null }), { project_slug: 'my-project' });
   await git(r, 'remote', 'add', 'origin', 'https://github.com/acme/widgets.git');
   await git(r, 'checkout', '-q', '--detach');
-  t.like(await commitContext(repo, 'HEAD', id), { repo_slug: 'acme/widgets', git_branch: 'HEAD' });
+  // The branch is the one HEAD was on when the repository was opened.
+  t.like(await commitContext(await openRepo(r.root), 'HEAD', id), { repo_slug: 'acme/widgets', git_branch: 'HEAD' });
   await t.throwsAsync(commitContext(repo, 'nope'), { message: /does not name a commit/ });
 });
 
