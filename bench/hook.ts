@@ -1,5 +1,6 @@
 // bench/hook: what kitty-sync's hooks add to `git commit` (issue 5 targets), in one run,
-// interleaved, against no hooks and an empty Node hook (`exec node -e 0`):
+// interleaved, against no hooks, an empty Node hook (`exec node -e 0`), and the "stack floor"
+// (bench/floor-agent.ts: the least an agent on simple-git + sql.js + node-fetch must do):
 //   (a) a commit that touches no kitty-specs/ file, empty queue   (target: <= 10 ms added)
 //   (b) a commit that changes every file of a real ~20-file corpus feature, with the
 //       receiver up (a `kitty-sync serve` child process), delivery included (<= 250 ms added)
@@ -110,8 +111,20 @@ async function startReceiver(dataDir: string): Promise<{ url: string; stop(): vo
   return { url, stop: () => child.kill('SIGTERM') };
 }
 
-type Variant = 'no hooks' | 'kitty-sync' | 'empty Node hook';
-const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook'];
+type Variant = 'no hooks' | 'kitty-sync' | 'empty Node hook' | 'stack floor';
+const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook', 'stack floor'];
+
+/** bench/floor-agent.ts, bundled like the real agent (same esbuild settings), into dist/bench-floor/. */
+function bundleFloorAgent(): string {
+  const out = path.join(ROOT, 'dist/bench-floor/floor-agent.js');
+  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
+    path.join(ROOT, 'bench/floor-agent.ts'), '--bundle', '--format=esm', '--platform=node', '--target=node20', `--outfile=${out}`,
+    '--define:__dirname=import.meta.dirname', '--define:__filename=import.meta.filename',
+    "--banner:js=import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);",
+    '--log-level=warning',
+  ]);
+  return out;
+}
 
 async function main(): Promise<void> {
   const base = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-hook-'));
@@ -125,17 +138,26 @@ async function main(): Promise<void> {
       'no hooks': makeRepo(base, 'plain'),
       'kitty-sync': makeRepo(base, 'kitty-sync'),
       'empty Node hook': makeRepo(base, 'node-hook'),
+      'stack floor': makeRepo(base, 'floor'),
     };
     execFileSync(process.execPath, [CLI, 'install', '--repo', repos['kitty-sync']], { env: baseEnv, stdio: 'ignore' });
     const hookFile = path.join(repos['empty Node hook'], '.git', 'hooks', 'post-commit');
     writeFileSync(hookFile, `#!/bin/sh\nexec '${process.execPath}' -e 0\n`);
     chmodSync(hookFile, 0o755);
+    const floorHook = path.join(repos['stack floor'], '.git', 'hooks', 'post-commit');
+    // Case (a) costs the floor nothing: like the real launcher, it starts Node only for kitty-specs/ changes.
+    writeFileSync(
+      floorHook,
+      `#!/bin/sh\ngit diff-tree --quiet -r --root --no-commit-id HEAD -- kitty-specs/ && exit 0\nexec '${process.execPath}' '${bundleFloorAgent()}'\n`,
+    );
+    chmodSync(floorHook, 0o755);
     const eligible = listFiles(path.join(CORPUS, FEATURE)).filter((f) => EDITABLE.test(f)).length;
 
     const env = { ...baseEnv, KITTY_SYNC_SERVER_URL: receiver.url };
-    const a: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
-    const b: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
+    const a: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [], 'stack floor': [] };
+    const b: Record<Variant, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [], 'stack floor': [] };
     let notDelivered = 0;
+    let floorShort = 0;
     const summaries = new Set<string>();
     // Warm-up (page cache, first agent run creates the queue), not measured.
     for (const v of VARIANTS) {
@@ -149,6 +171,7 @@ async function main(): Promise<void> {
       for (const v of order) {
         const r = commitB(repos[v], i, env);
         b[v].push(r.ms);
+        if (v === 'stack floor' && !/floor-agent: (\d+) stored of \1\b/.test(r.stderr)) floorShort += 1;
         if (v === 'kitty-sync') {
           const line = r.stderr.split('\n').find((l) => l.startsWith(`kitty-sync: ${FEATURE}:`)) ?? `(no summary) ${r.stderr.trim()}`;
           summaries.add(line.replace(/^kitty-sync: \S+: /, ''));
@@ -172,6 +195,7 @@ async function main(): Promise<void> {
     print('(a) commit touching no kitty-specs/ file, empty queue:', 10, a);
     print(`(b) commit changing all ${eligible} documents of ${FEATURE}, receiver up, delivery included:`, 250, b);
     console.log(`    kitty-sync summaries seen: ${[...summaries].join(' | ')}`);
+    if (floorShort > 0) console.log(`    WARNING: ${floorShort} of ${RUNS} stack-floor commits did not store every body`);
     if (notDelivered > 0) console.log(`    WARNING: ${notDelivered} of ${RUNS} kitty-sync commits did not deliver everything within the hook`);
 
     if (PROFILE) profileAgent(repos['kitty-sync'], env, base, RUNS + 1);
