@@ -28,6 +28,7 @@ import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { ArtifactClassification, CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
 
+import { mark } from './trace.js';
 export { DB_FILE, dbPath, headerProblem, preloadQueue } from './queue-file.js';
 
 export const DEFAULT_QUEUE_CAPACITY = 100_000;
@@ -183,7 +184,9 @@ export class Queue {
   private nsIds = new Map<string, number>();
   private changed = false;
   /** Bodies to write (before the rows are saved), by hash. */
-  readonly pendingBodies = new Map<string, Buffer>();
+  private readonly pendingBodies = new Map<string, Buffer>();
+  /** Body writes started by `enqueue`; the save waits for them before it writes the rows. */
+  private bodyWrites: Promise<unknown> = Promise.resolve();
   /** Hashes of body rows removed in this session: candidates for garbage collection after the save. */
   readonly removedHashes = new Set<string>();
   private lamport: number;
@@ -377,7 +380,25 @@ export class Queue {
       }
     });
     if (result.added > 0 || result.superseded > 0) this.changed = true;
+    // Bodies go to disk now, under the lock, while the caller's transaction goes on (a hook reads
+    // its first work and exports the database meanwhile): their fsyncs are the slowest part.
+    if (this.pendingBodies.size) this.startBodyWrites();
     return result;
+  }
+
+  private startBodyWrites(): void {
+    const batch = [...this.pendingBodies].map(([hash, body]) => ({ hash, body }));
+    this.pendingBodies.clear();
+    this.bodyWrites = this.bodyWrites.then(() => writeBodies(this.opts.stateDir, batch));
+    // Handled here so a failure before the save awaits it is not an unhandled rejection; the save
+    // still sees it (bodiesWritten rejects) and then writes no rows.
+    this.bodyWrites.catch(() => undefined);
+  }
+
+  /** Resolves when every body enqueued so far is durably on disk; rejects if a write failed. */
+  bodiesWritten(): Promise<unknown> {
+    if (this.pendingBodies.size) this.startBodyWrites();
+    return this.bodyWrites;
   }
 
   // --- reading work ---------------------------------------------------------------------------
@@ -763,7 +784,7 @@ function resolved(opts: QueueOptions) {
 }
 
 async function save(q: Queue, stateDir: string): Promise<void> {
-  if (q.pendingBodies.size) await writeBodies(stateDir, [...q.pendingBodies].map(([hash, body]) => ({ hash, body })));
+  await q.bodiesWritten();
   const pending = q.hasPending();
   const noBodyRows = q.hasNoBodyRows();
   const marker = pendingMarkerPath(stateDir);
@@ -798,25 +819,32 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
   const { now, capacity } = resolved(opts);
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const SQL = await loadSql();
+  mark('q: sql loaded');
   const file = dbPath(opts.stateDir);
   const lock = await acquireLock(file, path.join(opts.stateDir, LOCK_FILE), opts.lock);
+  mark('q: locked');
   try {
     for (let attempt = 0; ; attempt++) {
       const { db, dirty } = await openForWrite(SQL, opts, now());
       const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir });
       if (dirty) q.markDirty();
       try {
+        mark('q: opened');
         const result = await fn(q);
+        mark('q: fn done');
         if (q.dirty) {
           const compromised = lock.compromised();
           if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
           await save(q, opts.stateDir);
+          mark('q: saved');
         }
         return result;
       } catch (err) {
         if (attempt > 0 || !isCorruptionError(err) || !existsSync(file)) throw err;
         await moveAside(opts.stateDir, err instanceof Error ? err.message : String(err), now(), opts.onNotice);
       } finally {
+        // Body writes still running (fn failed before the save) end before the lock is released.
+        await q.bodiesWritten().catch(() => undefined);
         q.freeStatements();
         db.close();
       }

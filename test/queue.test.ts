@@ -414,3 +414,25 @@ test('a save removes temp files left by saves that were killed before their rena
   t.false(existsSync(dead));
   t.is(await readQueue({ stateDir }, (q) => q.stats().pending), 2);
 });
+
+test('bodies that cannot be written: the enqueue fails, no row is saved, nothing is left running', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', '# Spec\n');
+  const plan = artifact('plan.md', '# Plan\n');
+  await withQueue({ stateDir }, (q) => q.enqueue([plan], CTX));
+  const before = readFileSync(dbPath(stateDir));
+  // A file where the bodies directory belongs: every body write fails (also for root).
+  rmSync(path.join(stateDir, 'bodies'), { recursive: true });
+  writeFileSync(path.join(stateDir, 'bodies'), 'not a directory');
+  await t.throwsAsync(
+    withQueue({ stateDir }, async (q) => {
+      q.enqueue([spec], CTX);
+      // The writes run while the transaction goes on; a failure waits for the save to see it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return q.stats();
+    }),
+    { code: 'EEXIST' },
+  );
+  t.deepEqual(readFileSync(dbPath(stateDir)), before);
+  t.deepEqual(await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => b.artifact_path)), ['plan.md']);
+});
