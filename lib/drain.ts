@@ -5,15 +5,16 @@
 import path from 'node:path';
 import { acquireLock, LockTimeoutError } from './lock.js';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
-import type { BodyResult, EventsResult } from './transport.js';
+import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
 import { mark } from './trace.js';
-import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
+import type { IndexEvent, UploadOutcome } from './types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
 export interface DrainTransport {
   /** Optional: prepare for the first request early. */
   warm?(): void;
-  pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult>;
+  /** content_body may be the stored bytes (UTF-8): the transport encodes them. */
+  pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult>;
   sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult>;
 }
 
@@ -388,13 +389,18 @@ async function sendEvents(
   }
 }
 
-function toRequest(task: BodyTask, body: Buffer): PushContentRequest {
+function toRequest(task: BodyTask, body: Buffer): PushContentBody {
+  const ns = task.namespace;
   return {
-    ...task.namespace,
+    project_uuid: ns.project_uuid,
+    feature_slug: ns.feature_slug,
+    target_branch: ns.target_branch,
+    mission_key: ns.mission_key,
+    manifest_version: ns.manifest_version,
     artifact_path: task.artifact_path,
     content_hash: task.content_hash,
     hash_algorithm: 'sha256',
-    content_body: body.toString('utf8'),
+    content_body: body,
   };
 }
 
