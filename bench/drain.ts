@@ -1,9 +1,11 @@
 // bench/drain: drain 2,000 queued real bodies (from the shared corpus) to the local
 // receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
 // http.request client (the floor). Each side gets a fresh receiver process.
-// Run: npm run build && node dist/bench/drain.js [count] [concurrency]
+// Run: npm run build && node dist/bench/drain.js [count] [concurrency] [runs]
 // Also reports CPU time of this process and of each receiver, so a saturated receiver
 // (which would make the ratio meaningless) shows up in the figures.
+// runs > 1 (default 3): each run is a fresh process (a cold drain, as a real CLI run is), and the
+// medians are printed at the end: one run on a shared 2-core machine swings by 20 % or more.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -24,6 +26,9 @@ const cli = path.resolve(here, '../bundle/kitty-sync.js');
 const corpus = path.resolve(here, '../../../shared/corpus/kitty-specs');
 const COUNT = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? DEFAULT_CONCURRENCY);
+const RUNS = Number(process.argv[4] ?? 3);
+/** Set in the child runs: print one JSON line of figures after the human report. */
+const JSON_MARK = 'KS_BENCH_RESULT ';
 const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
 
 function corpusArtifacts(count: number): EligibleArtifact[] {
@@ -149,7 +154,19 @@ async function floor(url: string, requests: PushContentRequest[]): Promise<numbe
   return ms;
 }
 
-async function main(): Promise<void> {
+interface RunFigures {
+  drainRate: number;
+  floorRate: number;
+  ratio: number;
+  drainClientUs: number;
+  floorClientUs: number;
+  drainRecvUs: number;
+  floorRecvUs: number;
+  eventsMs: number;
+  bodiesMs: number;
+}
+
+async function main(): Promise<RunFigures> {
   const artifacts = corpusArtifacts(COUNT);
   const ctx: CommitContext = { project_slug: 'bench', repo_slug: 'bench/bench', git_branch: 'main', head_commit_sha: '0'.repeat(40) };
   const bytes = artifacts.reduce((s, a) => s + a.size_bytes, 0);
@@ -220,6 +237,51 @@ async function main(): Promise<void> {
   for (const r of [recvA, recvB]) await stopReceiver(r);
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(floorState, { recursive: true, force: true });
+  const perBody = (ms: number) => (ms / artifacts.length) * 1000;
+  return {
+    drainRate,
+    floorRate,
+    ratio: drainRate / floorRate,
+    drainClientUs: perBody(drainSelfCpu),
+    floorClientUs: perBody(floorSelfCpu),
+    drainRecvUs: perBody(drainRecvCpu),
+    floorRecvUs: perBody(floorRecvCpu),
+    eventsMs: eventsDoneAt - t0,
+    bodiesMs,
+  };
 }
 
-await main();
+/** Runs this script RUNS times, one fresh process each, and prints the medians. */
+async function runMany(): Promise<void> {
+  const results: RunFigures[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    console.log(`--- run ${i + 1}/${RUNS}`);
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(COUNT), String(CONCURRENCY), '1'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, KS_BENCH_CHILD: '1' },
+      });
+      let buf = '';
+      child.stdout!.on('data', (c: Buffer) => (buf += c.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`bench run exited ${code}`))));
+    });
+    const line = out.split('\n').find((l) => l.startsWith(JSON_MARK));
+    process.stdout.write(out.split('\n').filter((l) => !l.startsWith(JSON_MARK)).join('\n'));
+    if (!line) throw new Error('bench run printed no result');
+    results.push(JSON.parse(line.slice(JSON_MARK.length)) as RunFigures);
+  }
+  const median = (pick: (r: RunFigures) => number): number => {
+    const v = results.map(pick).sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  };
+  const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
+  console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %)`);
+  console.log(`median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %`);
+  console.log(`median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs)`);
+}
+
+if (RUNS > 1) await runMany();
+else {
+  const figures = await main();
+  if (process.env.KS_BENCH_CHILD) console.log(JSON_MARK + JSON.stringify(figures));
+}

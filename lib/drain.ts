@@ -1,20 +1,20 @@
 // The drain: replays the queue to the server within a time budget (SPEC §5).
-// Order per pass: index events first, then bodies, and no bodies in a pass whose events
-// could not be delivered. The queue lock is only held to read work and to apply results,
+// Order per pass: a body goes only after its own index event was accepted, and nothing new
+// starts once an events batch could not be delivered (events and bodies overlap: runPass). The queue lock is only held to read work and to apply results,
 // never during network I/O; a separate drain lock keeps to one drainer at a time.
 import path from 'node:path';
 import { acquireLock, LockTimeoutError } from './lock.js';
-import pLimit from 'p-limit';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
-import type { BodyResult, EventsResult } from './transport.js';
+import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
 import { mark } from './trace.js';
-import type { IndexEvent, PushContentRequest, UploadOutcome } from './types.js';
+import type { IndexEvent, UploadOutcome } from './types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
 export interface DrainTransport {
   /** Optional: prepare for the first request early. */
   warm?(): void;
-  pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult>;
+  /** content_body may be the stored bytes (UTF-8): the transport encodes them. */
+  pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult>;
   sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult>;
 }
 
@@ -144,14 +144,8 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
         if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
         if (deadline.signal.aborted) return finish('deadline', stats);
 
-        const delivered = new Set<string>();
-        let stop = await sendEvents(work.events, transport, deadline.signal, tried, report, ledger, delivered);
-        mark('drain: events sent');
-        if (!stop) {
-          const bodies = work.bodies.filter((b) => b.event_id === null || delivered.has(b.event_id)).slice(0, BODIES_PER_PASS);
-          stop = await sendBodies(bodies, transport, deadline.signal, tried, report, ledger, opts);
-          mark('drain: bodies sent');
-        }
+        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, opts);
+        mark('drain: pass sent');
         const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
         stats = next.stats;
         if (stop || !next.work) return finish(stop ?? 'done', stats);
@@ -201,14 +195,144 @@ function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
   return { events, bodies };
 }
 
-async function sendEvents(
-  events: { event_id: string; envelope: IndexEvent }[],
+/** The first events batch of a pass is small, so bodies start soon; later batches are full. */
+const FIRST_EVENTS_BATCH = 100;
+
+function eventBatches(events: StoredEvent[]): StoredEvent[][] {
+  const batches: StoredEvent[][] = [];
+  for (let i = 0; i < events.length; ) {
+    const size = i === 0 ? FIRST_EVENTS_BATCH : EVENTS_PER_BATCH;
+    batches.push(events.slice(i, i + size));
+    i += size;
+  }
+  return batches;
+}
+
+/**
+ * One pass: index events and bodies overlap. Events go one batch at a time; a body goes only once
+ * its own index event was accepted (in this pass, or in an earlier run: event_id null), so the
+ * receiver indexes batch k+1 while the bodies of batch k upload. At most `concurrency` requests are
+ * in flight, the events request included. After an events batch fails, no further events or bodies
+ * start (those in flight finish: their own events were accepted); a 401 or the deadline aborts
+ * everything in flight.
+ */
+async function runPass(
+  work: Work,
   transport: DrainTransport,
   signal: AbortSignal,
   tried: Set<string>,
   report: DrainReport,
   ledger: Ledger,
-  delivered: Set<string>,
+  opts: DrainOptions,
+): Promise<DrainStop | null> {
+  // A 401 stops everything still in flight; the deadline does the same through `signal`.
+  const stopAll = new AbortController();
+  const combined = AbortSignal.any([signal, stopAll.signal]);
+  const batches = eventBatches(work.events);
+  // Bodies whose index event is in this pass wait for its acceptance; the others may go at once.
+  const waiting = new Map<string, BodyTask>();
+  const ready: BodyTask[] = [];
+  const admit = (b: BodyTask): void => {
+    if (ready.length < BODIES_PER_PASS) ready.push(b);
+  };
+  for (const b of work.bodies) {
+    if (b.event_id === null) admit(b);
+    else waiting.set(b.event_id, b);
+  }
+
+  // Long passes write results back every APPLY_EVERY bodies (one save each), so a crash loses little.
+  // The rows are taken when the flush is asked for (not when it runs); saves run one after another.
+  let flushing: Promise<void> = Promise.resolve();
+  const flush = (): void => {
+    const batch = ledger.take();
+    flushing = flushing.then(() => ledger.apply(batch, () => undefined));
+  };
+
+  let stop: DrainStop | null = null;
+  let nextBatch = 0;
+  let nextBody = 0;
+  let eventsBusy = false;
+  let done = 0;
+  let sleepers: (() => void)[] = [];
+  const wakeAll = (): void => {
+    const s = sleepers;
+    sleepers = [];
+    for (const wake of s) wake();
+  };
+
+  const sendBody = async (task: BodyTask): Promise<void> => {
+    tried.add(task.upload_id);
+    let result: BodyResult;
+    if (combined.aborted) {
+      result = { kind: 'aborted' };
+    } else {
+      const body = readBody(opts.stateDir, task.content_hash);
+      result = body === null ? { kind: 'permanent', reason: 'body_missing: the stored body file is gone' } : await transport.pushContent(toRequest(task, body), combined);
+    }
+    if (result.kind === 'unauthorized' && stop !== 'unauthorized') {
+      stop = 'unauthorized';
+      report.message = unauthorizedMessage();
+      stopAll.abort();
+    }
+    const { taskResult, outcome } = interpret(task, result);
+    ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
+    report.outcomes.push(outcome);
+    done += 1;
+    opts.onProgress?.(done, ready.length);
+    if (ledger.bodies.length >= APPLY_EVERY) flush();
+  };
+
+  const sendBatch = async (batch: StoredEvent[]): Promise<void> => {
+    const accepted: string[] = [];
+    const s = await sendEvents(batch, transport, combined, tried, report, ledger, accepted);
+    for (const id of accepted) {
+      const b = waiting.get(id);
+      if (b) admit(b);
+    }
+    if (s) {
+      stop ??= s;
+      if (s === 'unauthorized') stopAll.abort();
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (stop === null && !eventsBusy && nextBatch < batches.length && !combined.aborted) {
+        eventsBusy = true;
+        try {
+          await sendBatch(batches[nextBatch++]);
+        } finally {
+          eventsBusy = false;
+          wakeAll();
+        }
+      } else if (nextBody < ready.length && (stop === null || combined.aborted)) {
+        // Once aborted, the rest only get their 'aborted' outcome (no request, no penalty).
+        await sendBody(ready[nextBody++]);
+      } else if (eventsBusy) {
+        await new Promise<void>((resolve) => sleepers.push(resolve));
+      } else {
+        return;
+      }
+    }
+  };
+
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
+  flush();
+  await flushing;
+  if (stop === 'unauthorized') return stop;
+  if (signal.aborted) return 'deadline';
+  return stop;
+}
+
+/** Sends one events batch; the ids of the accepted events are pushed to `accepted`. */
+async function sendEvents(
+  batch: StoredEvent[],
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  ledger: Ledger,
+  accepted: string[],
 ): Promise<DrainStop | null> {
   // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
   const deadOutcome = (e: { envelope: IndexEvent }, reason: string): UploadOutcome => ({
@@ -218,128 +342,65 @@ async function sendEvents(
     status: 'failed',
     reason: `event_rejected: ${reason}`,
   });
-  for (let i = 0; i < events.length; i += EVENTS_PER_BATCH) {
-    const batch = events.slice(i, i + EVENTS_PER_BATCH);
-    for (const e of batch) tried.add(e.event_id);
-    const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
-    report.events.sent += batch.length;
-    const applied = ledger.events;
-    let stop: DrainStop | null = null;
-    switch (result.kind) {
-      case 'results': {
-        const byId = new Map(result.results.map((r) => [r.event_id, r]));
-        for (const e of batch) {
-          const r = byId.get(e.event_id);
-          if (!r) {
-            // The server did not answer for this event: keep it, with backoff.
-            applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
-            report.events.retried += 1;
-          } else if (r.status === 'rejected') {
-            applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
-            report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
-            report.events.rejected += 1;
-          } else {
-            applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
-            delivered.add(e.event_id);
-            report.events.delivered += 1;
-          }
-        }
-        break;
-      }
-      case 'aborted':
-        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
-        stop = 'deadline';
-        break;
-      case 'unauthorized':
-        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
-        report.message = unauthorizedMessage();
-        stop = 'unauthorized';
-        break;
-      case 'retry':
-        for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
-        report.events.retried += batch.length;
-        report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
-        stop = 'events_failed';
-        break;
-      case 'permanent':
-        for (const e of batch) {
-          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
-          report.outcomes.push(deadOutcome(e, result.reason));
-        }
-        report.events.rejected += batch.length;
-        break;
-    }
-    if (stop) return stop;
-  }
-  return null;
-}
-
-async function sendBodies(
-  bodies: BodyTask[],
-  transport: DrainTransport,
-  signal: AbortSignal,
-  tried: Set<string>,
-  report: DrainReport,
-  ledger: Ledger,
-  opts: DrainOptions,
-): Promise<DrainStop | null> {
-  if (bodies.length === 0) return null;
-  const limit = pLimit(Math.max(1, opts.concurrency ?? 8));
-  // A 401 stops everything still in flight; the deadline does the same through `signal`.
-  const stopAll = new AbortController();
-  const combined = AbortSignal.any([signal, stopAll.signal]);
-  // Long passes write results back every APPLY_EVERY bodies (one save each), so a crash loses little.
-  // The rows are taken when the flush is asked for (not when it runs); saves run one after another.
-  let flushing: Promise<void> = Promise.resolve();
-  const flush = (): void => {
-    const batch = ledger.take();
-    flushing = flushing.then(() => ledger.apply(batch, () => undefined));
-  };
-  let done = 0;
-  let unauthorized = false;
-
-  await Promise.all(
-    bodies.map((task) =>
-      limit(async () => {
-        tried.add(task.upload_id);
-        let result: BodyResult;
-        if (combined.aborted) {
-          result = { kind: 'aborted' };
+  for (const e of batch) tried.add(e.event_id);
+  const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
+  report.events.sent += batch.length;
+  const applied = ledger.events;
+  switch (result.kind) {
+    case 'results': {
+      const byId = new Map(result.results.map((r) => [r.event_id, r]));
+      for (const e of batch) {
+        const r = byId.get(e.event_id);
+        if (!r) {
+          // The server did not answer for this event: keep it, with backoff.
+          applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
+          report.events.retried += 1;
+        } else if (r.status === 'rejected') {
+          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+          report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
+          report.events.rejected += 1;
         } else {
-          const body = readBody(opts.stateDir, task.content_hash);
-          if (body === null) {
-            result = { kind: 'permanent', reason: 'body_missing: the stored body file is gone' };
-          } else {
-            result = await transport.pushContent(toRequest(task, body), combined);
-          }
+          applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+          accepted.push(e.event_id);
+          report.events.delivered += 1;
         }
-        if (result.kind === 'unauthorized' && !unauthorized) {
-          unauthorized = true;
-          report.message = unauthorizedMessage();
-          stopAll.abort();
-        }
-        const { taskResult, outcome } = interpret(task, result);
-        ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
-        report.outcomes.push(outcome);
-        done += 1;
-        opts.onProgress?.(done, bodies.length);
-        if (ledger.bodies.length >= APPLY_EVERY) flush();
-      }),
-    ),
-  );
-  await flushing;
-  if (unauthorized) return 'unauthorized';
-  if (signal.aborted) return 'deadline';
-  return null;
+      }
+      return null;
+    }
+    case 'aborted':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      return 'deadline';
+    case 'unauthorized':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      report.message = unauthorizedMessage();
+      return 'unauthorized';
+    case 'retry':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
+      report.events.retried += batch.length;
+      report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
+      return 'events_failed';
+    case 'permanent':
+      for (const e of batch) {
+        applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        report.outcomes.push(deadOutcome(e, result.reason));
+      }
+      report.events.rejected += batch.length;
+      return null;
+  }
 }
 
-function toRequest(task: BodyTask, body: Buffer): PushContentRequest {
+function toRequest(task: BodyTask, body: Buffer): PushContentBody {
+  const ns = task.namespace;
   return {
-    ...task.namespace,
+    project_uuid: ns.project_uuid,
+    feature_slug: ns.feature_slug,
+    target_branch: ns.target_branch,
+    mission_key: ns.mission_key,
+    manifest_version: ns.manifest_version,
     artifact_path: task.artifact_path,
     content_hash: task.content_hash,
     hash_algorithm: 'sha256',
-    content_body: body.toString('utf8'),
+    content_body: body,
   };
 }
 

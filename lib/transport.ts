@@ -2,6 +2,8 @@
 // answer (§5.2 table). It never retries or computes backoff; the drain decides what to do.
 // node-fetch, node:http and node:https are loaded on the first request, not at module load:
 // the hook path imports this module even when there is nothing to send (~45 ms saved per commit).
+import { isUtf8 } from 'node:buffer';
+import { setMaxListeners } from 'node:events';
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
@@ -16,6 +18,25 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const MAX_REDIRECTS = 3;
 /** Server error text kept in a reason: enough to diagnose, short enough for a log line. */
 const MAX_ERROR_TEXT = 200;
+/**
+ * Requests started within one window share a timeout (one AbortController and one timer), which
+ * fires `timeoutMs + window` after the window opened: every request still in flight then has run
+ * at least `timeoutMs`, and at most one window more. One controller, timer and listener per request
+ * cost ~45 µs each, a visible share of a 12 KB upload. The window is capped at a tenth of the timeout.
+ */
+const COHORT_WINDOW_MS = 200;
+
+/** Requests started in one window with the same caller signal. */
+interface Cohort {
+  readonly controller: AbortController;
+  readonly caller: AbortSignal | undefined;
+  /** performance.now() after which no request joins. */
+  readonly closesAt: number;
+  inFlight: number;
+  timedOut: boolean;
+  timer: NodeJS.Timeout | null;
+  onCallerAbort: (() => void) | null;
+}
 
 export interface TransportOptions {
   /** Base URL; endpoint paths are appended to its path (a prefix such as /sync is kept). */
@@ -28,6 +49,9 @@ export interface TransportOptions {
   /** Keep-alive sockets per origin; set it ≥ the drain's concurrency. Default 16. */
   maxSockets?: number;
 }
+
+/** A push-content request whose body may still be the stored UTF-8 bytes (cheaper to encode). */
+export type PushContentBody = Omit<PushContentRequest, 'content_body'> & { content_body: string | Buffer };
 
 export type BodyResult =
   | { kind: 'stored' }
@@ -103,14 +127,32 @@ export class Transport {
   private readonly token: string | null;
   private readonly timeoutMs: number;
   private readonly maxSockets: number;
+  private readonly cohortWindowMs: number;
   /** node-fetch and the keep-alive agent for the origin's scheme (redirects never leave the origin). */
   private loading: Promise<{ fetch: NodeFetch; agent: Agent }> | null = null;
+  /** The cohort new requests join while its window is open. */
+  private cohort: Cohort | null = null;
+  /** Built once: node-fetch copies headers into its own Headers, so sharing these is safe. */
+  private readonly urls: Record<string, URL>;
+  private readonly headers: { plain: Record<string, string>; gzip: Record<string, string> };
 
   constructor(opts: TransportOptions) {
     this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
     this.token = opts.token && opts.token !== '' ? opts.token : null;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxSockets = Math.max(1, opts.maxSockets ?? 16);
+    this.cohortWindowMs = Math.min(COHORT_WINDOW_MS, this.timeoutMs / 10);
+    this.urls = {
+      [EVENTS_PATH]: new URL(EVENTS_PATH.replace(/^\//, ''), this.base),
+      [PUSH_CONTENT_PATH]: new URL(PUSH_CONTENT_PATH.replace(/^\//, ''), this.base),
+    };
+    const plain: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'User-Agent': 'kitty-sync',
+    };
+    if (this.token) plain.Authorization = `Bearer ${this.token}`;
+    this.headers = { plain: Object.freeze(plain), gzip: Object.freeze({ ...plain, 'Content-Encoding': 'gzip' }) };
   }
 
   /** The origin the token is sent to; nothing else ever receives it. */
@@ -118,8 +160,8 @@ export class Transport {
     return this.base.origin;
   }
 
-  async pushContent(req: PushContentRequest, signal?: AbortSignal): Promise<BodyResult> {
-    const outcome = await this.post(PUSH_CONTENT_PATH, Buffer.from(JSON.stringify(req), 'utf8'), false, signal);
+  async pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult> {
+    const outcome = await this.post(PUSH_CONTENT_PATH, encodePushContent(req), false, signal);
     if ('kind' in outcome) return outcome;
     const { status } = outcome;
     if (status === 201) return { kind: 'stored' };
@@ -180,24 +222,10 @@ export class Transport {
   ): Promise<RawResponse | FailureResult> {
     if (signal?.aborted) return { kind: 'aborted' };
     const { fetch, agent } = await this.load();
-    // One controller per request, aborted by the caller's signal or the timer; which one fired
-    // tells 'aborted' (no penalty) from 'timeout' (retry). Cheaper than AbortSignal.any per request.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.timeoutMs);
-    const onCallerAbort = (): void => controller.abort();
-    signal?.addEventListener('abort', onCallerAbort, { once: true });
-    const headers: Record<string, string> = {
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      'User-Agent': 'kitty-sync',
-    };
-    if (gzipped) headers['Content-Encoding'] = 'gzip';
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
-    let url = new URL(endpoint.replace(/^\//, ''), this.base);
+    if (signal?.aborted) return { kind: 'aborted' };
+    const cohort = this.join(signal);
+    const headers = gzipped ? this.headers.gzip : this.headers.plain;
+    let url = this.urls[endpoint] ?? new URL(endpoint.replace(/^\//, ''), this.base);
     try {
       for (let redirects = 0; ; redirects++) {
         const res = await fetch(url.href, {
@@ -205,7 +233,7 @@ export class Transport {
           headers,
           body,
           redirect: 'manual',
-          signal: controller.signal,
+          signal: cohort.controller.signal,
           // Push-content answers are a few bytes: no Accept-Encoding, no decompression stage.
           compress: gzipped,
           agent,
@@ -235,12 +263,49 @@ export class Transport {
         return { status: res.status, headers: res.headers, text };
       }
     } catch (err) {
+      // Which one fired tells 'aborted' (the caller: no penalty) from 'timeout' (retry).
       if (signal?.aborted) return { kind: 'aborted' };
-      if (timedOut) return { kind: 'retry', reason: 'timeout' };
+      if (cohort.timedOut) return { kind: 'retry', reason: 'timeout' };
       return { kind: 'retry', reason: this.redact(networkReason(err)) };
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onCallerAbort);
+      this.leave(cohort);
+    }
+  }
+
+  /** The open cohort for `signal`, or a new one (see COHORT_WINDOW_MS). */
+  private join(signal: AbortSignal | undefined): Cohort {
+    const now = performance.now();
+    let c = this.cohort;
+    if (c === null || c.caller !== signal || now >= c.closesAt || c.controller.signal.aborted) {
+      const previous = c;
+      const controller = new AbortController();
+      // Every request in flight adds node-fetch's abort listener to this signal.
+      setMaxListeners(0, controller.signal);
+      const fresh: Cohort = { controller, caller: signal, closesAt: now + this.cohortWindowMs, inFlight: 0, timedOut: false, timer: null, onCallerAbort: null };
+      fresh.timer = setTimeout(() => {
+        fresh.timedOut = true;
+        controller.abort();
+      }, this.timeoutMs + this.cohortWindowMs);
+      // Requests in flight keep the process alive; an idle cohort's timer must not.
+      fresh.timer.unref();
+      if (signal) {
+        fresh.onCallerAbort = () => controller.abort();
+        signal.addEventListener('abort', fresh.onCallerAbort, { once: true });
+      }
+      this.cohort = c = fresh;
+      if (previous && previous.inFlight === 0) retire(previous);
+    }
+    c.inFlight += 1;
+    return c;
+  }
+
+  private leave(c: Cohort): void {
+    c.inFlight -= 1;
+    if (c.inFlight > 0) return;
+    if (c !== this.cohort) retire(c);
+    else if (performance.now() >= c.closesAt) {
+      retire(c);
+      this.cohort = null;
     }
   }
 
@@ -272,6 +337,30 @@ export class Transport {
   private redact(text: string): string {
     return this.token ? text.split(this.token).join('[redacted]') : text;
   }
+}
+
+/**
+ * The JSON request body. Stored bytes that are valid UTF-8 are escaped without decoding them:
+ * read as latin1 they are one char per byte, JSON.stringify escapes only ASCII ('"', '\\', controls)
+ * and leaves bytes >= 0x80 alone, and writing latin1 back restores them. The result is byte for byte
+ * what stringifying the decoded text gives, at about half the cost (no UTF-16 round trip).
+ */
+export function encodePushContent(req: PushContentBody): Buffer {
+  const { content_body: body, ...meta } = req;
+  if (typeof body === 'string') return Buffer.from(JSON.stringify(req), 'utf8');
+  if (!isUtf8(body)) return Buffer.from(JSON.stringify({ ...meta, content_body: body.toString('utf8') }), 'utf8');
+  const head = JSON.stringify(meta);
+  const parts = [Buffer.from(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"content_body":`, 'utf8'), Buffer.from(JSON.stringify(body.toString('latin1')), 'latin1'), CLOSE_BRACE];
+  return Buffer.concat(parts, parts[0].length + parts[1].length + 1);
+}
+const CLOSE_BRACE = Buffer.from('}');
+
+/** A cohort nobody can join and nothing is in flight in: its timer and caller listener go. */
+function retire(c: Cohort): void {
+  if (c.timer) clearTimeout(c.timer);
+  c.timer = null;
+  if (c.onCallerAbort) c.caller?.removeEventListener('abort', c.onCallerAbort);
+  c.onCallerAbort = null;
 }
 
 /**

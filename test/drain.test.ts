@@ -215,6 +215,137 @@ test('401 on the events batch (wrong token) → nothing sent after it, events an
   t.is((await bodies(stateDir)).length, 3);
 });
 
+// ---- events and bodies overlap (events batch k+1 travels while the bodies of batch k upload) --
+
+type LogEntry = { kind: 'events_in' | 'events_out'; batch: number } | { kind: 'push'; path: string };
+
+/**
+ * A server that logs, in order, each events batch's arrival and answer and each push-content
+ * arrival; `answerEvents(batch, log)` decides each batch's answer (and may hold it), pushes get 201
+ * unless `hangPushes`.
+ */
+async function orderServer(t: ExecutionContext, answerEvents: (batch: number, log: LogEntry[]) => Promise<RawReply | 'success'>, hangPushes = false) {
+  const log: LogEntry[] = [];
+  const paths: string[][] = [];
+  let pushWaiters: (() => void)[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      if (req.url === '/api/v1/events/batch/') {
+        const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string; payload: { relative_path: string } }[] };
+        const batch = paths.length;
+        paths.push(evs.map((e) => e.payload.relative_path));
+        log.push({ kind: 'events_in', batch });
+        void answerEvents(batch, log).then((r) => {
+          log.push({ kind: 'events_out', batch });
+          const reply = r === 'success' ? { status: 200, body: JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }) } : r;
+          res.writeHead(reply.status, { 'Content-Type': 'application/json' });
+          res.end(reply.body ?? '');
+        });
+        return;
+      }
+      log.push({ kind: 'push', path: (JSON.parse(raw.toString('utf8')) as { artifact_path: string }).artifact_path });
+      const w = pushWaiters;
+      pushWaiters = [];
+      for (const f of w) f();
+      if (hangPushes) return;
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end('{"status":"stored"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  /** Resolves once `n` pushes arrived (or after `fallbackMs`, so a regression fails instead of hanging). */
+  const pushesSeen = async (n: number, fallbackMs = 3000): Promise<void> => {
+    const until = Date.now() + fallbackMs;
+    while (log.filter((e) => e.kind === 'push').length < n && Date.now() < until) {
+      await new Promise<void>((resolve) => {
+        pushWaiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  };
+  const batchOf = (p: string): number => paths.findIndex((b) => b.includes(p));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, log, paths, pushesSeen, batchOf };
+}
+
+test('events and bodies overlap, yet every body is sent only after its own index event was accepted', async (t) => {
+  const stateDir = tempStateDir(t);
+  // 250 artifacts: two events batches (a small first one, then the rest). The second batch is only
+  // answered once bodies have arrived, which can only happen if the bodies of the first overlap it.
+  const srv = await orderServer(t, async (batch, log) => {
+    if (batch === 1) await srv.pushesSeen(log.filter((e) => e.kind === 'push').length + 5);
+    return 'success';
+  });
+  await enqueue(stateDir, several(250));
+  const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null, concurrency: 4 });
+  t.is(report.stop, 'done');
+  t.is(report.outcomes.filter((o) => o.status === 'uploaded').length, 250);
+  t.is(srv.paths.length, 2);
+  const answered = (batch: number) => srv.log.findIndex((e) => e.kind === 'events_out' && e.batch === batch);
+  t.true(answered(1) > 0);
+  let overlapped = 0;
+  srv.log.forEach((e, i) => {
+    if (e.kind !== 'push') return;
+    const batch = srv.batchOf(e.path);
+    t.true(batch >= 0 && answered(batch) >= 0 && answered(batch) < i, `${e.path} was sent before its events batch ${batch} was accepted`);
+    if (srv.log.findIndex((x) => x.kind === 'events_in' && x.batch === 1) < i && i < answered(1)) overlapped++;
+  });
+  t.true(overlapped >= 5, 'bodies of the first batch travel while the second events batch is pending');
+  t.is((await stats(stateDir)).pending, 0);
+});
+
+test('an events batch failing mid-pass: no body of that batch is sent, its events keep a backoff, nothing new starts', async (t) => {
+  const stateDir = tempStateDir(t);
+  const srv = await orderServer(t, async (batch) => (batch === 0 ? 'success' : { status: 503, body: '{"error":"busy"}' }));
+  await enqueue(stateDir, several(250));
+  const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null, concurrency: 4 });
+  t.is(report.stop, 'events_failed');
+  t.is(srv.paths.length, 2);
+  const pushed = srv.log.filter((e): e is { kind: 'push'; path: string } => e.kind === 'push').map((e) => e.path);
+  t.true(pushed.every((p) => srv.batchOf(p) === 0), 'only bodies whose events were accepted');
+  const failedBatch = new Set(srv.paths[1]);
+  const evs = await events(stateDir);
+  t.deepEqual(new Set(evs.map((e) => e.envelope.payload.relative_path)), failedBatch);
+  t.true(evs.every((e) => e.retry_count === 1 && e.last_error === 'http_503: busy'));
+  const left = await bodies(stateDir);
+  t.is(left.length, 250 - pushed.length);
+  t.true(left.every((b) => b.retry_count === 0), 'bodies not sent keep no penalty');
+  t.deepEqual(report.outcomes.map((o) => o.artifact_path).sort(), [...pushed].sort());
+});
+
+test('a 401 on a later events batch aborts the bodies in flight: everything kept, no penalty', async (t) => {
+  const stateDir = tempStateDir(t);
+  // Pushes are never answered: the drain can only end through the 401 aborting them.
+  const srv = await orderServer(
+    t,
+    async (batch) => {
+      if (batch === 0) return 'success';
+      await srv.pushesSeen(2);
+      return { status: 401, body: '{"error":"unauthorized"}' };
+    },
+    true,
+  );
+  await enqueue(stateDir, several(250));
+  const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null, concurrency: 4 });
+  t.is(report.stop, 'unauthorized');
+  t.regex(report.message ?? '', /KITTY_SYNC_TOKEN/);
+  t.true(srv.log.filter((e) => e.kind === 'push').length >= 2);
+  const left = await bodies(stateDir);
+  t.is(left.length, 250);
+  t.true(left.every((b) => b.retry_count === 0 && b.last_error === null));
+  const evs = await events(stateDir);
+  t.is(evs.length, 150, 'the refused batch stays queued');
+  t.true(evs.every((e) => e.retry_count === 0));
+  t.is((await dead(stateDir)).length, 0);
+  t.true(report.outcomes.every((o) => o.status === 'queued'));
+});
+
 test('404 index_entry_not_found → queued with backoff, delivered on a later drain once indexed', async (t) => {
   const stateDir = tempStateDir(t);
   const r = await receiver(t, { faults: { indexLagMs: 60_000 } });

@@ -2,7 +2,7 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { ConfigError, Transport, retryAfter, type TransportOptions } from '../lib/transport.js';
+import { ConfigError, Transport, encodePushContent, retryAfter, type TransportOptions } from '../lib/transport.js';
 import { indexEvent, pushRequest, startTestReceiver, testNamespace } from './helpers/receiver.js';
 
 const TOKEN = 'tok-SECRET-1234567890';
@@ -339,6 +339,61 @@ test('a hanging server is abandoned as soon as the caller aborts (aborted, not t
   t.deepEqual(await transport.sendEvents([], ac.signal), { kind: 'aborted' });
 });
 
+test('requests started at different moments share timeout timers, yet each runs its full timeout before it is a "timeout"', async (t) => {
+  const r = await startTestReceiver({ faults: { hang: true } });
+  t.teardown(() => r.close());
+  const timeoutMs = 300;
+  const transport = transportFor(t, r.url, { token: null, timeoutMs });
+  const signal = new AbortController().signal;
+  // Staggered starts: some fall in one timeout window, others open new ones.
+  const runs = [0, 5, 15, 25, 40, 80, 160].map(async (delay) => {
+    await new Promise((res) => setTimeout(res, delay));
+    const start = performance.now();
+    const result = await transport.pushContent(someRequest(), signal);
+    return { result, elapsed: performance.now() - start };
+  });
+  for (const { result, elapsed } of await Promise.all(runs)) {
+    t.deepEqual(result, { kind: 'retry', reason: 'timeout' });
+    t.true(elapsed >= timeoutMs - 1, `a request was cut off after ${elapsed.toFixed(0)} ms (timeout ${timeoutMs} ms)`);
+  }
+});
+
+test('a caller aborting its request does not abort another caller\'s request started at the same moment', async (t) => {
+  const held: (() => void)[] = [];
+  const s = await rawServer(t, (_req, res) => {
+    held.push(() => {
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end('{"status":"stored"}');
+    });
+  });
+  const transport = transportFor(t, s.url, { timeoutMs: 60_000 });
+  const mine = new AbortController();
+  const theirs = new AbortController();
+  const p = transport.pushContent(someRequest(), mine.signal);
+  const q = transport.pushContent(someRequest(), theirs.signal);
+  const r = transport.pushContent(someRequest());
+  for (let i = 0; i < 250 && s.requests.length < 3; i++) await new Promise((res) => setTimeout(res, 10));
+  mine.abort();
+  t.deepEqual(await p, { kind: 'aborted' });
+  for (const release of held) release();
+  t.deepEqual(await q, { kind: 'stored' });
+  t.deepEqual(await r, { kind: 'stored' });
+});
+
+test('many concurrent requests on one caller signal: no listener-leak warning, all delivered', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  t.teardown(() => process.off('warning', onWarning));
+  const s = await rawServer(t, reply(201, '{"status":"stored"}'));
+  const transport = transportFor(t, s.url, { maxSockets: 32 });
+  const signal = new AbortController().signal;
+  const results = await Promise.all(Array.from({ length: 40 }, () => transport.pushContent(someRequest(), signal)));
+  t.true(results.every((x) => x.kind === 'stored'));
+  await new Promise((res) => setImmediate(res));
+  t.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+});
+
 test('sequential and concurrent requests reuse keep-alive connections', async (t) => {
   const s = await rawServer(t, reply(201, '{"status":"stored"}'));
   const transport = transportFor(t, s.url);
@@ -347,6 +402,33 @@ test('sequential and concurrent requests reuse keep-alive connections', async (t
   const results = await Promise.all(Array.from({ length: 40 }, () => transport.pushContent(someRequest())));
   t.true(results.every((x) => x.kind === 'stored'));
   t.true(s.connections <= 16, `${s.connections} connections`);
+});
+
+test('a body given as stored bytes encodes to exactly the JSON of its decoded text', (t) => {
+  const base = someRequest();
+  const samples = [
+    '',
+    'plain ascii',
+    '# Título — «quoted» "double" \\ back\\slash\n\ttab\r\n\u0000\u0001\u001f\u007f\u0085 end',
+    'emoji 🐈‍⬛ and CJK 猫, combining é, U+2028 \u2028 and U+2029 \u2029',
+    'ÿ\u00a0\u00ff ß ü'.repeat(500),
+  ];
+  for (const text of samples) {
+    const expected = Buffer.from(JSON.stringify({ ...base, content_body: text }), 'utf8');
+    const got = encodePushContent({ ...base, content_body: Buffer.from(text, 'utf8') });
+    t.deepEqual(JSON.parse(got.toString('utf8')), { ...base, content_body: text });
+    t.true(got.equals(expected), `bytes differ for ${JSON.stringify(text.slice(0, 30))}`);
+  }
+  // Not valid UTF-8: the decoded text is sent (with U+FFFD), exactly as before.
+  const invalid = Buffer.from([0x61, 0xff, 0xfe, 0x62, 0xc3]);
+  t.true(encodePushContent({ ...base, content_body: invalid }).equals(Buffer.from(JSON.stringify({ ...base, content_body: invalid.toString('utf8') }), 'utf8')));
+});
+
+test('a body given as bytes is stored by the receiver under its hash', async (t) => {
+  const { transport, ns } = await indexedReceiver(t);
+  const req = pushRequest(ns, 'spec.md', 'Größe "quoted" \\ 🐈\n');
+  t.deepEqual(await transport.pushContent({ ...req, content_body: Buffer.from(req.content_body, 'utf8') }), { kind: 'stored' });
+  t.deepEqual(await transport.pushContent(req), { kind: 'already_exists' });
 });
 
 test('push-content request: JSON body and headers of the contract', async (t) => {
