@@ -819,24 +819,23 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
   const { now, capacity } = resolved(opts);
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const SQL = await loadSql();
-  mark('q: sql loaded');
+  mark('queue: sql.js ready');
   const file = dbPath(opts.stateDir);
   const lock = await acquireLock(file, path.join(opts.stateDir, LOCK_FILE), opts.lock);
-  mark('q: locked');
+  mark('queue: locked');
   try {
     for (let attempt = 0; ; attempt++) {
       const { db, dirty } = await openForWrite(SQL, opts, now());
       const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir });
       if (dirty) q.markDirty();
       try {
-        mark('q: opened');
+        mark('queue: read');
         const result = await fn(q);
-        mark('q: fn done');
         if (q.dirty) {
           const compromised = lock.compromised();
           if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
           await save(q, opts.stateDir);
-          mark('q: saved');
+          mark('queue: saved');
         }
         return result;
       } catch (err) {
