@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Entry point. Hooks take a lean path (no yargs, no command modules) because every
 // millisecond here is paid on every commit; everything else goes through yargs.
-import { argv } from 'node:process';
+import { existsSync } from 'node:fs';
+import { argv, env } from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
 // Over a file-size limit (RLIMIT_FSIZE) a write must fail with EFBIG, which we report, as Node
 // intends by ignoring SIGXFSZ. signal-exit (used by proper-lockfile and write-file-atomic) re-raises
@@ -9,8 +12,21 @@ import { argv } from 'node:process';
 process.on('SIGXFSZ', () => undefined);
 
 if (argv[2] === 'hook') {
-  const { runHookCli } = await import('./hook-entry.js');
-  await runHookCli(argv.slice(3));
+  // In the bundle, the hook agent is also one CommonJS file (bin/hook-main.ts), run through V8's
+  // code cache: compiling it on every commit cost more than anything else the agent does.
+  const bundled = new URL('./hook.cjs', import.meta.url);
+  if (existsSync(bundled)) {
+    const { runWithCompileCache, cacheFileFor } = await import('../lib/compile-cache.js');
+    const file = fileURLToPath(bundled);
+    // The agent turns --liftoff-only on when it loads sql.js, and V8 accepts a code cache only under
+    // the flags it was made with: on before the compile, or no cache would ever be accepted.
+    setFlagsFromString('--liftoff-only');
+    const status = runWithCompileCache(file, env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file));
+    if (env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
+  } else {
+    const { runHookCli } = await import('./hook-entry.js');
+    await runHookCli(argv.slice(3));
+  }
 } else {
   const { runCli } = await import('./cli.js');
   await runCli(argv.slice(2));
