@@ -1,6 +1,7 @@
 // bench/drain: drain 2,000 queued real bodies (from the shared corpus) to the local
 // receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
-// http.request client (the floor). Each side gets a fresh receiver process.
+// http.request client (the floor), and with bare node-fetch (the node-fetch floor: what the
+// named HTTP library allows at best). Each side gets a fresh receiver process.
 // Run: npm run build && node dist/bench/drain.js [count] [concurrency] [runs]
 // Also reports CPU time of this process and of each receiver, so a saturated receiver
 // (which would make the ratio meaningless) shows up in the figures.
@@ -124,6 +125,41 @@ async function profileIfAsked(): Promise<() => Promise<void>> {
   };
 }
 
+/** Sends every request, CONCURRENCY at a time, with `post`; the elapsed ms. */
+async function timedPosts(name: string, requests: PushContentRequest[], post: (req: PushContentRequest) => Promise<number>): Promise<number> {
+  let next = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < requests.length) {
+        const status = await post(requests[next++]);
+        if (status === 201 || status === 200) ok += 1;
+      }
+    }),
+  );
+  const ms = performance.now() - t0;
+  if (ok !== requests.length) throw new Error(`${name}: only ${ok}/${requests.length} accepted`);
+  return ms;
+}
+
+/**
+ * node-fetch with nothing around it (no queue, no drain, no classification): the best any
+ * drain built on node-fetch could do, beside the http.request floor.
+ */
+async function nodeFetchFloor(url: string, requests: PushContentRequest[]): Promise<number> {
+  const { default: fetch } = await import('node-fetch');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const target = new URL('/api/dossier/push-content/', url).href;
+  const ms = await timedPosts('node-fetch floor', requests, async (req) => {
+    const res = await fetch(target, { method: 'POST', agent, body: Buffer.from(JSON.stringify(req)), headers: { 'content-type': 'application/json' } });
+    await res.arrayBuffer();
+    return res.status;
+  });
+  agent.destroy();
+  return ms;
+}
+
 async function floor(url: string, requests: PushContentRequest[]): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const target = new URL('/api/dossier/push-content/', url);
@@ -137,20 +173,8 @@ async function floor(url: string, requests: PushContentRequest[]): Promise<numbe
       r.on('error', reject);
       r.end(payload);
     });
-  let next = 0;
-  let ok = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < requests.length) {
-        const status = await post(requests[next++]);
-        if (status === 201 || status === 200) ok += 1;
-      }
-    }),
-  );
-  const ms = performance.now() - t0;
+  const ms = await timedPosts('floor', requests, post);
   agent.destroy();
-  if (ok !== requests.length) throw new Error(`floor: only ${ok}/${requests.length} accepted`);
   return ms;
 }
 
@@ -158,6 +182,7 @@ interface RunFigures {
   drainRate: number;
   floorRate: number;
   ratio: number;
+  fetchFloorRate: number;
   drainClientUs: number;
   floorClientUs: number;
   drainRecvUs: number;
@@ -200,16 +225,20 @@ async function main(): Promise<RunFigures> {
   const uploaded = report.outcomes.filter((o) => o.status === 'uploaded').length;
   if (uploaded !== artifacts.length) throw new Error(`drain: ${uploaded}/${artifacts.length} uploaded (stop: ${report.stop})`);
 
-  // The floor: the same requests, index events sent first (untimed) so every POST is a 201.
-  const recvB = await startReceiver();
+  // The floors: the same requests, index events sent first (untimed) so every POST is a 201.
   const floorState = mkdtempSync(path.join(tmpdir(), 'ks-bench-floor-'));
   const events = await withQueue({ stateDir: floorState }, async (q) => {
     q.enqueue(artifacts, ctx);
     return q.readyEvents(artifacts.length * 2);
   });
-  const t2 = new Transport({ serverUrl: recvB.url, token: null });
-  for (let i = 0; i < events.length; i += 500) await t2.sendEvents(events.slice(i, i + 500).map((e) => e.envelope));
-  t2.close();
+  const indexedReceiver = async (): Promise<Awaited<ReturnType<typeof startReceiver>>> => {
+    const recv = await startReceiver();
+    const t2 = new Transport({ serverUrl: recv.url, token: null });
+    for (let i = 0; i < events.length; i += 500) await t2.sendEvents(events.slice(i, i + 500).map((e) => e.envelope));
+    t2.close();
+    return recv;
+  };
+  const recvB = await indexedReceiver();
   const requests: PushContentRequest[] = artifacts.map((a) => ({
     ...a.namespace,
     artifact_path: a.artifact_path,
@@ -222,19 +251,23 @@ async function main(): Promise<RunFigures> {
   const floorMs = await floor(recvB.url, requests);
   const floorSelfCpu = selfCpuMs() - self1;
   const floorRecvCpu = childCpuMs(recvB.child) - cpuB0;
+  const recvC = await indexedReceiver();
+  const fetchFloorMs = await nodeFetchFloor(recvC.url, requests);
 
   const drainRate = artifacts.length / (drainMs / 1000);
   const floorRate = artifacts.length / (floorMs / 1000);
+  const fetchFloorRate = artifacts.length / (fetchFloorMs / 1000);
   const bodiesMs = drainMs - (eventsDoneAt - t0);
   const pct = (cpu: number, ms: number) => `${((cpu / ms) * 100).toFixed(0)} %`;
   console.log(`kitty-sync drain: ${drainMs.toFixed(0)} ms total (events ${(eventsDoneAt - t0).toFixed(0)} ms + bodies ${bodiesMs.toFixed(0)} ms) -> ${drainRate.toFixed(0)} bodies/s (events sent: ${report.events.sent})`);
   console.log(`  cpu: drain process ${drainSelfCpu.toFixed(0)} ms (${pct(drainSelfCpu, drainMs)}), receiver ${drainRecvCpu.toFixed(0)} ms (${pct(drainRecvCpu, drainMs)}); per body: ${((drainSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((drainRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
   console.log(`floor (http.request keep-alive, bodies only): ${floorMs.toFixed(0)} ms -> ${floorRate.toFixed(0)} bodies/s`);
   console.log(`  cpu: floor client ${floorSelfCpu.toFixed(0)} ms (${pct(floorSelfCpu, floorMs)}), receiver ${floorRecvCpu.toFixed(0)} ms (${pct(floorRecvCpu, floorMs)}); per body: ${((floorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((floorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
-  console.log(`drain / floor: ${((drainRate / floorRate) * 100).toFixed(0)} %   (targets: >= 3000 bodies/s, >= 60 %)`);
+  console.log(`node-fetch floor (bare node-fetch, keep-alive, bodies only): ${fetchFloorMs.toFixed(0)} ms -> ${fetchFloorRate.toFixed(0)} bodies/s = ${((fetchFloorRate / floorRate) * 100).toFixed(0)} % of the floor`);
+  console.log(`drain / floor: ${((drainRate / floorRate) * 100).toFixed(0)} %   (targets: >= 3000 bodies/s, >= 60 %); drain / node-fetch floor: ${((drainRate / fetchFloorRate) * 100).toFixed(0)} %`);
   console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 
-  for (const r of [recvA, recvB]) await stopReceiver(r);
+  for (const r of [recvA, recvB, recvC]) await stopReceiver(r);
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(floorState, { recursive: true, force: true });
   const perBody = (ms: number) => (ms / artifacts.length) * 1000;
@@ -242,6 +275,7 @@ async function main(): Promise<RunFigures> {
     drainRate,
     floorRate,
     ratio: drainRate / floorRate,
+    fetchFloorRate,
     drainClientUs: perBody(drainSelfCpu),
     floorClientUs: perBody(floorSelfCpu),
     drainRecvUs: perBody(drainRecvCpu),
@@ -276,7 +310,7 @@ async function runMany(): Promise<void> {
   };
   const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
   console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %)`);
-  console.log(`median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %`);
+  console.log(`median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`);
   console.log(`median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs)`);
 }
 
