@@ -7,7 +7,8 @@
 //   - delivery: one gzip events batch, then the bodies, 8 at a time, over keep-alive (node-fetch).
 // No config/meta.json/manifest reading, eligibility checks, lock, marker, outcome log, or the
 // second save that records delivery: a real agent cannot skip those, so this is a lower bound.
-// Bundled by bench/hook with esbuild, like the real agent. Env: KITTY_SYNC_SERVER_URL.
+// Bundled by bench/hook like the real agent (one CommonJS file run through V8's code cache).
+// Env: KITTY_SYNC_SERVER_URL.
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import http from 'node:http';
@@ -110,4 +111,6 @@ async function main(): Promise<void> {
   process.stderr.write(`floor-agent: ${stored} stored of ${items.length}\n`);
 }
 
-await main();
+main().catch((err: unknown) => {
+  process.stderr.write(`floor-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+});

@@ -12,7 +12,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -114,16 +114,28 @@ async function startReceiver(dataDir: string): Promise<{ url: string; stop(): vo
 type Variant = 'no hooks' | 'kitty-sync' | 'empty Node hook' | 'stack floor';
 const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook', 'stack floor'];
 
-/** bench/floor-agent.ts, bundled like the real agent (same esbuild settings), into dist/bench-floor/. */
+/**
+ * bench/floor-agent.ts, bundled like the real agent (npm run bundle:hook's esbuild settings) and
+ * started like it: a small ESM entry that runs the CommonJS bundle through V8's code cache.
+ * Returns the entry to run.
+ */
 function bundleFloorAgent(): string {
-  const out = path.join(ROOT, 'dist/bench-floor/floor-agent.js');
+  const dir = path.join(ROOT, 'dist/bench-floor');
+  const bundle = path.join(dir, 'floor-agent.cjs');
   execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
-    path.join(ROOT, 'bench/floor-agent.ts'), '--bundle', '--format=esm', '--platform=node', '--target=node20', `--outfile=${out}`,
-    '--define:__dirname=import.meta.dirname', '--define:__filename=import.meta.filename',
-    "--banner:js=import { createRequire as __ksCreateRequire } from 'node:module'; const require = __ksCreateRequire(import.meta.url);",
+    path.join(ROOT, 'bench/floor-agent.ts'), '--bundle', '--format=cjs', '--platform=node', '--target=node20', `--outfile=${bundle}`,
+    '--define:import.meta.url=__ksMetaUrl', '--define:import.meta.dirname=__dirname', '--define:import.meta.filename=__filename',
+    '--supported:dynamic-import=false', "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
     '--log-level=warning',
   ]);
-  return out;
+  const entry = path.join(dir, 'floor-entry.mjs');
+  const cache = pathToFileURL(path.join(ROOT, 'dist/lib/compile-cache.js')).href;
+  writeFileSync(
+    entry,
+    `import { setFlagsFromString } from 'node:v8';\nimport { cacheFileFor, runWithCompileCache } from ${JSON.stringify(cache)};\n` +
+      `setFlagsFromString('--liftoff-only');\nrunWithCompileCache(${JSON.stringify(bundle)}, cacheFileFor(${JSON.stringify(bundle)}));\n`,
+  );
+  return entry;
 }
 
 async function main(): Promise<void> {

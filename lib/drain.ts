@@ -317,7 +317,8 @@ async function runPass(
   };
 
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
-  flush();
+  // The results still in the ledger are written by the caller's commit, in the same transaction as
+  // the next read and the counts: a hook's short drain costs one save, not two.
   await flushing;
   if (stop === 'unauthorized') return stop;
   if (signal.aborted) return 'deadline';
