@@ -80,11 +80,9 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
 
   const blobs = new BlobReader(repo.paths.root);
   try {
-    const [identity, tree, remoteDefault] = await Promise.all([
-      projectIdentity(blobs, sha),
-      repo.listTree(sha, listDirs),
-      repo.remoteDefaultBranch(),
-    ]);
+    const [identity, tree] = await Promise.all([projectIdentity(blobs, sha), repo.listTree(sha, listDirs)]);
+    let remoteDefault: Promise<string | null> | null = null;
+    const remoteDefaultBranch = (): Promise<string | null> => (remoteDefault ??= repo.remoteDefaultBranch());
     result.projectSlug = identity.slug;
     if (identity.problem || identity.uuid === null) {
       result.problems.push(identity.problem ?? 'no project uuid');
@@ -103,7 +101,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
     await Promise.all(
       features.map(async (feature) => {
         const entries = byFeature.get(feature) ?? new Map<string, TreeEntry>();
-        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, remoteDefaultBranch: remoteDefault, manifests });
+        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, remoteDefaultBranch, manifests });
         if (!ns.ok) {
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: ns.reason, detail: ns.detail });
           return;

@@ -57,8 +57,11 @@ export interface FeatureNamespaceInput {
   /** The directory name under kitty-specs/ (this is the feature_slug, not meta.json's `slug`). */
   featureSlug: string;
   projectUuid: string;
-  /** `Repo.remoteDefaultBranch()`, looked up once per run. */
-  remoteDefaultBranch: string | null;
+  /**
+   * `Repo.remoteDefaultBranch()`, asked only when a meta.json names no target_branch (one git
+   * process a hook need not start), and at most once per run by the caller.
+   */
+  remoteDefaultBranch: () => Promise<string | null>;
   /** Shared across features of one run so each mission's override is read once. */
   manifests?: Map<string, Promise<ManifestParse>>;
 }
@@ -122,7 +125,7 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
     namespace: {
       project_uuid: input.projectUuid,
       feature_slug: featureSlug,
-      target_branch: branch.value ?? input.remoteDefaultBranch ?? FALLBACK_BRANCH,
+      target_branch: branch.value ?? (await input.remoteDefaultBranch()) ?? FALLBACK_BRANCH,
       mission_key: missionKey,
       manifest_version: manifest.manifest.manifest_version,
     },

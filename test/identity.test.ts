@@ -53,7 +53,7 @@ test('featureNamespace: meta.json fields and fallbacks', async (t) => {
   });
   const sha = await commitAll(r, 'features');
   const ns = async (featureSlug: string, remoteDefaultBranch: string | null = null) => {
-    const res = await featureNamespace({ blobs, rev: sha, featureSlug, projectUuid: TEST_UUID, remoteDefaultBranch });
+    const res = await featureNamespace({ blobs, rev: sha, featureSlug, projectUuid: TEST_UUID, remoteDefaultBranch: async () => remoteDefaultBranch });
     if (!res.ok) throw new Error(res.detail);
     return res.namespace;
   };
@@ -62,6 +62,13 @@ test('featureNamespace: meta.json fields and fallbacks', async (t) => {
   t.like(await ns('003-none', 'develop'), { mission_key: 'software-dev', target_branch: 'develop' });
   t.like(await ns('004-blank'), { mission_key: 'software-dev', target_branch: 'main' });
   t.like(await ns('005-custom'), { mission_key: 'custom-mission', manifest_version: '1' });
+  // The remote's default branch is asked only when meta.json names no target branch.
+  let asked = 0;
+  const remote = async (): Promise<string> => (asked++, 'develop');
+  await featureNamespace({ blobs, rev: sha, featureSlug: '001-full', projectUuid: TEST_UUID, remoteDefaultBranch: remote });
+  t.is(asked, 0);
+  await featureNamespace({ blobs, rev: sha, featureSlug: '003-none', projectUuid: TEST_UUID, remoteDefaultBranch: remote });
+  t.is(asked, 1);
 });
 
 test('featureNamespace: meta.json at the commit, not the working tree', async (t) => {
@@ -69,7 +76,7 @@ test('featureNamespace: meta.json at the commit, not the working tree', async (t
   await writeFiles(r, { 'kitty-specs/001-a/meta.json': JSON.stringify({ target_branch: 'committed' }) });
   const sha = await commitAll(r, 'one');
   await writeFiles(r, { 'kitty-specs/001-a/meta.json': '{ broken' });
-  const res = await featureNamespace({ blobs, rev: sha, featureSlug: '001-a', projectUuid: TEST_UUID, remoteDefaultBranch: null });
+  const res = await featureNamespace({ blobs, rev: sha, featureSlug: '001-a', projectUuid: TEST_UUID, remoteDefaultBranch: async () => null });
   t.true(res.ok && res.namespace.target_branch === 'committed');
 });
 
@@ -84,7 +91,7 @@ test('featureNamespace: invalid slug and malformed metadata are skips naming the
     'kitty-specs/Docs/spec.md': 'x',
   });
   const sha = await commitAll(r, 'bad');
-  const run = (featureSlug: string) => featureNamespace({ blobs, rev: sha, featureSlug, projectUuid: TEST_UUID, remoteDefaultBranch: null });
+  const run = (featureSlug: string) => featureNamespace({ blobs, rev: sha, featureSlug, projectUuid: TEST_UUID, remoteDefaultBranch: async () => null });
   const slug = await run('Docs');
   t.like(slug, { ok: false, reason: 'invalid_feature_slug' });
   if (!slug.ok) t.regex(slug.detail, /kitty-specs\/Docs/);
@@ -108,7 +115,7 @@ test('manifest override at the commit sets manifest_version', async (t) => {
     '.kittify/missions/software-dev/expected-artifacts.yaml': 'manifest_version: "2"\n',
   });
   const sha = await commitAll(r, 'override');
-  const res = await featureNamespace({ blobs, rev: sha, featureSlug: '001-a', projectUuid: TEST_UUID, remoteDefaultBranch: null });
+  const res = await featureNamespace({ blobs, rev: sha, featureSlug: '001-a', projectUuid: TEST_UUID, remoteDefaultBranch: async () => null });
   t.true(res.ok && res.namespace.manifest_version === '2');
 });
 
