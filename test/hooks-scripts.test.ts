@@ -87,6 +87,20 @@ test('post-commit: commits replayed by a rebase do not start the CLI; ordinary c
   t.is(hookCalls(cli.calls(), 'post-commit').length, before + 1);
 });
 
+test('post-commit: a rebase in a linked worktree (.git is a file there) does not start the CLI either', async (t) => {
+  const { repo, cli } = await setup();
+  const wt = path.join(temp.make(), 'wt');
+  gitOk(repo, ['worktree', 'add', '-q', '-b', 'topic', wt]);
+  t.is(commit(wt, { 'kitty-specs/001-a/spec.md': '# one\n' }).status, 0);
+  t.is(commit(repo, { 'src/other.txt': 'x\n' }).status, 0);
+  const before = hookCalls(cli.calls(), 'post-commit').length;
+  t.is(before, 1);
+  gitOk(wt, ['rebase', '-q', 'main']);
+  t.is(hookCalls(cli.calls(), 'post-commit').length, before, 'no agent for the replayed commit');
+  t.is(commit(wt, { 'kitty-specs/001-a/plan.md': '# two\n' }).status, 0);
+  t.is(hookCalls(cli.calls(), 'post-commit').length, before + 1);
+});
+
 test('post-commit: the pending marker starts the CLI even without kitty-specs/ changes', async (t) => {
   const { repo, cli } = await setup();
   writeFileSync(path.join(commonDir(repo), 'kitty-sync', 'pending'), '');
