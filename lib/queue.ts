@@ -192,7 +192,7 @@ export class Queue {
   private lamport: number;
   private seq: number;
   readonly nodeId: string;
-  private readonly node: bigint;
+  private readonly node: number;
 
   constructor(
     private db: Database,
@@ -472,7 +472,7 @@ export class Queue {
   }
 
   /** The seq of a pending event/body named by `id`, or null (unknown, or a stale id of a re-queued row). */
-  private seqOf(kind: bigint, id: string): number | null {
+  private seqOf(kind: number, id: string): number | null {
     const d = decodeId(this.node, kind, id);
     if (!d) return null;
     const table = kind === KIND_EVENT ? 'index_events' : 'body_tasks';

@@ -4,33 +4,47 @@
 // row is pending, and decode back to the row they name.
 import { createHash } from 'node:crypto';
 const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-export const KIND_UPLOAD = 0n;
-export const KIND_EVENT = 1n;
-const SEQ_BITS = 40n;
+const DIGIT = new Map([...B32].flatMap((c, i) => [[c, i], [c.toLowerCase(), i]]));
+export const KIND_UPLOAD = 0;
+export const KIND_EVENT = 1;
 
-export function nodeBits(nodeId: string): bigint {
-  return BigInt(`0x${createHash('sha256').update(nodeId).digest('hex').slice(0, 10)}`) & ((1n << 39n) - 1n);
+/** 39 bits of the queue's node id. */
+export function nodeBits(nodeId: string): number {
+  return Number(BigInt(`0x${createHash('sha256').update(nodeId).digest('hex').slice(0, 10)}`) & ((1n << 39n) - 1n));
 }
 
-export function encodeId(node: bigint, kind: bigint, createdAt: number, seq: number): string {
-  let v = (BigInt(Math.max(0, Math.floor(createdAt))) << 80n) | (node << 41n) | (kind << SEQ_BITS) | BigInt(seq);
+// The 130 bits are three whole groups of base-32 digits, each small enough for a double:
+// 10 digits of created_at (50 bits), 8 of node and kind (39 + 1), 8 of seq (40). Plain number
+// arithmetic, not BigInt: a drain encodes and decodes two ids per artifact.
+
+function digits(value: number, count: number): string {
   let out = '';
-  for (let i = 0; i < 26; i++) {
-    out = B32[Number(v & 31n)] + out;
-    v >>= 5n;
+  for (let i = 0; i < count; i++) {
+    out = B32[value % 32] + out;
+    value = Math.floor(value / 32);
   }
   return out;
 }
 
-export function decodeId(node: bigint, kind: bigint, id: string): { seq: number; createdAt: number } | null {
-  if (typeof id !== 'string' || id.length !== 26) return null;
-  let v = 0n;
-  for (const ch of id.toUpperCase()) {
-    const d = B32.indexOf(ch);
-    if (d < 0) return null;
-    v = (v << 5n) | BigInt(d);
+function number(id: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = DIGIT.get(id[i]);
+    if (d === undefined) return NaN;
+    v = v * 32 + d;
   }
-  const rand = v & ((1n << 80n) - 1n);
-  if (rand >> 41n !== node || ((rand >> SEQ_BITS) & 1n) !== kind) return null;
-  return { seq: Number(rand & ((1n << SEQ_BITS) - 1n)), createdAt: Number(v >> 80n) };
+  return v;
+}
+
+export function encodeId(node: number, kind: number, createdAt: number, seq: number): string {
+  return digits(Math.max(0, Math.floor(createdAt)), 10) + digits(node * 2 + kind, 8) + digits(seq, 8);
+}
+
+export function decodeId(node: number, kind: number, id: string): { seq: number; createdAt: number } | null {
+  if (typeof id !== 'string' || id.length !== 26) return null;
+  const createdAt = number(id, 0, 10);
+  const owner = number(id, 10, 18);
+  const seq = number(id, 18, 26);
+  if (Number.isNaN(createdAt) || Number.isNaN(seq) || owner !== node * 2 + kind) return null;
+  return { seq, createdAt };
 }

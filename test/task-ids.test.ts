@@ -24,3 +24,28 @@ test('ids sort by creation time, like any ULID', (t) => {
   const b = encodeId(node, KIND_EVENT, 2_000, 1);
   t.true(a < b);
 });
+
+/** The layout written out with BigInt, as first implemented: the encoding must not change. */
+function reference(node: number, kind: number, createdAt: number, seq: number): string {
+  let v = (BigInt(createdAt) << 80n) | (BigInt(node) << 41n) | (BigInt(kind) << 40n) | BigInt(seq);
+  let out = '';
+  for (let i = 0; i < 26; i++) {
+    out = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'[Number(v & 31n)] + out;
+    v >>= 5n;
+  }
+  return out;
+}
+
+test('ids are the same bits as the BigInt layout, at the edges of every field', (t) => {
+  const nodes = [0, 1, node, other, 2 ** 39 - 1];
+  const times = [0, 1, 1_764_000_000_000, 2 ** 48 - 1, 2 ** 50 - 1];
+  const seqs = [0, 1, 31, 32, 123_456, 2 ** 32, 2 ** 40 - 1];
+  for (const n of nodes)
+    for (const kind of [KIND_UPLOAD, KIND_EVENT])
+      for (const time of times)
+        for (const seq of seqs) {
+          const id = encodeId(n, kind, time, seq);
+          t.is(id, reference(n, kind, time, seq));
+          t.deepEqual(decodeId(n, kind, id), { seq, createdAt: time });
+        }
+});
