@@ -67,35 +67,43 @@ interface RawReply {
 }
 
 /**
- * A minimal server: events are all answered `success`; push-content gets `reply(request)`.
- * Records every push-content request's Authorization header.
+ * A loopback test server: `handle` gets each request with its whole body. Returns its base URL;
+ * closed (connections too) when the test ends.
  */
-async function rawServer(t: ExecutionContext, reply: (req: http.IncomingMessage) => RawReply) {
-  const seen = { events: 0, push: 0 };
+async function testServer(t: ExecutionContext, handle: (req: http.IncomingMessage, raw: Buffer, res: http.ServerResponse) => void): Promise<string> {
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      if (req.url === '/api/v1/events/batch/') {
-        seen.events++;
-        const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string }[] };
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }));
-        return;
-      }
-      seen.push++;
-      const r = reply(req);
-      res.writeHead(r.status, { 'Content-Type': 'application/json', ...r.headers });
-      res.end(r.body ?? '');
-    });
+    req.on('end', () => handle(req, Buffer.concat(chunks), res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());
   }));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * A minimal server: events are all answered `success`; push-content gets `reply(request)`.
+ * Records every push-content request's Authorization header.
+ */
+async function rawServer(t: ExecutionContext, reply: (req: http.IncomingMessage) => RawReply) {
+  const seen = { events: 0, push: 0 };
+  const url = await testServer(t, (req, raw, res) => {
+    if (req.url === '/api/v1/events/batch/') {
+      seen.events++;
+      const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string }[] };
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }));
+      return;
+    }
+    seen.push++;
+    const r = reply(req);
+    res.writeHead(r.status, { 'Content-Type': 'application/json', ...r.headers });
+    res.end(r.body ?? '');
+  });
+  return { url, seen };
 }
 
 
@@ -228,38 +236,28 @@ async function orderServer(t: ExecutionContext, answerEvents: (batch: number, lo
   const log: LogEntry[] = [];
   const paths: string[][] = [];
   let pushWaiters: (() => void)[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      if (req.url === '/api/v1/events/batch/') {
-        const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string; payload: { relative_path: string } }[] };
-        const batch = paths.length;
-        paths.push(evs.map((e) => e.payload.relative_path));
-        log.push({ kind: 'events_in', batch });
-        void answerEvents(batch, log).then((r) => {
-          log.push({ kind: 'events_out', batch });
-          const reply = r === 'success' ? { status: 200, body: JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }) } : r;
-          res.writeHead(reply.status, { 'Content-Type': 'application/json' });
-          res.end(reply.body ?? '');
-        });
-        return;
-      }
-      log.push({ kind: 'push', path: (JSON.parse(raw.toString('utf8')) as { artifact_path: string }).artifact_path });
-      const w = pushWaiters;
-      pushWaiters = [];
-      for (const f of w) f();
-      if (hangPushes) return;
-      res.writeHead(201, { 'Content-Type': 'application/json' });
-      res.end('{"status":"stored"}');
-    });
+  const url = await testServer(t, (req, raw, res) => {
+    if (req.url === '/api/v1/events/batch/') {
+      const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string; payload: { relative_path: string } }[] };
+      const batch = paths.length;
+      paths.push(evs.map((e) => e.payload.relative_path));
+      log.push({ kind: 'events_in', batch });
+      void answerEvents(batch, log).then((r) => {
+        log.push({ kind: 'events_out', batch });
+        const reply = r === 'success' ? { status: 200, body: JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }) } : r;
+        res.writeHead(reply.status, { 'Content-Type': 'application/json' });
+        res.end(reply.body ?? '');
+      });
+      return;
+    }
+    log.push({ kind: 'push', path: (JSON.parse(raw.toString('utf8')) as { artifact_path: string }).artifact_path });
+    const w = pushWaiters;
+    pushWaiters = [];
+    for (const f of w) f();
+    if (hangPushes) return;
+    res.writeHead(201, { 'Content-Type': 'application/json' });
+    res.end('{"status":"stored"}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
   /** Resolves once `n` pushes arrived (or after `fallbackMs`, so a regression fails instead of hanging). */
   const pushesSeen = async (n: number, fallbackMs = 3000): Promise<void> => {
     const until = Date.now() + fallbackMs;
@@ -271,7 +269,7 @@ async function orderServer(t: ExecutionContext, answerEvents: (batch: number, lo
     }
   };
   const batchOf = (p: string): number => paths.findIndex((b) => b.includes(p));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, log, paths, pushesSeen, batchOf };
+  return { url, log, paths, pushesSeen, batchOf };
 }
 
 test('events and bodies overlap, yet every body is sent only after its own index event was accepted', async (t) => {
