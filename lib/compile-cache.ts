@@ -4,7 +4,7 @@
 // The cache is written at exit by a run that had none, or whose cache V8 refused (another Node
 // or other V8 flags), so it also holds the functions that run compiled lazily. It is only an
 // optimisation: any problem reading or writing it means compiling from source, never a failure.
-import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
@@ -42,11 +42,21 @@ export function runWithCompileCache(file: string, cacheFile: string | null): Com
   }
   const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
   const status: CompileCacheStatus = !cacheFile ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted';
-  if (status === 'absent' || status === 'rejected') process.once('exit', () => writeCache(script, cacheFile!));
+  // Only where it can be written: serializing the cache costs a few ms, wasted on every run otherwise.
+  if ((status === 'absent' || status === 'rejected') && writable(path.dirname(cacheFile!))) process.once('exit', () => writeCache(script, cacheFile!));
   const module = { exports: {}, filename: file, id: '.', loaded: false };
   const fn = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
   fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
   return status;
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function writeCache(script: vm.Script, cacheFile: string): void {
