@@ -1,7 +1,10 @@
 // The drain: replays the queue to the server within a time budget (SPEC §5).
 // Order per pass: a body goes only after its own index event was accepted, and nothing new
-// starts once an events batch could not be delivered (events and bodies overlap: runPass). The queue lock is only held to read work and to apply results,
-// never during network I/O; a separate drain lock keeps to one drainer at a time.
+// starts once an events batch could not be delivered (events and bodies overlap: runPass).
+// runPass schedules its own workers rather than using p-limit: a body may start only once its
+// event is accepted, and an events batch goes before waiting bodies.
+// The queue lock is only held to read work and to apply results, never during network I/O;
+// a separate drain lock keeps to one drainer at a time.
 import path from 'node:path';
 import { acquireLock, LockTimeoutError } from './lock.js';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
