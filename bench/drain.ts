@@ -193,7 +193,7 @@ interface RunFigures {
 
 async function main(): Promise<RunFigures> {
   const artifacts = corpusArtifacts(COUNT);
-  const ctx: CommitContext = { project_slug: 'bench', repo_slug: 'bench/bench', git_branch: 'main', head_commit_sha: '0'.repeat(40) };
+  const ctx: CommitContext = { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench/bench', git_branch: 'main', head_commit_sha: '0'.repeat(40) };
   const bytes = artifacts.reduce((s, a) => s + a.size_bytes, 0);
   console.log(`bodies: ${artifacts.length} (${(bytes / 1e6).toFixed(1)} MB), concurrency ${CONCURRENCY}`);
 
@@ -241,6 +241,7 @@ async function main(): Promise<RunFigures> {
   const recvB = await indexedReceiver();
   const requests: PushContentRequest[] = artifacts.map((a) => ({
     ...a.namespace,
+    mission_slug: a.namespace.mission_key,
     artifact_path: a.artifact_path,
     content_hash: a.content_hash,
     hash_algorithm: 'sha256',

@@ -47,11 +47,11 @@ function requests(count: number, tag: string): { ns: NamespaceRef; reqs: PushCon
     const body = `# Artifact ${i}\n\nA small body of a few hundred bytes. ${'lorem ipsum '.repeat(20)}\n`;
     const hash = createHash('sha256').update(body).digest('hex');
     const artifactPath = `research/note-${i}.md`;
-    reqs.push({ ...ns, artifact_path: artifactPath, content_hash: hash, hash_algorithm: 'sha256', content_body: body });
+    reqs.push({ ...ns, mission_slug: ns.mission_key, artifact_path: artifactPath, content_hash: hash, hash_algorithm: 'sha256', content_body: body });
     events.push({
       event_id: ulid(), event_type: 'MissionDossierArtifactIndexed', aggregate_id: `${ns.feature_slug}:artifact.note-${i}`, aggregate_type: 'MissionDossier',
       payload: { feature_slug: ns.feature_slug, artifact_key: `artifact.note-${i}`, artifact_class: 'other', relative_path: artifactPath, content_hash_sha256: hash, size_bytes: Buffer.byteLength(body), wp_id: null, step_id: null, required_status: 'optional', namespace: ns },
-      node_id: 'bench', lamport_clock: i + 1, causation_id: null, timestamp: new Date().toISOString(), project_uuid: ns.project_uuid, project_slug: 'bench', git_branch: 'main', head_commit_sha: '0'.repeat(40), repo_slug: 'bench/bench',
+      node_id: 'bench', lamport_clock: i + 1, causation_id: null, timestamp: new Date().toISOString(), team_slug: 'local', project_uuid: ns.project_uuid, project_slug: 'bench', git_branch: 'main', head_commit_sha: '0'.repeat(40), repo_slug: 'bench/bench',
     });
   }
   return { ns, reqs, events };

@@ -2,12 +2,11 @@
 // bytes and namespace) and skipped outcomes. One `git ls-tree` and one `git cat-file
 // --batch` per run, whatever the number of files, so a 72-feature backfill stays fast.
 import { BlobReader } from './blobs.js';
-import { checkBeforeRead, checkEligibility, sha256Hex } from './eligibility.js';
+import { checkEligibility, isHiddenPath, isIndexable, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
 import { SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
-import type { ManifestParse } from './manifest.js';
-import { classify } from './manifest.js';
-import type { ArtifactCandidate, EligibleArtifact, NamespaceRef, SkipReason, UploadOutcome } from './types.js';
+import { ARTIFACT_KEY_RE, classify, type Manifest } from './manifest.js';
+import type { ArtifactCandidate, ArtifactClassification, EligibleArtifact, FeatureIndex, NamespaceRef, SkipReason, UploadOutcome } from './types.js';
 
 export interface CollectOptions {
   /** Revision to read everything at (default HEAD). */
@@ -28,11 +27,25 @@ export interface CollectResult {
   problems: string[];
   /** Namespace of every feature that was not skipped as a whole, by feature directory name. */
   namespaces: Record<string, NamespaceRef>;
+  /** Every scanned feature's index (all its indexed files, changed or not), for its events and snapshot. */
+  indexes: FeatureIndex[];
+  /** Every scanned file with 047's facts (sync --dry-run shows them). */
+  files: ScannedFile[];
   eligible: EligibleArtifact[];
   /** Skipped files, and one entry with artifact_path '' per feature skipped as a whole. */
   skipped: UploadOutcome[];
   /** Features named in `features` that do not exist at the revision. */
   missingFeatures: string[];
+}
+
+/** One scanned file: 047's key, class and whether it is indexed, whatever its body verdict. */
+export interface ScannedFile extends ArtifactClassification {
+  feature_slug: string;
+  artifact_path: string;
+  /** Null when the bytes were not read (not a regular file). */
+  content_hash: string | null;
+  size_bytes: number;
+  indexed: boolean;
 }
 
 /** The revision does not name a commit. */
@@ -60,16 +73,28 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   const sha = await repo.revParse(revName);
   if (sha === null) throw new UnknownRevisionError(`${revName} does not name a commit in ${repo.paths.root}`);
 
-  const result: CollectResult = { rev: sha, projectUuid: null, projectSlug: null, problems: [], namespaces: {}, eligible: [], skipped: [], missingFeatures: [] };
+  const result: CollectResult = {
+    rev: sha,
+    projectUuid: null,
+    projectSlug: null,
+    problems: [],
+    namespaces: {},
+    indexes: [],
+    files: [],
+    eligible: [],
+    skipped: [],
+    missingFeatures: [],
+  };
   const named = Array.isArray(opts.features) ? [...new Set(opts.features.map(normalizeFeatureName))] : null;
 
-  // Which features to list, and (with `paths`) which files of each to report.
+  // Which features to scan, and (with `paths`) which files of each get a body outcome. A feature is
+  // always indexed whole, as 047 indexes it: its snapshot covers every file.
   let wanted: Map<string, Set<string>> | null = null;
   if (opts.paths) {
     wanted = new Map();
     for (const p of opts.paths) {
       const split = splitSpecsPath(p);
-      if (!split || (named && !named.includes(split.feature))) continue;
+      if (!split || isHiddenPath(split.feature) || isHiddenPath(split.artifactPath) || (named && !named.includes(split.feature))) continue;
       let set = wanted.get(split.feature);
       if (!set) wanted.set(split.feature, (set = new Set()));
       set.add(split.artifactPath);
@@ -81,8 +106,8 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   const blobs = new BlobReader(repo.paths.root);
   try {
     const [identity, tree] = await Promise.all([projectIdentity(blobs, sha), repo.listTree(sha, listDirs)]);
-    let remoteDefault: Promise<string | null> | null = null;
-    const remoteDefaultBranch = (): Promise<string | null> => (remoteDefault ??= repo.remoteDefaultBranch());
+    let defaultBranch: Promise<string> | null = null;
+    const defaultTargetBranch = (): Promise<string> => (defaultBranch ??= repo.defaultTargetBranch());
     result.projectSlug = identity.slug;
     if (identity.problem || identity.uuid === null) {
       result.problems.push(identity.problem ?? 'no project uuid');
@@ -96,44 +121,50 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
       for (const f of [...byFeature.keys()]) if (!named.includes(f)) byFeature.delete(f);
     }
     const features = wanted ? [...wanted.keys()] : [...byFeature.keys()];
-    const manifests = new Map<string, Promise<ManifestParse>>();
 
     await Promise.all(
       features.map(async (feature) => {
         const entries = byFeature.get(feature) ?? new Map<string, TreeEntry>();
-        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, remoteDefaultBranch, manifests });
+        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, defaultTargetBranch });
         if (!ns.ok) {
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: ns.reason, detail: ns.detail });
           return;
         }
         result.namespaces[feature] = ns.namespace;
-        const paths = wanted ? [...(wanted.get(feature) ?? [])] : [...entries.keys()];
-        await Promise.all(
-          paths.map(async (artifactPath) => {
-            const candidate = toCandidate(feature, artifactPath, entries.get(artifactPath));
-            const outcome = await evaluate(blobs, candidate);
-            if ('skip' in outcome) {
-              result.skipped.push({
-                feature_slug: feature,
-                artifact_path: artifactPath,
-                content_hash: outcome.hash,
-                status: 'skipped',
-                reason: outcome.skip,
-                size_bytes: candidate.size_bytes,
-                ...(outcome.detail ? { detail: outcome.detail } : {}),
-              });
-              return;
-            }
-            result.eligible.push({
-              ...classify(ns.manifest, artifactPath),
-              namespace: ns.namespace,
-              artifact_path: artifactPath,
-              content_hash: sha256Hex(outcome.bytes),
-              size_bytes: outcome.bytes.length,
-              body: outcome.bytes,
+        const reported = wanted ? (wanted.get(feature) ?? new Set<string>()) : null;
+        const paths = [...new Set([...entries.keys(), ...(reported ?? [])])].sort(compare);
+        const index: FeatureIndex = { namespace: ns.namespace, artifacts: [], manifest_known: ns.manifest !== null };
+        const judged = await Promise.all(paths.map((p) => judge(blobs, ns.manifest, toCandidate(feature, p, entries.get(p)))));
+        for (const j of judged) {
+          const { candidate: c, facts } = j;
+          if (j.indexed) index.artifacts.push({ artifact_path: c.artifact_path, ...facts.classification, content_hash: facts.hash!, size_bytes: facts.size });
+          if (c.kind !== 'missing') {
+            result.files.push({ feature_slug: feature, artifact_path: c.artifact_path, ...facts.classification, content_hash: facts.hash, size_bytes: facts.size, indexed: j.indexed });
+          }
+          if (reported && !reported.has(c.artifact_path)) continue;
+          if (j.reason !== null) {
+            result.skipped.push({
+              feature_slug: feature,
+              artifact_path: c.artifact_path,
+              content_hash: facts.hash,
+              status: 'skipped',
+              reason: j.reason,
+              size_bytes: facts.size,
+              ...(j.detail ? { detail: j.detail } : {}),
             });
-          }),
-        );
+          } else {
+            result.eligible.push({
+              ...facts.classification,
+              namespace: ns.namespace,
+              artifact_path: c.artifact_path,
+              content_hash: facts.hash!,
+              size_bytes: facts.size,
+              body: j.bytes!,
+            });
+          }
+        }
+        // A feature gone at this commit has nothing to index and no snapshot.
+        if (entries.size > 0) result.indexes.push(index);
       }),
     );
   } finally {
@@ -143,23 +174,45 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   // Stable order for output and tests: by feature, then path.
   result.eligible.sort((a, b) => compare(a.namespace.feature_slug, b.namespace.feature_slug) || compare(a.artifact_path, b.artifact_path));
   result.skipped.sort((a, b) => compare(a.feature_slug, b.feature_slug) || compare(a.artifact_path, b.artifact_path));
+  result.files.sort((a, b) => compare(a.feature_slug, b.feature_slug) || compare(a.artifact_path, b.artifact_path));
+  result.indexes.sort((a, b) => compare(a.namespace.feature_slug, b.namespace.feature_slug));
   return result;
 }
 
-type Evaluation = { bytes: Buffer } | { skip: SkipReason; hash: string | null; detail?: string };
+interface Judged {
+  candidate: ArtifactCandidate;
+  facts: { classification: ArtifactClassification; hash: string | null; size: number };
+  /** 047 indexes it (an Indexed event); kitty-sync also needs a valid key. */
+  indexed: boolean;
+  /** The body verdict: null when eligible. */
+  reason: SkipReason | null;
+  detail?: string;
+  bytes?: Buffer;
+}
 
-/** Runs the checks, reading the blob only when the path, kind and size allow it. */
-async function evaluate(blobs: BlobReader, candidate: ArtifactCandidate): Promise<Evaluation> {
-  const early = checkBeforeRead(candidate);
-  if (early) return { skip: early, hash: null };
+/** Reads a regular file's committed bytes and gives its index facts and body verdict. */
+async function judge(blobs: BlobReader, manifest: Manifest | null, candidate: ArtifactCandidate): Promise<Judged> {
+  const classification = classify(manifest, candidate.artifact_path);
+  const facts = { classification, hash: null as string | null, size: candidate.size_bytes };
+  if (candidate.kind !== 'blob') return { candidate, facts, indexed: false, reason: checkEligibility(candidate, null) };
   const bytes = await blobs.read(candidate.object_id!);
   if (bytes === null) {
     // Listed by ls-tree yet unreadable: a partial or damaged clone. Reported, never fatal.
-    return { skip: 'deleted', hash: null, detail: `blob ${candidate.object_id} is not available in this clone` };
+    return { candidate, facts, indexed: false, reason: 'deleted', detail: `blob ${candidate.object_id} is not available in this clone` };
   }
-  const reason = checkEligibility(candidate, bytes);
-  if (reason) return { skip: reason, hash: sha256Hex(bytes) };
-  return { bytes };
+  facts.hash = sha256Hex(bytes);
+  facts.size = bytes.length;
+  let reason = checkEligibility(candidate, bytes);
+  const keyOk = ARTIFACT_KEY_RE.test(classification.artifact_key);
+  if (!keyOk && reason !== 'not_valid_utf8') reason = 'invalid_artifact_key';
+  return {
+    candidate,
+    facts,
+    indexed: keyOk && isIndexable(candidate, bytes),
+    reason,
+    ...(reason === 'invalid_artifact_key' ? { detail: `${candidate.feature_dir}/${candidate.artifact_path}: the name cannot form an artifact key (${classification.artifact_key} does not match ${ARTIFACT_KEY_RE})` } : {}),
+    ...(reason === null ? { bytes } : {}),
+  };
 }
 
 function toCandidate(feature: string, artifactPath: string, entry: TreeEntry | undefined): ArtifactCandidate {
@@ -176,7 +229,8 @@ function groupByFeature(tree: TreeEntry[]): Map<string, Map<string, TreeEntry>> 
   const out = new Map<string, Map<string, TreeEntry>>();
   for (const entry of tree) {
     const split = splitSpecsPath(entry.path);
-    if (!split) continue;
+    // Hidden folders and files (`.gitkeep`, `.kittify/…`) are never scanned, as in 047.
+    if (!split || isHiddenPath(split.feature) || isHiddenPath(split.artifactPath)) continue;
     let m = out.get(split.feature);
     if (!m) out.set(split.feature, (m = new Map()));
     m.set(split.artifactPath, entry);

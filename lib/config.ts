@@ -24,6 +24,8 @@ export interface Settings {
   /** Stale-work policy: a task older than this, or retried this often, is dead-lettered. */
   maxTaskAgeMs: number;
   maxRetries: number;
+  /** The envelope's team_slug (047 sends 'local' when no team is known). */
+  teamSlug: string;
   /** Problems met while reading configuration (each names the file and the reason). */
   warnings: string[];
 }
@@ -51,6 +53,7 @@ export const DEFAULT_CAPACITY = 100_000;
 export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_MAX_TASK_AGE_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_RETRIES = 1000;
+export const DEFAULT_TEAM_SLUG = 'local';
 
 /** The project's configuration file, relative to the work tree (project uuid and `sync:` settings). */
 export const CONFIG_FILE = '.kittify/config.yaml';
@@ -140,6 +143,7 @@ export function resolveSettings(input: ResolveInput): Settings {
     concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
     maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
+    teamSlug: pickString(undefined, 'KITTY_SYNC_TEAM', 'team_slug')?.trim() || DEFAULT_TEAM_SLUG,
     warnings,
   };
 }

@@ -10,7 +10,7 @@ import { acquireLock, LockTimeoutError } from './lock.js';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
 import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
 import { mark } from './trace.js';
-import type { IndexEvent, UploadOutcome } from './types.js';
+import type { DossierEvent, UploadOutcome } from './types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
 export interface DrainTransport {
@@ -18,13 +18,14 @@ export interface DrainTransport {
   warm?(): void;
   /** content_body may be the stored bytes (UTF-8): the transport encodes them. */
   pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult>;
-  sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult>;
+  sendEvents(events: DossierEvent[], signal?: AbortSignal): Promise<EventsResult>;
 }
 
 export type DrainStop =
   | 'done' // nothing ready is left (or everything ready was tried once)
   | 'deadline' // the budget ran out; unfinished tasks stay queued without penalty
   | 'unauthorized' // 401: the token is bad; everything stays queued
+  | 'protocol_refused' // 410 or 412: the server will not take this protocol; everything stays queued
   | 'events_failed' // index events could not be delivered; bodies wait for the next pass
   | 'busy' // another process is draining
   | 'no_server'; // no server configured: work stays queued
@@ -276,6 +277,10 @@ async function runPass(
       stop = 'unauthorized';
       report.message = unauthorizedMessage();
       stopAll.abort();
+    } else if (result.kind === 'halt' && stop !== 'unauthorized' && stop !== 'protocol_refused') {
+      stop = 'protocol_refused';
+      report.message = result.message;
+      stopAll.abort();
     }
     const { taskResult, outcome } = interpret(task, result);
     ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
@@ -294,7 +299,7 @@ async function runPass(
     }
     if (s) {
       stop ??= s;
-      if (s === 'unauthorized') stopAll.abort();
+      if (s === 'unauthorized' || s === 'protocol_refused') stopAll.abort();
     }
   };
 
@@ -323,7 +328,7 @@ async function runPass(
   // The results still in the ledger are written by the caller's commit, in the same transaction as
   // the next read and the counts: a hook's short drain costs one save, not two.
   await flushing;
-  if (stop === 'unauthorized') return stop;
+  if (stop === 'unauthorized' || stop === 'protocol_refused') return stop;
   if (signal.aborted) return 'deadline';
   return stop;
 }
@@ -339,10 +344,11 @@ async function sendEvents(
   accepted: string[],
 ): Promise<DrainStop | null> {
   // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
-  const deadOutcome = (e: { envelope: IndexEvent }, reason: string): UploadOutcome => ({
-    feature_slug: e.envelope.payload.feature_slug,
-    artifact_path: e.envelope.payload.relative_path,
-    content_hash: e.envelope.payload.content_hash_sha256,
+  // A snapshot has no artifact: its outcome names the feature only.
+  const deadOutcome = ({ envelope: e }: { envelope: DossierEvent }, reason: string): UploadOutcome => ({
+    feature_slug: e.payload.feature_slug,
+    artifact_path: e.event_type === 'MissionDossierArtifactIndexed' ? e.payload.relative_path : '',
+    content_hash: e.event_type === 'MissionDossierArtifactIndexed' ? e.payload.content_hash_sha256 : null,
     status: 'failed',
     reason: `event_rejected: ${reason}`,
   });
@@ -378,6 +384,10 @@ async function sendEvents(
       for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
       report.message = unauthorizedMessage();
       return 'unauthorized';
+    case 'halt':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      report.message = result.message;
+      return 'protocol_refused';
     case 'retry':
       for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
       report.events.retried += batch.length;
@@ -401,6 +411,7 @@ function toRequest(task: BodyTask, body: Buffer): PushContentBody {
     target_branch: ns.target_branch,
     mission_key: ns.mission_key,
     manifest_version: ns.manifest_version,
+    mission_slug: ns.mission_key,
     artifact_path: task.artifact_path,
     content_hash: task.content_hash,
     hash_algorithm: 'sha256',
@@ -423,6 +434,8 @@ export function interpret(task: BodyTask, result: BodyResult): { taskResult: Tas
       };
     case 'unauthorized':
       return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'unauthorized' } };
+    case 'halt':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: result.reason } };
     case 'aborted':
       return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'budget_exhausted' } };
     case 'permanent':

@@ -1,9 +1,10 @@
-// Which committed files are uploaded (SPEC §3): the surfaces, then the checks in order.
+// Which committed files are indexed and uploaded (SPEC §3, and 047's rules 1-6 in
+// ../shared/conformance/047/README.md): the surfaces, then the checks in 047's order.
 import { createHash } from 'node:crypto';
 import type { ArtifactCandidate, SkipReason } from './types.js';
+import { MAX_BODY_BYTES } from './contract/limits.js';
 
-/** 512 KiB: a body of exactly this many bytes is still accepted. */
-export const MAX_BODY_BYTES = 524_288;
+export { MAX_BODY_BYTES };
 
 export const ALLOWED_EXTENSIONS: readonly string[] = ['.md', '.json', '.yaml', '.yml', '.csv'];
 
@@ -16,49 +17,56 @@ const TOP_LEVEL_SURFACES: ReadonlySet<string> = new Set([
   'data-model.md',
 ]);
 const RECURSIVE_SURFACES = ['research/', 'contracts/', 'checklists/'];
-/** Work-package prompts: directly in tasks/, `WP<digit>…​.md` (the extension in any case, like the format check). */
-const WP_PROMPT_RE = /^tasks\/WP\d[^/]*\.md$/i;
-const WP_PREFIX_RE = /^tasks\/WP/;
+/** Work-package prompts, as 047: case-sensitive, and `.*` crosses folders (`tasks/WP03-x/review-cycle-1.md`). */
+const WP_PROMPT_RE = /^tasks\/WP\d+.*\.md$/s;
+
+/** A path with any part starting with `.` is never scanned (no event, no outcome), as in 047. */
+export function isHiddenPath(artifactPath: string): boolean {
+  return artifactPath.split('/').some((part) => part.startsWith('.'));
+}
 
 /** True when `artifactPath` (relative to the feature directory) is a document surface the dashboard shows. */
 export function surfaceOf(artifactPath: string): boolean {
   if (TOP_LEVEL_SURFACES.has(artifactPath)) return true;
   if (RECURSIVE_SURFACES.some((dir) => artifactPath.startsWith(dir) && artifactPath.length > dir.length)) return true;
-  // 'WP' itself is case-sensitive (tasks/wp01.md is not a prompt); only the extension is not.
-  return WP_PROMPT_RE.test(artifactPath) && WP_PREFIX_RE.test(artifactPath);
+  return WP_PROMPT_RE.test(artifactPath);
 }
 
+/** The lower-cased last suffix is an allowed one (Python's `Path.suffix`: a leading-dot name has none). */
 export function hasAllowedExtension(artifactPath: string): boolean {
   const base = artifactPath.slice(artifactPath.lastIndexOf('/') + 1);
   const dot = base.lastIndexOf('.');
-  // A dot-file such as `.gitkeep` or `.md` has no extension.
-  if (dot <= 0) return false;
+  if (dot <= 0 || dot === base.length - 1) return false;
   return ALLOWED_EXTENSIONS.includes(base.slice(dot).toLowerCase());
 }
 
-/**
- * The first failing check of SPEC §3, or null when the file is eligible. Path checks come
- * first; a candidate absent at the commit is then `deleted` (there is nothing else to check).
- * `bytes` may be null when they were not read (the size check runs on the tree's size first,
- * so oversized blobs never need reading).
- */
-export function checkEligibility(candidate: ArtifactCandidate, bytes: Buffer | null): SkipReason | null {
-  const p = candidate.artifact_path;
+function pathCheck(p: string): SkipReason | null {
   if (!surfaceOf(p)) return 'unsupported_surface';
   if (!hasAllowedExtension(p)) return 'unsupported_format';
-  if (candidate.kind === 'missing') return 'deleted';
-  if (candidate.kind !== 'blob') return 'not_regular_file';
-  const size = bytes ? bytes.length : candidate.size_bytes;
-  if (size > MAX_BODY_BYTES) return 'oversized';
-  if (bytes === null) return null;
-  if (bytes.includes(0)) return 'binary';
-  if (!isStrictUtf8(bytes)) return 'not_valid_utf8';
   return null;
 }
 
-/** Checks that need no bytes: what checkEligibility would say before reading the blob. */
-export function checkBeforeRead(candidate: ArtifactCandidate): SkipReason | null {
-  return checkEligibility(candidate, null);
+/**
+ * The body verdict for one file: null when eligible, else the first failing check. A file that is
+ * absent at the commit, or not a regular file, is judged by its path first. Present blobs follow
+ * 047's order: text (strict UTF-8), surface, format, size; then kitty-sync's own NUL check.
+ */
+export function checkEligibility(candidate: ArtifactCandidate, bytes: Buffer | null): SkipReason | null {
+  const p = candidate.artifact_path;
+  if (candidate.kind === 'missing') return pathCheck(p) ?? 'deleted';
+  if (candidate.kind !== 'blob') return pathCheck(p) ?? 'not_regular_file';
+  if (bytes !== null && !isStrictUtf8(bytes)) return 'not_valid_utf8';
+  const early = pathCheck(p);
+  if (early) return early;
+  const size = bytes ? bytes.length : candidate.size_bytes;
+  if (size > MAX_BODY_BYTES) return 'oversized';
+  if (bytes !== null && bytes.includes(0)) return 'binary';
+  return null;
+}
+
+/** 047 indexes a file (emits its Indexed event) when it is present as text; kitty-sync also needs a regular file. */
+export function isIndexable(candidate: ArtifactCandidate, bytes: Buffer | null): boolean {
+  return candidate.kind === 'blob' && bytes !== null && isStrictUtf8(bytes);
 }
 
 export function sha256Hex(buf: Buffer | Uint8Array): string {
@@ -74,9 +82,4 @@ export function isStrictUtf8(buf: Uint8Array): boolean {
   } catch {
     return false;
   }
-}
-
-/** The body as sent: the exact bytes decoded as UTF-8, a leading BOM kept (TextDecoder would drop it). */
-export function decodeBody(buf: Buffer): string {
-  return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
 }

@@ -135,6 +135,21 @@ export class Repo {
     return out.startsWith(prefix) && out.length > prefix.length ? out.slice(prefix.length) : null;
   }
 
+  /**
+   * The target branch of a feature whose meta.json names none, as 047 resolves it: the branch
+   * `origin/HEAD` points to; else the current branch; else the first of main, master, develop
+   * that exists; else main.
+   */
+  async defaultTargetBranch(): Promise<string> {
+    const remote = await this.remoteDefaultBranch();
+    if (remote) return remote;
+    const current = await this.headBranch();
+    if (current) return current;
+    const out = await this.git.raw(['for-each-ref', '--format=%(refname:short)', 'refs/heads/main', 'refs/heads/master', 'refs/heads/develop']);
+    const have = new Set(out.split('\n').map((l) => l.trim()));
+    return ['main', 'master', 'develop'].find((b) => have.has(b)) ?? 'main';
+  }
+
   async remoteUrl(remote = 'origin'): Promise<string | null> {
     const out = (await this.git.raw(['config', '--get', `remote.${remote}.url`])).trim();
     return out === '' ? null : out;

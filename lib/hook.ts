@@ -7,13 +7,13 @@ import { resolveSettings, runPolicy } from './config.js';
 import { openRepo, type HeadChanges, type Repo } from './git.js';
 import { collectArtifacts, type CollectResult } from './artifacts.js';
 import { commitContext } from './identity.js';
-import { runSync } from './pipeline.js';
+import { runSync, type SyncGroup } from './pipeline.js';
 import { preloadQueue } from './queue.js';
 import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
 import { makeTransport, type MadeTransport } from './transport-factory.js';
 import { mark } from './trace.js';
-import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
+import type { CommitContext, UploadOutcome } from './types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
 const ZERO_SHA = /^0+$/;
@@ -113,14 +113,14 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     inv.name === 'post-commit' ? await postCommitTargets(repo, inv.early?.head ?? null) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   mark('changed paths listed');
-  const groups: { context: CommitContext; eligible: EligibleArtifact[] }[] = [];
+  const groups: SyncGroup[] = [];
   const skipped: UploadOutcome[] = [];
   for (const target of targets) {
     if (target.paths.length === 0) continue;
     // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
     const [collected, baseContext] = await Promise.all([
       collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
-      commitContext(repo, target.rev, { slug: null }),
+      commitContext(repo, target.rev, { slug: null }, settings.teamSlug),
     ]);
     if (collected.projectUuid === null) {
       // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
@@ -136,7 +136,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
       project_slug: collected.projectSlug ?? baseContext.project_slug,
       git_branch: target.branch ?? baseContext.git_branch,
     };
-    groups.push({ context, eligible: collected.eligible });
+    groups.push({ context, eligible: collected.eligible, indexes: collected.indexes });
     skipped.push(...collected.skipped);
   }
 

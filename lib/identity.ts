@@ -6,19 +6,18 @@ import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILE } from './config.js';
 import type { BlobReader } from './blobs.js';
 import type { Repo } from './git.js';
-import { loadManifest } from './manifest.js';
-import type { Manifest, ManifestParse } from './manifest.js';
-import { FEATURE_SLUG_RE, isFeatureSlug, isUuidV4 } from './namespace.js';
+import { builtinManifest, manifestVersion } from './manifest.js';
+import type { Manifest } from './manifest.js';
+import { isFeatureSlug, isUuid } from './namespace.js';
 import type { CommitContext, NamespaceRef, SkipReason } from './types.js';
 
 /** Read at the commit being synced, not from the work tree. */
-export const CONFIG_PATH = CONFIG_FILE;
+const CONFIG_PATH = CONFIG_FILE;
 export const SPECS_DIR = 'kitty-specs';
 export const DEFAULT_MISSION = 'software-dev';
-export const FALLBACK_BRANCH = 'main';
 
 export interface ProjectIdentity {
-  /** A valid UUID v4, or null (see `problem`). */
+  /** A canonical UUID (any version, as 047), or null (see `problem`). */
   uuid: string | null;
   /** `project.slug`, else `project.name`, when present. */
   slug: string | null;
@@ -44,8 +43,8 @@ export async function projectIdentity(blobs: BlobReader, rev: string): Promise<P
   if (uuid === undefined || uuid === null || uuid === '') {
     return { uuid: null, slug, problem: `no project uuid: ${where} has no project.uuid; ${install}` };
   }
-  if (typeof uuid !== 'string' || !isUuidV4(uuid.trim())) {
-    return { uuid: null, slug, problem: `${where}: project.uuid ${JSON.stringify(uuid)} is not a UUID version 4` };
+  if (typeof uuid !== 'string' || !isUuid(uuid.trim())) {
+    return { uuid: null, slug, problem: `${where}: project.uuid ${JSON.stringify(uuid)} is not a UUID` };
   }
   return { uuid: uuid.trim(), slug, problem: null };
 }
@@ -58,16 +57,15 @@ export interface FeatureNamespaceInput {
   featureSlug: string;
   projectUuid: string;
   /**
-   * `Repo.remoteDefaultBranch()`, asked only when a meta.json names no target_branch (one git
-   * process a hook need not start), and at most once per run by the caller.
+   * `Repo.defaultTargetBranch()`, asked only when a meta.json names no target_branch (git
+   * processes a hook need not start), and at most once per run by the caller.
    */
-  remoteDefaultBranch: () => Promise<string | null>;
-  /** Shared across features of one run so each mission's override is read once. */
-  manifests?: Map<string, Promise<ManifestParse>>;
+  defaultTargetBranch: () => Promise<string>;
 }
 
 export type FeatureNamespaceResult =
-  | { ok: true; namespace: NamespaceRef; manifest: Manifest }
+  /** `manifest` is null for a mission 047 has no manifest for. */
+  | { ok: true; namespace: NamespaceRef; manifest: Manifest | null }
   | { ok: false; reason: Extract<SkipReason, 'invalid_feature_slug' | 'invalid_metadata'>; detail: string };
 
 /**
@@ -80,7 +78,7 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
     return {
       ok: false,
       reason: 'invalid_feature_slug',
-      detail: `${SPECS_DIR}/${featureSlug}: directory name does not match ${FEATURE_SLUG_RE}; the whole directory is skipped`,
+      detail: `${SPECS_DIR}/${JSON.stringify(featureSlug)}: a directory name with control characters cannot name a feature; the whole directory is skipped`,
     };
   }
   const metaPath = `${SPECS_DIR}/${featureSlug}/meta.json`;
@@ -110,24 +108,15 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
   }
   const missionKey = mission.value ?? DEFAULT_MISSION;
 
-  const manifests = input.manifests ?? new Map<string, Promise<ManifestParse>>();
-  let pending = manifests.get(missionKey);
-  if (!pending) {
-    pending = loadManifest((p) => blobs.read(`${rev}:${p}`), missionKey);
-    manifests.set(missionKey, pending);
-  }
-  const manifest = await pending;
-  if (!manifest.ok) return { ok: false, reason: 'invalid_metadata', detail: `${manifest.problem} (at ${shortRev(rev)}); feature skipped` };
-
   return {
     ok: true,
-    manifest: manifest.manifest,
+    manifest: builtinManifest(missionKey),
     namespace: {
       project_uuid: input.projectUuid,
       feature_slug: featureSlug,
-      target_branch: branch.value ?? (await input.remoteDefaultBranch()) ?? FALLBACK_BRANCH,
+      target_branch: branch.value ?? (await input.defaultTargetBranch()),
       mission_key: missionKey,
-      manifest_version: manifest.manifest.manifest_version,
+      manifest_version: manifestVersion(missionKey),
     },
   };
 }
@@ -136,7 +125,7 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
  * Envelope fields of index events for artifacts taken from `rev`. `project` (e.g. from
  * CollectResult.projectSlug) saves reading .kittify/config.yaml at `rev` again.
  */
-export async function commitContext(repo: Repo, rev: string, project?: Pick<ProjectIdentity, 'slug'>): Promise<CommitContext> {
+export async function commitContext(repo: Repo, rev: string, project: Pick<ProjectIdentity, 'slug'> | undefined, teamSlug: string): Promise<CommitContext> {
   const [sha, branch, url] = await Promise.all([repo.revParse(rev), repo.headBranch(), repo.remoteUrl()]);
   if (sha === null) throw new Error(`${rev} does not name a commit in ${repo.paths.root}`);
   let slug = project?.slug ?? null;
@@ -149,10 +138,11 @@ export async function commitContext(repo: Repo, rev: string, project?: Pick<Proj
       await blobs.close();
     }
   }
-  const dirName = path.basename(repo.paths.root);
+  // As 047: the branch by `rev-parse --abbrev-ref HEAD` ('HEAD' when detached); repo_slug null without a parseable origin.
   return {
-    project_slug: slug ?? dirName,
-    repo_slug: (url && repoSlugFromUrl(url)) ?? dirName,
+    team_slug: teamSlug,
+    project_slug: slug ?? path.basename(repo.paths.root),
+    repo_slug: url ? repoSlugFromUrl(url) : null,
     git_branch: branch ?? 'HEAD',
     head_commit_sha: sha,
   };

@@ -1,265 +1,193 @@
-// Expected-artifact manifests (the design of spec-kitty feature 042, WP02): which
-// documents a mission expects, with a stable key and class per document. They give
-// `manifest_version` to the namespace and `artifact_key`/`artifact_class`/`step_id`/
-// `required_status` to each index event. A repository may override a mission's
-// manifest with `.kittify/missions/<mission>/expected-artifacts.yaml`, read at the commit.
-import { parse as parseYaml } from 'yaml';
+// Expected-artifact manifests and the dossier indexer's classification, exactly as spec-kitty
+// 047 computes them (../shared/conformance/047/README.md, rules 7-9). The three built-in
+// manifests are 047's packaged ones; repository overrides are ignored, as in 047 (SPEC §2).
 import type { ArtifactClassification } from './types.js';
 
 export interface ManifestEntry {
   artifact_key: string;
   artifact_class: string;
-  /** Glob relative to the feature directory: `*` and `?` stay within a segment, `**` crosses them. */
+  /** A glob as 047 writes it (`spec.md`, `docs/**\/*.md`). */
   path_pattern: string;
-  blocking: boolean;
 }
 
 export interface Manifest {
   mission_type: string;
   manifest_version: string;
   required_always: ManifestEntry[];
-  required_by_step: Record<string, ManifestEntry[]>;
+  /** Steps in the manifest's order. */
+  required_by_step: [step: string, entries: ManifestEntry[]][];
   optional_always: ManifestEntry[];
 }
 
 export const BUILTIN_MISSIONS = ['software-dev', 'research', 'documentation'] as const;
 export type BuiltinMission = (typeof BUILTIN_MISSIONS)[number];
 
-const e = (artifact_key: string, artifact_class: string, path_pattern: string, blocking = false): ManifestEntry => ({
-  artifact_key,
-  artifact_class,
-  path_pattern,
-  blocking,
-});
-
-// Documents every mission may carry beyond its step artifacts: the work-package prompts,
-// contracts, checklists and research notes the sync surfaces include (SPEC §3).
-const COMMON_OPTIONAL: ManifestEntry[] = [
-  e('workflow.task.wp', 'workflow', 'tasks/WP*.md'),
-  e('output.contracts', 'output', 'contracts/**'),
-  e('evidence.checklists', 'evidence', 'checklists/**'),
-  e('evidence.research.notes', 'evidence', 'research/**'),
-];
+const e = (artifact_key: string, artifact_class: string, path_pattern: string): ManifestEntry => ({ artifact_key, artifact_class, path_pattern });
 
 export const BUILTIN_MANIFESTS: Readonly<Record<BuiltinMission, Manifest>> = {
   'software-dev': {
     mission_type: 'software-dev',
     manifest_version: '1',
     required_always: [],
-    required_by_step: {
-      discovery: [],
-      specify: [e('input.spec.main', 'input', 'spec.md', true)],
-      plan: [e('output.plan.main', 'output', 'plan.md', true), e('output.tasks.list', 'output', 'tasks.md', true)],
-      implement: [e('evidence.analysis-report', 'evidence', 'analysis-report.md', true)],
-      review: [],
-      done: [],
-    },
+    required_by_step: [
+      ['discovery', []],
+      ['specify', [e('input.spec.main', 'input', 'spec.md')]],
+      ['plan', [e('output.plan.main', 'output', 'plan.md'), e('output.tasks.list', 'output', 'tasks.md')]],
+      ['implement', []],
+      ['review', []],
+      ['done', []],
+    ],
     optional_always: [
       e('evidence.research', 'evidence', 'research.md'),
       e('evidence.gap-analysis', 'evidence', 'gap-analysis.md'),
       e('evidence.quickstart', 'evidence', 'quickstart.md'),
       e('evidence.data-model', 'evidence', 'data-model.md'),
-      ...COMMON_OPTIONAL,
     ],
   },
   research: {
     mission_type: 'research',
     manifest_version: '1',
     required_always: [],
-    required_by_step: {
-      scoping: [e('input.spec.main', 'input', 'spec.md', true)],
-      methodology: [e('output.plan.main', 'output', 'plan.md', true)],
-      gathering: [e('evidence.research', 'evidence', 'research.md', false)],
-      synthesis: [e('output.tasks.list', 'output', 'tasks.md', false)],
-      output: [],
-      done: [],
-    },
+    required_by_step: [
+      ['scoping', [e('input.spec.research', 'input', 'spec.md')]],
+      ['methodology', [e('workflow.plan.methodology', 'workflow', 'plan.md')]],
+      ['gathering', []],
+      ['synthesis', [e('output.findings.main', 'output', 'findings.md')]],
+      ['output', [e('output.report.publication', 'output', 'report.md')]],
+      ['done', []],
+    ],
     optional_always: [
-      e('evidence.quickstart', 'evidence', 'quickstart.md'),
-      e('evidence.data-model', 'evidence', 'data-model.md'),
-      ...COMMON_OPTIONAL,
+      e('evidence.methodology.detailed', 'evidence', 'methodology.md'),
+      e('evidence.synthesis.notes', 'evidence', 'synthesis.md'),
+      e('evidence.literature-review', 'evidence', 'literature-review.md'),
+      e('evidence.gap-analysis', 'evidence', 'gap-analysis.md'),
+      e('evidence.research-log', 'evidence', 'research.md'),
     ],
   },
   documentation: {
     mission_type: 'documentation',
     manifest_version: '1',
     required_always: [],
-    required_by_step: {
-      discover: [e('input.spec.documentation', 'input', 'spec.md', true)],
-      audit: [
-        e('workflow.plan.documentation', 'workflow', 'plan.md', true),
-        e('workflow.tasks.documentation', 'workflow', 'tasks.md', true),
-        e('evidence.gap-analysis', 'evidence', 'gap-analysis.md', true),
+    required_by_step: [
+      ['discover', [e('input.spec.documentation', 'input', 'spec.md')]],
+      [
+        'audit',
+        [
+          e('workflow.plan.documentation', 'workflow', 'plan.md'),
+          e('workflow.tasks.documentation', 'workflow', 'tasks.md'),
+          e('evidence.gap-analysis', 'evidence', 'gap-analysis.md'),
+        ],
       ],
-      design: [],
-      generate: [e('output.docs.generated', 'output', 'docs/**/*.md', false)],
-      validate: [],
-      publish: [],
-    },
+      ['design', [e('workflow.plan.documentation', 'workflow', 'plan.md'), e('workflow.tasks.documentation', 'workflow', 'tasks.md')]],
+      ['generate', [e('output.docs.generated', 'output', 'docs/**/*.md')]],
+      ['validate', []],
+      ['publish', []],
+    ],
     optional_always: [
       e('evidence.research', 'evidence', 'research.md'),
       e('evidence.data-model', 'evidence', 'data-model.md'),
       e('evidence.quickstart', 'evidence', 'quickstart.md'),
       e('evidence.audit-report', 'evidence', 'audit-report.md'),
-      ...COMMON_OPTIONAL,
     ],
   },
 };
 
-/** A mission without a manifest: version "1", nothing expected, every file falls back. */
-export function emptyManifest(mission: string): Manifest {
-  return { mission_type: mission, manifest_version: '1', required_always: [], required_by_step: {}, optional_always: [] };
+/** 047's manifest for a mission, or null for a mission it does not know (keys fall back; nothing is required). */
+export function builtinManifest(mission: string): Manifest | null {
+  return (BUILTIN_MANIFESTS as Record<string, Manifest>)[mission] ?? null;
 }
 
-export function builtinManifest(mission: string): Manifest {
-  return (BUILTIN_MANIFESTS as Record<string, Manifest>)[mission] ?? emptyManifest(mission);
+/** `manifest_version` of the namespace: the manifest's, and "1" for an unknown mission (as 047). */
+export function manifestVersion(mission: string): string {
+  return builtinManifest(mission)?.manifest_version ?? '1';
 }
 
-export function manifestOverridePath(mission: string): string {
-  return `.kittify/missions/${mission}/expected-artifacts.yaml`;
+/** A valid artifact key (047 drops a feature with any other; kitty-sync skips just that file). */
+export const ARTIFACT_KEY_RE = /^[a-zA-Z0-9._-]+$/;
+
+interface Compiled {
+  /** Entries in 047's order: required_always, required_by_step in step order, optional_always. */
+  entries: { entry: ManifestEntry; re: RegExp }[];
+  required: Set<string>;
 }
 
-export type ManifestParse = { ok: true; manifest: Manifest } | { ok: false; problem: string };
+const compiled = new WeakMap<Manifest, Compiled>();
 
-/** Parses and validates an override file; `file` names it in every problem. */
-export function parseManifest(text: string, mission: string, file: string): ManifestParse {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    return { ok: false, problem: `${file}: invalid YAML (${firstLine(err)})` };
-  }
-  if (!isRecord(doc)) return { ok: false, problem: `${file}: not a YAML mapping` };
-  const version = doc.manifest_version;
-  if (!(typeof version === 'string' && version.trim() !== '') && !(typeof version === 'number' && Number.isFinite(version))) {
-    return { ok: false, problem: `${file}: manifest_version is missing or not a string` };
-  }
-  const problems: string[] = [];
-  const entries = (value: unknown, where: string): ManifestEntry[] => {
-    if (value === undefined || value === null) return [];
-    if (!Array.isArray(value)) {
-      problems.push(`${where} is not a list`);
-      return [];
-    }
-    const out: ManifestEntry[] = [];
-    value.forEach((item, i) => {
-      const at = `${where}[${i}]`;
-      if (!isRecord(item)) return void problems.push(`${at} is not a mapping`);
-      const { artifact_key, artifact_class, path_pattern, blocking } = item;
-      if (typeof artifact_key !== 'string' || artifact_key === '') return void problems.push(`${at}.artifact_key is missing`);
-      if (typeof artifact_class !== 'string' || artifact_class === '') return void problems.push(`${at}.artifact_class is missing`);
-      if (typeof path_pattern !== 'string' || path_pattern === '') return void problems.push(`${at}.path_pattern is missing`);
-      if (path_pattern.startsWith('/') || path_pattern.split('/').includes('..')) {
-        return void problems.push(`${at}.path_pattern ${JSON.stringify(path_pattern)} must be relative to the feature directory`);
-      }
-      if (blocking !== undefined && typeof blocking !== 'boolean') return void problems.push(`${at}.blocking is not true/false`);
-      out.push({ artifact_key, artifact_class, path_pattern, blocking: blocking === true });
-    });
-    return out;
-  };
-  const required_always = entries(doc.required_always, 'required_always');
-  const optional_always = entries(doc.optional_always, 'optional_always');
-  const required_by_step: Record<string, ManifestEntry[]> = {};
-  if (doc.required_by_step !== undefined && doc.required_by_step !== null) {
-    if (!isRecord(doc.required_by_step)) problems.push('required_by_step is not a mapping');
-    else for (const [step, list] of Object.entries(doc.required_by_step)) required_by_step[step] = entries(list, `required_by_step.${step}`);
-  }
-  if (problems.length > 0) return { ok: false, problem: `${file}: ${problems.join('; ')}` };
-  return {
-    ok: true,
-    manifest: { mission_type: mission, manifest_version: String(version).trim(), required_always, required_by_step, optional_always },
-  };
-}
-
-/** Reads a blob at a revision, e.g. BlobReader.read bound to `<rev>:<path>`. */
-export type ReadAtRev = (repoPath: string) => Promise<Buffer | null>;
-
-/**
- * The manifest of `mission` at the commit: the repository's override when present, else the
- * built-in one, else an empty version-"1" manifest.
- */
-export async function loadManifest(readAtRev: ReadAtRev, mission: string): Promise<ManifestParse> {
-  const file = manifestOverridePath(mission);
-  // A mission name with path tricks cannot name an override; it still gets a version.
-  if (!/^[A-Za-z0-9._-]+$/.test(mission) || mission.startsWith('.')) return { ok: true, manifest: builtinManifest(mission) };
-  const bytes = await readAtRev(file);
-  if (bytes === null) return { ok: true, manifest: builtinManifest(mission) };
-  return parseManifest(bytes.toString('utf8'), mission, file);
-}
-
-interface CompiledEntry {
-  entry: ManifestEntry;
-  re: RegExp;
-  step: string | null;
-  required: boolean;
-}
-
-const compiled = new WeakMap<Manifest, CompiledEntry[]>();
-
-function compile(manifest: Manifest): CompiledEntry[] {
-  let list = compiled.get(manifest);
-  if (!list) {
-    list = [
-      ...manifest.required_always.map((entry) => ({ entry, re: globToRegExp(entry.path_pattern), step: null, required: true })),
-      ...Object.entries(manifest.required_by_step).flatMap(([step, entries]) =>
-        entries.map((entry) => ({ entry, re: globToRegExp(entry.path_pattern), step, required: true })),
-      ),
-      ...manifest.optional_always.map((entry) => ({ entry, re: globToRegExp(entry.path_pattern), step: null, required: false })),
-    ];
-    compiled.set(manifest, list);
-  }
-  return list;
-}
-
-/**
- * Manifest knowledge about one file: the first matching entry (required_always, then the
- * steps in order, then optional_always) gives key, class, step and required status; a file
- * no entry matches is `artifact.<file stem>`, class `other`, optional.
- */
-export function classify(manifest: Manifest, artifactPath: string): ArtifactClassification {
-  const wpMatch = /^tasks\/(WP\d+)/.exec(artifactPath);
-  const wp_id = wpMatch ? wpMatch[1] : null;
-  const hit = compile(manifest).find((c) => c.re.test(artifactPath));
-  if (hit) {
-    return {
-      artifact_key: hit.entry.artifact_key,
-      artifact_class: hit.entry.artifact_class,
-      wp_id,
-      step_id: hit.step,
-      required_status: hit.required ? 'required' : 'optional',
+function compile(manifest: Manifest): Compiled {
+  let c = compiled.get(manifest);
+  if (!c) {
+    const ordered = [...manifest.required_always, ...manifest.required_by_step.flatMap(([, list]) => list), ...manifest.optional_always];
+    c = {
+      entries: ordered.map((entry) => ({ entry, re: globToRegExp(entry.path_pattern) })),
+      required: new Set([...manifest.required_always, ...manifest.required_by_step.flatMap(([, list]) => list)].map((x) => x.artifact_key)),
     };
+    compiled.set(manifest, c);
   }
-  return { artifact_key: `artifact.${fileStem(artifactPath)}`, artifact_class: 'other', wp_id, step_id: null, required_status: 'optional' };
+  return c;
 }
 
-export function fileStem(artifactPath: string): string {
-  const base = artifactPath.slice(artifactPath.lastIndexOf('/') + 1);
-  const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(0, dot) : base;
+/**
+ * 047's indexer facts for one file (rules 7-10): the key comes from the first manifest entry whose
+ * pattern matches the file NAME, the class from the first whose pattern matches the relative PATH
+ * (else from the name), `required` when the key is one of the manifest's required keys. wp_id and
+ * step_id are always null.
+ */
+export function classify(manifest: Manifest | null, artifactPath: string): ArtifactClassification {
+  const name = artifactPath.slice(artifactPath.lastIndexOf('/') + 1);
+  const c = manifest ? compile(manifest) : null;
+  const byName = c?.entries.find((x) => x.re.test(name));
+  const byPath = c?.entries.find((x) => x.re.test(artifactPath));
+  const artifact_key = byName ? byName.entry.artifact_key : fallbackKey(name);
+  return {
+    artifact_key,
+    artifact_class: byPath ? byPath.entry.artifact_class : classFromName(name),
+    wp_id: null,
+    step_id: null,
+    required_status: c?.required.has(artifact_key) ? 'required' : 'optional',
+  };
 }
 
-/** `*` any run within a segment, `?` one character, `**` any number of segments. */
+/** `artifact.` + the lower-cased name without its last suffix, `_` and spaces turned into `-`. */
+export function fallbackKey(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  return `artifact.${stem.toLowerCase().replace(/[_ ]/g, '-')}`;
+}
+
+/** 047's class by file name, first hit wins (rule 8). */
+export function classFromName(fileName: string): string {
+  const n = fileName.toLowerCase();
+  if (n === 'spec.md' || n === 'specification.md') return 'input';
+  if (n === 'plan.md') return 'workflow';
+  if (n === 'tasks.md' || (n.startsWith('wp') && n.endsWith('.md'))) return 'workflow';
+  if (n === 'research.md') return 'evidence';
+  if (n.includes('test') || n.includes('gap-analysis') || n.includes('log')) return 'evidence';
+  if (n.includes('requirements') || n.includes('constraints') || n.includes('architecture-decision') || n.includes('adr')) return 'policy';
+  if (n.includes('implementation') || n.includes('code') || n.includes('findings') || n.includes('report')) return 'output';
+  if (n.includes('generated') || n.includes('cache')) return 'runtime';
+  return 'output';
+}
+
+/**
+ * A manifest glob as 047 (Python's fnmatch) reads it: `*` matches any run of characters, `/`
+ * included, `?` one character, `[...]` a class; case-sensitive.
+ */
 export function globToRegExp(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '*' && pattern[i + 1] === '*') {
-      i++;
-      if (pattern[i + 1] === '/') {
-        i++;
-        re += '(?:.*/)?';
-      } else re += '.*';
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    const ch = pattern[i];
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else if (ch === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end < 0) re += '\\[';
+      else {
+        let body = pattern.slice(i + 1, end).replace(/\\/g, '\\\\');
+        if (body.startsWith('!')) body = `^${body.slice(1)}`;
+        re += `[${body}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.+^${}()|\]\\]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).trim().split('\n')[0];
+  return new RegExp(`^${re}$`, 's');
 }

@@ -1,8 +1,8 @@
 // The namespace tuple (SPEC §2): validation and a stable key.
 import type { NamespaceRef } from './types.js';
 
-export const FEATURE_SLUG_RE = /^\d{3}-[a-z0-9-]+$/;
-const UUID_V4_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+/** Any canonical (8-4-4-4-12 hex) UUID, whatever its version: 047 accepts every one as a project uuid. */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const NAMESPACE_FIELDS = [
   'project_uuid',
@@ -12,12 +12,17 @@ export const NAMESPACE_FIELDS = [
   'manifest_version',
 ] as const satisfies readonly (keyof NamespaceRef)[];
 
-export function isUuidV4(value: string): boolean {
-  return UUID_V4_RE.test(value);
+export function isUuid(value: string): boolean {
+  return UUID_RE.test(value);
 }
 
+/**
+ * A feature directory name as 047 takes it: any non-hidden directory under kitty-specs/ (today
+ * `<slug>-<ULID>`, older `NNN-slug`). Control characters are refused: the namespace key joins
+ * fields with NUL.
+ */
 export function isFeatureSlug(value: string): boolean {
-  return FEATURE_SLUG_RE.test(value);
+  return value !== '' && !value.startsWith('.') && !value.includes('/') && !/[\u0000-\u001f]/.test(value);
 }
 
 /** Every problem with a namespace, as human sentences; empty when valid. */
@@ -27,17 +32,13 @@ export function namespaceProblems(ns: Partial<Record<keyof NamespaceRef, unknown
     const value = ns[field];
     if (typeof value !== 'string' || value.trim() === '') problems.push(`${field} is missing or empty`);
   }
-  if (typeof ns.project_uuid === 'string' && ns.project_uuid !== '' && !isUuidV4(ns.project_uuid)) {
-    problems.push(`project_uuid ${JSON.stringify(ns.project_uuid)} is not a UUID version 4`);
+  if (typeof ns.project_uuid === 'string' && ns.project_uuid !== '' && !isUuid(ns.project_uuid)) {
+    problems.push(`project_uuid ${JSON.stringify(ns.project_uuid)} is not a UUID`);
   }
   if (typeof ns.feature_slug === 'string' && ns.feature_slug !== '' && !isFeatureSlug(ns.feature_slug)) {
-    problems.push(`feature_slug ${JSON.stringify(ns.feature_slug)} does not match ${FEATURE_SLUG_RE}`);
+    problems.push(`feature_slug ${JSON.stringify(ns.feature_slug)} is not a feature directory name`);
   }
   return problems;
-}
-
-export function isValidNamespace(ns: Partial<Record<keyof NamespaceRef, unknown>>): ns is NamespaceRef {
-  return namespaceProblems(ns).length === 0;
 }
 
 /**

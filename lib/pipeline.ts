@@ -1,7 +1,7 @@
 // One sync run, shared by the hooks and `kitty-sync sync`: eligible artifacts are
 // enqueued (with their index events) in one locked save, then the queue is drained
 // within a budget. Every artifact of the run ends with exactly one outcome.
-import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
+import type { CommitContext, EligibleArtifact, FeatureIndex, UploadOutcome } from './types.js';
 import { artifactKey } from './namespace.js';
 import { withQueue, type EnqueueResult } from './queue.js';
 import { drain, firstRead, tryDrainLock, type DrainReport, type DrainTransport, type FirstRead } from './drain.js';
@@ -10,7 +10,7 @@ import { mark } from './trace.js';
 export interface RunInput {
   stateDir: string;
   /** Per commit context: a pre-push of several refs enqueues several groups. */
-  groups: { context: CommitContext; eligible: EligibleArtifact[] }[];
+  groups: SyncGroup[];
   /** Skipped outcomes found while collecting (reported, never enqueued). */
   skipped: UploadOutcome[];
   transport: DrainTransport | null;
@@ -21,6 +21,13 @@ export interface RunInput {
   force?: boolean;
   onNotice?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
+}
+
+/** What one commit brings: bodies to upload, and the index (events, snapshot) of every feature it touched. */
+export interface SyncGroup {
+  context: CommitContext;
+  eligible: EligibleArtifact[];
+  indexes: FeatureIndex[];
 }
 
 export interface RunReport {
@@ -35,7 +42,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const totals = { added: 0, duplicate: 0, superseded: 0, refused: 0 };
   const refused = new Set<string>();
   // Taken before the enqueue transaction so the drain's opening read can ride in it (see drain()).
-  const hasWork = input.groups.some((g) => g.eligible.length > 0);
+  const hasWork = input.groups.some((g) => g.eligible.length > 0 || g.indexes.length > 0);
   const drainLock = input.transport && hasWork ? await tryDrainLock(input.stateDir) : null;
   const drainOpts = { stale: input.stale, force: input.force, transport: drainLock ? input.transport : null };
   let first: FirstRead | undefined;
@@ -43,8 +50,8 @@ export async function runSync(input: RunInput): Promise<RunReport> {
     try {
       first = await withQueue(queueOpts, (q) => {
         for (const g of input.groups) {
-          if (g.eligible.length === 0) continue;
-          const r = q.enqueue(g.eligible, g.context);
+          if (g.eligible.length === 0 && g.indexes.length === 0) continue;
+          const r = q.enqueue(g.eligible, g.context, g.indexes);
           totals.added += r.added;
           totals.duplicate += r.duplicate;
           totals.superseded += r.superseded;
@@ -121,6 +128,8 @@ function queuedReason(d: DrainReport): string {
       return 'budget_exhausted';
     case 'unauthorized':
       return 'unauthorized';
+    case 'protocol_refused':
+      return 'protocol_refused';
     case 'events_failed':
       return 'index_events_pending';
     case 'done':

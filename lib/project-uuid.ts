@@ -9,7 +9,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { isMap, isNode, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
 import { configYamlPath } from './config.js';
-import { isUuidV4 } from './namespace.js';
+import { isUuid } from './namespace.js';
 
 export interface ProjectUuidResult {
   /** Absolute path of .kittify/config.yaml. */
@@ -55,7 +55,7 @@ export function ensureProjectUuid(repoRoot: string, makeUuid: () => string = ran
   }
   const existing: unknown = doc.getIn(['project', 'uuid']);
   if (typeof existing === 'string' && existing.trim() !== '') {
-    return { file, uuid: existing, written: false, createdFile: false, valid: isUuidV4(existing.trim()) };
+    return { file, uuid: existing, written: false, createdFile: false, valid: isUuid(existing.trim()) };
   }
   if (existing !== undefined && existing !== null && existing !== '') {
     throw new ConfigFileError(file, "'project.uuid' is not a string");

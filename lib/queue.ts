@@ -2,12 +2,13 @@
 // directory, bodies content-addressed beside it (bodystore), every read-modify-write under an
 // inter-process lock (lock.ts) with an atomic whole-file save (queue-file.ts). Network I/O never
 // happens here: callers read work in one withQueue, send it, then apply the results in another.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
 import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
-import { buildIndexEvent, newEventRecord, type EventRecord } from './events.js';
+import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, newEventRecord, snapshotFacts, type EventRecord, type SnapshotRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from './namespace.js';
 import {
@@ -26,7 +27,7 @@ import {
 import { backoffMs } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
-import type { ArtifactClassification, CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
+import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from './types.js';
 
 import { mark } from './trace.js';
 export { DB_FILE, dbPath, headerProblem, preloadQueue } from './queue-file.js';
@@ -69,7 +70,7 @@ export interface BodyTask {
 
 export interface StoredEvent {
   event_id: string;
-  envelope: IndexEvent;
+  envelope: DossierEvent;
   retry_count: number;
   next_attempt_at: number;
   last_error: string | null;
@@ -135,6 +136,12 @@ const hexOf = (v: SqlValue): string => Buffer.from(v as Uint8Array).toString('he
 const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
 const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
 
+/** A version-4-shaped UUID derived from an event id, so a stored snapshot keeps one snapshot_id across resends. */
+function snapshotUuid(eventId: string): string {
+  const h = createHash('sha256').update(eventId).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 function histogramBucket(n: number): string {
   if (n <= 2) return String(n);
   if (n <= 4) return '3-4';
@@ -162,12 +169,25 @@ const BODY_SELECT = `SELECT b.seq, b.created_at, ${NS_COLS}, b.artifact_path, b.
   FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq`;
 
 // Columns: 0 seq, 1 created_at, 2-6 namespace, 7-10 context, 11 path, 12 hash, 13 size, 14 key, 15 class,
-// 16 wp, 17 step, 18 required, 19 lamport, 20 retry, 21 next, 22 last_error, 23 ns_id.
+// 16 wp, 17 step, 18 required, 19 lamport, 20 retry, 21 next, 22 last_error, 23 ns_id, 24 team_slug.
 const EVENT_SELECT = `SELECT e.seq, e.created_at, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
     COALESCE(e.artifact_path, b.artifact_path), COALESCE(e.content_hash, b.content_hash), COALESCE(e.size_bytes, b.size_bytes),
-    e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error, n.ns_id
+    e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error, n.ns_id,
+    c.team_slug
   FROM index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
   JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`;
+
+// Columns: 0 seq, 1 created_at, 2-6 namespace, 7-10 context, 11 facts, 12 lamport, 13 retry, 14 next, 15 last_error,
+// 16 ns_id, 17 team_slug.
+const SNAPSHOT_SELECT = `SELECT s.seq, s.created_at, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
+    s.facts, s.lamport_clock, s.retry_count, s.next_attempt_at, s.last_error, n.ns_id, c.team_slug
+  FROM snapshot_events s JOIN namespaces n ON n.ns_id = s.ns_id JOIN contexts c ON c.ctx_id = s.ctx_id`;
+
+/** A context row back to the envelope's values ('' stands for a null on the wire). */
+function contextFromRow(r: Row, i: number, team: SqlValue): CommitContext {
+  const orNull = (v: SqlValue): string | null => (v === null || v === '' ? null : String(v));
+  return { team_slug: String(team ?? 'local'), project_slug: String(r[i]), repo_slug: orNull(r[i + 1]), git_branch: orNull(r[i + 2]), head_commit_sha: orNull(r[i + 3]) };
+}
 
 interface EventRow {
   seq: number;
@@ -286,9 +306,12 @@ export class Queue {
   }
 
   private ctxId(ctx: CommitContext): number {
-    const vals = [ctx.project_slug, ctx.repo_slug, ctx.git_branch, ctx.head_commit_sha];
-    this.run('INSERT OR IGNORE INTO contexts (project_slug, repo_slug, git_branch, head_commit_sha) VALUES (?,?,?,?)', vals);
-    return Number(this.one('SELECT ctx_id FROM contexts WHERE project_slug = ? AND repo_slug = ? AND git_branch = ? AND head_commit_sha = ?', vals)?.[0]);
+    // team_slug: dead letters from before schema v3 have none.
+    const vals = [ctx.project_slug, ctx.repo_slug ?? '', ctx.git_branch ?? '', ctx.head_commit_sha ?? '', ctx.team_slug ?? 'local'];
+    this.run('INSERT OR IGNORE INTO contexts (project_slug, repo_slug, git_branch, head_commit_sha, team_slug) VALUES (?,?,?,?,?)', vals);
+    return Number(
+      this.one('SELECT ctx_id FROM contexts WHERE project_slug = ? AND repo_slug = ? AND git_branch = ? AND head_commit_sha = ? AND team_slug = ?', vals)?.[0],
+    );
   }
 
   uploadId(createdAt: number, seq: number): string {
@@ -334,11 +357,13 @@ export class Queue {
    * Adds one body task and one index event per new artifact version, in one transaction.
    * Same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash pending:
    * the older task and its unsent event are removed (`superseded`). Beyond capacity: `refused`.
+   * Then, per feature of `indexes`, an Indexed event for every other indexed file and one snapshot,
+   * as 047 emits them (see enqueueIndex).
    */
-  enqueue(items: EligibleArtifact[], ctx: CommitContext): EnqueueResult {
+  enqueue(items: EligibleArtifact[], ctx: CommitContext, indexes: FeatureIndex[] = []): EnqueueResult {
     this.writable();
     const result: EnqueueResult = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] };
-    if (items.length === 0) return result;
+    if (items.length === 0 && indexes.length === 0) return result;
     const now = this.opts.now();
     this.transaction(() => {
       let tasks = this.count('SELECT COUNT(*) FROM body_tasks');
@@ -369,7 +394,7 @@ export class Queue {
         this.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, item.artifact_path]);
 
         const seq = ++this.seq;
-        const rec = newEventRecord(item, ctx, this.nodeId, ++this.lamport, now, this.eventId(now, seq));
+        const rec = newEventRecord(item, ctx, envelopeNodeId(), ++this.lamport, now, this.eventId(now, seq));
         ctxId ??= this.ctxId(ctx);
         this.insertBody(ns, item.artifact_path, item.content_hash, seq, item.size_bytes, now);
         this.insertEvent(seq, ctxId, rec, now, null);
@@ -378,12 +403,48 @@ export class Queue {
         tasks++;
         result.added++;
       }
+      for (const index of indexes) if (this.enqueueIndex(index, ctx, now)) this.changed = true;
     });
     if (result.added > 0 || result.superseded > 0) this.changed = true;
     // Bodies go to disk now, under the lock, while the caller's transaction goes on (a hook reads
     // its first work and exports the database meanwhile): their fsyncs are the slowest part.
     if (this.pendingBodies.size) this.startBodyWrites();
     return result;
+  }
+
+  /**
+   * The rest of a feature's index: an Indexed event (detached: no body task) for each indexed file
+   * whose identical event is not already pending, replacing older unsent detached events of that
+   * path, then one snapshot replacing an unsent older one of the namespace. Returns whether it added any.
+   */
+  private enqueueIndex(index: FeatureIndex, ctx: CommitContext, now: number): boolean {
+    const ns = this.nsId(index.namespace);
+    let ctxId: number | null = null;
+    let added = false;
+    for (const a of index.artifacts) {
+      const hash = bytesOf(a.content_hash);
+      // Pending with its body task (enqueued above or earlier), or already detached: nothing to add.
+      if (this.one('SELECT 1 FROM body_tasks b JOIN index_events e ON e.seq = b.seq WHERE b.ns_id = ? AND b.artifact_path = ? AND b.content_hash = ?', [ns, a.artifact_path, hash])) continue;
+      const detached = this.all('SELECT seq, content_hash FROM index_events WHERE ns_id = ? AND artifact_path = ?', [ns, a.artifact_path]);
+      if (detached.some((r) => hexOf(r[1]) === a.content_hash)) continue;
+      for (const [seq] of detached) this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+      const seq = ++this.seq;
+      const rec = newEventRecord({ ...a, namespace: index.namespace }, ctx, envelopeNodeId(), ++this.lamport, now, this.eventId(now, seq));
+      ctxId ??= this.ctxId(ctx);
+      this.insertEvent(seq, ctxId, rec, now, { ns });
+      added = true;
+    }
+    const facts = JSON.stringify(snapshotFacts(index));
+    const pending = this.all('SELECT seq, facts FROM snapshot_events WHERE ns_id = ?', [ns]);
+    if (!added && pending.some((r) => String(r[1]) === facts)) return false;
+    for (const [seq] of pending) this.run('DELETE FROM snapshot_events WHERE seq = ?', [seq]);
+    ctxId ??= this.ctxId(ctx);
+    this.run(
+      `INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,0,?,NULL)`,
+      [++this.seq, ns, ctxId, facts, ++this.lamport, now, now],
+    );
+    return true;
   }
 
   private startBodyWrites(): void {
@@ -409,7 +470,7 @@ export class Queue {
     const rec: EventRecord = {
       event_id: this.eventId(createdAt, seq),
       namespace: nsFromRow(r, 2),
-      context: { project_slug: String(r[7]), repo_slug: String(r[8]), git_branch: String(r[9]), head_commit_sha: String(r[10]) },
+      context: contextFromRow(r, 7, r[24]),
       artifact_path: String(r[11]),
       content_hash: hexOf(r[12]),
       size_bytes: Number(r[13]),
@@ -420,7 +481,7 @@ export class Queue {
         step_id: str(r[17]),
         required_status: Number(r[18]) ? 'required' : 'optional',
       } satisfies ArtifactClassification,
-      node_id: this.nodeId,
+      node_id: envelopeNodeId(),
       lamport_clock: Number(r[19]),
       timestamp_ms: createdAt,
     };
@@ -445,15 +506,38 @@ export class Queue {
     };
   }
 
-  /** Unsent index events whose time has come (all with force), in enqueue order. */
+  private snapshotFromRow(r: Row): { seq: number; rec: SnapshotRecord; created_at: number; retry_count: number; next_attempt_at: number; last_error: string | null } {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
+    const facts = JSON.parse(String(r[11])) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
+    const rec: SnapshotRecord = {
+      event_id: this.eventId(createdAt, seq),
+      // Derived from the event id: a resend of the same snapshot names the same snapshot.
+      snapshot_id: snapshotUuid(this.eventId(createdAt, seq)),
+      namespace: nsFromRow(r, 2),
+      ...facts,
+      context: contextFromRow(r, 7, r[17]),
+      node_id: envelopeNodeId(),
+      lamport_clock: Number(r[12]),
+      timestamp_ms: createdAt,
+    };
+    return { seq, rec, created_at: createdAt, retry_count: Number(r[13]), next_attempt_at: Number(r[14]), last_error: str(r[15]) };
+  }
+
+  /** Unsent events (Indexed and snapshots) whose time has come (all with force), in enqueue order. */
   readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
-    const rows = opts.force
-      ? this.all(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
-      : this.all(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [this.opts.now(), limit]);
-    return rows.map((r) => {
-      const { rec, created_at, retry_count, next_attempt_at, last_error } = this.eventFromRow(r);
-      return { event_id: rec.event_id, envelope: buildIndexEvent(rec), created_at, retry_count, next_attempt_at, last_error };
+    const where = opts.force ? '' : 'WHERE e.next_attempt_at <= ?';
+    const params = opts.force ? [limit] : [this.opts.now(), limit];
+    const indexed = this.all(`${EVENT_SELECT} ${where} ORDER BY e.seq LIMIT ?`, params).map((r) => {
+      const { seq, rec, created_at, retry_count, next_attempt_at, last_error } = this.eventFromRow(r);
+      return { seq, event: { event_id: rec.event_id, envelope: buildIndexEvent(rec) as DossierEvent, created_at, retry_count, next_attempt_at, last_error } };
     });
+    const snapshots = this.all(`${SNAPSHOT_SELECT} ${where.replace('e.', 's.')} ORDER BY s.seq LIMIT ?`, params).map((r) => {
+      const { seq, rec, created_at, retry_count, next_attempt_at, last_error } = this.snapshotFromRow(r);
+      return { seq, event: { event_id: rec.event_id, envelope: buildSnapshotEvent(rec) as DossierEvent, created_at, retry_count, next_attempt_at, last_error } };
+    });
+    if (snapshots.length === 0) return indexed.map((x) => x.event);
+    return [...indexed, ...snapshots].sort((a, b) => a.seq - b.seq).slice(0, limit).map((x) => x.event);
   }
 
   /** Body tasks whose time has come (all with force), oldest first. */
@@ -475,9 +559,17 @@ export class Queue {
   private seqOf(kind: number, id: string): number | null {
     const d = decodeId(this.node, kind, id);
     if (!d) return null;
-    const table = kind === KIND_EVENT ? 'index_events' : 'body_tasks';
-    const r = this.one(`SELECT created_at FROM ${table} WHERE seq = ?`, [d.seq]);
-    return r && Number(r[0]) === d.createdAt ? d.seq : null;
+    const tables = kind === KIND_EVENT ? (['index_events', 'snapshot_events'] as const) : (['body_tasks'] as const);
+    for (const table of tables) {
+      const r = this.one(`SELECT created_at FROM ${table} WHERE seq = ?`, [d.seq]);
+      if (r) return Number(r[0]) === d.createdAt ? d.seq : null;
+    }
+    return null;
+  }
+
+  /** Which table holds the pending event `seq`. */
+  private eventTable(seq: number): 'index_events' | 'snapshot_events' {
+    return this.one('SELECT 1 FROM snapshot_events WHERE seq = ?', [seq]) ? 'snapshot_events' : 'index_events';
   }
 
   private deadLetterBody(seq: number, reason: string): boolean {
@@ -496,6 +588,7 @@ export class Queue {
   }
 
   private deadLetterEvent(seq: number, reason: string): boolean {
+    if (this.eventTable(seq) === 'snapshot_events') return this.deadLetterSnapshot(seq, reason);
     const r = this.one(`${EVENT_SELECT} WHERE e.seq = ?`, [seq]);
     if (!r) return false;
     const { rec, created_at, retry_count, last_error } = this.eventFromRow(r);
@@ -509,6 +602,19 @@ export class Queue {
     return true;
   }
 
+  private deadLetterSnapshot(seq: number, reason: string): boolean {
+    const r = this.one(`${SNAPSHOT_SELECT} WHERE s.seq = ?`, [seq]);
+    if (!r) return false;
+    const { rec, created_at, retry_count, last_error } = this.snapshotFromRow(r);
+    this.run(
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
+       VALUES (?, 'event', ?, ?, ?, ?, '', NULL, ?, ?, ?, ?)`,
+      [ulid(), rec.event_id, seq, r[16], rec.namespace.feature_slug, JSON.stringify({ snapshot: rec, created_at, retry_count, last_error }), reason, this.opts.now(), retry_count],
+    );
+    this.run('DELETE FROM snapshot_events WHERE seq = ?', [seq]);
+    return true;
+  }
+
   /** Records what happened to sent events. A 'dead' event also dead-letters its body task. Unknown ids are ignored. */
   applyEventResults(results: { event_id: string; result: TaskResult }[]): void {
     this.writable();
@@ -517,12 +623,13 @@ export class Queue {
         const seq = this.seqOf(KIND_EVENT, event_id);
         if (seq === null || result.kind === 'released') continue;
         this.changed = true;
+        const table = this.eventTable(seq);
         if (result.kind === 'delivered') {
-          this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+          this.run(`DELETE FROM ${table} WHERE seq = ?`, [seq]);
         } else if (result.kind === 'retry') {
-          this.run('UPDATE index_events SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?', [result.error, seq]);
-          const n = this.count('SELECT retry_count FROM index_events WHERE seq = ?', [seq]);
-          this.run('UPDATE index_events SET next_attempt_at = ? WHERE seq = ?', [this.nextAttempt(n, result.notBeforeMs), seq]);
+          this.run(`UPDATE ${table} SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?`, [result.error, seq]);
+          const n = this.count(`SELECT retry_count FROM ${table} WHERE seq = ?`, [seq]);
+          this.run(`UPDATE ${table} SET next_attempt_at = ? WHERE seq = ?`, [this.nextAttempt(n, result.notBeforeMs), seq]);
         } else {
           this.deadLetterEvent(seq, result.reason);
           // Without its index entry the body would only ever get index_entry_not_found.
@@ -558,11 +665,13 @@ export class Queue {
     const cutoff = this.opts.now() - policy.maxAgeMs;
     let moved = 0;
     this.transaction(() => {
-      for (const table of ['index_events', 'body_tasks'] as const) {
+      for (const table of ['index_events', 'snapshot_events', 'body_tasks'] as const) {
         const rows = this.all(`SELECT seq, created_at < ? FROM ${table} WHERE created_at < ? OR retry_count >= ?`, [cutoff, cutoff, policy.maxRetries]);
         for (const [seq, old] of rows) {
           const reason = Number(old) ? 'stale_max_age' : 'stale_max_retries';
-          if (table === 'index_events') {
+          if (table === 'snapshot_events') {
+            if (this.deadLetterSnapshot(Number(seq), reason)) moved++;
+          } else if (table === 'index_events') {
             if (this.deadLetterEvent(Number(seq), reason)) moved++;
             // The body cannot be accepted without its index entry either.
             if (this.deadLetterBody(Number(seq), `event_${reason}`)) moved++;
@@ -597,14 +706,16 @@ export class Queue {
       const b = histogramBucket(Number(retries));
       histogram[b] = (histogram[b] ?? 0) + Number(n);
     }
-    const oldest = this.one('SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events)')?.[0];
+    const oldest = this.one(
+      'SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events UNION ALL SELECT MIN(created_at) FROM snapshot_events)',
+    )?.[0];
     return {
       pending,
       ready,
       backoff: pending - ready,
       failed,
-      events_pending: this.count('SELECT COUNT(*) FROM index_events'),
-      events_ready: this.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]),
+      events_pending: this.count('SELECT (SELECT COUNT(*) FROM index_events) + (SELECT COUNT(*) FROM snapshot_events)'),
+      events_ready: this.count('SELECT (SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?) + (SELECT COUNT(*) FROM snapshot_events WHERE next_attempt_at <= ?)', [now, now]),
       events_failed: this.count("SELECT COUNT(*) FROM dead_letters WHERE kind = 'event'"),
       oldest_pending_age_ms: oldest === null || oldest === undefined ? null : Math.max(0, now - Number(oldest)),
       per_feature: perFeature,
@@ -683,6 +794,23 @@ export class Queue {
         } catch {
           task = null;
         }
+        const snap = task?.snapshot as SnapshotRecord | undefined;
+        if (kind === 'event' && snap?.namespace && snap.context) {
+          const ns = this.nsId(pickNamespace(snap.namespace));
+          const facts = JSON.stringify({ parity_hash_sha256: snap.parity_hash_sha256, artifact_counts: snap.artifact_counts, completeness_status: snap.completeness_status });
+          if (Number(superseded) || this.one('SELECT 1 FROM snapshot_events WHERE ns_id = ?', [ns])) {
+            out.superseded++;
+          } else {
+            this.run(
+              `INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+               VALUES (?,?,?,?,?,?,0,?,NULL)`,
+              [++this.seq, ns, this.ctxId(snap.context), facts, ++this.lamport, now, now],
+            );
+            out.requeued++;
+          }
+          this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
+          continue;
+        }
         const nsRef = task?.namespace as NamespaceRef | undefined;
         if (!task || !nsRef || typeof hash !== 'string' || !HASH_RE.test(hash)) {
           out.unavailable.push(String(id));
@@ -728,7 +856,7 @@ export class Queue {
   }
 
   hasPending(): boolean {
-    return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)')?.[0];
+    return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events) OR EXISTS (SELECT 1 FROM snapshot_events)')?.[0];
   }
 
   /** Of `hashes`, those some row (task or dead letter) still needs. One scan, not one per hash. */

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb } from 'node:zlib';
-import { isUuidV4, namespaceProblems, pickNamespace } from './namespace.js';
+import { isUuid, namespaceProblems, pickNamespace } from './namespace.js';
 import type { NamespaceRef } from './types.js';
 import { FaultInjector, type FaultConfig, type FaultEndpoint } from './faults.js';
 import { ReceiverStore, type ArtifactRecord, type LoadReport } from './receiver-store.js';
@@ -112,7 +112,7 @@ export function eventProblems(e: unknown): string[] {
     if (typeof v !== 'string' || (nonEmpty && v === '')) problems.push(`${where}${field} must be a${nonEmpty ? ' non-empty' : ''} string`);
   };
   if (typeof e.event_id !== 'string' || !ULID_RE.test(e.event_id)) problems.push('event_id must be a ULID');
-  if (e.event_type !== 'MissionDossierArtifactIndexed') problems.push(`unsupported event_type ${JSON.stringify(e.event_type)}`);
+  if (typeof e.event_type !== 'string' || !e.event_type.startsWith('MissionDossier')) problems.push(`unsupported event_type ${JSON.stringify(e.event_type)}`);
   if (e.aggregate_type !== 'MissionDossier') problems.push('aggregate_type must be "MissionDossier"');
   str(e, 'node_id', '');
   if (!Number.isInteger(e.lamport_clock) || (e.lamport_clock as number) < 0) problems.push('lamport_clock must be a non-negative integer');
@@ -120,11 +120,20 @@ export function eventProblems(e: unknown): string[] {
   if (typeof e.timestamp !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(e.timestamp) || Number.isNaN(Date.parse(e.timestamp))) {
     problems.push('timestamp must be an ISO 8601 date-time');
   }
-  for (const f of ['project_slug', 'git_branch', 'head_commit_sha', 'repo_slug']) str(e, f, '', false);
-  if (typeof e.project_uuid !== 'string' || !isUuidV4(e.project_uuid)) problems.push('project_uuid must be a UUID version 4');
+  str(e, 'project_slug', '', false);
+  // 047 sends null where git has no answer (no origin, no branch).
+  for (const f of ['git_branch', 'head_commit_sha', 'repo_slug']) if (e[f] !== null) str(e, f, '', false);
+  if (e.team_slug !== undefined) str(e, 'team_slug', '');
+  if (typeof e.project_uuid !== 'string' || !isUuid(e.project_uuid)) problems.push('project_uuid must be a UUID');
   const p = e.payload;
   if (!isObject(p)) {
     problems.push('payload must be an object');
+    return problems;
+  }
+  // Other dossier events (snapshots, missing artifacts) are stored, not indexed: only their namespace is checked.
+  if (e.event_type !== 'MissionDossierArtifactIndexed') {
+    if (!isObject(p.namespace)) problems.push('payload.namespace must be an object');
+    else for (const np of namespaceProblems(p.namespace)) problems.push(`payload.namespace: ${np}`);
     return problems;
   }
   if (!isObject(p.namespace)) problems.push('payload.namespace must be an object');
@@ -438,8 +447,10 @@ export class Receiver {
         results.push({ event_id: eventId, status: 'rejected', error: problems.join('; ') });
         continue;
       }
-      const ev = e as { payload: { namespace: NamespaceRef; relative_path: string; content_hash_sha256: string } };
-      writes.push(this.store.recordEvent(eventId, ev.payload.namespace, ev.payload.relative_path, ev.payload.content_hash_sha256));
+      const ev = e as { event_type: string; payload: { namespace: NamespaceRef; relative_path: string; content_hash_sha256: string } };
+      if (ev.event_type === 'MissionDossierArtifactIndexed') {
+        writes.push(this.store.recordEvent(eventId, ev.payload.namespace, ev.payload.relative_path, ev.payload.content_hash_sha256));
+      }
       this.counters.events.success++;
       results.push({ event_id: eventId, status: 'success' });
     }
@@ -462,10 +473,10 @@ export class Receiver {
     const decision = await this.store.storeBody(v.ns, v.artifactPath, v.hash, v.content);
     if (decision === 'stored') {
       this.counters.stored++;
-      return this.send(res, 201, { status: 'stored' });
+      return this.send(res, 201, { status: 'stored', artifact_path: v.artifactPath, content_hash: v.hash });
     }
     this.counters.already_exists++;
-    return this.send(res, 200, { status: 'already_exists' });
+    return this.send(res, 200, { status: 'already_exists', artifact_path: v.artifactPath, content_hash: v.hash });
   }
 
   private handleFaults(req: http.IncomingMessage, res: http.ServerResponse, raw: Buffer): void {

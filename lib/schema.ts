@@ -6,9 +6,9 @@
 // its body task (its envelope is rebuilt on read) instead of a JSON document per row.
 import type { Database } from 'sql.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
-export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
+export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'snapshot_events', 'dead_letters'] as const;
 
 const CURRENT_DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -18,10 +18,13 @@ CREATE TABLE IF NOT EXISTS namespaces (
   mission_key TEXT NOT NULL, manifest_version TEXT NOT NULL,
   UNIQUE (project_uuid, feature_slug, target_branch, mission_key, manifest_version)
 );
+-- An event envelope's context. A null on the wire (no origin, no branch) is stored as '' so the
+-- UNIQUE constraint can find the row again (NULLs are all distinct to it).
 CREATE TABLE IF NOT EXISTS contexts (
   ctx_id INTEGER PRIMARY KEY,
   project_slug TEXT NOT NULL, repo_slug TEXT NOT NULL, git_branch TEXT NOT NULL, head_commit_sha TEXT NOT NULL,
-  UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha)
+  team_slug TEXT NOT NULL DEFAULT 'local',
+  UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
 );
 -- One row per pending body upload, keyed by the unique tuple (five namespace fields via ns_id,
 -- artifact_path, content_hash): the table is its own unique index. content_hash is the raw 32-byte
@@ -62,6 +65,20 @@ CREATE TABLE IF NOT EXISTS index_events (
   size_bytes INTEGER
 );
 CREATE INDEX IF NOT EXISTS index_events_detached ON index_events (ns_id, artifact_path) WHERE ns_id IS NOT NULL;
+-- One row per unsent MissionDossierSnapshotComputed event (one per feature and sync); seq comes from
+-- the same counter as index events, so a snapshot is sent after the Indexed events it sums up.
+CREATE TABLE IF NOT EXISTS snapshot_events (
+  seq INTEGER PRIMARY KEY,
+  ns_id INTEGER NOT NULL,
+  ctx_id INTEGER NOT NULL,
+  facts TEXT NOT NULL,
+  lamport_clock INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS snapshot_events_ns ON snapshot_events (ns_id);
 -- Permanently failed work: the whole task as JSON (few rows), why, and when. superseded is set
 -- when a newer version of the artifact is enqueued: such a letter is never re-queued.
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -252,7 +269,23 @@ function migrate1to2(db: Database): void {
   if (getMeta(db, 'lamport_clock') === undefined) setMeta(db, 'lamport_clock', 0);
 }
 
-export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2 };
+/**
+ * v3 (047 conformance): envelopes carry team_slug (contexts gain the column, in their unique key)
+ * and snapshots are queued in snapshot_events. A database migrated from v1 already has both.
+ */
+function migrate2to3(db: Database): void {
+  const cols = db.exec('PRAGMA table_info(contexts)')[0]?.values.map((r) => String(r[1])) ?? [];
+  if (!cols.includes('team_slug')) {
+    db.exec('ALTER TABLE contexts RENAME TO v2_contexts');
+    createTables(db);
+    db.exec(`INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
+      SELECT ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, 'local' FROM v2_contexts;
+      DROP TABLE v2_contexts;`);
+  }
+  createTables(db);
+}
+
+export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3 };
 
 /** Brings a database from `from` to SCHEMA_VERSION, one version per transaction. Returns whether anything ran. */
 export function migrate(db: Database, from: number, migrations: Record<number, (db: Database) => void> = MIGRATIONS): boolean {

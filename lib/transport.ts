@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import type { IndexEvent, PushContentRequest } from './types.js';
+import type { DossierEvent, PushContentRequest } from './types.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 
@@ -58,6 +58,8 @@ export type BodyResult =
   | { kind: 'already_exists' }
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   | { kind: 'unauthorized'; reason: string }
+  /** 410 (retired) or 412 (protocol refused): stop the drain, keep everything, tell the user `message`. */
+  | { kind: 'halt'; reason: string; message: string }
   | { kind: 'permanent'; reason: string }
   | { kind: 'aborted' };
 
@@ -72,11 +74,12 @@ export type EventsResult =
   | { kind: 'results'; results: EventResult[] }
   | { kind: 'retry'; reason: string; retryAfterMs?: number }
   | { kind: 'unauthorized'; reason: string }
+  | { kind: 'halt'; reason: string; message: string }
   | { kind: 'permanent'; reason: string }
   | { kind: 'aborted' };
 
 /** The failure kinds both endpoints share. */
-type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'permanent' | 'aborted' }>;
+type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'halt' | 'permanent' | 'aborted' }>;
 
 /** Bad server URL or an insecure scheme: a configuration problem (exit 2), not a delivery failure. */
 export class ConfigError extends Error {
@@ -163,22 +166,16 @@ export class Transport {
   async pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult> {
     const outcome = await this.post(PUSH_CONTENT_PATH, encodePushContent(req), false, signal);
     if ('kind' in outcome) return outcome;
-    const { status } = outcome;
-    if (status === 201) return { kind: 'stored' };
-    if (status === 200) {
-      // 200 normally says already_exists; a server that answers 200 {"status":"stored"} stored it.
-      const body = parseJsonObject(outcome.text);
-      return body?.status === 'stored' ? { kind: 'stored' } : { kind: 'already_exists' };
-    }
+    if (outcome.status >= 200 && outcome.status < 300) return pushContentSuccess(outcome.status, outcome.text, req);
     return this.classifyFailure(outcome);
   }
 
-  async sendEvents(events: IndexEvent[], signal?: AbortSignal): Promise<EventsResult> {
+  async sendEvents(events: DossierEvent[], signal?: AbortSignal): Promise<EventsResult> {
     const body = await gzip(Buffer.from(JSON.stringify({ events }), 'utf8'));
     const outcome = await this.post(EVENTS_PATH, body, true, signal);
     if ('kind' in outcome) return outcome;
-    if (outcome.status === 200 || outcome.status === 201) {
-      const results = parseEventResults(outcome.text);
+    if (outcome.status >= 200 && outcome.status < 300) {
+      const results = outcome.status === 200 || outcome.status === 201 ? parseEventResults(outcome.text) : null;
       // A success status with a body we cannot read: events are idempotent by event_id, so resend.
       if (!results) return { kind: 'retry', reason: `invalid_response: http_${outcome.status} without a results list` };
       return { kind: 'results', results };
@@ -240,7 +237,7 @@ export class Transport {
         });
         // Reading the whole body lets the socket go back to the keep-alive pool. A 201 says all we
         // need, so its body is only drained, not decoded.
-        const text = await readBody(res.body, res.status !== 201);
+        const text = await readBody(res.body);
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           let next: URL;
           try {
@@ -319,6 +316,7 @@ export class Transport {
     if (status === 401) {
       return { kind: 'unauthorized', reason: withDetail('http_401') };
     }
+    if (status === 410 || status === 412) return { kind: 'halt', reason: `http_${status}`, message: haltMessage(status, errorCode, detail) };
     if (status === 404) {
       if (errorCode === 'namespace_not_found') return { kind: 'permanent', reason: 'namespace_not_found' };
       if (errorCode === 'index_entry_not_found') return { kind: 'retry', reason: 'index_entry_not_found' };
@@ -337,6 +335,33 @@ export class Transport {
   private redact(text: string): string {
     return this.token ? text.split(this.token).join('[redacted]') : text;
   }
+}
+
+/**
+ * SPEC §5.2: only 201 {"status":"stored"} and 200 {"status":"already_exists"} count as delivered;
+ * an echoed artifact_path or content_hash must be the request's. Any other 2xx (a proxy's HTML
+ * page, `{}`, truncated JSON, another artifact's echo) is `invalid_response`, kept with backoff.
+ */
+export function pushContentSuccess(status: number, text: string, req: Pick<PushContentBody, 'artifact_path' | 'content_hash'>): BodyResult {
+  const body = parseJsonObject(text);
+  const invalid = (why: string): BodyResult => ({ kind: 'retry', reason: `invalid_response: http_${status} ${why}` });
+  if (!body) return invalid('without a JSON object');
+  for (const field of ['artifact_path', 'content_hash'] as const) {
+    if (body[field] !== undefined && body[field] !== req[field]) return invalid(`echoes another ${field}`);
+  }
+  if (status === 201 && body.status === 'stored') return { kind: 'stored' };
+  if (status === 200 && body.status === 'already_exists') return { kind: 'already_exists' };
+  return invalid(`with status ${JSON.stringify(body.status ?? null)}`);
+}
+
+/** One line for a 410 or 412: what the server said and what to do. */
+function haltMessage(status: 410 | 412, code: string | null, detail: string): string {
+  const said = `the server answered ${status} ${status === 410 ? 'Gone' : 'Precondition Failed'}${code ? ` (${code})` : detail ? ` (${detail})` : ''}`;
+  const what =
+    status === 410
+      ? 'this endpoint is retired there; point KITTY_SYNC_SERVER_URL (or sync.server_url) at a server that takes this protocol, such as `kitty-sync serve`'
+      : 'it refuses this protocol version; check that the server speaks spec-kitty 047\'s sync protocol';
+  return `${said}: ${what}, then run \`kitty-sync drain\`. Nothing was lost: everything stays queued.`;
 }
 
 /**
@@ -367,13 +392,13 @@ function retire(c: Cohort): void {
  * Reads (or, when `keep` is false, only drains) a node-fetch response body with plain stream
  * events: Response.text() goes through an async iterator, a measurable share of a small request.
  */
-function readBody(body: NodeJS.ReadableStream | null, keep: boolean): Promise<string> {
+/** The whole answer, always: a 201 counts only when it says `stored` (SPEC §5.2). */
+function readBody(body: NodeJS.ReadableStream | null): Promise<string> {
   if (body === null) return Promise.resolve('');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    if (keep) body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    else body.resume();
-    body.once('end', () => resolve(keep ? (chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')) : ''));
+    body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     body.once('error', reject);
   });
 }

@@ -19,9 +19,12 @@ export type SkipReason =
   | 'binary'
   | 'not_valid_utf8'
   | 'deleted'
+  /** A feature directory whose name cannot be a feature slug (control characters). */
   | 'invalid_feature_slug'
-  /** meta.json or a manifest override of the feature could not be parsed: the feature is skipped. */
-  | 'invalid_metadata';
+  /** meta.json of the feature could not be parsed: the feature is skipped. */
+  | 'invalid_metadata'
+  /** The file name cannot form a valid artifact key (047 drops the whole feature; kitty-sync only this file). */
+  | 'invalid_artifact_key';
 
 /** The closed set of per-artifact results (SPEC §4). */
 export type OutcomeStatus = 'uploaded' | 'already_exists' | 'queued' | 'skipped' | 'failed';
@@ -52,7 +55,7 @@ export interface ArtifactCandidate {
   size_bytes: number;
 }
 
-/** Manifest knowledge about one artifact (SPEC §5.1 payload). */
+/** 047's indexer facts about one artifact (SPEC §5.1 payload; wp_id and step_id are always null). */
 export interface ArtifactClassification {
   artifact_key: string;
   artifact_class: string;
@@ -70,21 +73,57 @@ export interface EligibleArtifact extends ArtifactClassification {
   body: Buffer;
 }
 
-/** Where the artifacts came from; copied into each index event's envelope. */
+/** A file 047 indexes (present as text): one MissionDossierArtifactIndexed event each. */
+export interface IndexedArtifact extends ArtifactClassification {
+  artifact_path: string;
+  content_hash: string;
+  size_bytes: number;
+}
+
+/** Everything indexed of one feature at a commit: its Indexed events and its snapshot. */
+export interface FeatureIndex {
+  namespace: NamespaceRef;
+  /** Every indexed file of the feature, by path. */
+  artifacts: IndexedArtifact[];
+  /** False for a mission 047 has no manifest for (its snapshot says `unknown`). */
+  manifest_known: boolean;
+}
+
+/** Where the artifacts came from; copied into each event's envelope (047 sends nulls where git has no answer). */
 export interface CommitContext {
+  /** `sync.team_slug` / KITTY_SYNC_TEAM; 047 sends 'local' when no team is known. */
+  team_slug: string;
   project_slug: string;
-  repo_slug: string;
-  git_branch: string;
-  head_commit_sha: string;
+  /** `owner/repo` of `origin`; null without one. */
+  repo_slug: string | null;
+  /** The checked-out branch, 'HEAD' when detached. */
+  git_branch: string | null;
+  head_commit_sha: string | null;
+}
+
+/** The envelope fields every dossier event carries, in 047's order (wire.json `envelope_field_order`). */
+interface EnvelopeBase<T extends string, P> {
+  event_id: string;
+  event_type: T;
+  aggregate_id: string;
+  aggregate_type: 'MissionDossier';
+  payload: P;
+  node_id: string;
+  lamport_clock: number;
+  causation_id: null;
+  timestamp: string;
+  team_slug: string;
+  project_uuid: string;
+  project_slug: string;
+  git_branch: string | null;
+  head_commit_sha: string | null;
+  repo_slug: string | null;
 }
 
 /** A MissionDossierArtifactIndexed event as sent on the wire (SPEC §5.1). */
-export interface IndexEvent {
-  event_id: string;
-  event_type: 'MissionDossierArtifactIndexed';
-  aggregate_id: string;
-  aggregate_type: 'MissionDossier';
-  payload: {
+export type IndexEvent = EnvelopeBase<
+  'MissionDossierArtifactIndexed',
+  {
     feature_slug: string;
     artifact_key: string;
     artifact_class: string;
@@ -95,20 +134,38 @@ export interface IndexEvent {
     step_id: string | null;
     required_status: 'required' | 'optional';
     namespace: NamespaceRef;
-  };
-  node_id: string;
-  lamport_clock: number;
-  causation_id: null;
-  timestamp: string;
-  project_uuid: string;
-  project_slug: string;
-  git_branch: string;
-  head_commit_sha: string;
-  repo_slug: string;
+  }
+>;
+
+export interface ArtifactCounts {
+  total: number;
+  required: number;
+  required_present: number;
+  required_missing: number;
+  optional: number;
+  optional_present: number;
 }
 
-/** The push-content request body (SPEC §5.2). */
+/** A MissionDossierSnapshotComputed event, one per synced feature after its Indexed events. */
+export type SnapshotEvent = EnvelopeBase<
+  'MissionDossierSnapshotComputed',
+  {
+    feature_slug: string;
+    parity_hash_sha256: string;
+    artifact_counts: ArtifactCounts;
+    completeness_status: 'complete' | 'incomplete' | 'unknown';
+    snapshot_id: string;
+    namespace: NamespaceRef;
+  }
+>;
+
+/** Every event kitty-sync sends. */
+export type DossierEvent = IndexEvent | SnapshotEvent;
+
+/** The push-content request body (SPEC §5.2), in 047's field order. */
 export interface PushContentRequest extends NamespaceRef {
+  /** Equal to mission_key: 047 always sends it, and its server's serializer requires it. */
+  mission_slug: string;
   artifact_path: string;
   content_hash: string;
   hash_algorithm: 'sha256';

@@ -13,16 +13,18 @@ async function walk(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const d of await readdir(dir, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${d.name}` : d.name;
+    // Hidden files and folders are never scanned (047's rule 1).
+    if (d.name.startsWith('.')) continue;
     if (d.isDirectory()) out.push(...(await walk(path.join(dir, d.name), rel)));
     else out.push(rel);
   }
   return out;
 }
 
-/** The SPEC §3 rules restated independently of lib/eligibility.ts, for corpus files (all regular). */
+/** The SPEC §3 rules (047's surfaces) restated independently of lib/eligibility.ts, for corpus files (all regular). */
 function expectedEligible(rel: string, bytes: Buffer): boolean {
   const surface =
-    /^(spec|plan|tasks|research|quickstart|data-model)\.md$/.test(rel) || /^(research|contracts|checklists)\/.+/.test(rel) || /^tasks\/WP[0-9][^/]*\.md$/i.test(rel);
+    /^(spec|plan|tasks|research|quickstart|data-model)\.md$/.test(rel) || /^(research|contracts|checklists)\/.+/.test(rel) || /^tasks\/WP[0-9].*\.md$/.test(rel);
   const format = /\.(md|json|ya?ml|csv)$/i.test(rel);
   const utf8 = Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
   return surface && format && bytes.length <= 524288 && !bytes.includes(0) && utf8;
@@ -86,7 +88,7 @@ test('corpus features: every file gets one outcome; eligible hashes match node:c
   t.is(reason('042-local-mission-dossier-authority-parity-export', 'status.json'), 'unsupported_surface');
   t.true(res.namespaces['045-agent-profile-system'].target_branch.includes('/'));
   const wp = res.eligible.find((a) => a.artifact_path === 'tasks/WP02-manifests.md');
-  t.like(wp, { artifact_key: 'workflow.task.wp', wp_id: 'WP02', artifact_class: 'workflow' });
+  t.like(wp, { artifact_key: 'artifact.wp02-manifests', wp_id: null, artifact_class: 'workflow' });
 });
 
 test('odd inputs: every rule and reason code in one commit', async (t) => {
@@ -104,10 +106,15 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
     [`${f}/tasks/WP01-x.md`]: 'wp',
     [`${f}/tasks/README.md`]: 'readme',
     [`${f}/tasks/notes-WP01.md`]: 'notes',
+    [`${f}/tasks/WP03.MD`]: 'upper-case extension: not a prompt for 047',
+    [`${f}/tasks/WP02-x/review-cycle-1.md`]: 'nested review file: a prompt for 047',
+    [`${f}/notes (copy).md`]: 'no valid artifact key',
     [`${f}/research/deep/nested/Sources ü.CSV`]: 'a,b\n',
+    [`${f}/research/deep/nested/Sources.CSV`]: 'a,b\n',
     [`${f}/contracts/v1/api spec.YAML`]: 'a: 1\n',
     [`${f}/checklists/sub/req.md`]: '- [ ] x\n',
     [`${f}/checklists/.gitkeep`]: '',
+    [`${f}/.review/WP01.md`]: 'hidden folder: never scanned',
     [`${f}/contracts/notes.txt`]: 'txt',
     [`${f}/extra.md`]: 'not a surface',
     'kitty-specs/Not-A-Slug/spec.md': 'x',
@@ -123,7 +130,7 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
   const repo = await openRepo(r.root);
   const res = await collectArtifacts(repo, {});
   const outcome = (p: string): string | null => {
-    if (res.eligible.some((a) => a.artifact_path === p)) return 'eligible';
+    if (res.eligible.some((a) => a.namespace.feature_slug === '001-odd' && a.artifact_path === p)) return 'eligible';
     return res.skipped.find((s) => s.feature_slug === '001-odd' && s.artifact_path === p)?.reason ?? null;
   };
   const expected: Record<string, string> = {
@@ -137,16 +144,21 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
     'tasks/WP01-x.md': 'eligible',
     'tasks/README.md': 'unsupported_surface',
     'tasks/notes-WP01.md': 'unsupported_surface',
-    'research/deep/nested/Sources ü.CSV': 'eligible',
+    'tasks/WP03.MD': 'unsupported_surface',
+    'tasks/WP02-x/review-cycle-1.md': 'eligible',
+    'notes (copy).md': 'invalid_artifact_key',
+    // ü cannot be in an artifact key (047 would drop the whole feature; kitty-sync skips the file).
+    'research/deep/nested/Sources ü.CSV': 'invalid_artifact_key',
+    'research/deep/nested/Sources.CSV': 'eligible',
     'contracts/v1/api spec.YAML': 'eligible',
     'checklists/sub/req.md': 'eligible',
-    'checklists/.gitkeep': 'unsupported_format',
     'contracts/notes.txt': 'unsupported_format',
     'extra.md': 'unsupported_surface',
     'data-model.md': 'not_regular_file',
     'research/submodule.md': 'not_regular_file',
   };
   for (const [p, want] of Object.entries(expected)) t.is(outcome(p), want, p);
+  for (const hidden of ['checklists/.gitkeep', '.review/WP01.md']) t.is(outcome(hidden), null, `${hidden} is never scanned`);
   t.is(res.eligible.length + res.skipped.filter((s) => s.feature_slug === '001-odd').length, Object.keys(expected).length);
 
   const bom = res.eligible.find((a) => a.artifact_path === 'tasks.md')!;
@@ -155,10 +167,14 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
   t.is(res.eligible.find((a) => a.artifact_path === 'spec.md')!.size_bytes, 524_288);
   t.is(res.namespaces['001-odd'].target_branch, 'feature/odd');
 
-  const bad = res.skipped.filter((s) => s.feature_slug === 'Not-A-Slug');
-  t.is(bad.length, 1);
-  t.like(bad[0], { artifact_path: '', status: 'skipped', reason: 'invalid_feature_slug' });
-  t.false('Not-A-Slug' in res.namespaces);
+  // Any folder is a feature, as in 047.
+  t.true('Not-A-Slug' in res.namespaces);
+  t.deepEqual(res.eligible.filter((a) => a.namespace.feature_slug === 'Not-A-Slug').map((a) => a.artifact_path), ['plan.md', 'spec.md']);
+  // Indexed: every present file of 001-odd but the symlink, the submodule, the invalid UTF-8 one and the bad key.
+  const odd = res.indexes.find((i) => i.namespace.feature_slug === '001-odd')!;
+  t.false(odd.artifacts.some((a) => ['data-model.md', 'research/submodule.md', 'quickstart.md', 'notes (copy).md'].includes(a.artifact_path)));
+  t.true(odd.artifacts.some((a) => a.artifact_path === 'meta.json'));
+  t.true(odd.artifacts.some((a) => a.artifact_path === 'research.md'), 'valid UTF-8 with NUL is indexed (only its body is binary)');
   t.false(res.skipped.some((s) => s.feature_slug === 'README.md'));
 });
 

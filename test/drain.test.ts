@@ -13,7 +13,7 @@ import { acquireLock } from '../lib/lock.js';
 import { dbPath, readQueue, withQueue } from '../lib/queue.js';
 import { Transport } from '../lib/transport.js';
 import type { EligibleArtifact } from '../lib/types.js';
-import { artifact, CTX, namespace } from './fixtures/artifacts.js';
+import { artifact, CTX, namespace, indexed } from './fixtures/artifacts.js';
 import { deadPort, startTestReceiver, type TestReceiver, type TestReceiverOptions } from './helpers/receiver.js';
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ test('an events batch failing mid-pass: no body of that batch is sent, its event
   t.true(pushed.every((p) => srv.batchOf(p) === 0), 'only bodies whose events were accepted');
   const failedBatch = new Set(srv.paths[1]);
   const evs = await events(stateDir);
-  t.deepEqual(new Set(evs.map((e) => e.envelope.payload.relative_path)), failedBatch);
+  t.deepEqual(new Set(evs.map((e) => indexed(e).payload.relative_path)), failedBatch);
   t.true(evs.every((e) => e.retry_count === 1 && e.last_error === 'http_503: busy'));
   const left = await bodies(stateDir);
   t.is(left.length, 250 - pushed.length);
@@ -519,8 +519,8 @@ test('a body whose index event is still in backoff is not sent before it', async
 test('an event the server rejects → the event and its body are dead-lettered, the body is never sent', async (t) => {
   const stateDir = tempStateDir(t);
   const r = await receiver(t);
-  // Not a UUID version 4: the receiver rejects the index event.
-  const badNs = { ...namespace('002-beta'), project_uuid: '00000000-0000-0000-0000-000000000000' };
+  // Not a UUID: the receiver rejects the index event.
+  const badNs = { ...namespace('002-beta'), project_uuid: 'not-a-uuid' };
   const good = artifact('spec.md', '# good\n');
   const bad = artifact('plan.md', '# bad\n', badNs);
   await enqueue(stateDir, [good, bad]);
@@ -638,4 +638,71 @@ test('the token never reaches the queue files, even when the server echoes it in
   walk(stateDir);
   t.true(files.length >= 2);
   for (const f of files) t.false(readFileSync(f).includes(token), `token found in ${f}`);
+});
+
+// ---- strict success (047 conformance, issue 10) ----------------------------------------------
+
+const BAD_2XX: [string, RawReply][] = [
+  ['a proxy login page (200 HTML)', { status: 200, body: '<html><body>Sign in to the network</body></html>', headers: { 'Content-Type': 'text/html' } }],
+  ['201 {}', { status: 201, body: '{}' }],
+  ['200 {"status":"ok"}', { status: 200, body: '{"status":"ok"}' }],
+  ['truncated JSON', { status: 201, body: '{"status":"sto' }],
+  ['an echo of another path', { status: 201, body: JSON.stringify({ status: 'stored', artifact_path: 'other.md' }) }],
+  ['an echo of another hash', { status: 200, body: JSON.stringify({ status: 'already_exists', content_hash: 'f'.repeat(64) }) }],
+  ['204 No Content', { status: 204 }],
+];
+for (const [name, answer] of BAD_2XX) {
+  test(`a 2xx that is not the contract's (${name}) → invalid_response, nothing leaves the queue`, async (t) => {
+    const stateDir = tempStateDir(t);
+    const srv = await rawServer(t, () => answer);
+    await enqueue(stateDir, several(3));
+    const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null });
+    t.is(srv.seen.push, 3);
+    t.true(report.outcomes.every((o) => o.status === 'queued' && /^invalid_response/.test(o.reason ?? '')), JSON.stringify(report.outcomes));
+    const left = await bodies(stateDir);
+    t.is(left.length, 3, 'every body is still queued');
+    t.true(left.every((b) => b.retry_count === 1 && /^invalid_response/.test(b.last_error ?? '')), 'with backoff');
+  });
+}
+
+for (const status of [410, 412] as const) {
+  test(`${status} stops the drain at once, keeps everything, and says what the server answered`, async (t) => {
+    const stateDir = tempStateDir(t);
+    const srv = await rawServer(t, () => ({ status, body: JSON.stringify({ error: status === 410 ? 'legacy_ingress_retired' : 'protocol_refused' }) }));
+    await enqueue(stateDir, several(6));
+    const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null, concurrency: 1 });
+    t.is(report.stop, 'protocol_refused');
+    t.is(srv.seen.push, 1, 'nothing is sent after the first refusal');
+    t.regex(report.message ?? '', new RegExp(`${status}.*${status === 410 ? 'legacy_ingress_retired' : 'protocol_refused'}`));
+    t.regex(report.message ?? '', /kitty-sync drain/);
+    const left = await bodies(stateDir);
+    t.is(left.length, 6);
+    t.true(left.every((b) => b.retry_count === 0), 'not the task’s fault: no backoff');
+    t.is((await dead(stateDir)).length, 0);
+  });
+}
+
+test('an events answer without a result for some event keeps that event queued (and its body unsent)', async (t) => {
+  const stateDir = tempStateDir(t);
+  let pushes = 0;
+  const url = await testServer(t, (req, raw, res) => {
+    if (req.url === '/api/v1/events/batch/') {
+      const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string }[] };
+      // Answers for all but the last event.
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ results: evs.slice(0, -1).map((e) => ({ event_id: e.event_id, status: 'success' })) }));
+      return;
+    }
+    pushes++;
+    const j = JSON.parse(raw.toString('utf8')) as { artifact_path: string; content_hash: string };
+    res.writeHead(201, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ status: 'stored', artifact_path: j.artifact_path, content_hash: j.content_hash }));
+  });
+  await enqueue(stateDir, several(3));
+  await drain({ stateDir, transport: makeTransport(t, url), budgetMs: null });
+  t.is(pushes, 2, 'the body whose event got no answer waits');
+  const left = await events(stateDir);
+  t.is(left.length, 1);
+  t.is(left[0].last_error, 'no_result_for_event');
+  t.is((await bodies(stateDir)).length, 1);
 });

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import {
   MAX_BODY_BYTES,
   checkEligibility,
-  decodeBody,
   hasAllowedExtension,
   isStrictUtf8,
   sha256Hex,
@@ -29,10 +28,11 @@ test('research/, contracts/, checklists/ are surfaces recursively', (t) => {
   t.false(surfaceOf('other/contracts/a.md'));
 });
 
-test('work-package prompts: tasks/WP<digit>*.md directly in tasks/', (t) => {
+test('work-package prompts: ^tasks/WP\\d+.*\\.md$, as 047', (t) => {
   t.true(surfaceOf('tasks/WP01-x.md'));
   t.true(surfaceOf('tasks/WP1.md'));
-  t.true(surfaceOf('tasks/WP01-x.MD'));
+  t.false(surfaceOf('tasks/WP01-x.MD'), 'case-sensitive, as 047');
+  t.true(surfaceOf('tasks/WP03-x/review-cycle-1.md'), 'the .* crosses folders, as 047');
   t.false(surfaceOf('tasks/README.md'));
   t.false(surfaceOf('tasks/notes-WP01.md'));
   t.false(surfaceOf('tasks/WPx-01.md'));
@@ -83,7 +83,8 @@ test('oversized is checked before binary and utf-8', (t) => {
 test('a NUL byte is binary', (t) => {
   t.is(checkEligibility(cand('spec.md'), Buffer.from([0x61, 0x00, 0x62])), 'binary');
   // NUL wins over invalid UTF-8 (checked first).
-  t.is(checkEligibility(cand('spec.md'), Buffer.from([0xff, 0x00])), 'binary');
+  // Not UTF-8 at all: 047's text check comes first.
+  t.is(checkEligibility(cand('spec.md'), Buffer.from([0xff, 0x00])), 'not_valid_utf8');
 });
 
 test('invalid UTF-8 is not_valid_utf8', (t) => {
@@ -98,7 +99,7 @@ test('invalid UTF-8 is not_valid_utf8', (t) => {
 test('a UTF-8 BOM is valid, kept in the body and in the hash', (t) => {
   const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text('# Spec\n')]);
   t.is(checkEligibility(cand('spec.md'), bytes), null);
-  const body = decodeBody(bytes);
+  const body = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   t.is(body.charCodeAt(0), 0xfeff);
   t.deepEqual(Buffer.from(body, 'utf8'), bytes);
   t.is(sha256Hex(bytes), createHash('sha256').update(bytes).digest('hex'));

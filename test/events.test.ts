@@ -9,7 +9,8 @@ test('newEventRecord + buildIndexEvent give the SPEC §5.1 envelope', (t) => {
   const e = buildIndexEvent(rec);
   t.regex(e.event_id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
   t.is(e.aggregate_id, '012-docs:wp.WP01');
-  t.is(e.timestamp, '2024-01-02T03:04:05.006Z');
+  t.is(e.timestamp, '2024-01-02T03:04:05.006000+00:00', "047's format: microseconds and +00:00");
+  t.is(e.team_slug, 'local');
   t.is(e.lamport_clock, 42);
   t.is(e.node_id, 'NODE');
   t.is(e.payload.relative_path, 'tasks/WP01-setup.md');

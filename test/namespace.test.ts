@@ -1,5 +1,5 @@
 import test from 'ava';
-import { artifactKey, isFeatureSlug, isUuidV4, namespaceKey, namespaceProblems } from '../lib/namespace.js';
+import { artifactKey, isFeatureSlug, isUuid, namespaceKey, namespaceProblems } from '../lib/namespace.js';
 import type { NamespaceRef } from '../lib/types.js';
 
 const ns: NamespaceRef = {
@@ -10,20 +10,19 @@ const ns: NamespaceRef = {
   manifest_version: '1',
 };
 
-test('UUID v4 is required (v1 and junk are rejected)', (t) => {
-  t.true(isUuidV4(ns.project_uuid));
-  t.false(isUuidV4('3f2b8c1e-9d4a-1f6b-8a2c-1e5d7f9b0c3a'));
-  t.false(isUuidV4('3f2b8c1e-9d4a-4f6b-7a2c-1e5d7f9b0c3a'));
-  t.false(isUuidV4('not-a-uuid'));
+test('any canonical UUID is a project uuid, as in 047 (junk is not)', (t) => {
+  t.true(isUuid(ns.project_uuid));
+  t.true(isUuid('3f2b8c1e-9d4a-1f6b-8a2c-1e5d7f9b0c3a'), 'version 1');
+  t.true(isUuid('C0FFEE00-1234-4ABC-8DEF-0123456789AB'), 'upper case');
+  t.false(isUuid('3f2b8c1e9d4a1f6b8a2c1e5d7f9b0c3a'), 'not canonical');
+  t.false(isUuid('not-a-uuid'));
 });
 
-test('slug pattern', (t) => {
-  t.true(isFeatureSlug('001-a'));
-  t.true(isFeatureSlug('047-namespace-aware-artifact-body-sync'));
-  t.false(isFeatureSlug('47-short'));
-  t.false(isFeatureSlug('047-Upper'));
-  t.false(isFeatureSlug('047_under'));
-  t.false(isFeatureSlug('documentation-mission'));
+test('feature slugs: any non-hidden directory name, as 047 takes them', (t) => {
+  for (const slug of ['001-a', '047-namespace-aware-artifact-body-sync', 'feature-alias-removal-01KW0N87', '47-short', '047_Under', 'documentation-mission']) {
+    t.true(isFeatureSlug(slug), slug);
+  }
+  for (const slug of ['', '.hidden', 'a/b', 'tab\there']) t.false(isFeatureSlug(slug), JSON.stringify(slug));
 });
 
 test('namespaceProblems names every empty field and bad value', (t) => {
@@ -31,7 +30,7 @@ test('namespaceProblems names every empty field and bad value', (t) => {
   const problems = namespaceProblems({ ...ns, target_branch: '', mission_key: '  ', project_uuid: 'x' });
   t.true(problems.some((p) => p.startsWith('target_branch')));
   t.true(problems.some((p) => p.startsWith('mission_key')));
-  t.true(problems.some((p) => p.includes('UUID version 4')));
+  t.true(problems.some((p) => p.includes('is not a UUID')));
 });
 
 test('namespace keys separate branches that only differ by a slash position', (t) => {

@@ -34,7 +34,7 @@ function transport(t: ExecutionContext, url: string, token: string | null = null
 function input(stateDir: string, eligible: EligibleArtifact[], over: Partial<RunInput> = {}): RunInput {
   return {
     stateDir,
-    groups: [{ context: CTX, eligible }],
+    groups: [{ context: CTX, eligible, indexes: [] }],
     skipped: [],
     transport: null,
     budgetMs: null,
@@ -148,7 +148,7 @@ test('bad token: artifacts queued (unauthorized), message says how to fix it, no
 test('an artifact whose index event is rejected ends failed, not queued', async (t) => {
   const stateDir = tempStateDir(t);
   const r = await receiver(t);
-  const bad = artifact('spec.md', '# x\n', { ...namespace('003-gamma'), project_uuid: '00000000-0000-0000-0000-000000000000' });
+  const bad = artifact('spec.md', '# x\n', { ...namespace('003-gamma'), project_uuid: 'not-a-uuid' });
   const run = await runSync(input(stateDir, [bad, artifact('plan.md')], { transport: transport(t, r.url) }));
   t.deepEqual(run.outcomes.map((o) => [o.feature_slug, o.artifact_path, o.status]), [
     ['003-gamma', 'spec.md', 'failed'],
@@ -167,8 +167,8 @@ test('two versions of one artifact in one run (pre-push of two refs): one outcom
   const run = await runSync({
     ...input(stateDir, [], { transport: transport(t, r.url) }),
     groups: [
-      { context: CTX, eligible: [v1] },
-      { context: { ...CTX, head_commit_sha: 'b'.repeat(40) }, eligible: [v2] },
+      { context: CTX, eligible: [v1], indexes: [] },
+      { context: { ...CTX, head_commit_sha: 'b'.repeat(40) }, eligible: [v2], indexes: [] },
     ],
   });
   t.deepEqual(run.outcomes.map((o) => [o.content_hash, o.status]), [[v2.content_hash, 'uploaded']]);

@@ -1,4 +1,5 @@
 // Concurrency (issue 3): several processes enqueue different work at the same time through the
+import { indexed } from './fixtures/artifacts.js';
 // inter-process lock; nothing is lost and the Lamport clock stays unique and monotonic across them.
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -45,10 +46,10 @@ test(`${WORKERS} processes enqueueing at once: nothing lost, Lamport clock uniqu
   t.deepEqual(clocks, [...clocks].sort((a, b) => a - b), 'enqueue order and clock order agree');
   // Within each process, later batches got later clock values.
   for (let w = 0; w < WORKERS; w++) {
-    const mine = events.filter((e) => e.envelope.payload.relative_path.startsWith(`research/p${w}-`));
+    const mine = events.filter((e) => indexed(e).payload.relative_path.startsWith(`research/p${w}-`));
     const batchOf = (p: string) => Number(/-b(\d+)-/.exec(p)![1]);
     for (let i = 1; i < mine.length; i++) {
-      t.true(batchOf(mine[i].envelope.payload.relative_path) >= batchOf(mine[i - 1].envelope.payload.relative_path));
+      t.true(batchOf(indexed(mine[i]).payload.relative_path) >= batchOf(indexed(mine[i - 1]).payload.relative_path));
     }
   }
   t.is(new Set(events.map((e) => e.event_id)).size, events.length, 'event ids unique');

@@ -1,10 +1,11 @@
 import test from 'ava';
+import { isoTimestamp } from '../lib/events.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../lib/queue.js';
 import { SCHEMA_VERSION } from '../lib/schema.js';
-import { artifact, CTX, namespace, sha256 } from './fixtures/artifacts.js';
+import { artifact, CTX, namespace, sha256, indexed } from './fixtures/artifacts.js';
 import { openSqlJs, V1_DDL } from './fixtures/queue-v1.js';
 
 function tmpState(t: { teardown: (fn: () => void) => void }): string {
@@ -55,7 +56,7 @@ test('index event envelope follows SPEC §5.1', async (t) => {
   t.is(e.event_type, 'MissionDossierArtifactIndexed');
   t.is(e.aggregate_type, 'MissionDossier');
   t.is(e.aggregate_id, '047-namespace-aware:input.spec.main');
-  t.is(e.timestamp, new Date(c.now()).toISOString());
+  t.is(e.timestamp, isoTimestamp(c.now()));
   t.is(e.lamport_clock, 1);
   t.is(e.causation_id, null);
   t.is(e.project_uuid, spec.namespace.project_uuid);
@@ -109,7 +110,7 @@ test('a newer version supersedes the pending older task and its unsent event; ol
   t.like(res, { added: 1, superseded: 1, duplicate: 0 });
   const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
   t.deepEqual(bodies.map((b) => b.content_hash), [v2.content_hash]);
-  t.deepEqual(events.map((e) => e.envelope.payload.content_hash_sha256), [v2.content_hash]);
+  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
   t.deepEqual(bodyFiles(stateDir), [v2.content_hash]);
 });
 
@@ -121,12 +122,12 @@ test('a newer version also supersedes an unsent event whose body task already le
   await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
   const stranded = await readQueue({ stateDir }, (q) => q.readyEvents(5));
   t.is(stranded.length, 1);
-  t.is(stranded[0].envelope.payload.content_hash_sha256, v1.content_hash, 'a detached event keeps its artifact fields');
+  t.is(indexed(stranded[0]).payload.content_hash_sha256, v1.content_hash, 'a detached event keeps its artifact fields');
   const v2 = artifact('plan.md', 'version 2');
   const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
   t.like(res, { added: 1, superseded: 1 });
   const events = await readQueue({ stateDir }, (q) => q.readyEvents(5));
-  t.deepEqual(events.map((e) => e.envelope.payload.content_hash_sha256), [v2.content_hash]);
+  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
 });
 
 test('capacity: beyond it new work is refused and counted; superseding a pending version still works', async (t) => {
@@ -204,7 +205,7 @@ test('a rejected event dead-letters its body task too; retry brings both back wi
   t.is(events.length, 1);
   t.is(bodies[0].retry_count, 0);
   t.not(events[0].event_id, ev.event_id);
-  t.is(events[0].envelope.payload.content_hash_sha256, a.content_hash);
+  t.is(indexed(events[0]).payload.content_hash_sha256, a.content_hash);
   t.true(existsSync(pendingMarkerPath(stateDir)));
 });
 
@@ -388,7 +389,7 @@ test('migrates a version-1 queue to the current schema without losing work', asy
   t.like(got.stats, { pending: 1, events_pending: 2, failed: 1 });
   t.like(got.bodies[0], { artifact_path: 'spec.md', content_hash: a.content_hash, retry_count: 2, last_error: 'http_503', created_at: 1_700_000_000_000 });
   t.deepEqual(got.bodies[0].namespace, a.namespace);
-  t.deepEqual(got.events.map((e) => [e.envelope.payload.relative_path, e.envelope.lamport_clock, e.envelope.payload.content_hash_sha256]), [
+  t.deepEqual(got.events.map((e) => [indexed(e).payload.relative_path, e.envelope.lamport_clock, indexed(e).payload.content_hash_sha256]), [
     ['spec.md', 6, a.content_hash],
     ['plan.md', 7, b.content_hash],
   ]);

@@ -57,7 +57,7 @@ test('push-content: invalid bodies are 400 with a specific error', async (t) => 
     ['hash mismatch', { ...good, content_hash: sha256('other') }, 'content_hash_mismatch'],
     ['uppercase hash', { ...good, content_hash: good.content_hash.toUpperCase() }, 'invalid_content_hash'],
     ['hash algorithm', { ...good, hash_algorithm: 'md5' }, 'unsupported_hash_algorithm'],
-    ['uuid v1', { ...good, project_uuid: 'c232ab00-9414-11ec-b3c8-9f68deced846' }, 'invalid_namespace'],
+    ['not a uuid', { ...good, project_uuid: 'c232ab00941411ecb3c89f68deced846' }, 'invalid_namespace'],
     ['bad slug', { ...good, feature_slug: 'Feature-X' }, 'invalid_namespace'],
     ['empty branch', { ...good, target_branch: '' }, 'invalid_namespace'],
     ['missing manifest_version', { ...good, manifest_version: undefined }, 'invalid_namespace'],
@@ -92,9 +92,10 @@ test('push-content: namespace_not_found, index_entry_not_found, stored, already_
   const notIndexed = await post(`${r.url}${PUSH}`, pushRequest(ns, 'plan.md', 'x'));
   t.deepEqual([notIndexed.status, notIndexed.json], [404, { error: 'index_entry_not_found' }]);
   const stored = await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'));
-  t.deepEqual([stored.status, stored.json], [201, { status: 'stored' }]);
+  const echo = { artifact_path: 'spec.md', content_hash: pushRequest(ns, 'spec.md', 'x').content_hash };
+  t.deepEqual([stored.status, stored.json], [201, { status: 'stored', ...echo }]);
   const again = await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'));
-  t.deepEqual([again.status, again.json], [200, { status: 'already_exists' }]);
+  t.deepEqual([again.status, again.json], [200, { status: 'already_exists', ...echo }]);
   const s = r.stats();
   t.like(s, { stored: 1, already_exists: 1, namespace_not_found: 1, index_entry_not_found: 1 });
   t.is(s.requests.push_content, 4);

@@ -26,6 +26,12 @@ export interface DryRunOutcome {
   size_bytes: number | null;
   status: UploadOutcome['status'];
   reason: string | null;
+  /** 047's indexer facts (null for a file that is not in the tree, or a feature skipped whole). */
+  artifact_key: string | null;
+  artifact_class: string | null;
+  required_status: 'required' | 'optional' | null;
+  /** Whether a MissionDossierArtifactIndexed event is sent for it. */
+  indexed: boolean;
   detail?: string;
 }
 
@@ -53,6 +59,11 @@ export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | '
 }
 
 export function dryRunReport(result: CollectResult): DryRunReport {
+  const facts = new Map(result.files.map((f) => [`${f.feature_slug}\u0000${f.artifact_path}`, f]));
+  const indexFacts = (feature: string, artifactPath: string) => {
+    const f = facts.get(`${feature}\u0000${artifactPath}`);
+    return { artifact_key: f?.artifact_key ?? null, artifact_class: f?.artifact_class ?? null, required_status: f?.required_status ?? null, indexed: f?.indexed ?? false };
+  };
   const outcomes: DryRunOutcome[] = [
     ...result.eligible.map((a) => ({
       feature_slug: a.namespace.feature_slug,
@@ -61,6 +72,7 @@ export function dryRunReport(result: CollectResult): DryRunReport {
       size_bytes: a.size_bytes,
       status: 'queued' as const,
       reason: 'dry_run',
+      ...indexFacts(a.namespace.feature_slug, a.artifact_path),
     })),
     ...result.skipped.map((s) => ({
       feature_slug: s.feature_slug,
@@ -69,6 +81,7 @@ export function dryRunReport(result: CollectResult): DryRunReport {
       size_bytes: s.size_bytes ?? null,
       status: s.status,
       reason: s.reason,
+      ...indexFacts(s.feature_slug, s.artifact_path),
       ...(s.detail ? { detail: s.detail } : {}),
     })),
   ];
@@ -157,7 +170,7 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   const progress = await progressBar(!argv.json, 'uploading');
   const run = await runSync({
     ...runPolicy(settings),
-    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }), eligible: result.eligible }],
+    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }, settings.teamSlug), eligible: result.eligible, indexes: result.indexes }],
     skipped: result.skipped,
     transport,
     budgetMs: null,

@@ -151,7 +151,7 @@ export function testNamespace(overrides: Partial<NamespaceRef> = {}): NamespaceR
 }
 
 export function pushRequest(ns: NamespaceRef, artifactPath: string, content: string): PushContentRequest {
-  return { ...ns, artifact_path: artifactPath, content_hash: sha256(content), hash_algorithm: 'sha256', content_body: content };
+  return { ...ns, mission_slug: ns.mission_key, artifact_path: artifactPath, content_hash: sha256(content), hash_algorithm: 'sha256', content_body: content };
 }
 
 let lamport = 0;
@@ -179,6 +179,7 @@ export function indexEvent(ns: NamespaceRef, artifactPath: string, content: stri
     lamport_clock: ++lamport,
     causation_id: null,
     timestamp: new Date().toISOString(),
+    team_slug: 'local',
     project_uuid: ns.project_uuid,
     project_slug: 'test-project',
     git_branch: 'main',
