@@ -103,8 +103,13 @@ export class ReceiverStore {
     return this.eventIds.has(eventId);
   }
 
-  knowsNamespace(ns: NamespaceRef): boolean {
-    return this.namespaces.has(namespaceKey(ns));
+  /**
+   * A project becomes known with the first accepted event of it: 047's client sends a namespace's
+   * events before its bodies, so only a body for a project nobody indexed is namespace_not_found.
+   */
+  knowsProject(projectUuid: string): boolean {
+    for (const key of this.namespaces) if (key.startsWith(`${projectUuid}\u0000`)) return true;
+    return false;
   }
 
   /** Arrival time of the event that indexed (ns, path), or null. */
