@@ -150,9 +150,8 @@ export function eventProblems(e: unknown): string[] {
   if (typeof p.content_hash_sha256 !== 'string' || !SHA256_RE.test(p.content_hash_sha256)) {
     problems.push('payload.content_hash_sha256 must be 64 lowercase hex characters');
   }
-  if (!Number.isInteger(p.size_bytes) || (p.size_bytes as number) < 0 || (p.size_bytes as number) > MAX_CONTENT_BYTES) {
-    problems.push(`payload.size_bytes must be an integer between 0 and ${MAX_CONTENT_BYTES}`);
-  }
+  // An oversized file is still indexed (047 indexes every present file); only its body is refused.
+  if (!Number.isInteger(p.size_bytes) || (p.size_bytes as number) < 0) problems.push('payload.size_bytes must be a non-negative integer');
   for (const f of ['wp_id', 'step_id']) if (p[f] !== null && typeof p[f] !== 'string') problems.push(`payload.${f} must be a string or null`);
   if (p.required_status !== 'required' && p.required_status !== 'optional') problems.push('payload.required_status must be "required" or "optional"');
   if (typeof e.aggregate_id !== 'string' || e.aggregate_id !== `${String(p.feature_slug)}:${String(p.artifact_key)}`) {

@@ -58,7 +58,7 @@ test('push-content: invalid bodies are 400 with a specific error', async (t) => 
     ['uppercase hash', { ...good, content_hash: good.content_hash.toUpperCase() }, 'invalid_content_hash'],
     ['hash algorithm', { ...good, hash_algorithm: 'md5' }, 'unsupported_hash_algorithm'],
     ['not a uuid', { ...good, project_uuid: 'c232ab00941411ecb3c89f68deced846' }, 'invalid_namespace'],
-    ['bad slug', { ...good, feature_slug: 'Feature-X' }, 'invalid_namespace'],
+    ['bad slug', { ...good, feature_slug: '.hidden' }, 'invalid_namespace'],
     ['empty branch', { ...good, target_branch: '' }, 'invalid_namespace'],
     ['missing manifest_version', { ...good, manifest_version: undefined }, 'invalid_namespace'],
     ['body not a string', { ...good, content_body: 42 }, 'invalid_content_body'],
