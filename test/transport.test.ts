@@ -110,9 +110,10 @@ test('404 index_entry_not_found → retry (path not indexed, or index lag)', asy
 });
 
 test('404 namespace_not_found → permanent', async (t) => {
-  const { transport, ns } = await indexedReceiver(t);
-  const otherBranch = { ...ns, target_branch: 'feature/other' };
-  t.deepEqual(await transport.pushContent(pushRequest(otherBranch, 'spec.md', 'x')), { kind: 'permanent', reason: 'namespace_not_found' });
+  const { transport } = await indexedReceiver(t);
+  // The receiver answers namespace_not_found only for a project it has never seen an event of.
+  const unknownProject = testNamespace();
+  t.deepEqual(await transport.pushContent(pushRequest(unknownProject, 'spec.md', 'x')), { kind: 'permanent', reason: 'namespace_not_found' });
 });
 
 test('404 with no parseable error → retry (conservative)', async (t) => {
