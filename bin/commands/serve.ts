@@ -27,6 +27,12 @@ interface Args {
   json: boolean;
 }
 
+/** What to warn about when `--host` exposes the server beyond this machine, or null. */
+export function exposureWarning(host: string, token: string | null): string | null {
+  if (isLoopbackHost(host) || token) return null;
+  return `listening on ${host}, beyond loopback, without --token: anyone who can reach it can read the dashboard and write to it`;
+}
+
 const command: CommandModule<object, Args> = {
   command: 'serve',
   describe: 'run the local receiver and dossier dashboard (both endpoints, SQLite persistence, fault injection)',
@@ -94,11 +100,8 @@ const command: CommandModule<object, Args> = {
         }
         throw err;
       }
-      if (!isLoopbackHost(args.host) && !token) {
-        process.stderr.write(
-          'kitty-sync serve: warning: listening beyond loopback without --token; anyone who can reach it can read the dashboard and write to it\n',
-        );
-      }
+      const warning = exposureWarning(args.host, token || null);
+      if (warning) process.stderr.write(`kitty-sync serve: warning: ${warning}\n`);
       const loaded = receiver.store.loaded;
       if (loaded.events + loaded.bodies > 0) {
         process.stderr.write(`kitty-sync serve: loaded ${loaded.events} events and ${loaded.bodies} bodies from ${dataDir}\n`);
