@@ -328,6 +328,9 @@ export class ReceiverStore {
     const outcomes: EventOutcome[] = [];
     const changes: Change[] = [];
     const counters = { ...this.counters };
+    // A batch is usually one feature's events: each project and namespace row is written once per batch.
+    const projectsSeen = new Set<string>();
+    const namespaces = new Map<string, number>();
     this.db.transaction(() => {
       for (const ev of events) {
         const e = ev.envelope;
@@ -335,12 +338,20 @@ export class ReceiverStore {
           outcomes.push({ event_id: e.event_id, status: 'duplicate' });
           continue;
         }
-        if (this.q.hasProject.get(e.project_uuid) === undefined) counters.projects++;
-        this.q.upsertProject.run(e.project_uuid, e.project_slug ?? null, e.team_slug ?? null, now, now);
+        if (!projectsSeen.has(e.project_uuid)) {
+          projectsSeen.add(e.project_uuid);
+          if (this.q.hasProject.get(e.project_uuid) === undefined) counters.projects++;
+          this.q.upsertProject.run(e.project_uuid, e.project_slug ?? null, e.team_slug ?? null, now, now);
+        }
         let nsId: number | null = null;
         if (ev.ns) {
-          nsId = this.ensureNamespace(ev.ns, now, counters);
-          this.q.touchNamespace.run(now, nsId);
+          const key = NAMESPACE_FIELDS.map((f) => ev.ns![f]).join('\u0000');
+          nsId = namespaces.get(key) ?? null;
+          if (nsId === null) {
+            nsId = this.ensureNamespace(ev.ns, now, counters);
+            this.q.touchNamespace.run(now, nsId);
+            namespaces.set(key, nsId);
+          }
         }
         const idx = ev.indexed;
         const seq = Number(
