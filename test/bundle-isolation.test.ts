@@ -46,3 +46,34 @@ test('the CLI loads server code only through serve’s dynamic import', (t) => {
   t.truthy(receiver);
   t.true([...closure(receiver!)].some(hasServerCode));
 });
+
+/** Every relative import of the TypeScript sources under `dir`, as repository paths. */
+function sourceImports(dir: string): { from: string; to: string }[] {
+  const out: { from: string; to: string }[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
+      const rel = path.posix.join(d, e.name);
+      if (e.isDirectory()) walk(rel);
+      else if (e.name.endsWith('.ts')) {
+        const text = readFileSync(path.join(ROOT, rel), 'utf8');
+        for (const m of text.matchAll(/(?:from\s*|import\s*\(\s*)["'](\.{1,2}\/[^"']+)["']/g)) {
+          out.push({ from: rel, to: path.posix.normalize(path.posix.join(path.posix.dirname(rel), m[1])) });
+        }
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+test('module boundaries: server/ imports only lib/contract/ from lib/; lib/ never imports server/', (t) => {
+  const server = sourceImports('server');
+  t.true(server.some((i) => i.to.startsWith('lib/contract/')), 'the scan sees server imports');
+  t.deepEqual(server.filter((i) => !i.to.startsWith('server/') && !i.to.startsWith('lib/contract/')), []);
+  const lib = sourceImports('lib');
+  t.true(lib.length > 20);
+  t.deepEqual(lib.filter((i) => i.to.startsWith('server/')), []);
+  t.deepEqual(sourceImports('lib/contract').filter((i) => !i.to.startsWith('lib/contract/')), [], 'the contract depends on nothing else');
+});

@@ -1,8 +1,7 @@
 // The dashboard's HTTP side: which paths are its own, the login gate, security headers, static
 // assets and the live stream. Pages are rendered by pages.ts; the renderers load on first use.
 import type http from 'node:http';
-import type { Auth } from '../auth.js';
-import { Auth as AuthClass } from '../auth.js';
+import { Auth } from '../auth.js';
 import type { LiveHub } from '../live.js';
 import type { ReceiverStore } from '../store.js';
 import { asset } from './assets.js';
@@ -52,7 +51,7 @@ export class Dashboard {
     if (p === '/login') return this.login(req, res, url, raw);
     if (p === '/logout') {
       if (req.method !== 'POST') return this.methodNotAllowed(res, 'POST');
-      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': AuthClass.logoutCookie() });
+      res.writeHead(303, { ...SECURITY_HEADERS, Location: '/', 'Set-Cookie': Auth.logoutCookie() });
       res.end();
       return 303;
     }
