@@ -1,8 +1,9 @@
 // bench/serve: what one request costs `kitty-sync serve` as its database grows: an events batch
-// (20 Indexed events, 047's batch size for a feature), a push-content that stores a new version, one
-// that answers already_exists, and the dashboard's feature and artifact pages, with 0, 10k and 100k
-// artifacts already stored (spread over features of 100 artifacts). Requests go over loopback with a
-// keep-alive agent to a receiver in this process. Each figure is the median of `--requests` requests.
+// (20 Indexed events, a feature's worth), a push-content that stores a new version, one that answers
+// already_exists, and the dashboard's feature and artifact pages, with 0, 10k and 100k artifacts
+// already stored (spread over features of 100 artifacts). One receiver per size, in this process,
+// over loopback with a keep-alive agent; the sizes' requests are interleaved so a busy machine
+// weighs on all alike. Each figure is the median of `--requests` requests.
 // Usage: node dist/bench/serve.js [--sizes 0,10000,100000] [--requests 300]
 import http from 'node:http';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -36,7 +37,8 @@ function fill(r: Receiver, from: number, to: number): void {
   }
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// Opens no socket before the fills end (a fill blocks the event loop past the keep-alive timeout).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
 function request(url: string, method: string, payload: Buffer | null, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,59 +57,64 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function measure(r: Receiver, size: number, requests: number, round: number): Promise<Record<string, number>> {
-  const feature = ns(900_000 + round);
-  const events: number[] = [];
-  const stored: number[] = [];
-  const already: number[] = [];
-  const pages: number[] = [];
-  const artifactPages: number[] = [];
-  for (let i = 0; i < requests; i++) {
-    const p = `tasks/WP${i}-bench.md`;
-    const text = body(`new ${round} ${i}`);
-    // 20 events per batch, as 047 sends a feature: the measured path's own event, then 19 re-indexed files.
-    const batch = [indexEvent(feature, p, text), ...Array.from({ length: 19 }, (_, k) => indexEvent(feature, `research/extra-${k}.md`, `x ${i}`))];
-    events.push(await request(`${r.url}/api/v1/events/batch/`, 'POST', gzipSync(JSON.stringify({ events: batch })), { 'content-encoding': 'gzip' }));
-    const payload = Buffer.from(JSON.stringify(pushRequest(feature, p, text)));
-    stored.push(await request(`${r.url}/api/dossier/push-content/`, 'POST', payload));
-    already.push(await request(`${r.url}/api/dossier/push-content/`, 'POST', payload));
-  }
-  // The dashboard over a stored feature of PER_FEATURE artifacts (the last one filled, or the new one).
-  const id = r.store.namespaceId(size > 0 ? ns(Math.floor((size - 1) / PER_FEATURE)) : feature)!;
-  const somePath = size > 0 ? `research/doc-${size - 1}.md` : 'tasks/WP0-bench.md';
-  for (let i = 0; i < Math.min(requests, 100); i++) {
-    pages.push(await request(`${r.url}/ns/${id}`, 'GET', null));
-    artifactPages.push(await request(`${r.url}/ns/${id}/artifact?path=${encodeURIComponent(somePath)}`, 'GET', null));
-  }
-  return { events: median(events), stored: median(stored), already: median(already), page: median(pages), artifactPage: median(artifactPages) };
+interface Target {
+  r: Receiver;
+  size: number;
+  dataDir: string;
+  samples: Record<'events' | 'stored' | 'already' | 'page' | 'artifactPage', number[]>;
+}
+
+/** One step of the measured workload on one receiver: an events batch, a new body, the same body again. */
+async function apiStep(x: Target, i: number): Promise<void> {
+  const feature = ns(900_000);
+  const p = `tasks/WP${i}-bench.md`;
+  const text = body(`new ${i}`);
+  // 20 events per batch, as 047 sends a feature: the measured path's own event, then 19 re-indexed files.
+  const batch = [indexEvent(feature, p, text), ...Array.from({ length: 19 }, (_, k) => indexEvent(feature, `research/extra-${k}.md`, `x ${i}`))];
+  x.samples.events.push(await request(`${x.r.url}/api/v1/events/batch/`, 'POST', gzipSync(JSON.stringify({ events: batch })), { 'content-encoding': 'gzip' }));
+  const payload = Buffer.from(JSON.stringify(pushRequest(feature, p, text)));
+  x.samples.stored.push(await request(`${x.r.url}/api/dossier/push-content/`, 'POST', payload));
+  x.samples.already.push(await request(`${x.r.url}/api/dossier/push-content/`, 'POST', payload));
+}
+
+/** The dashboard over a feature of PER_FEATURE stored artifacts (the last one filled, or the measured one). */
+async function pageStep(x: Target): Promise<void> {
+  const id = x.r.store.namespaceId(x.size > 0 ? ns(Math.floor((x.size - 1) / PER_FEATURE)) : ns(900_000))!;
+  const somePath = x.size > 0 ? `research/doc-${x.size - 1}.md` : 'tasks/WP0-bench.md';
+  x.samples.page.push(await request(`${x.r.url}/ns/${id}`, 'GET', null));
+  x.samples.artifactPage.push(await request(`${x.r.url}/ns/${id}/artifact?path=${encodeURIComponent(somePath)}`, 'GET', null));
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const sizes = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [0, 10_000, 100_000];
   const requests = Number(args[args.indexOf('--requests') + 1]) || 300;
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-serve-'));
-  const r = await startReceiver({ dataDir, host: '127.0.0.1', port: 0 });
-  console.log(`bench/serve: ${requests} requests per figure (median ms), loopback, keep-alive, node ${process.version}, ${os.cpus().length} cores`);
-  console.log('stored artifacts | events batch (20) | push stored | push already_exists | feature page (100 rows) | artifact page | serve.db');
-  let filled = 0;
+  const targets: Target[] = [];
   try {
-    for (const [round, size] of sizes.entries()) {
+    for (const size of sizes) {
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-serve-'));
+      const r = await startReceiver({ dataDir, host: '127.0.0.1', port: 0 });
+      targets.push({ r, size, dataDir, samples: { events: [], stored: [], already: [], page: [], artifactPage: [] } });
       const f0 = performance.now();
-      fill(r, filled, size);
-      filled = Math.max(filled, size);
-      const fillS = (performance.now() - f0) / 1000;
-      const m = await measure(r, size, requests, round);
-      const dbMb = statSync(path.join(dataDir, 'serve.db')).size / 1024 / 1024;
-      console.log(
-        `${String(size).padStart(16)} | ${m.events.toFixed(2).padStart(17)} | ${m.stored.toFixed(2).padStart(11)} | ${m.already.toFixed(2).padStart(19)} | ${m.page.toFixed(2).padStart(23)} | ${m.artifactPage.toFixed(2).padStart(13)} | ${dbMb.toFixed(0)} MB` +
-          (fillS > 1 ? `  (filled in ${fillS.toFixed(0)} s)` : ''),
-      );
+      fill(r, 0, size);
+      if (size > 0) console.log(`filled ${size} artifacts in ${((performance.now() - f0) / 1000).toFixed(0)} s`);
+    }
+    // Interleaved, so that the load of a shared machine weighs on every size alike.
+    for (let i = 0; i < requests; i++) for (const x of targets) await apiStep(x, i);
+    for (let i = 0; i < Math.min(requests, 100); i++) for (const x of targets) await pageStep(x);
+    console.log(`bench/serve: median ms of ${requests} requests per figure (pages: ${Math.min(requests, 100)}), loopback, keep-alive, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
+    console.log('stored artifacts | events batch (20) | push stored | push already_exists | feature page (100 rows) | artifact page | serve.db');
+    for (const x of targets) {
+      const m = Object.fromEntries(Object.entries(x.samples).map(([k, v]) => [k, median(v).toFixed(2)]));
+      const dbMb = statSync(path.join(x.dataDir, 'serve.db')).size / 1024 / 1024;
+      console.log(`${String(x.size).padStart(16)} | ${m.events.padStart(17)} | ${m.stored.padStart(11)} | ${m.already.padStart(19)} | ${m.page.padStart(23)} | ${m.artifactPage.padStart(13)} | ${dbMb.toFixed(0)} MB`);
     }
   } finally {
-    await r.close();
     agent.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const x of targets) {
+      await x.r.close();
+      rmSync(x.dataDir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -381,6 +381,13 @@ test('kitty-sync serve: a port in use or bad options exit 2 with a message', asy
   t.regex(err?.message ?? '', /exited \(2\)[\s\S]*cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
   const bad = await t.throwsAsync(spawnReceiver({ args: ['--fail-rate', '3'] }));
   t.regex(bad?.message ?? '', /exited \(2\)[\s\S]*failRate must be a number between 0 and 1/);
+  // A data directory whose database is not one: named, and nothing overwritten.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ks-serve-garbage-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  writeFileSync(path.join(dataDir, 'serve.db'), 'this is not a database, but somebody may want it back\n'.repeat(100));
+  const garbage = await t.throwsAsync(spawnReceiver({ dataDir }));
+  t.regex(garbage?.message ?? '', /exited \(2\)[\s\S]*cannot open the database .*serve\.db: file is not a database/);
+  t.regex(readFileSync(path.join(dataDir, 'serve.db'), 'utf8'), /^this is not a database/);
 });
 
 test('kill -9 while bodies and events are being written: everything acknowledged is there after a restart', async (t) => {

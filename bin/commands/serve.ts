@@ -91,12 +91,15 @@ const command: CommandModule<object, Args> = {
       try {
         receiver = await startReceiver({ dataDir, host: args.host, port: args.port, token: token || null, faults });
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        const { code, syscall } = err as { code?: string; syscall?: string };
+        if (syscall === 'listen' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') {
           throw new UsageError(`cannot listen on ${args.host}:${args.port} (${code})`);
         }
         if (typeof code === 'string' && code.startsWith('SQLITE_')) {
           throw new UsageError(`cannot open the database ${path.join(dataDir, 'serve.db')}: ${(err as Error).message} (${code})`);
+        }
+        if (syscall === 'mkdir' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EROFS') {
+          throw new UsageError(`--data ${dataDir}: ${(err as Error).message}`);
         }
         throw err;
       }
