@@ -24,10 +24,13 @@ function ns(i: number): NamespaceRef {
 
 const body = (tag: string): string => `# ${tag}\n\n${'Some realistic paragraph text for a document. '.repeat(60)}\n`;
 
+/** The feature whose pages are measured: PER_FEATURE artifacts at every size. */
+const PAGE_FEATURE = 800_000;
+
 /** Fills the store through its own API (the same transactions a request runs, without HTTP). */
-function fill(r: Receiver, from: number, to: number): void {
+function fill(r: Receiver, from: number, to: number, featureOf = (start: number) => ns(Math.floor(start / PER_FEATURE))): void {
   for (let start = from; start < to; start += PER_FEATURE) {
-    const feature = ns(Math.floor(start / PER_FEATURE));
+    const feature = featureOf(start);
     const items = Array.from({ length: Math.min(PER_FEATURE, to - start) }, (_, k) => ({ p: `research/doc-${start + k}.md`, text: body(`doc ${start + k}`) }));
     r.store.recordEvents(items.map(({ p, text }) => acceptedEvent(indexEvent(feature, p, text))));
     for (const { p, text } of items) {
@@ -77,10 +80,10 @@ async function apiStep(x: Target, i: number): Promise<void> {
   x.samples.already.push(await request(`${x.r.url}/api/dossier/push-content/`, 'POST', payload));
 }
 
-/** The dashboard over a feature of PER_FEATURE stored artifacts (the last one filled, or the measured one). */
+/** The dashboard over a feature of PER_FEATURE stored artifacts. */
 async function pageStep(x: Target): Promise<void> {
-  const id = x.r.store.namespaceId(x.size > 0 ? ns(Math.floor((x.size - 1) / PER_FEATURE)) : ns(900_000))!;
-  const somePath = x.size > 0 ? `research/doc-${x.size - 1}.md` : 'tasks/WP0-bench.md';
+  const id = x.r.store.namespaceId(ns(PAGE_FEATURE))!;
+  const somePath = `research/doc-${x.size + PER_FEATURE - 1}.md`;
   x.samples.page.push(await request(`${x.r.url}/ns/${id}`, 'GET', null));
   x.samples.artifactPage.push(await request(`${x.r.url}/ns/${id}/artifact?path=${encodeURIComponent(somePath)}`, 'GET', null));
 }
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       targets.push({ r, size, dataDir, samples: { events: [], stored: [], already: [], page: [], artifactPage: [] } });
       const f0 = performance.now();
       fill(r, 0, size);
+      fill(r, size, size + PER_FEATURE, () => ns(PAGE_FEATURE));
       if (size > 0) console.log(`filled ${size} artifacts in ${((performance.now() - f0) / 1000).toFixed(0)} s`);
     }
     // Interleaved, so that the load of a shared machine weighs on every size alike.

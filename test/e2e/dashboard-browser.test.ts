@@ -50,7 +50,6 @@ interface Ctx {
   consoleErrors: string[];
   pageErrors: string[];
   env: NodeJS.ProcessEnv;
-  userDataDir: string;
 }
 
 let ctx: Ctx;
@@ -82,13 +81,20 @@ async function featureUrl(): Promise<string> {
   return `${ctx.receiver.url}${m[1]}`;
 }
 
+/** Undone in reverse order after the tests, even when the set-up failed halfway. */
+const cleanups: (() => unknown)[] = [];
+
 test.before(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
   const [receiver, repo] = await Promise.all([spawnReceiver({ token: TOKEN }), newRepo()]);
+  cleanups.push(() => receiver.stop(), () => repo.cleanup());
   const env = { KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: TOKEN };
   // The browser starts while the first commit is made and delivered.
-  const [{ browser, userDataDir }] = await Promise.all([
-    launchBrowser(),
+  const [{ browser }] = await Promise.all([
+    launchBrowser().then((b) => {
+      cleanups.push(() => rmSync(b.userDataDir, { recursive: true, force: true, maxRetries: 5 }), () => b.browser.close());
+      return b;
+    }),
     (async () => {
       await installHooks(repo.root);
       await writeFiles(repo.root, FILES);
@@ -96,7 +102,7 @@ test.before(async () => {
     })(),
   ]);
   const page = browser.pages()[0] ?? (await browser.newPage());
-  ctx = { receiver, repo, browser, page, dialogs: [], consoleErrors: [], pageErrors: [], env, userDataDir };
+  ctx = { receiver, repo, browser, page, dialogs: [], consoleErrors: [], pageErrors: [], env };
   page.on('dialog', (d) => {
     ctx.dialogs.push(d.message());
     void d.dismiss();
@@ -108,10 +114,13 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await ctx?.browser.close();
-  await ctx?.receiver.stop();
-  await ctx?.repo.cleanup();
-  if (ctx) rmSync(ctx.userDataDir, { recursive: true, force: true, maxRetries: 5 });
+  for (const undo of cleanups.reverse()) {
+    try {
+      await undo();
+    } catch {
+      /* keep undoing the rest */
+    }
+  }
 });
 
 const featureRow = (p: string): string => `tr[data-path="${p}"]`;
