@@ -60,3 +60,6 @@ fetch(process.argv[1] + "/__artifacts").then((r) => r.json()).then((body) => {
   console.log(`  ${list.length} artifact(s)`);
 });' "$url"
 echo "== done; scratch files in $work"
+echo "== dashboard: $url/"
+# On a terminal, keep the receiver up so the newcomer can open the dashboard; otherwise just exit.
+if [ -t 0 ] && [ -t 1 ]; then read -r -p "Open $url/ in a browser; press Enter to stop the receiver. " _ || true; fi

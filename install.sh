@@ -27,6 +27,11 @@ command -v git >/dev/null || { echo "install.sh: git is required" >&2; exit 1; }
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
   { echo "install.sh: node >= 20 is required (found $(node --version))" >&2; exit 1; }
 
+# better-sqlite3 (the database of `kitty-sync serve`) is built from source by npm.
+for tool in python3 make g++; do
+  command -v "$tool" >/dev/null || echo "install.sh: warning: $tool not found; building better-sqlite3 (for kitty-sync serve) needs python3, make and g++" >&2
+done
+
 if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

@@ -1,10 +1,10 @@
 import test from 'ava';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { FaultInjector, parseLatency } from '../lib/faults.js';
-import { artifactPathProblem } from '../lib/receiver.js';
+import { FaultInjector, parseLatency } from '../server/faults.js';
+import { artifactPathProblem } from '../lib/contract/namespace.js';
 import { Transport } from '../lib/transport.js';
 import type { IndexEvent, NamespaceRef } from '../lib/types.js';
 import { indexEvent, pushRequest, sha256, spawnReceiver, startTestReceiver, testNamespace, type TestReceiver } from './helpers/receiver.js';
@@ -57,8 +57,10 @@ test('push-content: invalid bodies are 400 with a specific error', async (t) => 
     ['hash mismatch', { ...good, content_hash: sha256('other') }, 'content_hash_mismatch'],
     ['uppercase hash', { ...good, content_hash: good.content_hash.toUpperCase() }, 'invalid_content_hash'],
     ['hash algorithm', { ...good, hash_algorithm: 'md5' }, 'unsupported_hash_algorithm'],
-    ['not a uuid', { ...good, project_uuid: 'c232ab00941411ecb3c89f68deced846' }, 'invalid_namespace'],
-    ['bad slug', { ...good, feature_slug: '.hidden' }, 'invalid_namespace'],
+    ['uuid without dashes', { ...good, project_uuid: good.project_uuid.replaceAll('-', '') }, 'invalid_namespace'],
+    ['hidden slug', { ...good, feature_slug: '.git' }, 'invalid_namespace'],
+    ['slug with a slash', { ...good, feature_slug: 'a/b' }, 'invalid_namespace'],
+    ['mission_slug differs', { ...good, mission_slug: 'research' }, 'invalid_mission_slug'],
     ['empty branch', { ...good, target_branch: '' }, 'invalid_namespace'],
     ['missing manifest_version', { ...good, manifest_version: undefined }, 'invalid_namespace'],
     ['body not a string', { ...good, content_body: 42 }, 'invalid_content_body'],
@@ -85,24 +87,56 @@ test('push-content: content over 512 KiB is 413; exactly 512 KiB is stored', asy
   t.is(huge.json.error, 'request_too_large');
 });
 
-test('push-content: namespace_not_found, index_entry_not_found, stored, already_exists', async (t) => {
+test('push-content: namespace_not_found (unknown project), index_entry_not_found, stored, already_exists; answers echo the artifact', async (t) => {
   const { r, ns } = await indexed(t);
-  const unseen = await post(`${r.url}${PUSH}`, pushRequest({ ...ns, project_uuid: 'c0ffee00-1234-4abc-8def-0123456789ab' }, 'spec.md', 'x'));
-  t.deepEqual([unseen.status, unseen.json], [404, { error: 'namespace_not_found' }]);
-  // A known project, a namespace not indexed yet: the index lags, so retry (not a permanent failure).
-  const lagging = await post(`${r.url}${PUSH}`, pushRequest({ ...ns, mission_key: 'research' }, 'spec.md', 'x'));
-  t.deepEqual([lagging.status, lagging.json], [404, { error: 'index_entry_not_found' }]);
+  // A project becomes known with its first accepted event; only an unknown project is namespace_not_found.
+  const unknownProject = await post(`${r.url}${PUSH}`, pushRequest(testNamespace(), 'spec.md', 'x'));
+  t.is(unknownProject.status, 404);
+  t.is(unknownProject.json.error, 'namespace_not_found');
+  // A known project's namespace whose events have not arrived yet: retryable, never a permanent failure.
+  const unseenNamespace = await post(`${r.url}${PUSH}`, pushRequest({ ...ns, mission_key: 'research' }, 'spec.md', 'x'));
+  t.deepEqual([unseenNamespace.status, unseenNamespace.json.error], [404, 'index_entry_not_found']);
   const notIndexed = await post(`${r.url}${PUSH}`, pushRequest(ns, 'plan.md', 'x'));
-  t.deepEqual([notIndexed.status, notIndexed.json], [404, { error: 'index_entry_not_found' }]);
+  t.deepEqual([notIndexed.status, notIndexed.json.error], [404, 'index_entry_not_found']);
   const stored = await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'));
-  const echo = { artifact_path: 'spec.md', content_hash: pushRequest(ns, 'spec.md', 'x').content_hash };
-  t.deepEqual([stored.status, stored.json], [201, { status: 'stored', ...echo }]);
+  t.deepEqual([stored.status, stored.json], [201, { status: 'stored', artifact_path: 'spec.md', content_hash: sha256('x') }]);
   const again = await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'x'));
-  t.deepEqual([again.status, again.json], [200, { status: 'already_exists', ...echo }]);
+  t.deepEqual([again.status, again.json], [200, { status: 'already_exists', artifact_path: 'spec.md', content_hash: sha256('x') }]);
   const s = r.stats();
   t.like(s, { stored: 1, already_exists: 1, namespace_not_found: 1, index_entry_not_found: 2 });
   t.is(s.requests.push_content, 5);
   t.is(s.requests.events, 1);
+});
+
+test('current content follows the index, not body arrival: a late older upload never replaces the newer one', async (t) => {
+  const r = await receiver(t);
+  const ns = testNamespace();
+  const v1 = indexEvent(ns, 'spec.md', 'v1');
+  const v2 = indexEvent(ns, 'spec.md', 'v2');
+  t.true(v2.lamport_clock > v1.lamport_clock);
+  await sendEvents(r.url, [v1, v2]);
+  t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v2'))).status, 201);
+  // v1's upload was slow: it finishes after v2's. It is kept as history, but v2 stays current.
+  const late = await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v1'));
+  t.deepEqual([late.status, late.json.status], [201, 'stored']);
+  t.is(await r.latestContent(ns, 'spec.md'), 'v2');
+  t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v1'))).json.status, 'already_exists', 'a retry of the late upload adds nothing');
+  const [rec] = r.artifacts();
+  t.deepEqual(rec.versions.map((v) => [v.content_hash, v.current]), [[sha256('v2'), true], [sha256('v1'), false]]);
+  // Events too may arrive out of order (a retried batch): one node's lamport clock orders them.
+  const other = testNamespace();
+  const o1 = indexEvent(other, 'plan.md', 'o1');
+  const o2 = indexEvent(other, 'plan.md', 'o2');
+  await sendEvents(r.url, [o2]);
+  await sendEvents(r.url, [o1]);
+  await post(`${r.url}${PUSH}`, pushRequest(other, 'plan.md', 'o2'));
+  await post(`${r.url}${PUSH}`, pushRequest(other, 'plan.md', 'o1'));
+  t.is(await r.latestContent(other, 'plan.md'), 'o2');
+  t.is(r.receiver.artifact(other, 'plan.md')?.index_hash, sha256('o2'));
+  // A revert (v1's content indexed again by a newer event) makes it current again.
+  await sendEvents(r.url, [indexEvent(ns, 'spec.md', 'v1')]);
+  t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v1'))).status, 201);
+  t.is(await r.latestContent(ns, 'spec.md'), 'v1');
 });
 
 test('namespaces are isolated: two features and two target branches never overwrite each other', async (t) => {
@@ -255,7 +289,7 @@ test('faults can be limited to one endpoint', async (t) => {
 
 // ---- persistence ----
 
-test('a restart keeps the index, seen events and every stored version; a torn journal line is skipped', async (t) => {
+test('a restart keeps the index, seen events, projects and every stored version (SQLite in --data, WAL)', async (t) => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'ks-persist-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const ns = testNamespace();
@@ -265,20 +299,21 @@ test('a restart keeps the index, seen events and every stored version; a torn jo
   await post(`${first.url}${PUSH}`, pushRequest(ns, 'spec.md', 'one'));
   await post(`${first.url}${PUSH}`, pushRequest(ns, 'spec.md', 'two'));
   await first.close();
-  t.true(existsSync(path.join(dataDir, 'blobs', sha256('two').slice(0, 2), sha256('two'))));
-  appendFileSync(path.join(dataDir, 'journal.jsonl'), '{"t":"body","ns":');
+  t.true(existsSync(path.join(dataDir, 'serve.db')));
 
   const second = await startTestReceiver({ dataDir });
   t.teardown(() => second.close());
-  t.like(second.stats().loaded, { events: 2, bodies: 2, badLines: 1 });
+  t.deepEqual(second.stats().loaded, { events: 2, bodies: 2 });
+  t.like(second.stats().store, { projects: 1, namespaces: 1, index_entries: 2, artifact_count: 1, events: 2 });
+  t.is(second.receiver.store.db.pragma('journal_mode', { simple: true }), 'wal');
   t.is(await second.latestContent(ns, 'spec.md'), 'two');
   t.deepEqual(second.artifacts()[0].versions.map((v) => v.content_hash), [sha256('one'), sha256('two')]);
   t.deepEqual((await sendEvents(second.url, [ev])).json.results, [{ event_id: ev.event_id, status: 'duplicate' }]);
   t.is((await post(`${second.url}${PUSH}`, pushRequest(ns, 'spec.md', 'two'))).status, 200);
   t.is((await post(`${second.url}${PUSH}`, pushRequest(ns, 'plan.md', 'p'))).status, 201);
   t.is(second.artifacts().find((a) => a.artifact_path === 'plan.md')?.versions[0].seq, 3);
-  const journal = readFileSync(path.join(dataDir, 'journal.jsonl'), 'utf8');
-  t.false(journal.includes('"content_body"'), 'bodies live in blobs, not in the journal');
+  // The project is still known: another of its namespaces is retryable, not namespace_not_found.
+  t.is((await post(`${second.url}${PUSH}`, pushRequest({ ...ns, target_branch: 'other' }, 'spec.md', 'x'))).json.error, 'index_entry_not_found');
 });
 
 test('close() ends hung requests too', async (t) => {
@@ -346,4 +381,61 @@ test('kitty-sync serve: a port in use or bad options exit 2 with a message', asy
   t.regex(err?.message ?? '', /exited \(2\)[\s\S]*cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
   const bad = await t.throwsAsync(spawnReceiver({ args: ['--fail-rate', '3'] }));
   t.regex(bad?.message ?? '', /exited \(2\)[\s\S]*failRate must be a number between 0 and 1/);
+  // A data directory whose database is not one: named, and nothing overwritten.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ks-serve-garbage-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  writeFileSync(path.join(dataDir, 'serve.db'), 'this is not a database, but somebody may want it back\n'.repeat(100));
+  const garbage = await t.throwsAsync(spawnReceiver({ dataDir }));
+  t.regex(garbage?.message ?? '', /exited \(2\)[\s\S]*cannot open the database .*serve\.db: file is not a database/);
+  t.regex(readFileSync(path.join(dataDir, 'serve.db'), 'utf8'), /^this is not a database/);
+});
+
+test('kill -9 while bodies and events are being written: everything acknowledged is there after a restart', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'ks-serve-kill-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const child = await spawnReceiver({ dataDir });
+  t.teardown(() => child.stop({ signal: 'SIGKILL' }));
+  const ns = testNamespace();
+  const paths = Array.from({ length: 40 }, (_, i) => `research/note-${i}.md`);
+  // Bodies of ~40 KiB so that each transaction has real work to do when the kill lands.
+  const filler = 'lorem ipsum dolor sit amet\n'.repeat(1500);
+  const contents = paths.flatMap((p) => [1, 2, 3].map((v) => ({ p, text: `# ${p} v${v}\n${filler}` })));
+  const indexedPaths = await sendEvents(child.url, paths.map((p) => indexEvent(ns, p, 'x')));
+  t.is(indexedPaths.status, 200);
+  const ackedBodies: { p: string; hash: string }[] = [];
+  const ackedEvents: string[] = [];
+  let killed = false;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (!killed && next < contents.length) {
+      const { p, text } = contents[next++];
+      try {
+        // An event and a body per step, so both tables are being written at the kill.
+        const ev = indexEvent(ns, p, text);
+        const e = await sendEvents(child.url, [ev]);
+        if (e.status === 200 && (e.json.results as { status: string }[])[0].status === 'success') ackedEvents.push(ev.event_id);
+        const res = await post(`${child.url}${PUSH}`, pushRequest(ns, p, text));
+        if (res.status === 201 || res.status === 200) ackedBodies.push({ p, hash: sha256(text) });
+      } catch {
+        return; // the connection died with the process
+      }
+      if (!killed && ackedBodies.length >= 30) {
+        killed = true;
+        child.child.kill('SIGKILL');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  t.true(killed, 'the server was killed mid-run');
+  t.is(await child.stop({ keepData: true }), null, 'killed by a signal, not a clean exit');
+  t.true(ackedBodies.length >= 30);
+
+  const again = await spawnReceiver({ dataDir });
+  t.teardown(() => again.stop());
+  const stored = new Map((await again.artifacts()).map((a) => [a.artifact_path, new Set(a.versions.map((v) => v.content_hash))]));
+  const lost = ackedBodies.filter(({ p, hash }) => !stored.get(p)?.has(hash));
+  t.deepEqual(lost, [], 'every acknowledged body survived');
+  for (const { hash } of ackedBodies.slice(0, 5)) t.is((await fetch(`${again.url}/__blobs/${hash}`)).status, 200);
+  const resent = await sendEvents(again.url, ackedEvents.map((id) => ({ ...indexEvent(ns, 'spec.md', 'x'), event_id: id })));
+  t.true((resent.json.results as { status: string }[]).every((r) => r.status === 'duplicate'), 'every acknowledged event survived');
 });

@@ -1,9 +1,12 @@
-// `kitty-sync serve`: the local reference receiver (SPEC §9) for newcomers, demos and tests.
+// `kitty-sync serve`: the local reference receiver and dossier dashboard (SPEC §9, server/) for
+// newcomers, teams, demos and tests. server/ (and better-sqlite3, a native module) is imported only
+// here, lazily, so no other command and no hook ever loads it.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { DEFAULT_HOST, DEFAULT_PORT, startReceiver } from '../../lib/receiver.js';
+import { DEFAULT_SERVE_HOST as DEFAULT_HOST, DEFAULT_SERVE_PORT as DEFAULT_PORT } from '../../lib/contract/wire.js';
 import { isLoopbackHost } from '../../lib/transport.js';
-import { faultProblems, parseLatency, type FaultConfig, type FaultEndpoint } from '../../lib/faults.js';
+import type { FaultConfig, FaultEndpoint } from '../../server/faults.js';
 import { fail, UsageError } from '../output.js';
 
 interface Args {
@@ -24,15 +27,21 @@ interface Args {
   json: boolean;
 }
 
+/** What to warn about when `--host` exposes the server beyond this machine, or null. */
+export function exposureWarning(host: string, token: string | null): string | null {
+  if (isLoopbackHost(host) || token) return null;
+  return `listening on ${host}, beyond loopback, without --token: anyone who can reach it can read the dashboard and write to it`;
+}
+
 const command: CommandModule<object, Args> = {
   command: 'serve',
-  describe: 'run the local reference receiver (both endpoints, persistence, fault injection)',
+  describe: 'run the local receiver and dossier dashboard (both endpoints, SQLite persistence, fault injection)',
   builder: (y) =>
     y
       .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'port to listen on (0: any free port)' })
-      .option('host', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on' })
-      .option('data', { type: 'string', default: './.kitty-sync-serve', describe: 'directory for received index and bodies' })
-      .option('token', { type: 'string', describe: 'require this bearer token (or set KITTY_SYNC_SERVE_TOKEN)' })
+      .option('host', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on (beyond loopback: set --token)' })
+      .option('data', { type: 'string', default: './.kitty-sync-serve', describe: 'directory of the database (serve.db)' })
+      .option('token', { type: 'string', describe: 'require this token: bearer for the API, a login for the dashboard (or set KITTY_SYNC_SERVE_TOKEN)' })
       .option('fail-rate', { type: 'number', default: 0, describe: 'fraction of requests answered with --fail-status' })
       .option('fail-status', { type: 'number', default: 503, describe: 'status for injected failures' })
       .option('fail-first', { type: 'number', default: 0, describe: 'fail the first N requests' })
@@ -46,6 +55,7 @@ const command: CommandModule<object, Args> = {
       .group(['fail-rate', 'fail-status', 'fail-first', 'rate-limit-rate', 'retry-after', 'drop-rate', 'latency-ms', 'hang', 'index-lag-ms', 'fault-endpoint'], 'Fault injection:') as never,
   handler: async (args) => {
     try {
+      const { faultProblems, parseLatency } = await import('../../server/faults.js');
       const faults: Partial<FaultConfig> = {
         failRate: args['fail-rate'],
         failStatus: args['fail-status'],
@@ -69,28 +79,43 @@ const command: CommandModule<object, Args> = {
       if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new UsageError(`--port: ${args.port} is not a port number`);
       const token = args.token ?? process.env.KITTY_SYNC_SERVE_TOKEN ?? null;
       const dataDir = path.resolve(args.data);
+      let startReceiver;
+      try {
+        ({ startReceiver } = await import('../../server/receiver.js'));
+      } catch (err) {
+        throw new Error(
+          `the server could not be loaded (${(err as Error).message}); better-sqlite3 is a native module built at install: run \`npm rebuild better-sqlite3\` in kitty-sync's folder (needs python3, make and g++)`,
+        );
+      }
       let receiver;
       try {
         receiver = await startReceiver({ dataDir, host: args.host, port: args.port, token: token || null, faults });
       } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        const { code, syscall } = err as { code?: string; syscall?: string };
+        if (syscall === 'listen' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') {
           throw new UsageError(`cannot listen on ${args.host}:${args.port} (${code})`);
+        }
+        if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+          throw new UsageError(`cannot open the database ${path.join(dataDir, 'serve.db')}: ${(err as Error).message} (${code})`);
+        }
+        if (syscall === 'mkdir' || code === 'ENOTDIR' || code === 'EACCES' || code === 'EROFS') {
+          throw new UsageError(`--data ${dataDir}: ${(err as Error).message}`);
         }
         throw err;
       }
-      if (!isLoopbackHost(args.host) && !token) {
-        process.stderr.write('kitty-sync serve: warning: listening beyond loopback without --token; anyone who can reach it can write to it\n');
-      }
+      const warning = exposureWarning(args.host, token || null);
+      if (warning) process.stderr.write(`kitty-sync serve: warning: ${warning}\n`);
       const loaded = receiver.store.loaded;
-      if (loaded.events + loaded.bodies > 0 || loaded.badLines > 0) {
+      if (loaded.events + loaded.bodies > 0) {
+        process.stderr.write(`kitty-sync serve: loaded ${loaded.events} events and ${loaded.bodies} bodies from ${dataDir}\n`);
+      }
+      if (existsSync(path.join(dataDir, 'journal.jsonl'))) {
         process.stderr.write(
-          `kitty-sync serve: loaded ${loaded.events} events and ${loaded.bodies} bodies from ${dataDir}` +
-            (loaded.badLines > 0 ? ` (${loaded.badLines} unreadable journal lines skipped)` : '') +
-            '\n',
+          `kitty-sync serve: note: ${path.join(dataDir, 'journal.jsonl')} is an older receiver's journal; it is not read (data now lives in serve.db). Redeliver with \`kitty-sync sync --all\`.\n`,
         );
       }
       process.stdout.write(`kitty-sync serve: listening on ${receiver.url} (data: ${dataDir})\n`);
+      process.stderr.write(`kitty-sync serve: dashboard: ${receiver.url}/${token ? ' (log in with the token)' : ''}\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

@@ -8,9 +8,9 @@ import path from 'node:path';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
-import { startReceiver, type Receiver, type ReceiverStats } from '../../lib/receiver.js';
-import type { FaultConfig } from '../../lib/faults.js';
-import type { ArtifactRecord } from '../../lib/receiver-store.js';
+import { startReceiver, type Receiver, type ReceiverStats } from '../../server/receiver.js';
+import type { FaultConfig } from '../../server/faults.js';
+import type { ArtifactRecord } from '../../server/store.js';
 import type { IndexEvent, NamespaceRef, PushContentRequest } from '../../lib/types.js';
 
 export interface TestReceiverOptions {
