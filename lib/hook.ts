@@ -95,7 +95,7 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
-  const made = makeTransport(settings).then((m) => (m.transport?.warm?.(), m));
+  const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
   const watchdog = setTimeout(() => {
     inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
     inv.abandon?.();
