@@ -13,6 +13,7 @@ import installCommand from './commands/install.js';
 import uninstallCommand from './commands/uninstall.js';
 import loginCommand from './commands/login.js';
 import logoutCommand from './commands/logout.js';
+import doctorCommand from './commands/doctor.js';
 
 const commands: CommandModule<any, any>[] = [
   installCommand,
@@ -26,6 +27,7 @@ const commands: CommandModule<any, any>[] = [
   serveCommand,
   loginCommand,
   logoutCommand,
+  doctorCommand,
 ];
 
 export async function runCli(args: string[]): Promise<void> {

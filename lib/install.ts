@@ -23,6 +23,7 @@ import {
   isLefthookHook,
   isPreCommitHook,
   lefthookConfig,
+  lefthookHasEntry,
   LEFTHOOK_OLD_SUFFIX,
   PRE_COMMIT_LEGACY_SUFFIX,
   removeLefthookEntries,
@@ -531,4 +532,69 @@ export function shQuote(value: string): string {
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
+}
+
+/** What `doctor` reports about one hook: which entry Git runs, and whether it reaches kitty-sync. */
+export interface HookInspection {
+  hook: HookName;
+  /** How kitty-sync is wired in: 'shim', 'husky', 'pre-commit', 'lefthook', or 'none'. */
+  via: 'shim' | 'husky' | 'pre-commit' | 'lefthook' | 'none';
+  /** The file Git runs (or husky's script). */
+  entry: string;
+  ok: boolean;
+  /** What is wrong, when not ok. */
+  problem: string | null;
+  /** The machine-local launcher and the node and CLI it records. */
+  launcher: { file: string; exists: boolean; node: string | null; cli: string | null; nodeExists: boolean; cliExists: boolean };
+}
+
+/** Inspects, without changing anything, how each hook reaches kitty-sync (for `kitty-sync doctor`). */
+export function inspectInstall(layout: RepoLayout): HookInspection[] {
+  return HOOK_NAMES.map((hook) => {
+    const launcher = inspectLauncher(path.join(layout.launcherDir, hook));
+    const base = { hook, launcher };
+    if (layout.huskyDir) {
+      const script = path.join(layout.huskyDir, hook);
+      const has = existsSync(script) && readFileSync(script, 'utf8').split('\n').some(isHuskyLine);
+      return { ...base, via: has ? 'husky' : 'none', entry: script, ok: has, problem: has ? null : `husky runs ${script}, which does not run kitty-sync` };
+    }
+    const file = path.join(layout.hooksDir, hook);
+    if (isOurShim(file)) return { ...base, via: 'shim', entry: file, ...executable(file) };
+    if (isPreCommitHook(file)) {
+      const legacy = file + PRE_COMMIT_LEGACY_SUFFIX;
+      const has = isOurShim(legacy);
+      return { ...base, via: has ? 'pre-commit' : 'none', entry: legacy, ...(has ? executable(legacy) : { ok: false, problem: `pre-commit owns ${file} and does not run kitty-sync` }) };
+    }
+    if (isLefthookHook(file)) {
+      const has = lefthookHasEntry(layout.root, hook);
+      return { ...base, via: has ? 'lefthook' : 'none', entry: file, ok: has, problem: has ? null : `lefthook owns ${file} and its configuration does not run kitty-sync` };
+    }
+    const problem = lexists(file) ? `${file} is another hook, not kitty-sync's` : `no ${hook} hook in ${layout.hooksDir}`;
+    return { ...base, via: 'none', entry: file, ok: false, problem };
+  });
+}
+
+function executable(file: string): { ok: boolean; problem: string | null } {
+  try {
+    return (statSync(file).mode & 0o111) !== 0 ? { ok: true, problem: null } : { ok: false, problem: `${file} is not executable, so Git skips it` };
+  } catch {
+    return { ok: false, problem: `${file} cannot be read` };
+  }
+}
+
+function inspectLauncher(file: string): HookInspection['launcher'] {
+  let text: string | null = null;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = null;
+  }
+  // The launcher records `node='…'` and `cli='…'` (renderLauncher's shQuote).
+  const pick = (name: string): string | null => {
+    const m = text === null ? null : new RegExp(`^${name}='((?:[^']|'\\\\'')*)'$`, 'm').exec(text);
+    return m ? m[1].replaceAll(`'\\''`, `'`) : null;
+  };
+  const node = pick('node');
+  const cli = pick('cli');
+  return { file, exists: text !== null, node, cli, nodeExists: node !== null && existsSync(node), cliExists: cli !== null && existsSync(cli) };
 }

@@ -222,3 +222,26 @@ async function commitOnly(repo: HookRepo, slug: string, tag: string, extraEnv: N
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: `# spec ${tag}\n` });
   return both(await commit(repo.root, `commit ${tag}`, { ...onlineEnv(receiver().url), ...extraEnv }));
 }
+
+test.serial('lefthook adopted after kitty-sync (no lefthook configuration when kitty-sync was installed): doctor names it, `kitty-sync install` again wires kitty-sync in', async (t) => {
+  const repo = await newRepo();
+  t.teardown(() => repo.cleanup());
+  await addBareRemote(repo);
+  await installHooks(repo.root);
+  await commit(repo.root, 'uuid', OFF);
+  // The team adopts lefthook later: its configuration arrives, and its install moves our shims aside.
+  await writeFiles(repo.root, { 'lefthook.yml': LEFTHOOK_YML });
+  await commit(repo.root, 'adopt lefthook', OFF);
+  await tool(t, LEFTHOOK, ['install'], repo, lefthookEnv);
+  const env = { KITTY_SYNC_SERVER_URL: receiver().url, KITTY_SYNC_TOKEN: '' };
+  const before = JSON.parse((await cli(repo.root, ['doctor', '--json'], env)).stdout) as { checks: { id: string; ok: boolean; summary: string; fix: string | null }[] };
+  const hooks = before.checks.find((c) => c.id === 'hooks')!;
+  t.false(hooks.ok);
+  t.regex(hooks.summary, /lefthook owns .*post-commit and its configuration does not run kitty-sync/);
+  t.regex(hooks.fix ?? '', /kitty-sync install/);
+
+  await installHooks(repo.root);
+  const after = JSON.parse((await cli(repo.root, ['doctor', '--json'], env)).stdout) as { checks: { id: string; ok: boolean; summary: string }[] };
+  t.regex(after.checks.find((c) => c.id === 'hooks')!.summary, /post-commit \(kitty-sync command in lefthook-local\.yml\)/);
+  await commitAndPush(t, repo, '005-lefthook-later', 'v1', { kittySync: true, managerCommit: /LEFTHOOK-POST-COMMIT-RAN/, managerPush: /LEFTHOOK-PRE-PUSH-RAN/ });
+});
