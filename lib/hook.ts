@@ -143,6 +143,9 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   mark('artifacts collected');
   const { transport, problem } = await made;
   if (problem) inv.print(`kitty-sync: ${problem}`);
+  // There is something to send: a token from Git's credential helper is looked up now, beside the
+  // enqueue, rather than in front of the first request (a hook with nothing to send never asks).
+  if (groups.some((g) => g.eligible.length > 0)) void transport?.prepare?.();
   const report = await runSync({
     ...runPolicy(settings),
     groups,

@@ -4,7 +4,8 @@ import type { Settings } from './config.js';
 import type { DrainTransport } from './drain.js';
 
 export interface MadeTransport {
-  transport: (DrainTransport & { close(): void }) | null;
+  /** prepare(): starts the token lookup (Git's credential helper) ahead of the first request. */
+  transport: (DrainTransport & { close(): void; prepare?(): Promise<unknown> }) | null;
   problem: string | null;
 }
 

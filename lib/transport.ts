@@ -218,6 +218,11 @@ export class Transport {
     return { reached: true, status: outcome.status, body, detail: this.redact(errorText(body, outcome.text)), authenticated: this.token !== null };
   }
 
+  /** Starts resolving the token provider now, so the first request need not wait for it. */
+  prepare(): Promise<void> {
+    return this.resolveToken();
+  }
+
   /** Whether a token is (or, before the first request, may be) sent: resolves the provider. */
   async hasToken(): Promise<boolean> {
     await this.resolveToken();

@@ -119,6 +119,9 @@ test('a hook without KITTY_SYNC_TOKEN (as from a GUI client) delivers with the t
   t.is(login.code, 0, login.stderr);
   t.like(JSON.parse(login.stdout), { stored: true, check: 'accepted', server: receiver.url });
   t.false(login.stdout.includes(TOKEN) || login.stderr.includes(TOKEN));
+  const status = await cli(repo.root, ['status', '--json'], env);
+  t.like(JSON.parse(status.stdout), { token_configured: true, token_source: 'git-credential' });
+  t.false(status.stdout.includes(TOKEN));
 
   // The next commit delivers with the stored token, and the drain replays what the 401 left queued.
   await writeFiles(repo.root, { 'kitty-specs/001-cred/spec.md': '# spec v2\n' });
