@@ -88,7 +88,7 @@ type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'per
 
 /** What `probe` saw: the server's raw answer to an empty events batch, or why none came. */
 export type ProbeResult =
-  | { reached: true; status: number; body: Record<string, unknown> | null; detail: string; authenticated: boolean }
+  | { reached: true; status: number; body: Record<string, unknown> | null; detail: string }
   | { reached: false; reason: string };
 
 /** Bad server URL or an insecure scheme: a configuration problem (exit 2), not a delivery failure. */
@@ -215,7 +215,7 @@ export class Transport {
     }
     if ('kind' in outcome) return { reached: false, reason: outcome.kind === 'aborted' ? 'aborted' : outcome.reason };
     const body = parseJsonObject(outcome.text);
-    return { reached: true, status: outcome.status, body, detail: this.redact(errorText(body, outcome.text)), authenticated: this.token !== null };
+    return { reached: true, status: outcome.status, body, detail: this.redact(errorText(body, outcome.text)) };
   }
 
   /** Starts resolving the token provider now, so the first request need not wait for it. */
@@ -223,17 +223,12 @@ export class Transport {
     return this.resolveToken();
   }
 
-  /** Whether a token is (or, before the first request, may be) sent: resolves the provider. */
-  async hasToken(): Promise<boolean> {
-    await this.resolveToken();
-    return this.token !== null;
-  }
-
   /** Closes idle keep-alive sockets so the process can exit. */
   close(): void {
     const loading = this.loading;
     this.loading = null;
-    void loading?.then(({ agent }) => agent.destroy());
+    // A load that failed (an unusable proxy variable) has no agent to close.
+    void loading?.then(({ agent }) => agent.destroy(), () => undefined);
   }
 
   /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits). */

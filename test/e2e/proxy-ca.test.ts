@@ -132,4 +132,10 @@ test('a self-signed server is refused without its CA; NODE_EXTRA_CA_CERTS or syn
   const socks = await cli(repo.root, ['drain', '--force', '--json'], { ...base, KITTY_SYNC_SERVER_URL: `https://${NAME}:${front.port}`, HTTPS_PROXY: 'socks5://127.0.0.1:1' });
   t.regex(socks.stdout, /proxy_error: HTTPS_PROXY uses socks5:\/\/; only http:\/\/ and https:\/\/ proxies are supported/);
   t.is(socks.code, 75);
+  // A hook with nothing to send under the same variable: the agent's failed preparation is dropped
+  // quietly when the hook closes the transport (no unhandled rejection).
+  await writeFiles(repo.root, { 'kitty-specs/003-ca/meta.json': JSON.stringify({ target_branch: 'main', mission_type: 'software-dev', note: 'only metadata' }) });
+  const quiet = await commit(repo.root, 'metadata only', { ...base, KITTY_SYNC_SERVER_URL: `https://${NAME}:${front.port}`, HTTPS_PROXY: 'socks5://127.0.0.1:1' });
+  t.regex(quiet.stderr, /kitty-sync: 003-ca: 0 uploaded, 0 already_exists, 0 queued, 1 skipped, 0 failed/);
+  t.notRegex(quiet.stderr, /Unhandled|ProxyConfigError|node:internal/);
 });
