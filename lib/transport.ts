@@ -8,6 +8,7 @@ import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { IndexEvent, PushContentRequest } from './types.js';
+import { mark } from './trace.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 
@@ -331,12 +332,14 @@ export class Transport {
   private resolveToken(): Promise<void> {
     if (!this.tokenProvider) return Promise.resolve();
     const provider = this.tokenProvider;
+    if (!this.tokenReady) mark('token: lookup started');
     this.tokenReady ??= provider()
       .catch(() => null)
       .then((token) => {
         this.token = token && token.trim() !== '' ? token.trim() : null;
         this.headers = buildHeaders(this.token);
         this.tokenProvider = null;
+        mark(`token: lookup done (${this.token ? 'found' : 'none'})`);
       });
     return this.tokenReady;
   }
