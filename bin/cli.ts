@@ -11,6 +11,9 @@ import logCommand from './commands/log.js';
 import serveCommand from './commands/serve.js';
 import installCommand from './commands/install.js';
 import uninstallCommand from './commands/uninstall.js';
+import loginCommand from './commands/login.js';
+import logoutCommand from './commands/logout.js';
+import doctorCommand from './commands/doctor.js';
 
 const commands: CommandModule<any, any>[] = [
   installCommand,
@@ -22,6 +25,9 @@ const commands: CommandModule<any, any>[] = [
   retryCommand,
   logCommand,
   serveCommand,
+  loginCommand,
+  logoutCommand,
+  doctorCommand,
 ];
 
 export async function runCli(args: string[]): Promise<void> {

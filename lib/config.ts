@@ -19,6 +19,8 @@ export interface Settings {
   capacity: number;
   /** Allow plain http:// to a non-loopback host. */
   allowInsecureHttp: boolean;
+  /** Extra CA bundle (PEM file) trusted besides Node's roots: KITTY_SYNC_CA_FILE / sync.ca_file; absolute. */
+  caFile: string | null;
   /** Concurrent body uploads during a drain. */
   concurrency: number;
   /** Stale-work policy: a task older than this, or retried this often, is dead-lettered. */
@@ -140,6 +142,7 @@ export function resolveSettings(input: ResolveInput): Settings {
     stateDir: flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env),
     capacity: pickNumber(undefined, 'KITTY_SYNC_CAPACITY', 'capacity', DEFAULT_CAPACITY),
     allowInsecureHttp: env.KITTY_SYNC_ALLOW_INSECURE_HTTP === '1' || file.allow_insecure_http === true,
+    caFile: resolveCaFile(env, file, input.repoRoot ?? null, fileName, warnings),
     concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
     maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
@@ -166,6 +169,16 @@ export function parseDuration(text: string): number {
   const unit = (m[2] ?? 'ms').toLowerCase();
   const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
   return Math.round(n * factor);
+}
+
+/** KITTY_SYNC_CA_FILE (relative to the current directory) or sync.ca_file (relative to the work tree root). */
+function resolveCaFile(env: NodeJS.ProcessEnv, file: Record<string, unknown>, repoRoot: string | null, fileName: string, warnings: string[]): string | null {
+  const fromEnv = env.KITTY_SYNC_CA_FILE;
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return path.resolve(fromEnv.trim());
+  const fromFile = file.ca_file;
+  if (typeof fromFile === 'string' && fromFile.trim() !== '') return path.resolve(repoRoot ?? process.cwd(), fromFile.trim());
+  if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.ca_file must be a string; ignored`);
+  return null;
 }
 
 function stripTrailingSlash(url: string | null): string | null {

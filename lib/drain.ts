@@ -448,7 +448,7 @@ function notBefore(retryAfterMs: number | undefined): number | undefined {
 }
 
 function unauthorizedMessage(): string {
-  return 'the server answered 401 Unauthorized: the token is missing or wrong. Set KITTY_SYNC_TOKEN to a valid token, then run `kitty-sync drain`. Nothing was lost: everything stays queued.';
+  return 'the server answered 401 Unauthorized: the token is missing or wrong. Run `kitty-sync login` to store a valid token with Git\'s credential helper (hooks from GUI clients and IDEs use it too), or set KITTY_SYNC_TOKEN; then run `kitty-sync drain`. Nothing was lost: everything stays queued.';
 }
 
 /** One drainer at a time: a second process skips draining instead of waiting. */

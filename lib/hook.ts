@@ -95,7 +95,7 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
-  const made = makeTransport(settings).then((m) => (m.transport?.warm?.(), m));
+  const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
   const watchdog = setTimeout(() => {
     inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
     inv.abandon?.();
@@ -143,6 +143,9 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   mark('artifacts collected');
   const { transport, problem } = await made;
   if (problem) inv.print(`kitty-sync: ${problem}`);
+  // There is something to send: a token from Git's credential helper is looked up now, beside the
+  // enqueue, rather than in front of the first request (a hook with nothing to send never asks).
+  if (groups.some((g) => g.eligible.length > 0)) void transport?.prepare?.();
   const report = await runSync({
     ...runPolicy(settings),
     groups,

@@ -7,6 +7,8 @@
 // - the ENTRIES Git runs: in a husky-managed repo one marked line in .husky/<hook>;
 //   elsewhere a small shim in the hooks directory Git uses, which keeps and still runs
 //   any hook that was there (moved aside to <hook>.kitty-sync-orig).
+// lefthook and the pre-commit framework own .git/hooks themselves: kitty-sync registers with them
+// through their own chaining (see ./hook-managers.ts), so either may install before or after it.
 // Everything is idempotent, and uninstall undoes exactly what install did.
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,6 +16,18 @@ import { fileURLToPath } from 'node:url';
 import type { HookName } from './config.js';
 import { openRepo, type Repo } from './git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
+import {
+  addLefthookEntries,
+  excludeLine,
+  HookManagerError,
+  isLefthookHook,
+  isPreCommitHook,
+  lefthookConfig,
+  lefthookHasEntry,
+  LEFTHOOK_OLD_SUFFIX,
+  PRE_COMMIT_LEGACY_SUFFIX,
+  removeLefthookEntries,
+} from './hook-managers.js';
 
 export const HOOK_NAMES: readonly HookName[] = ['post-commit', 'pre-push'];
 /** Where the launchers live, relative to the git common dir. */
@@ -92,9 +106,17 @@ interface HuskyRecord {
   /** A newline was added because the file did not end with one. */
   addedNewline: boolean;
 }
+/** What install did for lefthook: its local configuration file, and the ignore line it added. */
+interface LefthookRecord {
+  file: string;
+  created: boolean;
+  /** The line added to <common dir>/info/exclude (null: the file was already ignored). */
+  excludeLine: string | null;
+}
 interface Manifest {
   version: 1;
   husky: HuskyRecord[];
+  lefthook?: LefthookRecord;
 }
 
 export async function resolveLayout(dir: string): Promise<RepoLayout> {
@@ -153,7 +175,9 @@ export function shimScript(hook: HookName, nextToCommonDir: boolean): string {
     ...(nextToCommonDir
       ? [`launcher="\${0%/*}/../kitty-sync/hooks/${hook}"`, `[ -f "$launcher" ] || launcher=${viaGit}`]
       : [`launcher=${viaGit}`]),
-    `orig="$0${ORIG_SUFFIX}"`,
+    // One place per hook for the original, wherever the shim itself sits (pre-commit runs it as
+    // <hook>.legacy, and a shim lefthook moved to <hook>.old is put back by \`lefthook uninstall\`).
+    `orig="\${0%/*}/${hook}${ORIG_SUFFIX}"`,
   ];
   if (hook === 'pre-push') {
     return [
@@ -210,7 +234,8 @@ export async function install(opts: InstallOptions = {}): Promise<InstallResult>
 
   // The uuid first: a config file we must not touch stops install before anything changes.
   const projectUuid = opts.skipProjectUuid ? null : ensureProjectUuid(layout.root);
-  if (!layout.huskyDir) checkShimsPossible(layout);
+  const lefthook = !layout.huskyDir && lefthookConfig(layout.root) !== null;
+  if (!layout.huskyDir) checkShimsPossible(layout, lefthook);
 
   const changes: Change[] = [];
   mkdirSync(layout.launcherDir, { recursive: true });
@@ -228,7 +253,10 @@ export async function install(opts: InstallOptions = {}): Promise<InstallResult>
   } else {
     mkdirSync(layout.hooksDir, { recursive: true });
     const nextToCommonDir = layout.hooksDir === path.join(layout.commonDir, 'hooks');
-    for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook, nextToCommonDir));
+    // lefthook runs kitty-sync from its own configuration, whether its hooks are installed yet or not.
+    if (lefthook) changes.push(...(await registerWithLefthook(layout, manifest)));
+    for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook, nextToCommonDir, lefthook));
+    if (manifest.lefthook) writeManifest(layout, manifest);
   }
   return {
     layout,
@@ -250,6 +278,7 @@ export async function uninstall(opts: { repo?: string } = {}): Promise<Uninstall
     if (change) changes.push(change);
   }
   for (const hook of HOOK_NAMES) changes.push(...removeShim(layout.hooksDir, hook));
+  changes.push(...unregisterFromLefthook(layout, manifest));
   for (const hook of HOOK_NAMES) {
     const file = path.join(layout.launcherDir, hook);
     if (existsSync(file)) {
@@ -263,39 +292,126 @@ export async function uninstall(opts: { repo?: string } = {}): Promise<Uninstall
   return { layout, changes, notInstalled: changes.length === 0 };
 }
 
-function checkShimsPossible(layout: RepoLayout): void {
+function checkShimsPossible(layout: RepoLayout, lefthook: boolean): void {
   for (const hook of HOOK_NAMES) {
     const file = path.join(layout.hooksDir, hook);
-    if (existsSync(file + ORIG_SUFFIX) && !isOurShim(file)) {
+    const slot = shimSlot(file, lefthook);
+    if (slot && lexists(slot) && !isOurShim(slot) && lexists(file + ORIG_SUFFIX)) {
       throw new InstallError(
-        `${file}: both a hook and ${path.basename(file + ORIG_SUFFIX)} exist and the hook is not kitty-sync's; ` +
+        `${slot}: both a hook and ${path.basename(file + ORIG_SUFFIX)} exist and the hook is not kitty-sync's; ` +
           'merge them by hand (or remove the .kitty-sync-orig file) and run install again',
       );
     }
   }
 }
 
-function writeShim(hooksDir: string, hook: HookName, nextToCommonDir: boolean): Change[] {
+/**
+ * Where kitty-sync's shim goes for a hook: the hook file itself, or, when another manager owns it,
+ * the file that manager runs or restores (pre-commit: <hook>.legacy, run first; lefthook: <hook>.old,
+ * put back by `lefthook uninstall`, while lefthook runs kitty-sync from lefthook-local.yml). Null:
+ * lefthook owns the hook and <hook>.old holds the user's own hook (lefthook's configuration suffices).
+ */
+function shimSlot(file: string, lefthook: boolean): string | null {
+  if (isPreCommitHook(file)) return file + PRE_COMMIT_LEGACY_SUFFIX;
+  if (lefthook && isLefthookHook(file)) {
+    const old = file + LEFTHOOK_OLD_SUFFIX;
+    return !lexists(old) || isOurShim(old) ? old : null;
+  }
+  return file;
+}
+
+/** Every place a shim of ours can be for a hook. */
+function shimSlots(file: string): string[] {
+  return [file, file + PRE_COMMIT_LEGACY_SUFFIX, file + LEFTHOOK_OLD_SUFFIX];
+}
+
+function writeShim(hooksDir: string, hook: HookName, nextToCommonDir: boolean, lefthook: boolean): Change[] {
   const file = path.join(hooksDir, hook);
+  const slot = shimSlot(file, lefthook);
   const changes: Change[] = [];
-  if (lexists(file) && !isOurShim(file)) {
+  // A shim of ours elsewhere is either never run or (as <hook>.old) would make lefthook's next
+  // install fail on the existing name: only the one in the slot stays.
+  for (const other of shimSlots(file)) {
+    if (other !== slot && isOurShim(other)) {
+      rmSync(other);
+      changes.push({ path: other, what: 'hook (superseded)', kind: 'removed' });
+    }
+  }
+  if (slot === null) return changes;
+  if (lexists(slot) && !isOurShim(slot)) {
     // rename keeps the original's bytes, mode and symlink-ness for uninstall.
-    renameSync(file, file + ORIG_SUFFIX);
+    renameSync(slot, file + ORIG_SUFFIX);
     changes.push({ path: file + ORIG_SUFFIX, what: 'original hook (still runs first)', kind: 'moved' });
   }
-  changes.push({ path: file, what: 'hook', kind: writeIfDifferent(file, shimScript(hook, nextToCommonDir)) });
+  const what = slot === file ? 'hook' : slot.endsWith(PRE_COMMIT_LEGACY_SUFFIX) ? 'hook (run by pre-commit)' : 'hook (restored by lefthook uninstall)';
+  changes.push({ path: slot, what, kind: writeIfDifferent(slot, shimScript(hook, nextToCommonDir)) });
   return changes;
 }
 
 function removeShim(hooksDir: string, hook: HookName): Change[] {
   const file = path.join(hooksDir, hook);
-  if (!isOurShim(file)) return [];
   const changes: Change[] = [];
-  rmSync(file);
-  changes.push({ path: file, what: 'hook', kind: 'removed' });
-  if (lexists(file + ORIG_SUFFIX)) {
-    renameSync(file + ORIG_SUFFIX, file);
-    changes.push({ path: file, what: 'original hook', kind: 'restored' });
+  let freed: string | null = null;
+  for (const slot of shimSlots(file)) {
+    if (!isOurShim(slot)) continue;
+    rmSync(slot);
+    changes.push({ path: slot, what: 'hook', kind: 'removed' });
+    freed ??= slot;
+  }
+  // The original goes back where the shim was: the hook itself, or the file the manager runs or restores.
+  if (freed && lexists(file + ORIG_SUFFIX)) {
+    renameSync(file + ORIG_SUFFIX, freed);
+    changes.push({ path: freed, what: 'original hook', kind: 'restored' });
+  }
+  return changes;
+}
+
+async function registerWithLefthook(layout: RepoLayout, manifest: Manifest): Promise<Change[]> {
+  let added: ReturnType<typeof addLefthookEntries>;
+  try {
+    added = addLefthookEntries(layout.root, HOOK_NAMES);
+  } catch (err) {
+    if (err instanceof HookManagerError) throw new InstallError(err.message);
+    throw err;
+  }
+  const changes: Change[] = [{ path: added.file, what: 'lefthook local configuration (runs kitty-sync)', kind: added.created ? 'created' : added.changed ? 'updated' : 'unchanged' }];
+  const record: LefthookRecord = manifest.lefthook?.file === added.file ? manifest.lefthook : { file: added.file, created: added.created, excludeLine: null };
+  if (added.created) {
+    // Machine-local, like the launchers: keep it out of `git status` unless already ignored.
+    const { simpleGit } = await import('simple-git');
+    const ignored = (await simpleGit(layout.root).checkIgnore([added.file]).catch(() => [])).length > 0;
+    if (!ignored) {
+      const exclude = path.join(layout.commonDir, 'info', 'exclude');
+      const line = excludeLine(layout.root, added.file);
+      const text = existsSync(exclude) ? readFileSync(exclude, 'utf8') : '';
+      if (!text.split('\n').includes(line)) {
+        mkdirSync(path.dirname(exclude), { recursive: true });
+        writeFileSync(exclude, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${line}\n`);
+        record.excludeLine = line;
+        changes.push({ path: exclude, what: 'ignore line for lefthook-local.yml', kind: 'appended' });
+      }
+    }
+  }
+  manifest.lefthook = record;
+  return changes;
+}
+
+function unregisterFromLefthook(layout: RepoLayout, manifest: Manifest): Change[] {
+  const changes: Change[] = [];
+  const r = removeLefthookEntries(layout.root, HOOK_NAMES, manifest.lefthook?.created ?? false);
+  if (r.removed) changes.push({ path: r.file, what: 'lefthook local configuration', kind: r.deleted ? 'removed' : 'line-removed' });
+  const line = manifest.lefthook?.excludeLine;
+  if (line && r.deleted) {
+    const exclude = path.join(layout.commonDir, 'info', 'exclude');
+    if (existsSync(exclude)) {
+      const lines = readFileSync(exclude, 'utf8').split('\n');
+      const at = lines.indexOf(line);
+      if (at >= 0) {
+        lines.splice(at, 1);
+        writeFileSync(exclude, lines.join('\n'));
+        changes.push({ path: exclude, what: 'ignore line for lefthook-local.yml', kind: 'line-removed' });
+      }
+    }
   }
   return changes;
 }
@@ -378,7 +494,7 @@ function writeIfDifferent(file: string, content: string): ChangeKind {
 function readManifest(layout: RepoLayout): Manifest {
   try {
     const data = JSON.parse(readFileSync(path.join(layout.launcherDir, MANIFEST), 'utf8')) as Partial<Manifest>;
-    if (data.version === 1 && Array.isArray(data.husky)) return { version: 1, husky: data.husky };
+    if (data.version === 1 && Array.isArray(data.husky)) return { version: 1, husky: data.husky, ...(data.lefthook ? { lefthook: data.lefthook } : {}) };
   } catch {
     // Missing or unreadable: uninstall then works from what is on disk.
   }
@@ -416,4 +532,69 @@ export function shQuote(value: string): string {
 
 function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
+}
+
+/** What `doctor` reports about one hook: which entry Git runs, and whether it reaches kitty-sync. */
+export interface HookInspection {
+  hook: HookName;
+  /** How kitty-sync is wired in: 'shim', 'husky', 'pre-commit', 'lefthook', or 'none'. */
+  via: 'shim' | 'husky' | 'pre-commit' | 'lefthook' | 'none';
+  /** The file Git runs (or husky's script). */
+  entry: string;
+  ok: boolean;
+  /** What is wrong, when not ok. */
+  problem: string | null;
+  /** The machine-local launcher and the node and CLI it records. */
+  launcher: { file: string; exists: boolean; node: string | null; cli: string | null; nodeExists: boolean; cliExists: boolean };
+}
+
+/** Inspects, without changing anything, how each hook reaches kitty-sync (for `kitty-sync doctor`). */
+export function inspectInstall(layout: RepoLayout): HookInspection[] {
+  return HOOK_NAMES.map((hook) => {
+    const launcher = inspectLauncher(path.join(layout.launcherDir, hook));
+    const base = { hook, launcher };
+    if (layout.huskyDir) {
+      const script = path.join(layout.huskyDir, hook);
+      const has = existsSync(script) && readFileSync(script, 'utf8').split('\n').some(isHuskyLine);
+      return { ...base, via: has ? 'husky' : 'none', entry: script, ok: has, problem: has ? null : `husky runs ${script}, which does not run kitty-sync` };
+    }
+    const file = path.join(layout.hooksDir, hook);
+    if (isOurShim(file)) return { ...base, via: 'shim', entry: file, ...executable(file) };
+    if (isPreCommitHook(file)) {
+      const legacy = file + PRE_COMMIT_LEGACY_SUFFIX;
+      const has = isOurShim(legacy);
+      return { ...base, via: has ? 'pre-commit' : 'none', entry: legacy, ...(has ? executable(legacy) : { ok: false, problem: `pre-commit owns ${file} and does not run kitty-sync` }) };
+    }
+    if (isLefthookHook(file)) {
+      const has = lefthookHasEntry(layout.root, hook);
+      return { ...base, via: has ? 'lefthook' : 'none', entry: file, ok: has, problem: has ? null : `lefthook owns ${file} and its configuration does not run kitty-sync` };
+    }
+    const problem = lexists(file) ? `${file} is another hook, not kitty-sync's` : `no ${hook} hook in ${layout.hooksDir}`;
+    return { ...base, via: 'none', entry: file, ok: false, problem };
+  });
+}
+
+function executable(file: string): { ok: boolean; problem: string | null } {
+  try {
+    return (statSync(file).mode & 0o111) !== 0 ? { ok: true, problem: null } : { ok: false, problem: `${file} is not executable, so Git skips it` };
+  } catch {
+    return { ok: false, problem: `${file} cannot be read` };
+  }
+}
+
+function inspectLauncher(file: string): HookInspection['launcher'] {
+  let text: string | null = null;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = null;
+  }
+  // The launcher records `node='…'` and `cli='…'` (renderLauncher's shQuote).
+  const pick = (name: string): string | null => {
+    const m = text === null ? null : new RegExp(`^${name}='((?:[^']|'\\\\'')*)'$`, 'm').exec(text);
+    return m ? m[1].replaceAll(`'\\''`, `'`) : null;
+  };
+  const node = pick('node');
+  const cli = pick('cli');
+  return { file, exists: text !== null, node, cli, nodeExists: node !== null && existsSync(node), cliExists: cli !== null && existsSync(cli) };
 }

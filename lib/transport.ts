@@ -8,6 +8,7 @@ import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { DossierEvent, PushContentRequest } from './types.js';
+import { mark } from './trace.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 
@@ -38,10 +39,18 @@ interface Cohort {
   onCallerAbort: (() => void) | null;
 }
 
+/** Resolves the token on the first request (e.g. from Git's credential helpers): null when there is none. */
+export type TokenProvider = () => Promise<string | null>;
+
 export interface TransportOptions {
   /** Base URL; endpoint paths are appended to its path (a prefix such as /sync is kept). */
   serverUrl: string;
-  token: string | null;
+  /** The token, or a provider asked once, on the first request (nothing is asked when nothing is sent). */
+  token: string | null | TokenProvider;
+  /** Extra trusted CA certificates (PEM), in addition to Node's roots (sync.ca_file / KITTY_SYNC_CA_FILE). */
+  ca?: string | null;
+  /** The proxy: undefined asks the environment (HTTPS_PROXY, NO_PROXY…) on the first request; null: direct. */
+  proxy?: URL | null;
   /** Per request, including reading the response; default 10 s. */
   timeoutMs?: number;
   /** Permit plain http:// to a host that is not loopback. */
@@ -81,6 +90,11 @@ export type EventsResult =
 /** The failure kinds both endpoints share. */
 type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'halt' | 'permanent' | 'aborted' }>;
 
+/** What `probe` saw: the server's raw answer to an empty events batch, or why none came. */
+export type ProbeResult =
+  | { reached: true; status: number; body: Record<string, unknown> | null; detail: string }
+  | { reached: false; reason: string };
+
 /** Bad server URL or an insecure scheme: a configuration problem (exit 2), not a delivery failure. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -106,7 +120,7 @@ export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): UR
   }
   if (url.username || url.password) {
     // Credentials in the URL would end up in logs and error messages; the token has its own setting.
-    throw new ConfigError('server URL must not contain credentials; set KITTY_SYNC_TOKEN instead');
+    throw new ConfigError('server URL must not contain credentials; store the token with `kitty-sync login` or set KITTY_SYNC_TOKEN');
   }
   if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
     throw new ConfigError(
@@ -127,7 +141,12 @@ interface RawResponse {
 
 export class Transport {
   private readonly base: URL;
-  private readonly token: string | null;
+  private token: string | null;
+  /** Asked once, on the first request; null once resolved (or when the token was given). */
+  private tokenProvider: TokenProvider | null;
+  private tokenReady: Promise<void> | null = null;
+  private readonly ca: string | null;
+  private readonly proxy: URL | null | undefined;
   private readonly timeoutMs: number;
   private readonly maxSockets: number;
   private readonly cohortWindowMs: number;
@@ -137,11 +156,14 @@ export class Transport {
   private cohort: Cohort | null = null;
   /** Built once: node-fetch copies headers into its own Headers, so sharing these is safe. */
   private readonly urls: Record<string, URL>;
-  private readonly headers: { plain: Record<string, string>; gzip: Record<string, string> };
+  private headers: { plain: Record<string, string>; gzip: Record<string, string> };
 
   constructor(opts: TransportOptions) {
     this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
-    this.token = opts.token && opts.token !== '' ? opts.token : null;
+    this.tokenProvider = typeof opts.token === 'function' ? opts.token : null;
+    this.token = typeof opts.token === 'string' && opts.token !== '' ? opts.token : null;
+    this.ca = opts.ca ?? null;
+    this.proxy = opts.proxy;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxSockets = Math.max(1, opts.maxSockets ?? 16);
     this.cohortWindowMs = Math.min(COHORT_WINDOW_MS, this.timeoutMs / 10);
@@ -149,13 +171,7 @@ export class Transport {
       [EVENTS_PATH]: new URL(EVENTS_PATH.replace(/^\//, ''), this.base),
       [PUSH_CONTENT_PATH]: new URL(PUSH_CONTENT_PATH.replace(/^\//, ''), this.base),
     };
-    const plain: Record<string, string> = {
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      'User-Agent': 'kitty-sync',
-    };
-    if (this.token) plain.Authorization = `Bearer ${this.token}`;
-    this.headers = { plain: Object.freeze(plain), gzip: Object.freeze({ ...plain, 'Content-Encoding': 'gzip' }) };
+    this.headers = buildHeaders(this.token);
   }
 
   /** The origin the token is sent to; nothing else ever receives it. */
@@ -183,11 +199,34 @@ export class Transport {
     return this.classifyFailure(outcome);
   }
 
+  /**
+   * POSTs an empty, gzipped events batch (`{"events":[]}`) with the token: it stores nothing on any
+   * server that follows the contract, yet goes through authentication and the events route, so its
+   * answer tells whether the server is reachable, accepts the token and speaks this protocol.
+   */
+  async probe(signal?: AbortSignal): Promise<ProbeResult> {
+    let outcome: RawResponse | FailureResult;
+    try {
+      outcome = await this.post(EVENTS_PATH, await gzip(Buffer.from('{"events":[]}', 'utf8')), true, signal);
+    } catch (err) {
+      return { reached: false, reason: this.redact(err instanceof Error ? err.message : String(err)) };
+    }
+    if ('kind' in outcome) return { reached: false, reason: outcome.kind === 'aborted' ? 'aborted' : outcome.reason };
+    const body = parseJsonObject(outcome.text);
+    return { reached: true, status: outcome.status, body, detail: this.redact(errorText(body, outcome.text)) };
+  }
+
+  /** Starts resolving the token provider now, so the first request need not wait for it. */
+  prepare(): Promise<void> {
+    return this.resolveToken();
+  }
+
   /** Closes idle keep-alive sockets so the process can exit. */
   close(): void {
     const loading = this.loading;
     this.loading = null;
-    void loading?.then(({ agent }) => agent.destroy());
+    // A load that failed (an unusable proxy variable) has no agent to close.
+    void loading?.then(({ agent }) => agent.destroy(), () => undefined);
   }
 
   /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits). */
@@ -201,7 +240,15 @@ export class Transport {
       const fetch = (await import('node-fetch')).default;
       // One TCP (and TLS) handshake per socket, not per request: much of the Python original's cost.
       const options = { keepAlive: true, maxSockets: this.maxSockets };
-      const agent = this.base.protocol === 'https:' ? new (await import('node:https')).Agent(options) : new (await import('node:http')).Agent(options);
+      let agent: Agent;
+      if (this.proxy === undefined && this.ca === null && !(await import('./http-agent.js')).proxyVariablesSet()) {
+        agent = this.base.protocol === 'https:' ? new (await import('node:https')).Agent(options) : new (await import('node:http')).Agent(options);
+      } else {
+        // A proxy or a CA bundle (issue 13): only then the proxy modules load.
+        const { createAgent, proxyFor } = await import('./http-agent.js');
+        const proxy = this.proxy === undefined ? (await proxyFor(this.base)).proxy : this.proxy;
+        agent = await createAgent({ target: this.base, proxy, ca: this.ca, ...options });
+      }
       return { fetch, agent };
     })();
     return this.loading;
@@ -218,7 +265,16 @@ export class Transport {
     signal: AbortSignal | undefined,
   ): Promise<RawResponse | FailureResult> {
     if (signal?.aborted) return { kind: 'aborted' };
-    const { fetch, agent } = await this.load();
+    let loaded: { fetch: NodeFetch; agent: Agent };
+    try {
+      // The token (when a provider must be asked) is looked up beside the HTTP client's loading.
+      [loaded] = await Promise.all([this.load(), this.resolveToken()]);
+    } catch (err) {
+      // A proxy variable that names no usable proxy: the work stays queued, with the reason.
+      this.loading = null;
+      return { kind: 'retry', reason: `proxy_error: ${this.redact(err instanceof Error ? err.message : String(err))}` };
+    }
+    const { fetch, agent } = loaded;
     if (signal?.aborted) return { kind: 'aborted' };
     const cohort = this.join(signal);
     const headers = gzipped ? this.headers.gzip : this.headers.plain;
@@ -267,6 +323,22 @@ export class Transport {
     } finally {
       this.leave(cohort);
     }
+  }
+
+  /** Asks the token provider once; its answer (or null when it fails) holds for the transport's life. */
+  private resolveToken(): Promise<void> {
+    if (!this.tokenProvider) return Promise.resolve();
+    const provider = this.tokenProvider;
+    if (!this.tokenReady) mark('token: lookup started');
+    this.tokenReady ??= provider()
+      .catch(() => null)
+      .then((token) => {
+        this.token = token && token.trim() !== '' ? token.trim() : null;
+        this.headers = buildHeaders(this.token);
+        this.tokenProvider = null;
+        mark(`token: lookup done (${this.token ? 'found' : 'none'})`);
+      });
+    return this.tokenReady;
   }
 
   /** The open cohort for `signal`, or a new one (see COHORT_WINDOW_MS). */
@@ -335,6 +407,17 @@ export class Transport {
   private redact(text: string): string {
     return this.token ? text.split(this.token).join('[redacted]') : text;
   }
+}
+
+/** The request headers, built once per token: node-fetch copies them into its own Headers. */
+function buildHeaders(token: string | null): { plain: Record<string, string>; gzip: Record<string, string> } {
+  const plain: Record<string, string> = {
+    'Content-Type': 'application/json',
+    Accept: 'application/json',
+    'User-Agent': 'kitty-sync',
+  };
+  if (token) plain.Authorization = `Bearer ${token}`;
+  return { plain: Object.freeze(plain), gzip: Object.freeze({ ...plain, 'Content-Encoding': 'gzip' }) };
 }
 
 /**

@@ -35,8 +35,8 @@ const command: CommandModule<object, Args> = {
           throw new UsageError(`--budget: ${(err as Error).message}`);
         }
       }
-      const { settings } = await loadContext(args.repo);
-      const { transport, problem } = await makeTransport(settings);
+      const { repo, settings } = await loadContext(args.repo);
+      const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
       if (problem) throw new UsageError(problem);
       const progress = await progressBar(!args.json, 'draining');
       const report = await drain({

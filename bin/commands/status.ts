@@ -16,16 +16,22 @@ const command: CommandModule<object, Args> = {
   builder: (y) => y.option('repo', repoOption) as never,
   handler: async (args) => {
     try {
-      const { settings } = await loadContext(args.repo);
+      const { repo, settings } = await loadContext(args.repo);
       const stats = await readQueue({ stateDir: settings.stateDir, onNotice: notice }, (q) => q.stats());
-      const server = { server_url: settings.serverUrl, server_configured: settings.serverUrl !== null, token_configured: settings.token !== null };
+      // The token the hooks would send: KITTY_SYNC_TOKEN, else Git's credential helper (issue 13).
+      let tokenSource: 'env' | 'git-credential' | null = settings.token ? 'env' : null;
+      if (!tokenSource && settings.serverUrl) {
+        const { fillToken } = await import('../../lib/credentials.js');
+        if (await fillToken(settings.serverUrl, { cwd: repo.paths.root })) tokenSource = 'git-credential';
+      }
+      const server = { server_url: settings.serverUrl, server_configured: settings.serverUrl !== null, token_configured: tokenSource !== null, token_source: tokenSource };
       if (args.json) {
         printJson({ ...stats, ...server, state_dir: settings.stateDir });
         return;
       }
       const out: string[] = [];
       out.push(`server:    ${settings.serverUrl ?? 'not configured (work is queued, not sent; set KITTY_SYNC_SERVER_URL or sync.server_url)'}`);
-      out.push(`token:     ${settings.token ? 'set' : 'not set (KITTY_SYNC_TOKEN)'}`);
+      out.push(`token:     ${tokenSource === 'env' ? 'set (KITTY_SYNC_TOKEN)' : tokenSource === 'git-credential' ? "stored with Git's credential helper (kitty-sync login)" : 'not set (`kitty-sync login`, or KITTY_SYNC_TOKEN)'}`);
       out.push(`state:     ${settings.stateDir}`);
       out.push(`pending:   ${stats.pending} (${stats.ready} ready, ${stats.backoff} in backoff)`);
       out.push(`events:    ${stats.events_pending} index events pending`);

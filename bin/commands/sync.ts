@@ -165,7 +165,7 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   const { repo, settings } = await loadContext(argv.repo);
   const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
   for (const p of result.problems) notice(p);
-  const { transport, problem } = await makeTransport(settings);
+  const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
   if (problem) notice(problem);
   const progress = await progressBar(!argv.json, 'uploading');
   const run = await runSync({
