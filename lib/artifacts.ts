@@ -4,6 +4,7 @@
 import { BlobReader } from './blobs.js';
 import { checkBeforeRead, checkEligibility, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
+import { hasInvalidEncoding } from './git-paths.js';
 import { SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
 import type { ManifestParse } from './manifest.js';
 import { classify } from './manifest.js';
@@ -101,6 +102,10 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
     await Promise.all(
       features.map(async (feature) => {
         const entries = byFeature.get(feature) ?? new Map<string, TreeEntry>();
+        if (hasInvalidEncoding(feature)) {
+          result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: 'invalid_path_encoding', detail: INVALID_NAME });
+          return;
+        }
         const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, remoteDefaultBranch, manifests });
         if (!ns.ok) {
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: ns.reason, detail: ns.detail });
@@ -146,10 +151,14 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   return result;
 }
 
+/** Such a name cannot travel in JSON as itself; sending a look-alike would name a file Git does not have. */
+const INVALID_NAME = 'the name is not valid UTF-8 (its bytes are shown as \\xHH); rename it to upload it';
+
 type Evaluation = { bytes: Buffer } | { skip: SkipReason; hash: string | null; detail?: string };
 
 /** Runs the checks, reading the blob only when the path, kind and size allow it. */
 async function evaluate(blobs: BlobReader, candidate: ArtifactCandidate): Promise<Evaluation> {
+  if (hasInvalidEncoding(candidate.artifact_path)) return { skip: 'invalid_path_encoding', hash: null, detail: INVALID_NAME };
   const early = checkBeforeRead(candidate);
   if (early) return { skip: early, hash: null };
   const bytes = await blobs.read(candidate.object_id!);

@@ -21,7 +21,9 @@ export type SkipReason =
   | 'deleted'
   | 'invalid_feature_slug'
   /** meta.json or a manifest override of the feature could not be parsed: the feature is skipped. */
-  | 'invalid_metadata';
+  | 'invalid_metadata'
+  /** The file (or feature directory) name is not valid UTF-8, so it cannot be sent as its real name. */
+  | 'invalid_path_encoding';
 
 /** The closed set of per-artifact results (SPEC §4). */
 export type OutcomeStatus = 'uploaded' | 'already_exists' | 'queued' | 'skipped' | 'failed';
