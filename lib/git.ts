@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
+import { simpleGitEnv } from './child-env.js';
 import { gitPathFromOutput } from './git-paths.js';
 import type { GitEntryKind } from './types.js';
 
@@ -232,9 +233,9 @@ function pathLines(out: string): string[] {
     .map(gitPathFromOutput);
 }
 
-/** simple-git for `baseDir`, with names quoted losslessly (see the header). */
+/** simple-git for `baseDir`, with names quoted losslessly (see the header) and no secret in git's environment. */
 function gitAt(baseDir: string): SimpleGit {
-  return simpleGit({ baseDir, config: ['core.quotePath=true'] });
+  return simpleGit({ baseDir, config: ['core.quotePath=true'] }).env(simpleGitEnv());
 }
 
 /** A literal pathspec: names with glob characters are matched as written. */
