@@ -181,6 +181,7 @@ export interface FirstRead {
  */
 export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
   const since = Date.now();
+  q.clampWaits();
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
   // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));

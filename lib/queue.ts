@@ -23,7 +23,7 @@ import {
   removeDeadTempFiles,
   writeFileDurably,
 } from './queue-file.js';
-import { backoffMs } from './retry.js';
+import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { ArtifactClassification, CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
@@ -467,8 +467,23 @@ export class Queue {
   // --- applying results -----------------------------------------------------------------------
 
   private nextAttempt(retryCount: number, notBeforeMs?: number): number {
-    const at = this.opts.now() + backoffMs(retryCount);
-    return notBeforeMs !== undefined && notBeforeMs > at ? notBeforeMs : at;
+    const now = this.opts.now();
+    const at = now + backoffMs(retryCount);
+    return notBeforeMs !== undefined && notBeforeMs > at ? Math.min(notBeforeMs, now + MAX_WAIT_MS) : at;
+  }
+
+  /**
+   * Next attempts stored further ahead than now + maxWaitMs (a clock that was fast then, or an
+   * uncapped wait stored by an older version) are brought back to now + maxWaitMs: nothing is parked
+   * for longer than that. Returns how many rows changed.
+   */
+  clampWaits(maxWaitMs: number = MAX_WAIT_MS): number {
+    this.writable();
+    const limit = this.opts.now() + maxWaitMs;
+    let n = 0;
+    for (const table of ['body_tasks', 'index_events'] as const) n += this.run(`UPDATE ${table} SET next_attempt_at = ? WHERE next_attempt_at > ?`, [limit, limit]);
+    if (n) this.changed = true;
+    return n;
   }
 
   /** The seq of a pending event/body named by `id`, or null (unknown, or a stale id of a re-queued row). */

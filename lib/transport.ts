@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
+import { capWait } from './retry.js';
 import type { IndexEvent, PushContentRequest } from './types.js';
 
 type NodeFetch = typeof import('node-fetch').default;
@@ -403,13 +404,14 @@ function errorText(body: Record<string, unknown> | null, raw: string): string {
 
 /**
  * Milliseconds to wait from a 429/5xx: the body's `retry_after` (seconds) and the
- * Retry-After header (seconds or an HTTP date); the later of the two when both are given.
+ * Retry-After header (seconds or an HTTP date); the later of the two when both are given,
+ * at most MAX_WAIT_MS.
  */
 export function retryAfter(body: Record<string, unknown> | null, header: string | null, now = Date.now()): number | undefined {
   const candidates: number[] = [];
   const fromBody = body?.retry_after;
   const bodySeconds = typeof fromBody === 'number' ? fromBody : typeof fromBody === 'string' ? Number(fromBody) : NaN;
-  if (Number.isFinite(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
+  if (!Number.isNaN(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
   if (header !== null && header.trim() !== '') {
     const h = header.trim();
     if (/^\d+(\.\d+)?$/.test(h)) candidates.push(Math.ceil(Number(h) * 1000));
@@ -418,7 +420,8 @@ export function retryAfter(body: Record<string, unknown> | null, header: string 
       if (Number.isFinite(at)) candidates.push(Math.max(0, at - now));
     }
   }
-  return candidates.length > 0 ? Math.max(...candidates) : undefined;
+  // Capped (issue 12): a server must not park work for ever, whatever it answers.
+  return candidates.length > 0 ? capWait(Math.max(...candidates)) : undefined;
 }
 
 function parseEventResults(text: string): EventResult[] | null {
