@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { BUDGET_RANGE, clampSetting, CONCURRENCY_RANGE, TASK_AGE_RANGE, type Range } from './durations.js';
 
 export type HookName = 'post-commit' | 'pre-push';
 
@@ -110,23 +111,25 @@ export function resolveSettings(input: ResolveInput): Settings {
     if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a string; ignored`);
     return null;
   };
-  const pickNumber = (flag: number | undefined, envName: string, key: string, fallback: number): number => {
+  // `range`: clamped into it with one warning (issue 12: a duration past a timer's range fires at once).
+  const pickNumber = (flag: number | undefined, envName: string, key: string, fallback: number, range?: Range): number => {
+    const within = (n: number, what: string): number => (range ? clampSetting(n, range, what, warnings) : n);
     if (flag !== undefined && Number.isFinite(flag)) return flag;
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') {
       const n = Number(fromEnv);
-      if (Number.isFinite(n) && n >= 0) return n;
+      if (Number.isFinite(n) && n >= 0) return within(n, `${envName}=${fromEnv}`);
       warnings.push(`${envName}=${JSON.stringify(fromEnv)} is not a non-negative number; ignored`);
     }
     const fromFile = file[key];
-    if (typeof fromFile === 'number' && Number.isFinite(fromFile) && fromFile >= 0) return fromFile;
+    if (typeof fromFile === 'number' && Number.isFinite(fromFile) && fromFile >= 0) return within(fromFile, `${fileName}: sync.${key} ${fromFile}`);
     if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a non-negative number; ignored`);
     return fallback;
   };
 
   let budgetMs: number | null;
   if (flags.budgetMs !== undefined) budgetMs = flags.budgetMs;
-  else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook]);
+  else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook], BUDGET_RANGE);
   else budgetMs = null;
 
   return {
@@ -137,8 +140,8 @@ export function resolveSettings(input: ResolveInput): Settings {
     stateDir: flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env),
     capacity: pickNumber(undefined, 'KITTY_SYNC_CAPACITY', 'capacity', DEFAULT_CAPACITY),
     allowInsecureHttp: env.KITTY_SYNC_ALLOW_INSECURE_HTTP === '1' || file.allow_insecure_http === true,
-    concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
-    maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
+    concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY, CONCURRENCY_RANGE)),
+    maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS, TASK_AGE_RANGE),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
     warnings,
   };

@@ -1,6 +1,7 @@
 // `kitty-sync drain [--force] [--budget DURATION]`: replay the queue.
 import type { CommandModule } from 'yargs';
 import { parseDuration, runPolicy } from '../../lib/config.js';
+import { BUDGET_RANGE, clampSetting } from '../../lib/durations.js';
 import { drain } from '../../lib/drain.js';
 import { makeTransport } from '../../lib/transport-factory.js';
 import { appendOutcomes } from '../../lib/outcome-log.js';
@@ -34,6 +35,9 @@ const command: CommandModule<object, Args> = {
         } catch (err) {
           throw new UsageError(`--budget: ${(err as Error).message}`);
         }
+        const clamped: string[] = [];
+        budgetMs = clampSetting(budgetMs, BUDGET_RANGE, `--budget ${args.budget}`, clamped);
+        for (const w of clamped) notice(`warning: ${w}`);
       }
       const { settings } = await loadContext(args.repo);
       const { transport, problem } = await makeTransport(settings);
