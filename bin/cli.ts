@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './output.js';
+import { reportFailure } from './errors.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
 import statusCommand from './commands/status.js';
@@ -47,7 +48,6 @@ export async function runCli(args: string[]): Promise<void> {
   try {
     await parser.parseAsync();
   } catch (err) {
-    process.stderr.write(`kitty-sync: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = EXIT.unexpected;
+    reportFailure(err, args.includes('--verbose'));
   }
 }

@@ -13,6 +13,7 @@ import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
 import { makeTransport, type MadeTransport } from './transport-factory.js';
 import { mark } from './trace.js';
+import { describeForeseeable } from './foreseeable.js';
 import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
@@ -82,7 +83,7 @@ export async function runHook(inv: HookInvocation): Promise<void> {
   try {
     await runHookUnsafe(inv);
   } catch (err) {
-    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${err instanceof Error ? err.message : String(err)}`);
+    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${describeForeseeable(err) ?? (err instanceof Error ? err.message : String(err))}`);
     inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue');
   }
 }
