@@ -14,6 +14,7 @@ import { summaryLines } from './report.js';
 import { makeTransport, type MadeTransport } from './transport-factory.js';
 import { mark } from './trace.js';
 import { describeForeseeable } from './foreseeable.js';
+import { secureStateDirsSoon } from './state-perms.js';
 import type { CommitContext, EligibleArtifact, UploadOutcome } from './types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
@@ -94,6 +95,7 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   mark('repository opened');
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+  secureStateDirsSoon([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
   const made = makeTransport(settings).then((m) => (m.transport?.warm?.(), m));

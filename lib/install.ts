@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { HookName } from './config.js';
 import { openRepo, type Repo } from './git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
+import { secureStateDirs } from './state-perms.js';
 
 export const HOOK_NAMES: readonly HookName[] = ['post-commit', 'pre-push'];
 /** Where the launchers live, relative to the git common dir. */
@@ -230,6 +231,7 @@ export async function install(opts: InstallOptions = {}): Promise<InstallResult>
     const nextToCommonDir = layout.hooksDir === path.join(layout.commonDir, 'hooks');
     for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook, nextToCommonDir));
   }
+  secureStateDirs([path.dirname(layout.launcherDir)]);
   return {
     layout,
     mode: layout.huskyDir ? 'husky' : 'hooks',
