@@ -6,6 +6,7 @@ import { drain } from '../../lib/drain.js';
 import { makeTransport } from '../../lib/transport-factory.js';
 import { appendOutcomes } from '../../lib/outcome-log.js';
 import { publicOutcome, summaryLines } from '../../lib/report.js';
+import { waitLine } from '../../lib/wait-report.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { EXIT, fail, printJson, UsageError } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -63,6 +64,8 @@ const command: CommandModule<object, Args> = {
         if (report.stop === 'no_server') notice('no server configured (set KITTY_SYNC_SERVER_URL or sync.server_url); nothing was sent');
         if (report.stop === 'busy') notice('another kitty-sync process is draining; try again shortly');
         if (report.message) notice(report.message);
+        const wait = waitLine(report.stats);
+        if (wait) notice(wait);
         process.stdout.write(
           `drained: ${report.outcomes.length} attempted; queue: ${report.stats.pending} pending (${report.stats.ready} ready, ${report.stats.backoff} in backoff), ${report.stats.events_pending} index events pending, ${report.stats.failed} failed\n`,
         );

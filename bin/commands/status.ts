@@ -2,6 +2,7 @@
 // and whether a server and a token are configured (never the token itself).
 import type { CommandModule } from 'yargs';
 import { readQueue } from '../../lib/queue.js';
+import { waitLine } from '../../lib/wait-report.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson } from '../output.js';
 
@@ -27,8 +28,11 @@ const command: CommandModule<object, Args> = {
       out.push(`server:    ${settings.serverUrl ?? 'not configured (work is queued, not sent; set KITTY_SYNC_SERVER_URL or sync.server_url)'}`);
       out.push(`token:     ${settings.token ? 'set' : 'not set (KITTY_SYNC_TOKEN)'}`);
       out.push(`state:     ${settings.stateDir}`);
-      out.push(`pending:   ${stats.pending} (${stats.ready} ready, ${stats.backoff} in backoff)`);
-      out.push(`events:    ${stats.events_pending} index events pending`);
+      const waiting = stats.waiting_for_events ? `; ${stats.waiting_for_events} of them wait for their index event` : '';
+      out.push(`pending:   ${stats.pending} (${stats.ready} ready, ${stats.backoff} in backoff${waiting})`);
+      out.push(`events:    ${stats.events_pending} index events pending${stats.events_pending ? ` (${stats.events_ready} ready, ${stats.events_backoff} in backoff)` : ''}`);
+      const wait = waitLine(stats);
+      if (wait) out.push(`next:      ${wait}`);
       out.push(`failed:    ${stats.failed}${stats.failed ? ' (see `kitty-sync failed`, bring back with `kitty-sync retry --all`)' : ''}`);
       out.push(`oldest:    ${stats.oldest_pending_age_ms === null ? '-' : formatAge(stats.oldest_pending_age_ms)}`);
       const features = Object.entries(stats.per_feature);
