@@ -60,10 +60,22 @@ export function configYamlPath(repoRoot: string): string {
   return path.join(repoRoot, CONFIG_FILE);
 }
 
-/** The default state directory, shared by all worktrees of a repository (SPEC §6). */
-export function stateDirFor(commonGitDir: string, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The state directory, shared by all worktrees of a repository (SPEC §6): KITTY_SYNC_HOME, a relative
+ * one taken from the work tree's top (where hooks run), so every command, from any subdirectory,
+ * finds the same queue; else <git common dir>/kitty-sync.
+ */
+export function stateDirFor(commonGitDir: string, env: NodeJS.ProcessEnv = process.env, repoRoot?: string | null): string {
   const override = env.KITTY_SYNC_HOME;
-  return override && override.trim() !== '' ? path.resolve(override) : path.join(commonGitDir, 'kitty-sync');
+  return override && override.trim() !== '' ? path.resolve(repoRoot ?? process.cwd(), override) : path.join(commonGitDir, 'kitty-sync');
+}
+
+/** A warning when the state directory lies inside the work tree, where `git add -A` would commit it. */
+function stateDirWarning(stateDir: string, repoRoot: string | null | undefined, env: NodeJS.ProcessEnv): string | null {
+  if (!repoRoot || !env.KITTY_SYNC_HOME) return null;
+  const rel = path.relative(repoRoot, stateDir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  return `KITTY_SYNC_HOME=${env.KITTY_SYNC_HOME} is inside the work tree (${stateDir}), where \`git add -A\` would commit the queue; use a directory outside it`;
 }
 
 /** Reads the `sync:` section of .kittify/config.yaml from the work tree; problems become warnings. */
@@ -132,12 +144,16 @@ export function resolveSettings(input: ResolveInput): Settings {
   else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook], BUDGET_RANGE);
   else budgetMs = null;
 
+  const stateDir = flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env, input.repoRoot);
+  const inWorkTree = flags.stateDir ? null : stateDirWarning(stateDir, input.repoRoot, env);
+  if (inWorkTree) warnings.push(inWorkTree);
+
   return {
     serverUrl: stripTrailingSlash(pickString(flags.serverUrl, 'KITTY_SYNC_SERVER_URL', 'server_url')),
     token: nonEmpty(env.KITTY_SYNC_TOKEN),
     enabled: env.KITTY_SYNC !== '0',
     budgetMs,
-    stateDir: flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env),
+    stateDir,
     capacity: pickNumber(undefined, 'KITTY_SYNC_CAPACITY', 'capacity', DEFAULT_CAPACITY),
     allowInsecureHttp: env.KITTY_SYNC_ALLOW_INSECURE_HTTP === '1' || file.allow_insecure_http === true,
     concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY, CONCURRENCY_RANGE)),
