@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './output.js';
 import { reportFailure } from './errors.js';
+import { redactOutput } from '../lib/redact.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
 import statusCommand from './commands/status.js';
@@ -26,6 +27,7 @@ const commands: CommandModule<any, any>[] = [
 ];
 
 export async function runCli(args: string[]): Promise<void> {
+  redactOutput();
   let parser = yargs(args)
     .scriptName('kitty-sync')
     .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')

@@ -1,7 +1,9 @@
 // `kitty-sync hook <name> [args]`: the lean path Git's hooks take (no yargs). Always exits 0.
 import { readFileSync } from 'node:fs';
+import { redactOutput } from '../lib/redact.js';
 
 export async function runHookCli(args: string[]): Promise<void> {
+  redactOutput();
   const [name, ...rest] = args.filter((a) => a !== '--verbose');
   const verbose = args.includes('--verbose');
   if (name !== 'post-commit' && name !== 'pre-push') {

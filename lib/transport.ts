@@ -86,6 +86,21 @@ export class ConfigError extends Error {
 
 const gzip = promisify(gzipCb);
 
+/**
+ * Why `token` cannot be sent in an Authorization header (a line break, another control character, a
+ * character outside Latin-1), or null. Names the position and the character, never the token.
+ */
+export function tokenProblem(token: string | null | undefined): string | null {
+  if (!token) return null;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 0x09 || (c >= 0x20 && c !== 0x7f && c <= 0xff)) continue;
+    const what = c === 0x0a || c === 0x0d ? 'a line break' : c > 0xff ? 'a character outside Latin-1' : 'a control character';
+    return `KITTY_SYNC_TOKEN contains ${what} (U+${c.toString(16).toUpperCase().padStart(4, '0')} at character ${i + 1}), which an HTTP header cannot carry: set it to the token alone`;
+  }
+  return null;
+}
+
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
   return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
@@ -139,6 +154,8 @@ export class Transport {
 
   constructor(opts: TransportOptions) {
     this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
+    const badToken = tokenProblem(opts.token);
+    if (badToken) throw new ConfigError(badToken);
     this.token = opts.token && opts.token !== '' ? opts.token : null;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxSockets = Math.max(1, opts.maxSockets ?? 16);

@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { readQueue } from '../../lib/queue.js';
 import { waitLine } from '../../lib/wait-report.js';
+import { tokenProblem } from '../../lib/transport.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson } from '../output.js';
 
@@ -26,7 +27,8 @@ const command: CommandModule<object, Args> = {
       }
       const out: string[] = [];
       out.push(`server:    ${settings.serverUrl ?? 'not configured (work is queued, not sent; set KITTY_SYNC_SERVER_URL or sync.server_url)'}`);
-      out.push(`token:     ${settings.token ? 'set' : 'not set (KITTY_SYNC_TOKEN)'}`);
+      const badToken = tokenProblem(settings.token);
+      out.push(`token:     ${settings.token ? (badToken ? `set, but unusable: ${badToken}` : 'set') : 'not set (KITTY_SYNC_TOKEN)'}`);
       out.push(`state:     ${settings.stateDir}`);
       const waiting = stats.waiting_for_events ? `; ${stats.waiting_for_events} of them wait for their index event` : '';
       out.push(`pending:   ${stats.pending} (${stats.ready} ready, ${stats.backoff} in backoff${waiting})`);
