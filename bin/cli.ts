@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './output.js';
-import { reportFailure } from './errors.js';
+import { quietOnClosedPipe, reportFailure } from './errors.js';
 import { redactOutput } from '../lib/redact.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
@@ -28,6 +28,7 @@ const commands: CommandModule<any, any>[] = [
 
 export async function runCli(args: string[]): Promise<void> {
   redactOutput();
+  quietOnClosedPipe();
   let parser = yargs(args)
     .scriptName('kitty-sync')
     .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')

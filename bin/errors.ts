@@ -3,6 +3,21 @@
 import { describeForeseeable } from '../lib/foreseeable.js';
 import { EXIT } from './output.js';
 
+/**
+ * A reader that goes away (`kitty-sync log | head -1`) ends the output quietly: a command exits 0 at
+ * once (nothing it still had to say can be read); a hook (`continueWork`) carries on without output,
+ * since its work matters more than its messages.
+ */
+export function quietOnClosedPipe(continueWork = false): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      if (!continueWork) process.exit(0);
+      stream.write = (() => true) as typeof stream.write;
+    });
+  }
+}
+
 export function reportFailure(err: unknown, verbose: boolean): void {
   const line = describeForeseeable(err);
   if (line) {

@@ -1,9 +1,11 @@
 // `kitty-sync hook <name> [args]`: the lean path Git's hooks take (no yargs). Always exits 0.
 import { readFileSync } from 'node:fs';
 import { redactOutput } from '../lib/redact.js';
+import { quietOnClosedPipe } from './errors.js';
 
 export async function runHookCli(args: string[]): Promise<void> {
   redactOutput();
+  quietOnClosedPipe(true);
   const [name, ...rest] = args.filter((a) => a !== '--verbose');
   const verbose = args.includes('--verbose');
   if (name !== 'post-commit' && name !== 'pre-push') {
