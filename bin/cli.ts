@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './output.js';
 import { quietOnClosedPipe, reportFailure } from './errors.js';
+import { keepNegativeValues } from './usage.js';
 import { redactOutput } from '../lib/redact.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
@@ -26,10 +27,12 @@ const commands: CommandModule<any, any>[] = [
   serveCommand,
 ];
 
+const COMMAND_NAMES = ['hook', ...commands.map((c) => String(c.command).split(' ')[0])];
+
 export async function runCli(args: string[]): Promise<void> {
   redactOutput();
   quietOnClosedPipe();
-  let parser = yargs(args)
+  let parser = yargs(keepNegativeValues(args))
     .scriptName('kitty-sync')
     .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
@@ -41,9 +44,12 @@ export async function runCli(args: string[]): Promise<void> {
     .help()
     .alias('help', 'h')
     .version(false)
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`kitty-sync: ${msg}\n\n${y.help()}\n`);
+      // The error and where to read more; the whole help would bury the one line that matters.
+      const named = args.find((a) => !a.startsWith('-'));
+      const cmd = named !== undefined && COMMAND_NAMES.includes(named) ? `${named} ` : '';
+      process.stderr.write(`kitty-sync: ${String(msg).split('\n')[0]}\nSee \`kitty-sync ${cmd}--help\`.\n`);
       process.exit(EXIT.usage);
     })
     .wrap(Math.min(100, process.stdout.columns || 100));

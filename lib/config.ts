@@ -175,6 +175,7 @@ export function runPolicy(s: Settings): {
 
 /** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
+  if (/^\s*-/.test(text)) throw new Error(`${text} is negative; give a duration such as 500ms, 5s or 2m`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
   if (!m) throw new Error(`invalid duration ${JSON.stringify(text)} (use e.g. 500ms, 5s, 2m)`);
   const n = Number(m[1]);

@@ -5,9 +5,10 @@ import { DEFAULT_HOST, DEFAULT_PORT, startReceiver } from '../../lib/receiver.js
 import { isLoopbackHost } from '../../lib/transport.js';
 import { faultProblems, parseLatency, type FaultConfig, type FaultEndpoint } from '../../lib/faults.js';
 import { fail, UsageError } from '../output.js';
+import { parseWholeNumber } from '../usage.js';
 
 interface Args {
-  port: number;
+  port: string;
   host: string;
   data: string;
   token?: string;
@@ -29,7 +30,7 @@ const command: CommandModule<object, Args> = {
   describe: 'run the local reference receiver (both endpoints, persistence, fault injection)',
   builder: (y) =>
     y
-      .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'port to listen on (0: any free port)' })
+      .option('port', { type: 'string', default: String(DEFAULT_PORT), describe: 'port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on' })
       .option('data', { type: 'string', default: './.kitty-sync-serve', describe: 'directory for received index and bodies' })
       .option('token', { type: 'string', describe: 'require this bearer token (or set KITTY_SYNC_SERVE_TOKEN)' })
@@ -66,16 +67,18 @@ const command: CommandModule<object, Args> = {
       }
       const problems = faultProblems(faults);
       if (problems.length > 0) throw new UsageError(`fault options: ${problems.join('; ')}`);
-      if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new UsageError(`--port: ${args.port} is not a port number`);
+      const parsedPort = parseWholeNumber(args.port, 0, 65535);
+      if ('problem' in parsedPort) throw new UsageError(`--port: ${JSON.stringify(String(args.port))} is not a port number (0-65535)`);
+      const port = parsedPort.value;
       const token = args.token ?? process.env.KITTY_SYNC_SERVE_TOKEN ?? null;
       const dataDir = path.resolve(args.data);
       let receiver;
       try {
-        receiver = await startReceiver({ dataDir, host: args.host, port: args.port, token: token || null, faults });
+        receiver = await startReceiver({ dataDir, host: args.host, port, token: token || null, faults });
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-          throw new UsageError(`cannot listen on ${args.host}:${args.port} (${code})`);
+          throw new UsageError(`cannot listen on ${args.host}:${port} (${code})`);
         }
         throw err;
       }

@@ -3,9 +3,9 @@
 import type { CommandModule } from 'yargs';
 import { readQueue } from '../../lib/queue.js';
 import { waitLine } from '../../lib/wait-report.js';
-import { tokenProblem } from '../../lib/transport.js';
+import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/transport.js';
 import { loadContext, notice, repoOption } from '../context.js';
-import { fail, printJson } from '../output.js';
+import { fail, printJson, UsageError } from '../output.js';
 
 interface Args {
   repo?: string;
@@ -19,6 +19,14 @@ const command: CommandModule<object, Args> = {
   handler: async (args) => {
     try {
       const { settings } = await loadContext(args.repo);
+      if (settings.serverUrl) {
+        try {
+          parseServerUrl(settings.serverUrl, settings.allowInsecureHttp);
+        } catch (err) {
+          if (err instanceof ConfigError) throw new UsageError(`${err.message}; check KITTY_SYNC_SERVER_URL (or sync.server_url)`);
+          throw err;
+        }
+      }
       const stats = await readQueue({ stateDir: settings.stateDir, onNotice: notice }, (q) => q.stats());
       const server = { server_url: settings.serverUrl, server_configured: settings.serverUrl !== null, token_configured: settings.token !== null };
       if (args.json) {
