@@ -36,7 +36,7 @@ export async function runCli(args: string[]): Promise<void> {
     .scriptName('kitty-sync')
     .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-    .option('verbose', { type: 'boolean', default: false, describe: 'print every artifact' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'on an error, also print its stack trace' })
     .command('hook <name>', 'run as a Git hook (post-commit, pre-push); used by the installed hooks')
     .demandCommand(1, 'Name a command; see --help.')
     .strict()

@@ -25,6 +25,7 @@ const command: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .option('force', { type: 'boolean', default: false, describe: 'ignore backoff times' })
+      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome (and an error's stack trace)" })
       .option('budget', { type: 'string', describe: 'stop after this long, e.g. 5s, 500ms (default: until nothing is ready)' })
       .option('repo', repoOption) as never,
   handler: async (args) => {

@@ -116,7 +116,7 @@ const command: CommandModule<object, SyncArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'report what each file would get; change nothing' })
       .option('repo', { type: 'string', describe: 'repository directory (default: the current directory)' })
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-      .option('verbose', { type: 'boolean', default: false, describe: 'print details for every skipped file' }) as unknown as Argv<SyncArgs>,
+      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome and the details of every skipped file (and an error's stack trace)" }) as unknown as Argv<SyncArgs>,
   handler: async (argv: ArgumentsCamelCase<SyncArgs>) => {
     try {
       if (!argv.dryRun) {
