@@ -123,7 +123,7 @@ export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): UR
   }
   if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
     throw new ConfigError(
-      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https:// or opt in to insecure http`,
+      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https://, or allow it with KITTY_SYNC_ALLOW_INSECURE_HTTP=1 (or sync.allow_insecure_http: true)`,
     );
   }
   url.search = '';

@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { readQueue } from '../../lib/queue.js';
 import { waitLine } from '../../lib/wait-report.js';
+import { installedHooks } from '../../lib/install-check.js';
 import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/transport.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson, UsageError } from '../output.js';
@@ -18,26 +19,41 @@ const command: CommandModule<object, Args> = {
   builder: (y) => y.option('repo', repoOption) as never,
   handler: async (args) => {
     try {
-      const { settings } = await loadContext(args.repo);
+      const { repo, settings } = await loadContext(args.repo);
+      // Not a URL at all: a configuration error (exit 2). A URL refused by policy (plain http://,
+      // credentials in it): shown beside the queue, which is what the user came to see.
+      let serverProblem: string | null = null;
       if (settings.serverUrl) {
         try {
           parseServerUrl(settings.serverUrl, settings.allowInsecureHttp);
         } catch (err) {
-          if (err instanceof ConfigError) throw new UsageError(`${err.message}; check KITTY_SYNC_SERVER_URL (or sync.server_url)`);
-          throw err;
+          if (!(err instanceof ConfigError)) throw err;
+          if (!isHttpUrl(settings.serverUrl)) throw new UsageError(`${err.message}; check KITTY_SYNC_SERVER_URL (or sync.server_url)`);
+          serverProblem = `${err.message}; work stays queued`;
         }
       }
       const stats = await readQueue({ stateDir: settings.stateDir, onNotice: notice }, (q) => q.stats());
-      const server = { server_url: settings.serverUrl, server_configured: settings.serverUrl !== null, token_configured: settings.token !== null };
+      const server = {
+        server_url: settings.serverUrl,
+        server_configured: settings.serverUrl !== null,
+        server_problem: serverProblem,
+        token_configured: settings.token !== null,
+      };
+      const hooks = await installedHooks(repo.paths.root);
       if (args.json) {
-        printJson({ ...stats, ...server, state_dir: settings.stateDir });
+        printJson({ ...stats, ...server, hooks_installed: hooks, state_dir: settings.stateDir });
         return;
       }
       const out: string[] = [];
-      out.push(`server:    ${settings.serverUrl ?? 'not configured (work is queued, not sent; set KITTY_SYNC_SERVER_URL or sync.server_url)'}`);
+      out.push(`server:    ${settings.serverUrl ?? 'not configured (work is queued, not sent; set KITTY_SYNC_SERVER_URL or sync.server_url)'}${serverProblem ? ` (unusable: ${serverProblem})` : ''}`);
       const badToken = tokenProblem(settings.token);
       out.push(`token:     ${settings.token ? (badToken ? `set, but unusable: ${badToken}` : 'set') : 'not set (KITTY_SYNC_TOKEN)'}`);
       out.push(`state:     ${settings.stateDir}`);
+      const on = Object.entries(hooks).filter(([, yes]) => yes).map(([h]) => h);
+      const off = Object.entries(hooks).filter(([, yes]) => !yes).map(([h]) => h);
+      if (off.length === 0) out.push(`hooks:     installed (${on.join(', ')})`);
+      else if (on.length === 0) out.push('hooks:     not installed in this repository: commits and pushes are not synced (run `kitty-sync install`)');
+      else out.push(`hooks:     ${on.join(', ')} installed; ${off.join(', ')} missing (run \`kitty-sync install\`)`);
       const waiting = stats.waiting_for_events ? `; ${stats.waiting_for_events} of them wait for their index event` : '';
       out.push(`pending:   ${stats.pending} (${stats.ready} ready, ${stats.backoff} in backoff${waiting})`);
       out.push(`events:    ${stats.events_pending} index events pending${stats.events_pending ? ` (${stats.events_ready} ready, ${stats.events_backoff} in backoff)` : ''}`);
@@ -59,6 +75,14 @@ const command: CommandModule<object, Args> = {
   },
 };
 export default command;
+
+function isHttpUrl(text: string): boolean {
+  try {
+    return /^https?:$/.test(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
 
 export function formatAge(ms: number): string {
   const s = Math.round(ms / 1000);
