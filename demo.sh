@@ -13,9 +13,11 @@ ks() { node "$cli" "$@"; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/kitty-sync-demo.XXXXXX")"
 port="${KITTY_SYNC_DEMO_PORT:-8787}"
 serve_log="$work/serve.log"
-ks serve --port "$port" --data "$work/received" >"$serve_log" 2>&1 &
+# node itself in the background (not through the ks function, whose subshell $! would name):
+# the cleanup must stop the receiver, and wait for it, so the port is free when the demo ends.
+node "$cli" serve --port "$port" --data "$work/received" >"$serve_log" 2>&1 &
 serve_pid=$!
-trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+trap 'kill "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q listening "$serve_log" 2>/dev/null && break; sleep 0.1; done
 if ! grep -q listening "$serve_log"; then cat "$serve_log" >&2; echo "demo: the receiver did not start (is port $port free? set KITTY_SYNC_DEMO_PORT)" >&2; exit 1; fi
 url="http://127.0.0.1:$port"

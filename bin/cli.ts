@@ -2,6 +2,9 @@
 import yargs from 'yargs';
 import type { CommandModule } from 'yargs';
 import { EXIT } from './output.js';
+import { quietOnClosedPipe, reportFailure } from './errors.js';
+import { keepNegativeValues } from './usage.js';
+import { redactOutput } from '../lib/redact.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
 import statusCommand from './commands/status.js';
@@ -30,12 +33,16 @@ const commands: CommandModule<any, any>[] = [
   doctorCommand,
 ];
 
+const COMMAND_NAMES = ['hook', ...commands.map((c) => String(c.command).split(' ')[0])];
+
 export async function runCli(args: string[]): Promise<void> {
-  let parser = yargs(args)
+  redactOutput();
+  quietOnClosedPipe();
+  let parser = yargs(keepNegativeValues(args))
     .scriptName('kitty-sync')
     .usage('$0 <command> [options]\n\nDelivers committed kitty-specs/ documents to the dossier dashboard.')
     .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-    .option('verbose', { type: 'boolean', default: false, describe: 'print every artifact' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'on an error, also print its stack trace' })
     .command('hook <name>', 'run as a Git hook (post-commit, pre-push); used by the installed hooks')
     .demandCommand(1, 'Name a command; see --help.')
     .strict()
@@ -43,9 +50,12 @@ export async function runCli(args: string[]): Promise<void> {
     .help()
     .alias('help', 'h')
     .version(false)
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`kitty-sync: ${msg}\n\n${y.help()}\n`);
+      // The error and where to read more; the whole help would bury the one line that matters.
+      const named = args.find((a) => !a.startsWith('-'));
+      const cmd = named !== undefined && COMMAND_NAMES.includes(named) ? `${named} ` : '';
+      process.stderr.write(`kitty-sync: ${String(msg).split('\n')[0]}\nSee \`kitty-sync ${cmd}--help\`.\n`);
       process.exit(EXIT.usage);
     })
     .wrap(Math.min(100, process.stdout.columns || 100));
@@ -53,7 +63,6 @@ export async function runCli(args: string[]): Promise<void> {
   try {
     await parser.parseAsync();
   } catch (err) {
-    process.stderr.write(`kitty-sync: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = EXIT.unexpected;
+    reportFailure(err, args.includes('--verbose'));
   }
 }

@@ -1,6 +1,7 @@
 // What every command needs first: the repository and the resolved settings.
 import { openRepo, type Repo } from '../lib/git.js';
 import { resolveSettings, type SettingFlags, type Settings } from '../lib/config.js';
+import { secureStateDirs } from '../lib/state-perms.js';
 import { UsageError } from './output.js';
 
 export interface CommandContext {
@@ -17,6 +18,7 @@ export async function loadContext(repoDir: string | undefined, flags: SettingFla
   }
   const settings = resolveSettings({ flags, env: process.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir });
   for (const w of settings.warnings) process.stderr.write(`kitty-sync: warning: ${w}\n`);
+  secureStateDirs([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
   return { repo, settings };
 }
 

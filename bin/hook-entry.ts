@@ -1,11 +1,30 @@
 // `kitty-sync hook <name> [args]`: the lean path Git's hooks take (no yargs). Always exits 0.
 import { readFileSync } from 'node:fs';
+import { redactOutput } from '../lib/redact.js';
+import { quietOnClosedPipe } from './errors.js';
+
+const HOOK_HELP = `kitty-sync hook post-commit [--verbose]
+kitty-sync hook pre-push <remote> <url> [--verbose]   (Git's ref lines on stdin)
+
+Runs as a Git hook: the hooks that \`kitty-sync install\` puts in a repository call it.
+  post-commit  syncs the files under kitty-specs/ that HEAD changed, then drains the queue briefly
+  pre-push     syncs the files the pushed refs change, at each pushed tip, then drains briefly
+Options:
+  --verbose    print every artifact's outcome, not only the skipped and failed ones
+Always exits 0: a hook never fails or blocks the commit or push. KITTY_SYNC=0 turns it off.
+`;
 
 export async function runHookCli(args: string[]): Promise<void> {
+  redactOutput();
+  quietOnClosedPipe(true);
   const [name, ...rest] = args.filter((a) => a !== '--verbose');
   const verbose = args.includes('--verbose');
+  if (name === undefined || name === 'help' || args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HOOK_HELP);
+    return;
+  }
   if (name !== 'post-commit' && name !== 'pre-push') {
-    process.stderr.write(`kitty-sync: unknown hook ${JSON.stringify(name ?? '')} (expected post-commit or pre-push)\n`);
+    process.stderr.write(`kitty-sync: unknown hook ${JSON.stringify(name)} (expected post-commit or pre-push; see \`kitty-sync hook --help\`)\n`);
     return;
   }
   let stdin: string | null = null;

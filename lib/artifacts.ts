@@ -4,6 +4,7 @@
 import { BlobReader } from './blobs.js';
 import { checkEligibility, isHiddenPath, isIndexable, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
+import { hasInvalidEncoding } from './git-paths.js';
 import { SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
 import { ARTIFACT_KEY_RE, classify, type Manifest } from './manifest.js';
 import type { ArtifactCandidate, ArtifactClassification, EligibleArtifact, FeatureIndex, NamespaceRef, SkipReason, UploadOutcome } from './types.js';
@@ -125,6 +126,10 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
     await Promise.all(
       features.map(async (feature) => {
         const entries = byFeature.get(feature) ?? new Map<string, TreeEntry>();
+        if (hasInvalidEncoding(feature)) {
+          result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: 'invalid_path_encoding', detail: INVALID_NAME });
+          return;
+        }
         const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, defaultTargetBranch });
         if (!ns.ok) {
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: ns.reason, detail: ns.detail });
@@ -179,6 +184,9 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   return result;
 }
 
+/** Such a name cannot travel in JSON as itself; sending a look-alike would name a file Git does not have. */
+const INVALID_NAME = 'the name is not valid UTF-8 (its bytes are shown as \\xHH); rename it to upload it';
+
 interface Judged {
   candidate: ArtifactCandidate;
   facts: { classification: ArtifactClassification; hash: string | null; size: number };
@@ -194,6 +202,7 @@ interface Judged {
 async function judge(blobs: BlobReader, manifest: Manifest | null, candidate: ArtifactCandidate): Promise<Judged> {
   const classification = classify(manifest, candidate.artifact_path);
   const facts = { classification, hash: null as string | null, size: candidate.size_bytes };
+  if (hasInvalidEncoding(candidate.artifact_path)) return { candidate, facts, indexed: false, reason: 'invalid_path_encoding', detail: INVALID_NAME };
   if (candidate.kind !== 'blob') return { candidate, facts, indexed: false, reason: checkEligibility(candidate, null) };
   const bytes = await blobs.read(candidate.object_id!);
   if (bytes === null) {

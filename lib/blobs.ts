@@ -4,6 +4,7 @@
 // tens of milliseconds. Requests are pipelined: git answers them in the order asked.
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { childEnv } from './child-env.js';
 
 export interface GitObject {
   objectId: string;
@@ -79,7 +80,7 @@ export class BlobReader {
 
   private start(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['cat-file', '--batch'], { cwd: this.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('git', ['cat-file', '--batch'], { cwd: this.cwd, env: childEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString('utf8');

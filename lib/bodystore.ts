@@ -67,6 +67,8 @@ export async function writeDurably(tmpBase: string, file: string, bytes: Uint8Ar
     await fsp.rename(tmp, file);
   } catch (err) {
     await fsp.unlink(tmp).catch(() => undefined);
+    // A write through a file handle (ENOSPC, EFBIG) names no path: say which file it was.
+    if (err instanceof Error) (err as NodeJS.ErrnoException).path ??= file;
     throw err;
   }
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { BUDGET_RANGE, clampSetting, CONCURRENCY_RANGE, TASK_AGE_RANGE, type Range } from './durations.js';
 
 export type HookName = 'post-commit' | 'pre-push';
 
@@ -64,10 +65,22 @@ export function configYamlPath(repoRoot: string): string {
   return path.join(repoRoot, CONFIG_FILE);
 }
 
-/** The default state directory, shared by all worktrees of a repository (SPEC §6). */
-export function stateDirFor(commonGitDir: string, env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The state directory, shared by all worktrees of a repository (SPEC §6): KITTY_SYNC_HOME, a relative
+ * one taken from the work tree's top (where hooks run), so every command, from any subdirectory,
+ * finds the same queue; else <git common dir>/kitty-sync.
+ */
+export function stateDirFor(commonGitDir: string, env: NodeJS.ProcessEnv = process.env, repoRoot?: string | null): string {
   const override = env.KITTY_SYNC_HOME;
-  return override && override.trim() !== '' ? path.resolve(override) : path.join(commonGitDir, 'kitty-sync');
+  return override && override.trim() !== '' ? path.resolve(repoRoot ?? process.cwd(), override) : path.join(commonGitDir, 'kitty-sync');
+}
+
+/** A warning when the state directory lies inside the work tree, where `git add -A` would commit it. */
+function stateDirWarning(stateDir: string, repoRoot: string | null | undefined, env: NodeJS.ProcessEnv): string | null {
+  if (!repoRoot || !env.KITTY_SYNC_HOME) return null;
+  const rel = path.relative(repoRoot, stateDir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  return `KITTY_SYNC_HOME=${env.KITTY_SYNC_HOME} is inside the work tree (${stateDir}), where \`git add -A\` would commit the queue; use a directory outside it`;
 }
 
 /** Reads the `sync:` section of .kittify/config.yaml from the work tree; problems become warnings. */
@@ -115,36 +128,42 @@ export function resolveSettings(input: ResolveInput): Settings {
     if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a string; ignored`);
     return null;
   };
-  const pickNumber = (flag: number | undefined, envName: string, key: string, fallback: number): number => {
+  // `range`: clamped into it with one warning (issue 12: a duration past a timer's range fires at once).
+  const pickNumber = (flag: number | undefined, envName: string, key: string, fallback: number, range?: Range): number => {
+    const within = (n: number, what: string): number => (range ? clampSetting(n, range, what, warnings) : n);
     if (flag !== undefined && Number.isFinite(flag)) return flag;
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') {
       const n = Number(fromEnv);
-      if (Number.isFinite(n) && n >= 0) return n;
+      if (Number.isFinite(n) && n >= 0) return within(n, `${envName}=${fromEnv}`);
       warnings.push(`${envName}=${JSON.stringify(fromEnv)} is not a non-negative number; ignored`);
     }
     const fromFile = file[key];
-    if (typeof fromFile === 'number' && Number.isFinite(fromFile) && fromFile >= 0) return fromFile;
+    if (typeof fromFile === 'number' && Number.isFinite(fromFile) && fromFile >= 0) return within(fromFile, `${fileName}: sync.${key} ${fromFile}`);
     if (fromFile !== undefined && fromFile !== null) warnings.push(`${fileName}: sync.${key} must be a non-negative number; ignored`);
     return fallback;
   };
 
   let budgetMs: number | null;
   if (flags.budgetMs !== undefined) budgetMs = flags.budgetMs;
-  else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook]);
+  else if (input.hook) budgetMs = pickNumber(undefined, 'KITTY_SYNC_BUDGET_MS', 'budget_ms', DEFAULT_BUDGET_MS[input.hook], BUDGET_RANGE);
   else budgetMs = null;
+
+  const stateDir = flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env, input.repoRoot);
+  const inWorkTree = flags.stateDir ? null : stateDirWarning(stateDir, input.repoRoot, env);
+  if (inWorkTree) warnings.push(inWorkTree);
 
   return {
     serverUrl: stripTrailingSlash(pickString(flags.serverUrl, 'KITTY_SYNC_SERVER_URL', 'server_url')),
     token: nonEmpty(env.KITTY_SYNC_TOKEN),
     enabled: env.KITTY_SYNC !== '0',
     budgetMs,
-    stateDir: flags.stateDir ? path.resolve(flags.stateDir) : stateDirFor(input.commonGitDir, env),
+    stateDir,
     capacity: pickNumber(undefined, 'KITTY_SYNC_CAPACITY', 'capacity', DEFAULT_CAPACITY),
     allowInsecureHttp: env.KITTY_SYNC_ALLOW_INSECURE_HTTP === '1' || file.allow_insecure_http === true,
     caFile: resolveCaFile(env, file, input.repoRoot ?? null, fileName, warnings),
-    concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
-    maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
+    concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY, CONCURRENCY_RANGE)),
+    maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS, TASK_AGE_RANGE),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
     teamSlug: pickString(undefined, 'KITTY_SYNC_TEAM', 'team_slug')?.trim() || DEFAULT_TEAM_SLUG,
     warnings,
@@ -163,6 +182,7 @@ export function runPolicy(s: Settings): {
 
 /** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
+  if (/^\s*-/.test(text)) throw new Error(`${text} is negative; give a duration such as 500ms, 5s or 2m`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
   if (!m) throw new Error(`invalid duration ${JSON.stringify(text)} (use e.g. 500ms, 5s, 2m)`);
   const n = Number(m[1]);

@@ -10,6 +10,7 @@ import { acquireLock, LockTimeoutError } from './lock.js';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
 import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
 import { mark } from './trace.js';
+import { runProgress } from './progress-total.js';
 import type { DossierEvent, UploadOutcome } from './types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
@@ -142,13 +143,14 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     timer?.unref();
     let work: Work = first.work;
     let stats = first.stats;
+    const progress = runProgress(opts.onProgress, opts.force ? stats.pending : stats.ready);
     try {
       for (;;) {
         mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
         if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
         if (deadline.signal.aborted) return finish('deadline', stats);
 
-        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, opts);
+        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() });
         mark('drain: pass sent');
         const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
         stats = next.stats;
@@ -182,6 +184,7 @@ export interface FirstRead {
  */
 export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
   const since = Date.now();
+  q.clampWaits();
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
   // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));

@@ -1,9 +1,13 @@
 // Git queries through simple-git: where the repository lives, which paths changed, what a
-// tree holds at a revision. Every path list uses NUL-separated output (-z) so names with
-// spaces, unicode or even newlines survive intact. Blob bytes are read by ./blobs.ts.
+// tree holds at a revision. Path lists are read with git's C-style quoting forced on
+// (core.quotePath=true), not -z: simple-git decodes output as UTF-8, which would merge names that
+// differ only in invalid bytes, while quoted output is ASCII and lossless for every byte, newlines
+// and tabs included (./git-paths.ts). Blob bytes are read by ./blobs.ts.
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
+import { simpleGitEnv } from './child-env.js';
+import { gitPathFromOutput } from './git-paths.js';
 import type { GitEntryKind } from './types.js';
 
 export interface RepoPaths {
@@ -75,18 +79,18 @@ export class Repo {
    */
   async changedPaths(commit: string, opts: UnderOption = {}): Promise<string[]> {
     const out = await this.git.raw([
-      'diff-tree', '-r', '-z', '--name-only', '--no-commit-id', '--no-renames', '--root',
+      'diff-tree', '-r', '--name-only', '--no-commit-id', '--no-renames', '--root',
       '--diff-merges=first-parent', commit, '--', ...pathspec(opts.under),
     ]);
-    return splitNul(out);
+    return pathLines(out);
   }
 
   /** Paths that differ between two revisions (deletions included). */
   async changedPathsBetween(from: string, to: string, opts: UnderOption = {}): Promise<string[]> {
     const out = await this.git.raw([
-      'diff-tree', '-r', '-z', '--name-only', '--no-renames', from, to, '--', ...pathspec(opts.under),
+      'diff-tree', '-r', '--name-only', '--no-renames', from, to, '--', ...pathspec(opts.under),
     ]);
-    return splitNul(out);
+    return pathLines(out);
   }
 
   /**
@@ -96,17 +100,17 @@ export class Repo {
    */
   async changedPathsInRevs(revs: string[], opts: UnderOption = {}): Promise<string[]> {
     const out = await this.git.raw([
-      'log', '--format=', '--name-only', '-z', '--no-renames', '--diff-merges=first-parent',
+      'log', '--format=', '--name-only', '--no-renames', '--diff-merges=first-parent',
       ...revs, '--', ...pathspec(opts.under),
     ]);
-    return [...new Set(splitNul(out))];
+    return [...new Set(pathLines(out))];
   }
 
   /** Every file below `dir` (or several dirs) at `rev`, recursively, with mode, kind, id and size. */
   async listTree(rev: string, dir: string | string[]): Promise<TreeEntry[]> {
     const dirs = (Array.isArray(dir) ? dir : [dir]).filter((d) => d !== '');
     if (Array.isArray(dir) && dirs.length === 0) return [];
-    const out = await this.git.raw(['ls-tree', '-r', '-z', '-l', '--full-tree', rev, '--', ...dirs.flatMap((d) => pathspec(d))]);
+    const out = await this.git.raw(['ls-tree', '-r', '-l', '--full-tree', rev, '--', ...dirs.flatMap((d) => pathspec(d))]);
     return parseLsTree(out);
   }
 
@@ -160,7 +164,7 @@ export class Repo {
 export async function openRepo(cwd: string): Promise<Repo> {
   const base = path.resolve(cwd);
   let out: string;
-  const git = simpleGit({ baseDir: base });
+  const git = gitAt(base);
   try {
     // HEAD's commit and branch come in the same process (a hook needs both next); an unborn HEAD
     // fails the whole call, so then ask again without them.
@@ -181,7 +185,7 @@ export async function openRepo(cwd: string): Promise<Repo> {
   const headAtOpen = head && /^[0-9a-f]{40,64}$/.test(head) ? head : null;
   // `--symbolic-full-name HEAD` prints refs/heads/<branch>, or HEAD when detached.
   const branchAtOpen = headAtOpen === null ? undefined : symbolic?.startsWith('refs/heads/') ? symbolic.slice('refs/heads/'.length) : null;
-  return new Repo(paths, simpleGit({ baseDir: paths.root }), headAtOpen, branchAtOpen);
+  return new Repo(paths, gitAt(paths.root), headAtOpen, branchAtOpen);
 }
 
 /** What HEAD's commit changed under a directory, asked of git without waiting for `openRepo`. */
@@ -200,11 +204,11 @@ export interface HeadChanges {
  */
 export async function headChanges(cwd: string, under: string): Promise<HeadChanges | null> {
   // --always: the commit id is printed even when nothing under `under` changed.
-  const out = await simpleGit({ baseDir: path.resolve(cwd) }).raw([
-    'diff-tree', '--always', '-r', '-z', '--name-only', '--no-renames', '--root', '--diff-merges=first-parent', 'HEAD',
+  const out = await gitAt(path.resolve(cwd)).raw([
+    'diff-tree', '--always', '-r', '--name-only', '--no-renames', '--root', '--diff-merges=first-parent', 'HEAD',
     '--', `:(top,literal)${under.replace(/\/+$/, '')}`,
   ]);
-  const [commit, ...paths] = splitNul(out);
+  const [commit, ...paths] = pathLines(out);
   return commit && /^[0-9a-f]{40,64}$/.test(commit) ? { commit, paths } : null;
 }
 
@@ -220,14 +224,14 @@ export function openRepoEarly(cwd: string, under: string | null): { repo: Promis
   return { repo, head };
 }
 
-/** Parses `git ls-tree -r -z -l` output: `<mode> <type> <id> <size>\t<path>\0`. */
+/** Parses `git ls-tree -r -l` output (names quoted): `<mode> <type> <id> <size>\t<path>\n`. */
 export function parseLsTree(out: string): TreeEntry[] {
   const entries: TreeEntry[] = [];
-  for (const record of splitNul(out)) {
+  for (const record of out.split('\n')) {
     const tab = record.indexOf('\t');
     if (tab < 0) continue;
     const [mode, type, objectId, size] = record.slice(0, tab).split(/\s+/);
-    const entryPath = record.slice(tab + 1);
+    const entryPath = gitPathFromOutput(record.slice(tab + 1));
     if (type === 'tree') continue;
     const kind: TreeEntry['kind'] =
       mode === MODE_GITLINK || type === 'commit' ? 'submodule' : mode === MODE_SYMLINK ? 'symlink' : 'blob';
@@ -236,8 +240,17 @@ export function parseLsTree(out: string): TreeEntry[] {
   return entries;
 }
 
-function splitNul(out: string): string[] {
-  return out.split('\0').filter((s) => s !== '');
+/** One path per line, as git prints them with core.quotePath=true, back to their names. */
+function pathLines(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((s) => s !== '')
+    .map(gitPathFromOutput);
+}
+
+/** simple-git for `baseDir`, with names quoted losslessly (see the header) and no secret in git's environment. */
+function gitAt(baseDir: string): SimpleGit {
+  return simpleGit({ baseDir, config: ['core.quotePath=true'] }).env(simpleGitEnv());
 }
 
 /** A literal pathspec: names with glob characters are matched as written. */

@@ -13,6 +13,8 @@ import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
 import { makeTransport, type MadeTransport } from './transport-factory.js';
 import { mark } from './trace.js';
+import { describeForeseeable } from './foreseeable.js';
+import { secureStateDirsSoon } from './state-perms.js';
 import type { CommitContext, UploadOutcome } from './types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
@@ -64,6 +66,8 @@ interface Target {
   rev: string;
   branch: string | null;
   paths: string[];
+  /** The pushed ref (pre-push), named when that ref alone is skipped. */
+  ref?: string;
 }
 
 export function parsePrePushInput(stdin: string): RefUpdate[] {
@@ -82,7 +86,7 @@ export async function runHook(inv: HookInvocation): Promise<void> {
   try {
     await runHookUnsafe(inv);
   } catch (err) {
-    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${err instanceof Error ? err.message : String(err)}`);
+    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${describeForeseeable(err) ?? (err instanceof Error ? err.message : String(err))}`);
     inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue');
   }
 }
@@ -93,6 +97,7 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   mark('repository opened');
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+  secureStateDirsSoon([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
   const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
@@ -115,6 +120,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   mark('changed paths listed');
   const groups: SyncGroup[] = [];
   const skipped: UploadOutcome[] = [];
+  let refsWithoutUuid = 0;
   for (const target of targets) {
     if (target.paths.length === 0) continue;
     // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
@@ -126,6 +132,12 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
       // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
       // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
       const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
+      if (target.ref && targets.length > 1) {
+        // One ref of a push (a branch from before install): skip it alone; the others still go.
+        inv.print(`kitty-sync: ${target.ref}: ${why}; this ref was skipped: once it is fixed and committed, \`kitty-sync sync --all\` sends its work`);
+        refsWithoutUuid++;
+        continue;
+      }
       inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
       void made.then((m) => m.transport?.close());
       return;
@@ -140,6 +152,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     skipped.push(...collected.skipped);
   }
 
+  if (refsWithoutUuid > 0 && groups.length === 0) {
+    void made.then((m) => m.transport?.close());
+    return;
+  }
   mark('artifacts collected');
   const { transport, problem } = await made;
   if (problem) inv.print(`kitty-sync: ${problem}`);
@@ -192,7 +208,7 @@ async function prePushTargets(repo: Repo, remote: string, stdin: string | null):
     } else {
       paths = await repo.changedPathsInRevs([u.localSha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
     }
-    targets.push({ rev: u.localSha, branch, paths });
+    targets.push({ rev: u.localSha, branch, paths, ref: u.localRef });
   }
   return targets;
 }
@@ -202,7 +218,7 @@ async function fallbackTargets(repo: Repo, remote: string): Promise<Target[]> {
   const targets: Target[] = [];
   for (const { name, sha } of await repo.localBranches()) {
     const paths = await repo.changedPathsInRevs([sha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
-    targets.push({ rev: sha, branch: name, paths });
+    targets.push({ rev: sha, branch: name, paths, ref: `refs/heads/${name}` });
   }
   return targets;
 }

@@ -28,6 +28,7 @@ import {
   PRE_COMMIT_LEGACY_SUFFIX,
   removeLefthookEntries,
 } from './hook-managers.js';
+import { secureStateDirs } from './state-perms.js';
 
 export const HOOK_NAMES: readonly HookName[] = ['post-commit', 'pre-push'];
 /** Where the launchers live, relative to the git common dir. */
@@ -258,6 +259,7 @@ export async function install(opts: InstallOptions = {}): Promise<InstallResult>
     for (const hook of HOOK_NAMES) changes.push(...writeShim(layout.hooksDir, hook, nextToCommonDir, lefthook));
     if (manifest.lefthook) writeManifest(layout, manifest);
   }
+  secureStateDirs([path.dirname(layout.launcherDir)]);
   return {
     layout,
     mode: layout.huskyDir ? 'husky' : 'hooks',

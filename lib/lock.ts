@@ -1,7 +1,7 @@
 // Exclusive inter-process lock on the queue (SPEC §6): proper-lockfile (mkdir-based, mtime-refreshed,
 // stale after `staleMs`) plus an owner file so a lock left by a process that died on this host
 // (kill -9 of a hook) is recovered at once instead of after the stale period.
-import { mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -95,7 +95,9 @@ export async function acquireLock(target: string, lockPath: string, opts: LockOp
       });
       const nonce = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
       try {
-        writeFileSync(ownerPath(lockPath), `${os.hostname()}\n${process.pid}\n${nonce}`);
+        // Owner-only, like the rest of the state dir (proper-lockfile's mkdir takes no mode).
+        chmodSync(lockPath, 0o700);
+        writeFileSync(ownerPath(lockPath), `${os.hostname()}\n${process.pid}\n${nonce}`, { mode: 0o600 });
       } catch {
         // Without an owner file only the mtime-based stale detection applies: still correct.
       }

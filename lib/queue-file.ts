@@ -168,7 +168,7 @@ export async function writeFileDurably(file: string, bytes: Buffer): Promise<voi
     await writeDurably(`${file}.tmp`, file, bytes);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`);
+    throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`, { cause: err });
   }
 }
 

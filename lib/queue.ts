@@ -24,7 +24,7 @@ import {
   removeDeadTempFiles,
   writeFileDurably,
 } from './queue-file.js';
-import { backoffMs } from './retry.js';
+import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from './types.js';
@@ -86,13 +86,22 @@ export type TaskResult =
 export interface QueueStats {
   /** Body tasks (index events are counted separately in events_*). */
   pending: number;
+  /** Bodies a drain can send now: their own time has come and so has their index event's (if unsent). */
   ready: number;
+  /** pending - ready: in their own backoff, or waiting for an index event in backoff. */
   backoff: number;
+  /** Of `backoff`, bodies whose own time has come but whose index event is still in backoff. */
+  waiting_for_events: number;
   /** Body dead letters. */
   failed: number;
   events_pending: number;
   events_ready: number;
+  events_backoff: number;
   events_failed: number;
+  /** When nothing is ready: the earliest time (epoch ms) something can be sent (at most now + MAX_WAIT_MS); else null. */
+  next_attempt_at: number | null;
+  /** The latest error of the work in backoff (e.g. connection_refused, http_429), or null. */
+  last_error: string | null;
   oldest_pending_age_ms: number | null;
   per_feature: Record<string, { pending: number; failed: number }>;
   /** Body tasks by retry count bucket: "0", "1", "2", "3-4", "5-8", "9-16", "17+". */
@@ -551,8 +560,23 @@ export class Queue {
   // --- applying results -----------------------------------------------------------------------
 
   private nextAttempt(retryCount: number, notBeforeMs?: number): number {
-    const at = this.opts.now() + backoffMs(retryCount);
-    return notBeforeMs !== undefined && notBeforeMs > at ? notBeforeMs : at;
+    const now = this.opts.now();
+    const at = now + backoffMs(retryCount);
+    return notBeforeMs !== undefined && notBeforeMs > at ? Math.min(notBeforeMs, now + MAX_WAIT_MS) : at;
+  }
+
+  /**
+   * Next attempts stored further ahead than now + maxWaitMs (a clock that was fast then, or an
+   * uncapped wait stored by an older version) are brought back to now + maxWaitMs: nothing is parked
+   * for longer than that. Returns how many rows changed.
+   */
+  clampWaits(maxWaitMs: number = MAX_WAIT_MS): number {
+    this.writable();
+    const limit = this.opts.now() + maxWaitMs;
+    let n = 0;
+    for (const table of ['body_tasks', 'index_events'] as const) n += this.run(`UPDATE ${table} SET next_attempt_at = ? WHERE next_attempt_at > ?`, [limit, limit]);
+    if (n) this.changed = true;
+    return n;
   }
 
   /** The seq of a pending event/body named by `id`, or null (unknown, or a stale id of a re-queued row). */
@@ -690,7 +714,29 @@ export class Queue {
   stats(): QueueStats {
     const now = this.opts.now();
     const pending = this.count('SELECT COUNT(*) FROM body_tasks');
-    const ready = this.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
+    // A body goes only with or after its own index event (drain.readReadyWork), so it counts as ready
+    // only when that event is ready too.
+    const ownTime = this.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
+    const ready = this.count(
+      'SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)',
+      [now, now],
+    );
+    const eventsPending = this.count('SELECT (SELECT COUNT(*) FROM index_events) + (SELECT COUNT(*) FROM snapshot_events)');
+    const eventsReady = this.count(
+      'SELECT (SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?) + (SELECT COUNT(*) FROM snapshot_events WHERE next_attempt_at <= ?)',
+      [now, now],
+    );
+    let nextAttemptAt: number | null = null;
+    if (ready === 0 && eventsReady === 0 && pending + eventsPending > 0) {
+      const next = this.one(
+        'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(next_attempt_at) FROM snapshot_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
+      )?.[0];
+      if (next !== null && next !== undefined) nextAttemptAt = Math.min(Number(next), now + MAX_WAIT_MS);
+    }
+    const lastError = this.one(
+      'SELECT last_error FROM (SELECT last_error, next_attempt_at FROM index_events WHERE next_attempt_at > ? AND last_error IS NOT NULL UNION ALL SELECT last_error, next_attempt_at FROM body_tasks WHERE next_attempt_at > ? AND last_error IS NOT NULL) ORDER BY next_attempt_at DESC LIMIT 1',
+      [now, now],
+    )?.[0];
     const perFeature: QueueStats['per_feature'] = {};
     const feature = (slug: string) => (perFeature[slug] ??= { pending: 0, failed: 0 });
     for (const [slug, n] of this.all('SELECT n.feature_slug, COUNT(*) FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id GROUP BY n.feature_slug')) {
@@ -713,10 +759,14 @@ export class Queue {
       pending,
       ready,
       backoff: pending - ready,
+      waiting_for_events: ownTime - ready,
       failed,
-      events_pending: this.count('SELECT (SELECT COUNT(*) FROM index_events) + (SELECT COUNT(*) FROM snapshot_events)'),
-      events_ready: this.count('SELECT (SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?) + (SELECT COUNT(*) FROM snapshot_events WHERE next_attempt_at <= ?)', [now, now]),
+      events_pending: eventsPending,
+      events_ready: eventsReady,
+      events_backoff: eventsPending - eventsReady,
       events_failed: this.count("SELECT COUNT(*) FROM dead_letters WHERE kind = 'event'"),
+      next_attempt_at: nextAttemptAt,
+      last_error: lastError === null || lastError === undefined ? null : String(lastError),
       oldest_pending_age_ms: oldest === null || oldest === undefined ? null : Math.max(0, now - Number(oldest)),
       per_feature: perFeature,
       retry_histogram: histogram,

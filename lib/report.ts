@@ -1,5 +1,6 @@
 // Human-readable summaries of outcomes (SPEC §4): one line per feature plus one per
 // failed/skipped artifact (every artifact with --verbose).
+import { displayPath } from './git-paths.js';
 import type { OutcomeStatus, UploadOutcome } from './types.js';
 
 export const STATUSES: readonly OutcomeStatus[] = ['uploaded', 'already_exists', 'queued', 'skipped', 'failed'];
@@ -29,14 +30,14 @@ export function formatCounts(counts: StatusCounts): string {
 export function formatOutcome(o: UploadOutcome): string {
   const where = o.artifact_path === '' ? `${o.feature_slug}/` : `${o.feature_slug}/${o.artifact_path}`;
   const why = [o.reason, o.detail].filter((x) => x !== null && x !== undefined && x !== '').join(': ');
-  return `kitty-sync:   ${o.status} ${where}${why ? ` (${why})` : ''}`;
+  return displayPath(`kitty-sync:   ${o.status} ${where}${why ? ` (${why})` : ''}`);
 }
 
 /** The lines a hook or command prints to stderr for a run's outcomes. */
 export function summaryLines(outcomes: UploadOutcome[], verbose = false): string[] {
   const lines: string[] = [];
   for (const [feature, list] of groupByFeature(outcomes)) {
-    lines.push(`kitty-sync: ${feature}: ${formatCounts(countStatuses(list))}`);
+    lines.push(displayPath(`kitty-sync: ${feature}: ${formatCounts(countStatuses(list))}`));
     for (const o of list) {
       if (verbose || o.status === 'failed' || o.status === 'skipped') lines.push(formatOutcome(o));
     }

@@ -9,3 +9,15 @@ export function backoffMs(retryCount: number): number {
   if (retryCount > 20) return MAX_BACKOFF_MS;
   return Math.min(2 ** (retryCount - 1) * 1000, MAX_BACKOFF_MS);
 }
+
+/**
+ * The longest a task is ever put off: what a server may ask for (Retry-After, retry_after) and
+ * how far ahead a stored next attempt may lie (a clock that was fast when it was stored).
+ */
+export const MAX_WAIT_MS = 3_600_000;
+
+/** A wait a server asked for, in ms, capped at MAX_WAIT_MS (Infinity too); NaN or negative: no wait asked. */
+export function capWait(ms: number | undefined): number | undefined {
+  if (ms === undefined || Number.isNaN(ms) || ms < 0) return undefined;
+  return Math.min(ms, MAX_WAIT_MS);
+}

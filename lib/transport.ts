@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { DossierEvent, PushContentRequest } from './types.js';
 import { mark } from './trace.js';
+import { capWait } from './retry.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 
@@ -102,6 +103,21 @@ export class ConfigError extends Error {
 
 const gzip = promisify(gzipCb);
 
+/**
+ * Why `token` cannot be sent in an Authorization header (a line break, another control character, a
+ * character outside Latin-1), or null. Names the position and the character, never the token.
+ */
+export function tokenProblem(token: string | null | undefined): string | null {
+  if (!token) return null;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 0x09 || (c >= 0x20 && c !== 0x7f && c <= 0xff)) continue;
+    const what = c === 0x0a || c === 0x0d ? 'a line break' : c > 0xff ? 'a character outside Latin-1' : 'a control character';
+    return `KITTY_SYNC_TOKEN contains ${what} (U+${c.toString(16).toUpperCase().padStart(4, '0')} at character ${i + 1}), which an HTTP header cannot carry: set it to the token alone`;
+  }
+  return null;
+}
+
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
   return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
@@ -124,7 +140,7 @@ export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): UR
   }
   if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
     throw new ConfigError(
-      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https:// or opt in to insecure http`,
+      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https://, or allow it with KITTY_SYNC_ALLOW_INSECURE_HTTP=1 (or sync.allow_insecure_http: true)`,
     );
   }
   url.search = '';
@@ -161,6 +177,8 @@ export class Transport {
   constructor(opts: TransportOptions) {
     this.base = parseServerUrl(opts.serverUrl, opts.allowInsecureHttp ?? false);
     this.tokenProvider = typeof opts.token === 'function' ? opts.token : null;
+    const badToken = typeof opts.token === 'string' ? tokenProblem(opts.token) : null;
+    if (badToken) throw new ConfigError(badToken);
     this.token = typeof opts.token === 'string' && opts.token !== '' ? opts.token : null;
     this.ca = opts.ca ?? null;
     this.proxy = opts.proxy;
@@ -511,13 +529,14 @@ function errorText(body: Record<string, unknown> | null, raw: string): string {
 
 /**
  * Milliseconds to wait from a 429/5xx: the body's `retry_after` (seconds) and the
- * Retry-After header (seconds or an HTTP date); the later of the two when both are given.
+ * Retry-After header (seconds or an HTTP date); the later of the two when both are given,
+ * at most MAX_WAIT_MS.
  */
 export function retryAfter(body: Record<string, unknown> | null, header: string | null, now = Date.now()): number | undefined {
   const candidates: number[] = [];
   const fromBody = body?.retry_after;
   const bodySeconds = typeof fromBody === 'number' ? fromBody : typeof fromBody === 'string' ? Number(fromBody) : NaN;
-  if (Number.isFinite(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
+  if (!Number.isNaN(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
   if (header !== null && header.trim() !== '') {
     const h = header.trim();
     if (/^\d+(\.\d+)?$/.test(h)) candidates.push(Math.ceil(Number(h) * 1000));
@@ -526,7 +545,8 @@ export function retryAfter(body: Record<string, unknown> | null, header: string 
       if (Number.isFinite(at)) candidates.push(Math.max(0, at - now));
     }
   }
-  return candidates.length > 0 ? Math.max(...candidates) : undefined;
+  // Capped (issue 12): a server must not park work for ever, whatever it answers.
+  return candidates.length > 0 ? capWait(Math.max(...candidates)) : undefined;
 }
 
 function parseEventResults(text: string): EventResult[] | null {

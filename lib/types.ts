@@ -24,7 +24,9 @@ export type SkipReason =
   /** meta.json of the feature could not be parsed: the feature is skipped. */
   | 'invalid_metadata'
   /** The file name cannot form a valid artifact key (047 drops the whole feature; kitty-sync only this file). */
-  | 'invalid_artifact_key';
+  | 'invalid_artifact_key'
+  /** The file (or feature directory) name is not valid UTF-8, so it cannot be sent as its real name. */
+  | 'invalid_path_encoding';
 
 /** The closed set of per-artifact results (SPEC §4). */
 export type OutcomeStatus = 'uploaded' | 'already_exists' | 'queued' | 'skipped' | 'failed';

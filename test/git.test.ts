@@ -140,7 +140,8 @@ test('listTree: modes, kinds, sizes; symlinks and gitlinks', async (t) => {
 });
 
 test('parseLsTree tolerates tabs and newlines in names', (t) => {
-  const out = '100644 blob aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa      12\ta\tb\nc.md\u0000';
+  // git quotes such names (core.quotePath=true): "a\tb\nc.md".
+  const out = '100644 blob aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa      12\t"a\\tb\\nc.md"\n';
   t.deepEqual(parseLsTree(out), [{ path: 'a\tb\nc.md', mode: '100644', kind: 'blob', objectId: 'a'.repeat(40), size: 12 }]);
 });
 

@@ -129,18 +129,32 @@ test('KITTY_SYNC=0: neither hook starts the CLI', async (t) => {
   t.deepEqual(cli.calls(), []);
 });
 
-test('the agent removed (CLI or node gone): hooks exit 0 silently and Git succeeds', async (t) => {
+test('the agent removed (CLI or node gone): each hook says in one stderr line that kitty-sync is disabled and `kitty-sync install` fixes it; Git succeeds', async (t) => {
+  // Issue 12 item 13: they used to step aside silently, so nobody knew the dashboard stopped updating.
   const { repo, cli } = await setup();
+  const bare = path.join(temp.make(), 'remote.git');
+  gitOk(repo, ['-c', 'init.defaultBranch=main', 'init', '-q', '--bare', bare]);
+  gitOk(repo, ['remote', 'add', 'origin', bare]);
   rmSync(cli.cliPath);
+  const disabled = (stderr: string, gone: string) => {
+    const lines = stderr.split('\n').filter((l) => l !== '');
+    t.is(lines.length, 1, stderr);
+    t.regex(lines[0], /^kitty-sync: .*disabled/);
+    t.true(lines[0].includes(gone), `names ${gone}: ${lines[0]}`);
+    t.regex(lines[0], /run `kitty-sync install`/);
+  };
   const r = commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
   t.is(r.status, 0);
-  t.is(r.stderr, '');
+  disabled(r.stderr, cli.cliPath);
+  const p = git(repo, ['push', '-q', 'origin', 'main']);
+  t.is(p.status, 0, p.stderr);
+  disabled(p.stderr, cli.cliPath);
   // node gone: reinstall pointing at a node that does not exist.
   const cli2 = makeFakeCli(temp);
   await install({ repo, cliPath: cli2.cliPath, nodePath: '/nonexistent/node', skipProjectUuid: true });
   const r2 = commit(repo, { 'kitty-specs/001-a/plan.md': '# plan\n' });
   t.is(r2.status, 0);
-  t.is(r2.stderr, '');
+  disabled(r2.stderr, '/nonexistent/node');
   t.deepEqual(cli2.calls(), []);
 });
 

@@ -83,9 +83,10 @@ test('uninstall restores pre-existing hooks byte for byte with their mode, and r
   writeFileSync(path.join(hooks, 'post-commit'), '#!/bin/sh\n# mine\r\necho "$@"');
   chmodSync(path.join(hooks, 'post-commit'), 0o750);
   symlinkSync('/bin/true', path.join(hooks, 'pre-push'));
-  // The state dir holds the queue: uninstall must leave it.
-  mkdirSync(path.join(repo, '.git', 'kitty-sync'), { recursive: true });
-  writeFileSync(path.join(repo, '.git', 'kitty-sync', 'queue.sqlite'), 'data');
+  // The state dir holds the queue: uninstall must leave it. (Owner-only, as kitty-sync writes it:
+  // install tightens looser modes in the state dir, issue 12.)
+  mkdirSync(path.join(repo, '.git', 'kitty-sync'), { recursive: true, mode: 0o700 });
+  writeFileSync(path.join(repo, '.git', 'kitty-sync', 'queue.sqlite'), 'data', { mode: 0o600 });
   const before = snapshot(path.join(repo, '.git'));
 
   const cli = makeFakeCli(temp);

@@ -1,10 +1,12 @@
 // `kitty-sync drain [--force] [--budget DURATION]`: replay the queue.
 import type { CommandModule } from 'yargs';
 import { parseDuration, runPolicy } from '../../lib/config.js';
+import { BUDGET_RANGE, clampSetting } from '../../lib/durations.js';
 import { drain } from '../../lib/drain.js';
 import { makeTransport } from '../../lib/transport-factory.js';
 import { appendOutcomes } from '../../lib/outcome-log.js';
 import { publicOutcome, summaryLines } from '../../lib/report.js';
+import { waitLine } from '../../lib/wait-report.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { EXIT, fail, printJson, UsageError } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -23,6 +25,7 @@ const command: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .option('force', { type: 'boolean', default: false, describe: 'ignore backoff times' })
+      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome (and an error's stack trace)" })
       .option('budget', { type: 'string', describe: 'stop after this long, e.g. 5s, 500ms (default: until nothing is ready)' })
       .option('repo', repoOption) as never,
   handler: async (args) => {
@@ -34,6 +37,9 @@ const command: CommandModule<object, Args> = {
         } catch (err) {
           throw new UsageError(`--budget: ${(err as Error).message}`);
         }
+        const clamped: string[] = [];
+        budgetMs = clampSetting(budgetMs, BUDGET_RANGE, `--budget ${args.budget}`, clamped);
+        for (const w of clamped) notice(`warning: ${w}`);
       }
       const { repo, settings } = await loadContext(args.repo);
       const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
@@ -59,6 +65,8 @@ const command: CommandModule<object, Args> = {
         if (report.stop === 'no_server') notice('no server configured (set KITTY_SYNC_SERVER_URL or sync.server_url); nothing was sent');
         if (report.stop === 'busy') notice('another kitty-sync process is draining; try again shortly');
         if (report.message) notice(report.message);
+        const wait = waitLine(report.stats);
+        if (wait) notice(wait);
         process.stdout.write(
           `drained: ${report.outcomes.length} attempted; queue: ${report.stats.pending} pending (${report.stats.ready} ready, ${report.stats.backoff} in backoff), ${report.stats.events_pending} index events pending, ${report.stats.failed} failed\n`,
         );

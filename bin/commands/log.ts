@@ -3,10 +3,14 @@ import type { CommandModule } from 'yargs';
 import { readOutcomes } from '../../lib/outcome-log.js';
 import { formatOutcome } from '../../lib/report.js';
 import { loadContext, repoOption } from '../context.js';
-import { fail, printJson } from '../output.js';
+import { fail, printJson, UsageError } from '../output.js';
+import { parseWholeNumber } from '../usage.js';
+
+/** More than the log ever holds (~2 MiB, rotated): a larger limit is surely a mistake. */
+const MAX_LIMIT = 100_000;
 
 interface Args {
-  limit: number;
+  limit: string;
   repo?: string;
   json: boolean;
 }
@@ -15,11 +19,13 @@ const command: CommandModule<object, Args> = {
   command: 'log',
   describe: 'show recent outcomes',
   builder: (y) =>
-    y.option('limit', { type: 'number', default: 50, describe: 'how many entries' }).option('repo', repoOption) as never,
+    y.option('limit', { type: 'string', default: '50', describe: `how many entries (1-${MAX_LIMIT})` }).option('repo', repoOption) as never,
   handler: async (args) => {
     try {
+      const limit = parseWholeNumber(args.limit, 1, MAX_LIMIT);
+      if ('problem' in limit) throw new UsageError(`--limit: ${limit.problem}`);
       const { settings } = await loadContext(args.repo);
-      const entries = readOutcomes(settings.stateDir, args.limit);
+      const entries = readOutcomes(settings.stateDir, limit.value);
       if (args.json) {
         printJson({ entries });
         return;

@@ -8,9 +8,10 @@ import { DEFAULT_SERVE_HOST as DEFAULT_HOST, DEFAULT_SERVE_PORT as DEFAULT_PORT 
 import { isLoopbackHost } from '../../lib/transport.js';
 import type { FaultConfig, FaultEndpoint } from '../../server/faults.js';
 import { fail, UsageError } from '../output.js';
+import { parseWholeNumber } from '../usage.js';
 
 interface Args {
-  port: number;
+  port: string;
   host: string;
   data: string;
   token?: string;
@@ -38,7 +39,7 @@ const command: CommandModule<object, Args> = {
   describe: 'run the local receiver and dossier dashboard (both endpoints, SQLite persistence, fault injection)',
   builder: (y) =>
     y
-      .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'port to listen on (0: any free port)' })
+      .option('port', { type: 'string', default: String(DEFAULT_PORT), describe: 'port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: DEFAULT_HOST, describe: 'address to listen on (beyond loopback: set --token)' })
       .option('data', { type: 'string', default: './.kitty-sync-serve', describe: 'directory of the database (serve.db)' })
       .option('token', { type: 'string', describe: 'require this token: bearer for the API, a login for the dashboard (or set KITTY_SYNC_SERVE_TOKEN)' })
@@ -76,7 +77,9 @@ const command: CommandModule<object, Args> = {
       }
       const problems = faultProblems(faults);
       if (problems.length > 0) throw new UsageError(`fault options: ${problems.join('; ')}`);
-      if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new UsageError(`--port: ${args.port} is not a port number`);
+      const parsedPort = parseWholeNumber(args.port, 0, 65535);
+      if ('problem' in parsedPort) throw new UsageError(`--port: ${JSON.stringify(String(args.port))} is not a port number (0-65535)`);
+      const port = parsedPort.value;
       const token = args.token ?? process.env.KITTY_SYNC_SERVE_TOKEN ?? null;
       const dataDir = path.resolve(args.data);
       let startReceiver;
@@ -89,11 +92,11 @@ const command: CommandModule<object, Args> = {
       }
       let receiver;
       try {
-        receiver = await startReceiver({ dataDir, host: args.host, port: args.port, token: token || null, faults });
+        receiver = await startReceiver({ dataDir, host: args.host, port, token: token || null, faults });
       } catch (err) {
         const { code, syscall } = err as { code?: string; syscall?: string };
-        if (syscall === 'listen' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL') {
-          throw new UsageError(`cannot listen on ${args.host}:${args.port} (${code})`);
+        if (syscall === 'listen' || code === 'EADDRINUSE' || code === 'EADDRNOTAVAIL' || (syscall === 'listen' && code === 'EACCES')) {
+          throw new UsageError(`cannot listen on ${args.host}:${port} (${code})`);
         }
         if (typeof code === 'string' && code.startsWith('SQLITE_')) {
           throw new UsageError(`cannot open the database ${path.join(dataDir, 'serve.db')}: ${(err as Error).message} (${code})`);

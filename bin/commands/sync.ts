@@ -2,6 +2,7 @@
 // revision. Only argument parsing and printing live here; the work is lib/artifacts.ts.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EXIT, UsageError, fail, printJson } from '../output.js';
+import { displayPath } from '../../lib/git-paths.js';
 // lib modules (simple-git, yaml) are imported when the command runs, so registering the
 // command costs every other command nothing.
 import type { CollectResult } from '../../lib/artifacts.js';
@@ -113,7 +114,8 @@ export function formatDryRunText(report: DryRunReport, verbose = false): string 
   }
   lines.push('');
   lines.push(`${features.length} feature(s): ${queued} would be queued, ${skipped} skipped`);
-  return `${lines.join('\n')}\n`;
+  // Names that are not valid UTF-8 carry their bytes as lone surrogates: shown as \xHH.
+  return `${displayPath(lines.join('\n'))}\n`;
 }
 
 const command: CommandModule<object, SyncArgs> = {
@@ -127,7 +129,7 @@ const command: CommandModule<object, SyncArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'report what each file would get; change nothing' })
       .option('repo', { type: 'string', describe: 'repository directory (default: the current directory)' })
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-      .option('verbose', { type: 'boolean', default: false, describe: 'print details for every skipped file' }) as unknown as Argv<SyncArgs>,
+      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome and the details of every skipped file (and an error's stack trace)" }) as unknown as Argv<SyncArgs>,
   handler: async (argv: ArgumentsCamelCase<SyncArgs>) => {
     try {
       if (!argv.dryRun) {
