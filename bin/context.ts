@@ -9,7 +9,11 @@ export interface CommandContext {
   settings: Settings;
 }
 
-export async function loadContext(repoDir: string | undefined, flags: SettingFlags = {}): Promise<CommandContext> {
+/**
+ * `secure: false` leaves the state dir's modes as found (doctor reports them; every other command
+ * tightens looser modes left by older versions).
+ */
+export async function loadContext(repoDir: string | undefined, flags: SettingFlags = {}, opts: { secure?: boolean } = {}): Promise<CommandContext> {
   let repo: Repo;
   try {
     repo = await openRepo(repoDir ?? process.cwd());
@@ -18,7 +22,7 @@ export async function loadContext(repoDir: string | undefined, flags: SettingFla
   }
   const settings = resolveSettings({ flags, env: process.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir });
   for (const w of settings.warnings) process.stderr.write(`kitty-sync: warning: ${w}\n`);
-  secureStateDirs([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
+  if (opts.secure !== false) secureStateDirs([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
   return { repo, settings };
 }
 

@@ -29,7 +29,7 @@ const command: CommandModule<object, Args> = {
   builder: (y) => y.option('repo', repoOption) as never,
   handler: async (args) => {
     try {
-      const { repo, settings } = await loadContext(args.repo);
+      const { repo, settings } = await loadContext(args.repo, {}, { secure: false });
       const report = await runDoctor({ root: repo.paths.root, commonDir: repo.paths.commonDir, settings });
       if (args.json) printJson(report);
       else {

@@ -33,7 +33,10 @@ interface Report {
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
-  for (const d of await readdir(dir, { withFileTypes: true })) n += d.isDirectory() ? await countFiles(path.join(dir, d.name)) : 1;
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    if (d.name.startsWith('.')) continue;
+    n += d.isDirectory() ? await countFiles(path.join(dir, d.name)) : 1;
+  }
   return n;
 }
 
@@ -41,19 +44,19 @@ test('sync --all --dry-run --json over all corpus features classifies every file
   const r = await makeRepo();
   t.teardown(r.cleanup);
   const features = await copyCorpusFeatures(r, 'all');
-  await writeFiles(r, { 'kitty-specs/Bad_Dir/spec.md': 'x' });
+  // Any folder is a feature, as in 047 (no NNN-slug pattern).
+  await writeFiles(r, { 'kitty-specs/Any_Dir/spec.md': 'x' });
   const sha = await commitAll(r, 'corpus');
   const run = await cli(r.root, 'sync', '--all', '--dry-run', '--json');
   t.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as Report;
   t.is(report.rev, sha);
-  t.is(Object.keys(report.namespaces).length, features.length);
+  t.is(Object.keys(report.namespaces).length, features.length + 1);
   for (const ns of Object.values(report.namespaces)) t.is(ns.project_uuid, TEST_UUID);
 
-  const files = await countFiles(path.join(r.root, 'kitty-specs')) - 1; // minus Bad_Dir/spec.md
-  const perFile = report.outcomes.filter((o) => o.feature_slug !== 'Bad_Dir');
-  t.is(perFile.length, files);
-  t.deepEqual(report.outcomes.filter((o) => o.feature_slug === 'Bad_Dir').map((o) => [o.artifact_path, o.status, o.reason]), [['', 'skipped', 'invalid_feature_slug']]);
+  // Every file but hidden ones (never scanned, as in 047) gets exactly one outcome.
+  t.is(report.outcomes.length, await countFiles(path.join(r.root, 'kitty-specs')));
+  t.deepEqual(report.outcomes.filter((o) => o.feature_slug === 'Any_Dir').map((o) => [o.artifact_path, o.status]), [['spec.md', 'queued']]);
   for (const o of report.outcomes) {
     t.true(o.status === 'queued' ? o.reason === 'dry_run' : o.status === 'skipped' && typeof o.reason === 'string', JSON.stringify(o));
   }
