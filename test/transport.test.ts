@@ -1,4 +1,5 @@
 import test from 'ava';
+import { timed } from './helpers/timing.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -170,14 +171,19 @@ test('5xx → retry', async (t) => {
 });
 
 test('timeout → retry "timeout" (server accepts and never answers)', async (t) => {
+  // The timeout must outlast what this machine needs to hand a request to the server, or the client
+  // gives up before the server has read it: scale it from a real round trip measured here.
+  const plain = await startTestReceiver();
+  t.teardown(() => plain.close());
+  const probe = transportFor(t, plain.url, { token: null });
+  await probe.pushContent(someRequest()); // warm-up: connection and module loading
+  const { ms: roundTrip } = await timed(() => probe.pushContent(someRequest()));
   const r = await startTestReceiver({ faults: { hang: true } });
   t.teardown(() => r.close());
-  const transport = transportFor(t, r.url, { token: null, timeoutMs: 200 });
+  const transport = transportFor(t, r.url, { token: null, timeoutMs: Math.max(200, 20 * roundTrip) });
   t.deepEqual(await transport.pushContent(someRequest()), { kind: 'retry', reason: 'timeout' });
   t.deepEqual(await transport.sendEvents([indexEvent(testNamespace(), 'spec.md', 'x')]), { kind: 'retry', reason: 'timeout' });
-  // The client may give up before the (busy) server has even read the request: wait for it.
-  for (let i = 0; i < 250 && r.stats().faults.hang < 2; i++) await new Promise((res) => setTimeout(res, 20));
-  t.is(r.stats().faults.hang, 2);
+  t.is(r.stats().faults.hang, 2, 'both requests reached the server, which left them hanging');
 });
 
 test('connection refused → retry', async (t) => {
