@@ -1,5 +1,5 @@
 // What every command needs first: the repository and the resolved settings.
-import { openRepo, type Repo } from '../lib/git.js';
+import { openRepo, type Repo } from '../lib/collect/git.js';
 import { resolveSettings, type SettingFlags, type Settings } from '../lib/config.js';
 import { secureStateDirs } from '../lib/state-perms.js';
 import { UsageError } from './output.js';

@@ -1,6 +1,6 @@
 // How a command that failed ends: a foreseeable failure (lib/foreseeable.ts) is one line and exit 2
 // (its stack only with --verbose); anything else is an unexpected error with its stack, exit 1.
-import { describeForeseeable } from '../lib/foreseeable.js';
+import { describeForeseeable } from '../lib/run/foreseeable.js';
 import { EXIT } from './output.js';
 
 /**

@@ -2,8 +2,8 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { UnknownRevisionError, collectArtifacts, normalizeFeatureName, splitSpecsPath } from '../lib/artifacts.js';
-import { openRepo } from '../lib/git.js';
+import { UnknownRevisionError, collectArtifacts, normalizeFeatureName, splitSpecsPath } from '../lib/collect/artifacts.js';
+import { openRepo } from '../lib/collect/git.js';
 import type { UploadOutcome } from '../lib/types.js';
 import { TEST_UUID, commitAll, copyCorpusFeatures, git, makeRepo, writeFiles } from './helpers/gitrepo.js';
 

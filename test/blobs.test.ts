@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { BlobReader, readBlobs } from '../lib/blobs.js';
+import { BlobReader, readBlobs } from '../lib/collect/blobs.js';
 import { commitAll, git, makeRepo, writeFiles } from './helpers/gitrepo.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

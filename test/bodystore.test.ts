@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bodiesDir, bodyPath, readBody, removeBodies, sweepBodies, writeBodies } from '../lib/bodystore.js';
+import { bodiesDir, bodyPath, readBody, removeBodies, sweepBodies, writeBodies } from '../lib/queue/bodystore.js';
 import { sha256 } from './fixtures/artifacts.js';
 
 function tmp(t: { teardown: (fn: () => void) => void }): string {

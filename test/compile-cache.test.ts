@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const moduleUrl = new URL('../lib/compile-cache.js', import.meta.url).href;
+const moduleUrl = new URL('../lib/run/compile-cache.js', import.meta.url).href;
 
 /** A CommonJS program whose output shows it ran as a main module with the usual globals. */
 const program = (answer: number): string => `

@@ -7,7 +7,7 @@ import {
   isStrictUtf8,
   sha256Hex,
   surfaceOf,
-} from '../lib/eligibility.js';
+} from '../lib/collect/eligibility.js';
 import type { ArtifactCandidate, GitEntryKind } from '../lib/types.js';
 
 function cand(artifact_path: string, kind: GitEntryKind = 'blob', size_bytes = 10): ArtifactCandidate {

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { buildIndexEvent, newEventRecord } from '../lib/events.js';
-import { backoffMs } from '../lib/retry.js';
+import { buildIndexEvent, newEventRecord } from '../lib/collect/events.js';
+import { backoffMs } from '../lib/queue/retry.js';
 import { artifact, CTX, namespace } from './fixtures/artifacts.js';
 
 test('newEventRecord + buildIndexEvent give the SPEC §5.1 envelope', (t) => {

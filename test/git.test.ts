@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { headChanges, NotAGitRepoError, openRepo, openRepoEarly, parseLsTree } from '../lib/git.js';
+import { headChanges, NotAGitRepoError, openRepo, openRepoEarly, parseLsTree } from '../lib/collect/git.js';
 import { commitAll, git, makeRepo, writeFiles } from './helpers/gitrepo.js';
 
 test('openRepo finds root, git dir and common dir from a subdirectory', async (t) => {

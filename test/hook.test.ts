@@ -1,7 +1,7 @@
 import test from 'ava';
 import path from 'node:path';
-import { openRepo } from '../lib/git.js';
-import { parsePrePushInput, runHook } from '../lib/hook.js';
+import { openRepo } from '../lib/collect/git.js';
+import { parsePrePushInput, runHook } from '../lib/run/hook.js';
 import { commitAll, gitEnv, makeRepo, writeFiles } from './helpers/gitrepo.js';
 
 const A = 'a'.repeat(40);

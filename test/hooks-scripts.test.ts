@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { install } from '../lib/install.js';
+import { install } from '../lib/setup/install.js';
 import { commit, commonDir, git, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from './helpers/hook-fixture.js';
 
 const temp = new TempDirs();

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { BlobReader } from '../lib/blobs.js';
-import { openRepo } from '../lib/git.js';
-import { commitContext, featureNamespace, projectIdentity, repoSlugFromUrl } from '../lib/identity.js';
+import { BlobReader } from '../lib/collect/blobs.js';
+import { openRepo } from '../lib/collect/git.js';
+import { commitContext, featureNamespace, projectIdentity, repoSlugFromUrl } from '../lib/collect/identity.js';
 import { TEST_UUID, commitAll, git, makeRepo, writeFiles } from './helpers/gitrepo.js';
 import type { TestRepo } from './helpers/gitrepo.js';
 

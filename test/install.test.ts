@@ -5,8 +5,8 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HUSKY_MARKER, install, InstallError, ORIG_SUFFIX, SHIM_MARKER, uninstall } from '../lib/install.js';
-import { ConfigFileError } from '../lib/project-uuid.js';
+import { HUSKY_MARKER, install, InstallError, ORIG_SUFFIX, SHIM_MARKER, uninstall } from '../lib/setup/install.js';
+import { ConfigFileError } from '../lib/setup/project-uuid.js';
 import { commit, commonDir, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, writeFile, type CliCall } from './helpers/hook-fixture.js';
 
 const temp = new TempDirs();

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireLock, LockTimeoutError, withLock } from '../lib/lock.js';
+import { acquireLock, LockTimeoutError, withLock } from '../lib/queue/lock.js';
 
 const holder = fileURLToPath(new URL('./fixtures/lock-holder.js', import.meta.url));
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BUILTIN_MANIFESTS, BUILTIN_MISSIONS, builtinManifest, classFromName, classify, fallbackKey, globToRegExp, manifestVersion } from '../lib/manifest.js';
+import { BUILTIN_MANIFESTS, BUILTIN_MISSIONS, builtinManifest, classFromName, classify, fallbackKey, globToRegExp, manifestVersion } from '../lib/collect/manifest.js';
 import { PROJECT_ROOT } from './helpers/gitrepo.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');

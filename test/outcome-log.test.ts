@@ -2,7 +2,7 @@ import test from 'ava';
 import { appendFileSync, chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { appendOutcomes, LOG_MAX_BYTES, logPath, readOutcomes } from '../lib/outcome-log.js';
+import { appendOutcomes, LOG_MAX_BYTES, logPath, readOutcomes } from '../lib/run/outcome-log.js';
 import type { UploadOutcome } from '../lib/types.js';
 
 const outcome = (i: number): UploadOutcome => ({ feature_slug: '001-a', artifact_path: `f${i}.md`, content_hash: null, status: 'queued', reason: 'pending' });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readQueue } from '../lib/queue.js';
+import { readQueue } from '../lib/queue/queue.js';
 
 const worker = fileURLToPath(new URL('./fixtures/queue-worker.js', import.meta.url));
 const WORKERS = 4;

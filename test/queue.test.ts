@@ -1,10 +1,10 @@
 import test from 'ava';
-import { isoTimestamp } from '../lib/events.js';
+import { isoTimestamp } from '../lib/collect/events.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../lib/queue.js';
-import { SCHEMA_VERSION } from '../lib/schema.js';
+import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../lib/queue/queue.js';
+import { SCHEMA_VERSION } from '../lib/queue/schema.js';
 import { artifact, CTX, namespace, sha256, indexed } from './fixtures/artifacts.js';
 import { openSqlJs, V1_DDL } from './fixtures/queue-v1.js';
 

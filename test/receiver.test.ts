@@ -5,7 +5,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { FaultInjector, parseLatency } from '../server/faults.js';
 import { artifactPathProblem } from '../lib/contract/namespace.js';
-import { Transport } from '../lib/transport.js';
+import { Transport } from '../lib/delivery/transport.js';
 import type { IndexEvent, NamespaceRef } from '../lib/types.js';
 import { indexEvent, pushRequest, sha256, spawnReceiver, startTestReceiver, testNamespace, type TestReceiver } from './helpers/receiver.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { countStatuses, publicOutcome, summaryLines } from '../lib/report.js';
+import { countStatuses, publicOutcome, summaryLines } from '../lib/run/report.js';
 import type { UploadOutcome } from '../lib/types.js';
 
 const o = (feature: string, p: string, status: UploadOutcome['status'], reason: string | null = null): UploadOutcome => ({

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from '../lib/task-ids.js';
+import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from '../lib/queue/task-ids.js';
 
 const node = nodeBits('01JNODE0000000000000000000');
 const other = nodeBits('01JOTHER000000000000000000');

@@ -2,7 +2,7 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { ConfigError, Transport, encodePushContent, retryAfter, type TransportOptions } from '../lib/transport.js';
+import { ConfigError, Transport, encodePushContent, retryAfter, type TransportOptions } from '../lib/delivery/transport.js';
 import { indexEvent, pushRequest, startTestReceiver, testNamespace } from './helpers/receiver.js';
 
 const TOKEN = 'tok-SECRET-1234567890';

@@ -1,7 +1,7 @@
 // `kitty-sync doctor [--json]`: one line per check, ✓ or ✗ with the fix; exit 0 when everything
 // delivery needs works, 1 otherwise.
 import type { CommandModule } from 'yargs';
-import { runDoctor } from '../../lib/doctor.js';
+import { runDoctor } from '../../lib/setup/doctor.js';
 import { loadContext, repoOption } from '../context.js';
 import { EXIT, fail, printJson } from '../output.js';
 

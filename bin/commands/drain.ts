@@ -2,11 +2,11 @@
 import type { CommandModule } from 'yargs';
 import { parseDuration, runPolicy } from '../../lib/config.js';
 import { BUDGET_RANGE, clampSetting } from '../../lib/durations.js';
-import { drain } from '../../lib/drain.js';
-import { makeTransport } from '../../lib/transport-factory.js';
-import { appendOutcomes } from '../../lib/outcome-log.js';
-import { publicOutcome, summaryLines } from '../../lib/report.js';
-import { waitLine } from '../../lib/wait-report.js';
+import { drain } from '../../lib/delivery/drain.js';
+import { makeTransport } from '../../lib/delivery/transport-factory.js';
+import { appendOutcomes } from '../../lib/run/outcome-log.js';
+import { publicOutcome, summaryLines } from '../../lib/run/report.js';
+import { waitLine } from '../../lib/run/wait-report.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { EXIT, fail, printJson, UsageError } from '../output.js';
 import { progressBar } from '../progress.js';

@@ -1,6 +1,6 @@
 // `kitty-sync failed`: the dead-letter list.
 import type { CommandModule } from 'yargs';
-import { readQueue } from '../../lib/queue.js';
+import { readQueue } from '../../lib/queue/queue.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson } from '../output.js';
 

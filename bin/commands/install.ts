@@ -1,8 +1,8 @@
 // `kitty-sync install [--repo DIR]`: install the hooks and write the project uuid if missing.
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { install, InstallError, type Change } from '../../lib/install.js';
-import { ConfigFileError } from '../../lib/project-uuid.js';
+import { install, InstallError, type Change } from '../../lib/setup/install.js';
+import { ConfigFileError } from '../../lib/setup/project-uuid.js';
 import { fail, printJson, UsageError } from '../output.js';
 
 interface Args {

@@ -1,7 +1,7 @@
 // `kitty-sync log`: recent outcomes from the log in the state directory.
 import type { CommandModule } from 'yargs';
-import { readOutcomes } from '../../lib/outcome-log.js';
-import { formatOutcome } from '../../lib/report.js';
+import { readOutcomes } from '../../lib/run/outcome-log.js';
+import { formatOutcome } from '../../lib/run/report.js';
 import { loadContext, repoOption } from '../context.js';
 import { fail, printJson, UsageError } from '../output.js';
 import { parseWholeNumber } from '../usage.js';

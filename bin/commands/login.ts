@@ -2,7 +2,7 @@
 // started by GUI clients and IDEs (which do not load KITTY_SYNC_TOKEN) find it too.
 import type { CommandModule } from 'yargs';
 import { readFileSync } from 'node:fs';
-import { chooseServer, login, LoginUsageError } from '../../lib/login.js';
+import { chooseServer, login, LoginUsageError } from '../../lib/setup/login.js';
 import { EXIT, fail, printJson, UsageError } from '../output.js';
 
 interface Args {

@@ -1,6 +1,6 @@
 // `kitty-sync logout [--server URL]`: remove the token stored by `kitty-sync login`.
 import type { CommandModule } from 'yargs';
-import { chooseServer, logout, LoginUsageError } from '../../lib/login.js';
+import { chooseServer, logout, LoginUsageError } from '../../lib/setup/login.js';
 import { EXIT, fail, printJson, UsageError } from '../output.js';
 
 interface Args {

@@ -1,6 +1,6 @@
 // `kitty-sync retry [ID…|--all]`: put dead letters back in the queue.
 import type { CommandModule } from 'yargs';
-import { withQueue } from '../../lib/queue.js';
+import { withQueue } from '../../lib/queue/queue.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson, UsageError } from '../output.js';
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { DEFAULT_SERVE_HOST as DEFAULT_HOST, DEFAULT_SERVE_PORT as DEFAULT_PORT } from '../../lib/contract/wire.js';
-import { isLoopbackHost } from '../../lib/transport.js';
+import { isLoopbackHost } from '../../lib/delivery/transport.js';
 import type { FaultConfig, FaultEndpoint } from '../../server/faults.js';
 import { fail, UsageError } from '../output.js';
 import { parseWholeNumber } from '../usage.js';

@@ -1,10 +1,10 @@
 // `kitty-sync status`: queue counts, oldest pending age, per-feature counts, retry histogram,
 // and whether a server and a token are configured (never the token itself).
 import type { CommandModule } from 'yargs';
-import { readQueue } from '../../lib/queue.js';
-import { waitLine } from '../../lib/wait-report.js';
-import { installedHooks } from '../../lib/install-check.js';
-import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/transport.js';
+import { readQueue } from '../../lib/queue/queue.js';
+import { waitLine } from '../../lib/run/wait-report.js';
+import { installedHooks } from '../../lib/setup/install-check.js';
+import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/delivery/transport.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { fail, printJson, UsageError } from '../output.js';
 
@@ -36,7 +36,7 @@ const command: CommandModule<object, Args> = {
       // The token the hooks would send: KITTY_SYNC_TOKEN, else Git's credential helper (issue 13).
       let tokenSource: 'env' | 'git-credential' | null = settings.token ? 'env' : null;
       if (!tokenSource && settings.serverUrl) {
-        const { fillToken } = await import('../../lib/credentials.js');
+        const { fillToken } = await import('../../lib/delivery/credentials.js');
         if (await fillToken(settings.serverUrl, { cwd: repo.paths.root })) tokenSource = 'git-credential';
       }
       const server = {

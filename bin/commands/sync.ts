@@ -2,11 +2,11 @@
 // revision. Only argument parsing and printing live here; the work is lib/artifacts.ts.
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { EXIT, UsageError, fail, printJson } from '../output.js';
-import { displayPath } from '../../lib/git-paths.js';
+import { displayPath } from '../../lib/collect/git-paths.js';
 // lib modules (simple-git, yaml) are imported when the command runs, so registering the
 // command costs every other command nothing.
-import type { CollectResult } from '../../lib/artifacts.js';
-import type { Repo } from '../../lib/git.js';
+import type { CollectResult } from '../../lib/collect/artifacts.js';
+import type { Repo } from '../../lib/collect/git.js';
 import type { NamespaceRef, UploadOutcome } from '../../lib/types.js';
 
 export interface SyncArgs {
@@ -44,7 +44,7 @@ export interface DryRunReport {
 
 /** What `sync --dry-run` reports; exported so the enqueueing path can reuse the collection. */
 export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | 'rev'>, repo: Repo): Promise<CollectResult> {
-  const { UnknownRevisionError, collectArtifacts } = await import('../../lib/artifacts.js');
+  const { UnknownRevisionError, collectArtifacts } = await import('../../lib/collect/artifacts.js');
   let result: CollectResult;
   try {
     result = await collectArtifacts(repo, { rev: args.rev, features: args.all ? 'all' : args.features });
@@ -156,11 +156,11 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   const [{ loadContext, notice }, { runPolicy }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }] = await Promise.all([
     import('../context.js'),
     import('../../lib/config.js'),
-    import('../../lib/identity.js'),
-    import('../../lib/pipeline.js'),
-    import('../../lib/transport-factory.js'),
-    import('../../lib/outcome-log.js'),
-    import('../../lib/report.js'),
+    import('../../lib/collect/identity.js'),
+    import('../../lib/run/pipeline.js'),
+    import('../../lib/delivery/transport-factory.js'),
+    import('../../lib/run/outcome-log.js'),
+    import('../../lib/run/report.js'),
     import('../progress.js'),
   ]);
   checkFeatureArgs(argv);

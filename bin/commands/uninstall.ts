@@ -1,7 +1,7 @@
 // `kitty-sync uninstall [--repo DIR]`: remove exactly what install added (the queue stays).
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { uninstall, InstallError } from '../../lib/install.js';
+import { uninstall, InstallError } from '../../lib/setup/install.js';
 import { fail, printJson, UsageError } from '../output.js';
 
 interface Args {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { approveToken, fillToken, rejectToken } from '../../lib/credentials.js';
+import { approveToken, fillToken, rejectToken } from '../../lib/delivery/credentials.js';
 import { startTestReceiver } from '../helpers/receiver.js';
 import { cleanEnv, cli, commit, feature, installHooks, newRepo, run, summaryOf, writeFiles } from './hooks-support.js';
 

@@ -2,7 +2,7 @@
 // agent, which deliver to a real receiver on 127.0.0.1 (or find it down or hung).
 import test from 'ava';
 import { readdirSync } from 'node:fs';
-import { DEFAULT_TIMEOUT_MS } from '../../lib/transport.js';
+import { DEFAULT_TIMEOUT_MS } from '../../lib/delivery/transport.js';
 import {
   addBareRemote,
   blobAt,

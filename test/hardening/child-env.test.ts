@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { childEnv, simpleGitEnv } from '../../lib/child-env.js';
-import { install } from '../../lib/install.js';
+import { install } from '../../lib/setup/install.js';
 import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
 import { startTestReceiver } from '../helpers/receiver.js';
 import { cleanEnv, cli, gitOk, run } from '../fixtures/e2e-proc.js';

@@ -36,8 +36,8 @@ test('the refusal of plain http:// to another host names KITTY_SYNC_ALLOW_INSECU
 test('the README documents every KITTY_SYNC_* variable that kitty-sync, its launchers and its scripts read', (t) => {
   const readme = readFileSync(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
   const sources: string[] = [];
-  for (const dir of ['lib', 'bin', 'bin/commands', 'hooks']) {
-    for (const f of readdirSync(path.join(PROJECT_ROOT, dir), { withFileTypes: true })) if (f.isFile()) sources.push(path.join(PROJECT_ROOT, dir, f.name));
+  for (const dir of ['lib', 'bin', 'hooks']) {
+    for (const f of readdirSync(path.join(PROJECT_ROOT, dir), { withFileTypes: true, recursive: true })) if (f.isFile()) sources.push(path.join(f.parentPath, f.name));
   }
   sources.push(path.join(PROJECT_ROOT, 'install.sh'), path.join(PROJECT_ROOT, 'demo.sh'));
   const vars = new Set<string>();

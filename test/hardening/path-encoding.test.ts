@@ -5,7 +5,7 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodePathBytes, displayPath, hasInvalidEncoding, unquoteGitPath } from '../../lib/git-paths.js';
+import { decodePathBytes, displayPath, hasInvalidEncoding, unquoteGitPath } from '../../lib/collect/git-paths.js';
 import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
 import { startTestReceiver } from '../helpers/receiver.js';
 import { cleanEnv, cli, gitOk, gitRun } from '../fixtures/e2e-proc.js';

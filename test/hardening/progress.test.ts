@@ -5,9 +5,9 @@ import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { drain } from '../../lib/drain.js';
-import { withQueue } from '../../lib/queue.js';
-import { Transport } from '../../lib/transport.js';
+import { drain } from '../../lib/delivery/drain.js';
+import { withQueue } from '../../lib/queue/queue.js';
+import { Transport } from '../../lib/delivery/transport.js';
 import { artifact, CTX } from '../fixtures/artifacts.js';
 import { startTestReceiver } from '../helpers/receiver.js';
 

@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { drain } from '../../lib/drain.js';
-import { readQueue, withQueue } from '../../lib/queue.js';
-import { MAX_WAIT_MS } from '../../lib/retry.js';
-import { retryAfter, Transport } from '../../lib/transport.js';
+import { drain } from '../../lib/delivery/drain.js';
+import { readQueue, withQueue } from '../../lib/queue/queue.js';
+import { MAX_WAIT_MS } from '../../lib/queue/retry.js';
+import { retryAfter, Transport } from '../../lib/delivery/transport.js';
 import { artifact, CTX } from '../fixtures/artifacts.js';
 
 const HOUR = 3_600_000;

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readQueue } from '../../lib/queue.js';
+import { readQueue } from '../../lib/queue/queue.js';
 import type { DossierEvent } from '../../lib/types.js';
 import { cli, gitOk } from '../fixtures/e2e-proc.js';
 import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../helpers/gitrepo.js';

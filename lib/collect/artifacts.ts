@@ -7,7 +7,7 @@ import type { Repo, TreeEntry } from './git.js';
 import { hasInvalidEncoding } from './git-paths.js';
 import { SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
 import { ARTIFACT_KEY_RE, classify, type Manifest } from './manifest.js';
-import type { ArtifactCandidate, ArtifactClassification, EligibleArtifact, FeatureIndex, NamespaceRef, SkipReason, UploadOutcome } from './types.js';
+import type { ArtifactCandidate, ArtifactClassification, EligibleArtifact, FeatureIndex, NamespaceRef, SkipReason, UploadOutcome } from '../types.js';
 
 export interface CollectOptions {
   /** Revision to read everything at (default HEAD). */

@@ -1,8 +1,8 @@
 // Which committed files are indexed and uploaded (SPEC §3, and 047's rules 1-6 in
 // ../shared/conformance/047/README.md): the surfaces, then the checks in 047's order.
 import { createHash } from 'node:crypto';
-import type { ArtifactCandidate, SkipReason } from './types.js';
-import { MAX_BODY_BYTES } from './contract/limits.js';
+import type { ArtifactCandidate, SkipReason } from '../types.js';
+import { MAX_BODY_BYTES } from '../contract/limits.js';
 
 export { MAX_BODY_BYTES };
 

@@ -6,12 +6,12 @@
 // The queue lock is only held to read work and to apply results, never during network I/O;
 // a separate drain lock keeps to one drainer at a time.
 import path from 'node:path';
-import { acquireLock, LockTimeoutError } from './lock.js';
-import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from './queue.js';
+import { acquireLock, LockTimeoutError } from '../queue/lock.js';
+import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
 import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
-import { mark } from './trace.js';
+import { mark } from '../trace.js';
 import { runProgress } from './progress-total.js';
-import type { DossierEvent, UploadOutcome } from './types.js';
+import type { DossierEvent, UploadOutcome } from '../types.js';
 
 /** What the drain needs from a transport (the real one is lib/transport.ts). */
 export interface DrainTransport {

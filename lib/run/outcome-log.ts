@@ -2,7 +2,7 @@
 // bounded, rotated file in the state directory (SPEC §4), read back by `kitty-sync log`.
 import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { UploadOutcome } from './types.js';
+import type { UploadOutcome } from '../types.js';
 
 export const LOG_FILE = 'outcomes.log';
 /** Rotate past this size; one rotated generation is kept, so the log stays under ~2x this. */

@@ -3,13 +3,13 @@
 // meta.json, and the commit context copied into index events.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_FILE } from './config.js';
+import { CONFIG_FILE } from '../config.js';
 import type { BlobReader } from './blobs.js';
 import type { Repo } from './git.js';
 import { builtinManifest, manifestVersion } from './manifest.js';
 import type { Manifest } from './manifest.js';
-import { isFeatureSlug, isUuid } from './namespace.js';
-import type { CommitContext, NamespaceRef, SkipReason } from './types.js';
+import { isFeatureSlug, isUuid } from '../namespace.js';
+import type { CommitContext, NamespaceRef, SkipReason } from '../types.js';
 
 /** Read at the commit being synced, not from the work tree. */
 const CONFIG_PATH = CONFIG_FILE;

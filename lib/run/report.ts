@@ -1,7 +1,7 @@
 // Human-readable summaries of outcomes (SPEC §4): one line per feature plus one per
 // failed/skipped artifact (every artifact with --verbose).
-import { displayPath } from './git-paths.js';
-import type { OutcomeStatus, UploadOutcome } from './types.js';
+import { displayPath } from '../collect/git-paths.js';
+import type { OutcomeStatus, UploadOutcome } from '../types.js';
 
 export const STATUSES: readonly OutcomeStatus[] = ['uploaded', 'already_exists', 'queued', 'skipped', 'failed'];
 

@@ -8,8 +8,8 @@ import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { isMap, isNode, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
-import { configYamlPath } from './config.js';
-import { isUuid } from './namespace.js';
+import { configYamlPath } from '../config.js';
+import { isUuid } from '../namespace.js';
 
 export interface ProjectUuidResult {
   /** Absolute path of .kittify/config.yaml. */

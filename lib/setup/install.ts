@@ -13,8 +13,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HookName } from './config.js';
-import { openRepo, type Repo } from './git.js';
+import type { HookName } from '../config.js';
+import { openRepo, type Repo } from '../collect/git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
 import {
   addLefthookEntries,
@@ -28,7 +28,7 @@ import {
   PRE_COMMIT_LEGACY_SUFFIX,
   removeLefthookEntries,
 } from './hook-managers.js';
-import { secureStateDirs } from './state-perms.js';
+import { secureStateDirs } from '../state-perms.js';
 
 export const HOOK_NAMES: readonly HookName[] = ['post-commit', 'pre-push'];
 /** Where the launchers live, relative to the git common dir. */
@@ -148,12 +148,19 @@ function huskyDirFor(hooksDir: string): string | null {
  * starts faster on every commit than the module tree tsc emits; that tree when no bundle exists.
  */
 export function defaultCliPath(): string {
-  const bundle = fileURLToPath(new URL('../bundle/kitty-sync.js', import.meta.url));
-  return existsSync(bundle) ? bundle : fileURLToPath(new URL('../bin/kitty-sync.js', import.meta.url));
+  const bundle = path.join(packageRoot(), 'dist', 'bundle', 'kitty-sync.js');
+  return existsSync(bundle) ? bundle : path.join(packageRoot(), 'dist', 'bin', 'kitty-sync.js');
 }
 
 export function defaultTemplatesDir(): string {
-  return fileURLToPath(new URL('../../hooks/', import.meta.url));
+  return path.join(packageRoot(), 'hooks') + path.sep;
+}
+
+/** kitty-sync's own folder: the parent of the dist/ this module runs from (dist/bundle/ or dist/lib/setup/). */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (path.basename(dir) !== 'dist' && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return path.dirname(dir);
 }
 
 /** A launcher script: the template with node's and the CLI's absolute paths filled in. */

@@ -7,9 +7,9 @@ import { setMaxListeners } from 'node:events';
 import type { Agent } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import type { DossierEvent, PushContentRequest } from './types.js';
-import { mark } from './trace.js';
-import { capWait } from './retry.js';
+import type { DossierEvent, PushContentRequest } from '../types.js';
+import { mark } from '../trace.js';
+import { capWait } from '../queue/retry.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 

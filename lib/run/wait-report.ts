@@ -1,6 +1,6 @@
 // Why nothing can be sent right now, and when it can (issue 12): from the queue counts, one line
 // for `status` and `drain`, or null when something is ready (or nothing is pending).
-import type { QueueStats } from './queue.js';
+import type { QueueStats } from '../queue/queue.js';
 
 export function waitLine(s: QueueStats, now = Date.now()): string | null {
   if (s.ready > 0 || s.events_ready > 0 || s.pending + s.events_pending === 0 || s.next_attempt_at === null) return null;

@@ -4,7 +4,7 @@
 // tens of milliseconds. Requests are pipelined: git answers them in the order asked.
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { childEnv } from './child-env.js';
+import { childEnv } from '../child-env.js';
 
 export interface GitObject {
   objectId: string;

@@ -3,7 +3,7 @@
 // must both be there for a hook to sync anything.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { HookName } from './config.js';
+import type { HookName } from '../config.js';
 import { HOOK_NAMES, HUSKY_MARKER, resolveLayout, SHIM_MARKER } from './install.js';
 
 export async function installedHooks(repoRoot: string): Promise<Record<HookName, boolean>> {

@@ -1,6 +1,6 @@
 // Builds the transport from settings, turning configuration problems into a message:
 // without a usable server the work simply stays queued.
-import type { Settings } from './config.js';
+import type { Settings } from '../config.js';
 import type { DrainTransport } from './drain.js';
 
 export interface MadeTransport {

@@ -1,7 +1,7 @@
 // Expected-artifact manifests and the dossier indexer's classification, exactly as spec-kitty
 // 047 computes them (../shared/conformance/047/README.md, rules 7-9). The three built-in
 // manifests are 047's packaged ones; repository overrides are ignored, as in 047 (SPEC §2).
-import type { ArtifactClassification } from './types.js';
+import type { ArtifactClassification } from '../types.js';
 
 export interface ManifestEntry {
   artifact_key: string;

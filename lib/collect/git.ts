@@ -6,9 +6,9 @@
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
-import { simpleGitEnv } from './child-env.js';
+import { simpleGitEnv } from '../child-env.js';
 import { gitPathFromOutput } from './git-paths.js';
-import type { GitEntryKind } from './types.js';
+import type { GitEntryKind } from '../types.js';
 
 export interface RepoPaths {
   /** Work tree root. */

@@ -1,9 +1,9 @@
 // `kitty-sync login` / `logout` (issue 13): which server, checking a token with it before it is
 // kept, storing it with Git's credential helpers and confirming a helper really kept it.
-import { resolveSettings } from './config.js';
-import { openRepo } from './git.js';
-import { approveToken, credentialTarget, fillToken, rejectToken, tokenProblem } from './credentials.js';
-import { ConfigError, parseServerUrl, Transport } from './transport.js';
+import { resolveSettings } from '../config.js';
+import { openRepo } from '../collect/git.js';
+import { approveToken, credentialTarget, fillToken, rejectToken, tokenProblem } from '../delivery/credentials.js';
+import { ConfigError, parseServerUrl, Transport } from '../delivery/transport.js';
 
 export interface ServerChoice {
   /** The server's base URL as configured (flag > KITTY_SYNC_SERVER_URL > sync.server_url). */
@@ -124,7 +124,7 @@ export async function logout(choice: ServerChoice, opts: { env?: NodeJS.ProcessE
 /** One empty events batch with the token (see Transport.probe): does the server take it? */
 async function checkToken(choice: ServerChoice, token: string): Promise<{ check: TokenCheck; detail: string }> {
   let ca: string | null = null;
-  if (choice.caFile) ca = (await import('./http-agent.js')).readCaFile(choice.caFile);
+  if (choice.caFile) ca = (await import('../delivery/http-agent.js')).readCaFile(choice.caFile);
   const transport = new Transport({ serverUrl: choice.serverUrl, token, allowInsecureHttp: choice.allowInsecureHttp, ca, timeoutMs: 10_000 });
   try {
     const r = await transport.probe();

@@ -11,7 +11,7 @@
 import { existsSync, lstatSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, YAMLMap } from 'yaml';
-import type { HookName } from './config.js';
+import type { HookName } from '../config.js';
 
 /** lefthook's main configuration names (it also reads them with a leading dot), in its search order. */
 const LEFTHOOK_MAIN = ['lefthook', '.lefthook'];

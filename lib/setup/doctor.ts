@@ -7,11 +7,11 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_FILE, configYamlPath, type Settings } from './config.js';
+import { CONFIG_FILE, configYamlPath, type Settings } from '../config.js';
 import { inspectInstall, resolveLayout, type RepoLayout } from './install.js';
 import { lefthookConfig, preCommitConfig } from './hook-managers.js';
-import { readQueue } from './queue.js';
-import type { ProbeResult } from './transport.js';
+import { readQueue } from '../queue/queue.js';
+import type { ProbeResult } from '../delivery/transport.js';
 
 export type CheckId = 'git' | 'node' | 'hooks' | 'hook-manager' | 'project-uuid' | 'server' | 'token' | 'protocol' | 'state-dir' | 'queue';
 
@@ -184,14 +184,14 @@ async function checkServer(input: DoctorInput): Promise<Check[]> {
   if (!settings.serverUrl) {
     return [check('server', false, 'no server configured: work is queued, never sent', 'set KITTY_SYNC_SERVER_URL or sync.server_url in .kittify/config.yaml (try `kitty-sync serve` for a local one)'), ...notChecked('no server')];
   }
-  const { Transport, parseServerUrl } = await import('./transport.js');
+  const { Transport, parseServerUrl } = await import('../delivery/transport.js');
   let base: URL;
   let ca: string | null = null;
   let proxy: string;
   try {
     base = parseServerUrl(settings.serverUrl, settings.allowInsecureHttp);
-    if (settings.caFile) ca = (await import('./http-agent.js')).readCaFile(settings.caFile);
-    proxy = (await (await import('./http-agent.js')).proxyFor(base)).description;
+    if (settings.caFile) ca = (await import('../delivery/http-agent.js')).readCaFile(settings.caFile);
+    proxy = (await (await import('../delivery/http-agent.js')).proxyFor(base)).description;
   } catch (err) {
     return [check('server', false, firstLine(err), 'fix the server URL, CA file or proxy variable named above'), ...notChecked('configuration problem')];
   }
@@ -199,7 +199,7 @@ async function checkServer(input: DoctorInput): Promise<Check[]> {
   let token = settings.token;
   let source = token ? 'KITTY_SYNC_TOKEN' : 'none';
   if (!token) {
-    token = await (await import('./credentials.js')).fillToken(settings.serverUrl, { cwd: input.root, env: input.env });
+    token = await (await import('../delivery/credentials.js')).fillToken(settings.serverUrl, { cwd: input.root, env: input.env });
     if (token) source = "Git's credential helper";
   }
   const transport = new Transport({ serverUrl: settings.serverUrl, token, allowInsecureHttp: settings.allowInsecureHttp, ca, timeoutMs: 8000 });

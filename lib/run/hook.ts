@@ -2,20 +2,20 @@
 // committed files under kitty-specs/ a commit or a push brings, hands them to the
 // pipeline, and prints one summary. It never throws and never blocks the user's Git
 // command: every failure becomes a message, and queued work replays later.
-import type { HookName, Settings } from './config.js';
-import { resolveSettings, runPolicy } from './config.js';
-import { openRepo, type HeadChanges, type Repo } from './git.js';
-import { collectArtifacts, type CollectResult } from './artifacts.js';
-import { commitContext } from './identity.js';
+import type { HookName, Settings } from '../config.js';
+import { resolveSettings, runPolicy } from '../config.js';
+import { openRepo, type HeadChanges, type Repo } from '../collect/git.js';
+import { collectArtifacts, type CollectResult } from '../collect/artifacts.js';
+import { commitContext } from '../collect/identity.js';
 import { runSync, type SyncGroup } from './pipeline.js';
-import { preloadQueue } from './queue.js';
+import { preloadQueue } from '../queue/queue.js';
 import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
-import { makeTransport, type MadeTransport } from './transport-factory.js';
-import { mark } from './trace.js';
+import { makeTransport, type MadeTransport } from '../delivery/transport-factory.js';
+import { mark } from '../trace.js';
 import { describeForeseeable } from './foreseeable.js';
-import { secureStateDirsSoon } from './state-perms.js';
-import type { CommitContext, UploadOutcome } from './types.js';
+import { secureStateDirsSoon } from '../state-perms.js';
+import type { CommitContext, UploadOutcome } from '../types.js';
 
 export const SPECS_DIR = 'kitty-specs/';
 const ZERO_SHA = /^0+$/;

@@ -8,9 +8,9 @@ import path from 'node:path';
 import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
 import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
-import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, newEventRecord, snapshotFacts, type EventRecord, type SnapshotRecord } from './events.js';
+import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, newEventRecord, snapshotFacts, type EventRecord, type SnapshotRecord } from '../collect/events.js';
 import { acquireLock, type LockOptions } from './lock.js';
-import { namespaceKey, pickNamespace } from './namespace.js';
+import { namespaceKey, pickNamespace } from '../namespace.js';
 import {
   dbPath,
   freshDb,
@@ -27,9 +27,9 @@ import {
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
-import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from './types.js';
+import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
 
-import { mark } from './trace.js';
+import { mark } from '../trace.js';
 export { DB_FILE, dbPath, headerProblem, preloadQueue } from './queue-file.js';
 
 export const DEFAULT_QUEUE_CAPACITY = 100_000;

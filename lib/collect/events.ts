@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { ulid } from 'ulid';
-import type { ArtifactClassification, ArtifactCounts, CommitContext, FeatureIndex, IndexEvent, NamespaceRef, SnapshotEvent } from './types.js';
-import { pickNamespace } from './namespace.js';
+import type { ArtifactClassification, ArtifactCounts, CommitContext, FeatureIndex, IndexEvent, NamespaceRef, SnapshotEvent } from '../types.js';
+import { pickNamespace } from '../namespace.js';
 
 let nodeIdCache: string | null = null;
 
