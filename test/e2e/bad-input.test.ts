@@ -5,9 +5,9 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun, run, type ProcResult } from '../fixtures/e2e-proc.js';
+import { makeRepo, writeFiles } from '../support/git.js';
+import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
+import { cleanEnv, cli, gitOk, gitRun, run, type ProcResult } from '../support/proc.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 

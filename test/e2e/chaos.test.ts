@@ -8,9 +8,9 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { copyCorpusFeatures, makeRepo } from '../helpers/gitrepo.js';
-import { spawnReceiver } from '../helpers/receiver.js';
-import { CLI_PATH, cleanEnv, cli, gitBytes, gitOk, gitRun, prng, start, type Started } from '../fixtures/e2e-proc.js';
+import { copyCorpusFeatures, makeRepo } from '../support/git.js';
+import { spawnReceiver } from '../support/receiver.js';
+import { CLI_PATH, cleanEnv, cli, gitBytes, gitOk, gitRun, prng, start, type Started } from '../support/proc.js';
 
 const TOKEN = 'chaos-token-7f3a9c';
 const COMMITS = 32;

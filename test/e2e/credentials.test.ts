@@ -8,8 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { approveToken, fillToken, rejectToken } from '../../lib/delivery/credentials.js';
-import { startTestReceiver } from '../helpers/receiver.js';
-import { cleanEnv, cli, commit, feature, installHooks, newRepo, run, summaryOf, writeFiles } from './hooks-support.js';
+import { startTestReceiver } from '../support/receiver.js';
+import { cleanEnv, cli, commit, feature, installHooks, newRepo, run, summaryOf, writeFiles } from '../support/hooks.js';
 
 const TOKEN = 'kst_cred_7d1f3a9e52b84c06a1e3';
 

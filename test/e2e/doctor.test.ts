@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnReceiver, type SpawnedReceiver } from '../helpers/receiver.js';
-import { cli, commit, deadUrl, feature, installHooks, newRepo, OFF, run, cleanEnv, writeFiles, type HookRepo } from './hooks-support.js';
+import { spawnReceiver, type SpawnedReceiver } from '../support/receiver.js';
+import { cli, commit, deadUrl, feature, installHooks, newRepo, OFF, run, cleanEnv, writeFiles, type HookRepo } from '../support/hooks.js';
 
 const TOKEN = 'kst_doctor_5a0e7c3d91b2';
 

@@ -6,8 +6,8 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../helpers/gitrepo.js';
-import { addBareRemote, cleanEnv, cli, commit, feature, fileReceiver, gitOk, installHooks, newRepo, OFF, onlineEnv, run, writeFiles, type HookRepo } from './hooks-support.js';
+import { PROJECT_ROOT } from '../support/git.js';
+import { addBareRemote, cleanEnv, cli, commit, feature, fileReceiver, gitOk, installHooks, newRepo, OFF, onlineEnv, run, writeFiles, type HookRepo } from '../support/hooks.js';
 
 const receiver = fileReceiver(test);
 const LEFTHOOK = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'lefthook');

@@ -21,7 +21,7 @@ import {
   type HookRepo,
   onlineEnv,
   fileReceiver,
-} from './hooks-support.js';
+} from '../support/hooks.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 const receiver = fileReceiver(test);

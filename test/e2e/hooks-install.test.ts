@@ -23,7 +23,7 @@ import {
   onlineEnv,
   OFF,
   fileReceiver,
-} from './hooks-support.js';
+} from '../support/hooks.js';
 
 const HUSKY_BIN = fileURLToPath(new URL('../../../node_modules/.bin/husky', import.meta.url));
 

@@ -23,7 +23,7 @@ import {
   onlineEnv,
   OFF,
   fileReceiver,
-} from './hooks-support.js';
+} from '../support/hooks.js';
 
 const receiver = fileReceiver(test);
 

@@ -10,9 +10,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
-import { startTestReceiver } from '../helpers/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun, type ProcResult } from '../fixtures/e2e-proc.js';
+import { makeRepo, writeFiles } from '../support/git.js';
+import { startTestReceiver } from '../support/receiver.js';
+import { cleanEnv, cli, gitOk, gitRun, type ProcResult } from '../support/proc.js';
 
 const TOKEN = 'kst_SECRET_e2e_9c1f7a42b6d84e03';
 

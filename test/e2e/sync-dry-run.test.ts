@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CLI_PATH, TEST_UUID, commitAll, copyCorpusFeatures, git, gitEnv, makeRepo, writeFiles } from '../helpers/gitrepo.js';
+import { CLI_PATH, TEST_UUID, commitAll, copyCorpusFeatures, git, gitEnv, makeRepo, writeFiles } from '../support/git.js';
 
 const execFileP = promisify(execFile);
 

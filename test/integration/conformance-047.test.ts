@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readQueue } from '../../lib/queue/queue.js';
 import type { DossierEvent } from '../../lib/types.js';
-import { cli, gitOk } from '../fixtures/e2e-proc.js';
-import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../helpers/gitrepo.js';
+import { cli, gitOk } from '../support/proc.js';
+import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../support/git.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 

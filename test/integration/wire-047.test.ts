@@ -7,8 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { cli, gitOk } from '../fixtures/e2e-proc.js';
-import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../helpers/gitrepo.js';
+import { cli, gitOk } from '../support/proc.js';
+import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../support/git.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 const wire = JSON.parse(readFileSync(path.join(CONFORMANCE, 'wire.json'), 'utf8')) as {
