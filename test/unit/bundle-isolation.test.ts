@@ -4,6 +4,7 @@ import test from 'ava';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceImports } from '../support/source-imports.js';
 
 const BUNDLE = fileURLToPath(new URL('../../bundle/', import.meta.url));
 const SERVER_MARKERS = [/from\s*["']better-sqlite3["']/, /require\(["']better-sqlite3["']\)/, /sanitize-html|markdown-it|highlight\.js/];
@@ -46,27 +47,6 @@ test('the CLI loads server code only through serve’s dynamic import', (t) => {
   t.truthy(receiver);
   t.true([...closure(receiver!)].some(hasServerCode));
 });
-
-/** Every relative import of the TypeScript sources under `dir`, as repository paths. */
-function sourceImports(dir: string): { from: string; to: string }[] {
-  const out: { from: string; to: string }[] = [];
-  const walk = (d: string): void => {
-    for (const e of readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
-      const rel = path.posix.join(d, e.name);
-      if (e.isDirectory()) walk(rel);
-      else if (e.name.endsWith('.ts')) {
-        const text = readFileSync(path.join(ROOT, rel), 'utf8');
-        for (const m of text.matchAll(/(?:from\s*|import\s*\(\s*)["'](\.{1,2}\/[^"']+)["']/g)) {
-          out.push({ from: rel, to: path.posix.normalize(path.posix.join(path.posix.dirname(rel), m[1])) });
-        }
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 test('module boundaries: server/ imports only lib/contract/ from lib/; lib/ never imports server/', (t) => {
   const server = sourceImports('server');
