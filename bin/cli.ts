@@ -18,6 +18,7 @@ import loginCommand from './commands/login.js';
 import logoutCommand from './commands/logout.js';
 import doctorCommand from './commands/doctor.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replaced by defineCommand in the next commit
 const commands: CommandModule<any, any>[] = [
   installCommand,
   uninstallCommand,

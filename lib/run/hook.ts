@@ -5,7 +5,7 @@
 import type { HookName, Settings } from '../config.js';
 import { resolveSettings, runPolicy } from '../config.js';
 import { openRepo, type HeadChanges, type Repo } from '../collect/git.js';
-import { collectArtifacts, type CollectResult } from '../collect/artifacts.js';
+import { collectArtifacts } from '../collect/artifacts.js';
 import { commitContext } from '../collect/identity.js';
 import { runSync, type SyncGroup } from './pipeline.js';
 import { preloadQueue } from '../queue/queue.js';

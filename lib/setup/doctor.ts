@@ -123,7 +123,7 @@ function describeVia(via: string): string {
 /** Who owns the hooks: plain .git/hooks, core.hooksPath (husky or other), lefthook, pre-commit. Informational. */
 async function checkHookManager(layout: RepoLayout): Promise<Check> {
   const seen: string[] = [];
-  let hooksPath: string | null = null;
+  let hooksPath: string | null;
   try {
     hooksPath = (await simpleGit(layout.root).raw(['config', '--get', 'core.hooksPath'])).trim() || null;
   } catch {
@@ -154,7 +154,7 @@ async function checkProjectUuid(root: string): Promise<Check> {
       return null;
     }
   };
-  let worktree: string | null = null;
+  let worktree: string | null;
   try {
     worktree = read(readFileSync(file, 'utf8'));
   } catch {
@@ -162,7 +162,7 @@ async function checkProjectUuid(root: string): Promise<Check> {
   }
   if (!worktree) return check('project-uuid', false, `no project.uuid in ${CONFIG_FILE}`, `run \`kitty-sync install\` (it writes one), then commit ${CONFIG_FILE}`);
   if (!CANONICAL_UUID.test(worktree)) return check('project-uuid', false, `project.uuid ${JSON.stringify(worktree)} in ${CONFIG_FILE} is not a UUID`, `put a UUID there (or remove the line and run \`kitty-sync install\`), then commit it`);
-  let committed: string | null = null;
+  let committed: string | null;
   try {
     committed = read(await simpleGit(root).show([`HEAD:${CONFIG_FILE}`]));
   } catch {

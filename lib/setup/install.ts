@@ -482,7 +482,7 @@ function isOurShim(file: string): boolean {
 }
 
 function writeIfDifferent(file: string, content: string): ChangeKind {
-  let before: string | null = null;
+  let before: string | null;
   try {
     before = readFileSync(file, 'utf8');
   } catch {

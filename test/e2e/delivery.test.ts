@@ -5,7 +5,6 @@ import test from 'ava';
 import { boundFor } from '../support/timing.js';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -226,7 +226,7 @@ test('events batch: success, duplicate, rejected; the body is gzip', async (t) =
 });
 
 test('events are sent gzip-compressed with the headers of the contract', async (t) => {
-  const s = await rawServer(t, (req, res, body) => {
+  const s = await rawServer(t, (_req, res, body) => {
     const events = (JSON.parse(gunzipSync(body).toString('utf8')) as { events: { event_id: string }[] }).events;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ results: events.map((e) => ({ event_id: e.event_id, status: 'success' })) }));

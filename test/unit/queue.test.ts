@@ -164,7 +164,7 @@ test('results: delivered removes, retry backs off (notBefore honoured), released
   t.deepEqual(tasks.map((b) => b.artifact_path), ['research/b.md', 'research/c.md']);
   t.like(tasks[0], { retry_count: 1, next_attempt_at: c.now() + 1000, last_error: 'http_503' });
   t.like(tasks[1], { retry_count: 1, next_attempt_at: c.now() + 60_000 });
-  let s = await readQueue(opts, (q) => q.stats());
+  const s = await readQueue(opts, (q) => q.stats());
   t.like(s, { pending: 2, ready: 0, backoff: 2, failed: 1, events_pending: 0 });
   t.deepEqual(s.retry_histogram, { '1': 2 });
 
