@@ -1,6 +1,7 @@
 // The pipeline's first stage: from a commit to eligible artifacts (with their committed
 // bytes and namespace) and skipped outcomes. One `git ls-tree` and one `git cat-file
 // --batch` per run, whatever the number of files, so a 72-feature backfill stays fast.
+import { UserError } from '../errors.js';
 import { BlobReader } from './blobs.js';
 import { checkEligibility, isHiddenPath, isIndexable, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
@@ -50,7 +51,7 @@ export interface ScannedFile extends ArtifactClassification {
 }
 
 /** The revision does not name a commit. */
-export class UnknownRevisionError extends Error {}
+export class UnknownRevisionError extends UserError {}
 
 /** `kitty-specs/042-x/` or `./kitty-specs/042-x` → `042-x`, so users may pass paths. */
 export function normalizeFeatureName(name: string): string {

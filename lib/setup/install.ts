@@ -14,6 +14,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookName } from '../config.js';
+import { UserError } from '../errors.js';
 import { openRepo, type Repo } from '../collect/git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
 import {
@@ -93,7 +94,7 @@ export interface UninstallResult {
 }
 
 /** A repository layout install cannot handle safely (bad usage, exit 2). */
-export class InstallError extends Error {
+export class InstallError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'InstallError';

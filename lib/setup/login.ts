@@ -1,6 +1,7 @@
 // `kitty-sync login` / `logout` (issue 13): which server, checking a token with it before it is
 // kept, storing it with Git's credential helpers and confirming a helper really kept it.
 import { resolveSettings } from '../config.js';
+import { UserError } from '../errors.js';
 import { openRepo } from '../collect/git.js';
 import { approveToken, credentialTarget, fillToken, rejectToken, tokenProblem } from '../delivery/credentials.js';
 import { ConfigError, parseServerUrl, Transport } from '../delivery/transport.js';
@@ -19,7 +20,7 @@ export interface ServerChoice {
 }
 
 /** A usage problem (no server, bad URL, empty token): exit 2. */
-export class LoginUsageError extends Error {
+export class LoginUsageError extends UserError {
   override name = 'LoginUsageError';
 }
 

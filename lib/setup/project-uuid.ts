@@ -9,6 +9,7 @@ import writeFileAtomic from 'write-file-atomic';
 import { isMap, isNode, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
 import { configYamlPath } from '../config.js';
+import { UserError } from '../errors.js';
 import { isUuid } from '../namespace.js';
 
 export interface ProjectUuidResult {
@@ -24,7 +25,7 @@ export interface ProjectUuidResult {
 }
 
 /** The config file exists but cannot be used safely; it was left untouched. */
-export class ConfigFileError extends Error {
+export class ConfigFileError extends UserError {
   constructor(
     readonly file: string,
     readonly reason: string,
