@@ -20,3 +20,10 @@ export class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** The first line of an error's message (or of any value): what a one-line report quotes. */
+export function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err)
+    .trim()
+    .split('\n')[0];
+}

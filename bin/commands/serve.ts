@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_SERVE_HOST as DEFAULT_HOST, DEFAULT_SERVE_PORT as DEFAULT_PORT } from '../../lib/contract/wire.js';
-import { isLoopbackHost } from '../../lib/delivery/transport.js';
+import { isLoopbackHost } from '../../lib/delivery/server-url.js';
 import type { FaultConfig } from '../../server/faults.js';
 import { UserError } from '../../lib/errors.js';
 import { defineCommand } from '../command.js';

@@ -1,14 +1,14 @@
 // `kitty-sync status`: queue counts, oldest pending age, per-feature counts, retry histogram,
 // and whether a server and a token are configured (never the token itself).
+import { formatAge } from '../../lib/durations.js';
 import { readQueue } from '../../lib/queue/queue.js';
 import { waitLine } from '../../lib/run/wait-report.js';
 import { installedHooks } from '../../lib/setup/install-check.js';
-import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/delivery/transport.js';
+import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/delivery/server-url.js';
 import { defineCommand } from '../command.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { printJson } from '../output.js';
 import { UserError } from '../../lib/errors.js';
-
 
 export default defineCommand({
   command: 'status',
@@ -89,12 +89,4 @@ function isHttpUrl(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function formatAge(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { ulid } from 'ulid';
 import type { ArtifactClassification, ArtifactCounts, CommitContext, FeatureIndex, IndexEvent, NamespaceRef, SnapshotEvent } from '../types.js';
-import { pickNamespace } from '../namespace.js';
+import { pickNamespace } from '../contract/namespace.js';
 
 let nodeIdCache: string | null = null;
 

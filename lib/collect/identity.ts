@@ -8,7 +8,8 @@ import type { BlobReader } from './blobs.js';
 import type { Repo } from './git.js';
 import { builtinManifest, manifestVersion } from './manifest.js';
 import type { Manifest } from './manifest.js';
-import { isFeatureSlug, isUuid } from '../namespace.js';
+import { isUuid } from '../contract/namespace.js';
+import { firstLine } from '../errors.js';
 import type { CommitContext, NamespaceRef, SkipReason } from '../types.js';
 
 /** Read at the commit being synced, not from the work tree. */
@@ -189,6 +190,11 @@ function shortRev(rev: string): string {
   return /^[0-9a-f]{40,64}$/.test(rev) ? rev.slice(0, 12) : rev;
 }
 
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).trim().split('\n')[0];
+/**
+ * A feature directory name as 047 takes it: any non-hidden directory under kitty-specs/ (today
+ * `<slug>-<ULID>`, older `NNN-slug`). Control characters are refused: the namespace key joins
+ * fields with NUL.
+ */
+export function isFeatureSlug(value: string): boolean {
+  return value !== '' && !value.startsWith('.') && !value.includes('/') && !/[\u0000-\u001f]/.test(value);
 }

@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { acquireLock, LockTimeoutError } from '../queue/lock.js';
 import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
-import type { BodyResult, EventsResult, PushContentBody } from './transport.js';
+import type { PushContentBody } from './encoding.js';
+import type { BodyResult, EventsResult } from './responses.js';
 import { mark } from '../trace.js';
 import { runProgress } from './progress-total.js';
 import type { DossierEvent, UploadOutcome } from '../types.js';

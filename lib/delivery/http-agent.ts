@@ -6,7 +6,7 @@ import type { Agent, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AgentConnectOpts } from 'agent-base';
 import { readFileSync } from 'node:fs';
-import { isLoopbackHost } from './transport.js';
+import { isLoopbackHost } from './server-url.js';
 
 /** The variables that can send a request through a proxy (lower- and upper-case forms are read). */
 export const PROXY_VARIABLES = ['https_proxy', 'http_proxy', 'all_proxy'] as const;

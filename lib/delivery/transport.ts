@@ -1,25 +1,21 @@
-// HTTP transport for the two endpoints of SPEC §5: sends one request and classifies the
-// answer (§5.2 table). It never retries or computes backoff; the drain decides what to do.
+// HTTP for the two endpoints of SPEC §5: sends one request and hands the answer to responses.ts to
+// classify (§5.2 table). It never retries or computes backoff; the drain decides what to do.
 // node-fetch, node:http and node:https are loaded on the first request, not at module load:
 // the hook path imports this module even when there is nothing to send (~45 ms saved per commit).
-import { isUtf8 } from 'node:buffer';
 import { setMaxListeners } from 'node:events';
 import type { Agent } from 'node:http';
-import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
-import type { DossierEvent, PushContentRequest } from '../types.js';
+import { EVENTS_BATCH_PATH as EVENTS_PATH, PUSH_CONTENT_PATH } from '../contract/wire.js';
+import type { DossierEvent } from '../types.js';
 import { mark } from '../trace.js';
-import { capWait } from '../queue/retry.js';
+import { encodeEvents, encodePushContent, type PushContentBody } from './encoding.js';
+import { classifyFailure, errorText, networkReason, parseEventResults, parseJsonObject, pushContentSuccess, type BodyResult, type EventsResult, type FailureResult, type ProbeResult, type RawResponse } from './responses.js';
+import { ConfigError, parseServerUrl, tokenProblem } from './server-url.js';
 
 type NodeFetch = typeof import('node-fetch').default;
 
-export const EVENTS_PATH = '/api/v1/events/batch/';
-export const PUSH_CONTENT_PATH = '/api/dossier/push-content/';
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Same-origin redirects followed before giving up (a loop or a misconfigured proxy). */
 export const MAX_REDIRECTS = 3;
-/** Server error text kept in a reason: enough to diagnose, short enough for a log line. */
-const MAX_ERROR_TEXT = 200;
 /**
  * Requests started within one window share a timeout (one AbortController and one timer), which
  * fires `timeoutMs + window` after the window opened: every request still in flight then has run
@@ -58,101 +54,6 @@ export interface TransportOptions {
   allowInsecureHttp?: boolean;
   /** Keep-alive sockets per origin; set it ≥ the drain's concurrency. Default 16. */
   maxSockets?: number;
-}
-
-/** A push-content request whose body may still be the stored UTF-8 bytes (cheaper to encode). */
-export type PushContentBody = Omit<PushContentRequest, 'content_body'> & { content_body: string | Buffer };
-
-export type BodyResult =
-  | { kind: 'stored' }
-  | { kind: 'already_exists' }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
-  | { kind: 'unauthorized'; reason: string }
-  /** 410 (retired) or 412 (protocol refused): stop the drain, keep everything, tell the user `message`. */
-  | { kind: 'halt'; reason: string; message: string }
-  | { kind: 'permanent'; reason: string }
-  | { kind: 'aborted' };
-
-export type EventStatus = 'success' | 'duplicate' | 'rejected';
-export interface EventResult {
-  event_id: string;
-  status: EventStatus;
-  error?: string;
-}
-
-export type EventsResult =
-  | { kind: 'results'; results: EventResult[] }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
-  | { kind: 'unauthorized'; reason: string }
-  | { kind: 'halt'; reason: string; message: string }
-  | { kind: 'permanent'; reason: string }
-  | { kind: 'aborted' };
-
-/** The failure kinds both endpoints share. */
-type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'halt' | 'permanent' | 'aborted' }>;
-
-/** What `probe` saw: the server's raw answer to an empty events batch, or why none came. */
-export type ProbeResult =
-  | { reached: true; status: number; body: Record<string, unknown> | null; detail: string }
-  | { reached: false; reason: string };
-
-/** Bad server URL or an insecure scheme: a configuration problem (exit 2), not a delivery failure. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
-const gzip = promisify(gzipCb);
-
-/**
- * Why `token` cannot be sent in an Authorization header (a line break, another control character, a
- * character outside Latin-1), or null. Names the position and the character, never the token.
- */
-export function tokenProblem(token: string | null | undefined): string | null {
-  if (!token) return null;
-  for (let i = 0; i < token.length; i++) {
-    const c = token.charCodeAt(i);
-    if (c === 0x09 || (c >= 0x20 && c !== 0x7f && c <= 0xff)) continue;
-    const what = c === 0x0a || c === 0x0d ? 'a line break' : c > 0xff ? 'a character outside Latin-1' : 'a control character';
-    return `KITTY_SYNC_TOKEN contains ${what} (U+${c.toString(16).toUpperCase().padStart(4, '0')} at character ${i + 1}), which an HTTP header cannot carry: set it to the token alone`;
-  }
-  return null;
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
-}
-
-/** Validates a server base URL (SPEC §8: plain http only for loopback unless opted in). */
-export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): URL {
-  let url: URL;
-  try {
-    url = new URL(serverUrl);
-  } catch {
-    throw new ConfigError(`server URL ${JSON.stringify(serverUrl)} is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`server URL must use https:// (or http:// for loopback), not ${url.protocol}`);
-  }
-  if (url.username || url.password) {
-    // Credentials in the URL would end up in logs and error messages; the token has its own setting.
-    throw new ConfigError('server URL must not contain credentials; store the token with `kitty-sync login` or set KITTY_SYNC_TOKEN');
-  }
-  if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
-    throw new ConfigError(
-      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https://, or allow it with KITTY_SYNC_ALLOW_INSECURE_HTTP=1 (or sync.allow_insecure_http: true)`,
-    );
-  }
-  url.search = '';
-  url.hash = '';
-  if (!url.pathname.endsWith('/')) url.pathname += '/';
-  return url;
-}
-
-interface RawResponse {
-  status: number;
-  headers: { get(name: string): string | null };
-  text: string;
 }
 
 export class Transport {
@@ -201,11 +102,11 @@ export class Transport {
     const outcome = await this.post(PUSH_CONTENT_PATH, encodePushContent(req), false, signal);
     if ('kind' in outcome) return outcome;
     if (outcome.status >= 200 && outcome.status < 300) return pushContentSuccess(outcome.status, outcome.text, req);
-    return this.classifyFailure(outcome);
+    return classifyFailure(outcome, (text) => this.redact(text));
   }
 
   async sendEvents(events: DossierEvent[], signal?: AbortSignal): Promise<EventsResult> {
-    const body = await gzip(Buffer.from(JSON.stringify({ events }), 'utf8'));
+    const body = await encodeEvents(events);
     const outcome = await this.post(EVENTS_PATH, body, true, signal);
     if ('kind' in outcome) return outcome;
     if (outcome.status >= 200 && outcome.status < 300) {
@@ -214,7 +115,7 @@ export class Transport {
       if (!results) return { kind: 'retry', reason: `invalid_response: http_${outcome.status} without a results list` };
       return { kind: 'results', results };
     }
-    return this.classifyFailure(outcome);
+    return classifyFailure(outcome, (text) => this.redact(text));
   }
 
   /**
@@ -225,7 +126,7 @@ export class Transport {
   async probe(signal?: AbortSignal): Promise<ProbeResult> {
     let outcome: RawResponse | FailureResult;
     try {
-      outcome = await this.post(EVENTS_PATH, await gzip(Buffer.from('{"events":[]}', 'utf8')), true, signal);
+      outcome = await this.post(EVENTS_PATH, await encodeEvents([]), true, signal);
     } catch (err) {
       return { reached: false, reason: this.redact(err instanceof Error ? err.message : String(err)) };
     }
@@ -311,7 +212,7 @@ export class Transport {
         });
         // Reading the whole body lets the socket go back to the keep-alive pool. A 201 says all we
         // need, so its body is only drained, not decoded.
-        const text = await readBody(res.body);
+        const text = await readResponseText(res.body);
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           let next: URL;
           try {
@@ -396,30 +297,6 @@ export class Transport {
     }
   }
 
-  /** Non-success statuses per the SPEC §5.2 table. */
-  private classifyFailure(res: RawResponse): FailureResult {
-    const { status } = res;
-    const body = parseJsonObject(res.text);
-    const errorCode = typeof body?.error === 'string' ? body.error : null;
-    const detail = this.redact(errorText(body, res.text));
-    const withDetail = (code: string): string => (detail ? `${code}: ${detail}` : code);
-    if (status === 401) {
-      return { kind: 'unauthorized', reason: withDetail('http_401') };
-    }
-    if (status === 410 || status === 412) return { kind: 'halt', reason: `http_${status}`, message: haltMessage(status, errorCode, detail) };
-    if (status === 404) {
-      if (errorCode === 'namespace_not_found') return { kind: 'permanent', reason: 'namespace_not_found' };
-      if (errorCode === 'index_entry_not_found') return { kind: 'retry', reason: 'index_entry_not_found' };
-      // Unparseable or unknown 404 (a proxy, a deploy in progress): keep it, conservatively.
-      return { kind: 'retry', reason: withDetail('http_404') };
-    }
-    if (status === 429 || status >= 500 || status === 408) {
-      const retryAfterMs = retryAfter(body, res.headers.get('retry-after'));
-      const reason = status === 429 ? 'http_429' : withDetail(`http_${status}`);
-      return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
-    }
-    return { kind: 'permanent', reason: withDetail(`http_${status}`) };
-  }
 
   /** Last line of defence: a server that echoes the Authorization header must not leak it. */
   private redact(text: string): string {
@@ -438,49 +315,6 @@ function buildHeaders(token: string | null): { plain: Record<string, string>; gz
   return { plain: Object.freeze(plain), gzip: Object.freeze({ ...plain, 'Content-Encoding': 'gzip' }) };
 }
 
-/**
- * SPEC §5.2: only 201 {"status":"stored"} and 200 {"status":"already_exists"} count as delivered;
- * an echoed artifact_path or content_hash must be the request's. Any other 2xx (a proxy's HTML
- * page, `{}`, truncated JSON, another artifact's echo) is `invalid_response`, kept with backoff.
- */
-export function pushContentSuccess(status: number, text: string, req: Pick<PushContentBody, 'artifact_path' | 'content_hash'>): BodyResult {
-  const body = parseJsonObject(text);
-  const invalid = (why: string): BodyResult => ({ kind: 'retry', reason: `invalid_response: http_${status} ${why}` });
-  if (!body) return invalid('without a JSON object');
-  for (const field of ['artifact_path', 'content_hash'] as const) {
-    if (body[field] !== undefined && body[field] !== req[field]) return invalid(`echoes another ${field}`);
-  }
-  if (status === 201 && body.status === 'stored') return { kind: 'stored' };
-  if (status === 200 && body.status === 'already_exists') return { kind: 'already_exists' };
-  return invalid(`with status ${JSON.stringify(body.status ?? null)}`);
-}
-
-/** One line for a 410 or 412: what the server said and what to do. */
-function haltMessage(status: 410 | 412, code: string | null, detail: string): string {
-  const said = `the server answered ${status} ${status === 410 ? 'Gone' : 'Precondition Failed'}${code ? ` (${code})` : detail ? ` (${detail})` : ''}`;
-  const what =
-    status === 410
-      ? 'this endpoint is retired there; point KITTY_SYNC_SERVER_URL (or sync.server_url) at a server that takes this protocol, such as `kitty-sync serve`'
-      : 'it refuses this protocol version; check that the server speaks spec-kitty 047\'s sync protocol';
-  return `${said}: ${what}, then run \`kitty-sync drain\`. Nothing was lost: everything stays queued.`;
-}
-
-/**
- * The JSON request body. Stored bytes that are valid UTF-8 are escaped without decoding them:
- * read as latin1 they are one char per byte, JSON.stringify escapes only ASCII ('"', '\\', controls)
- * and leaves bytes >= 0x80 alone, and writing latin1 back restores them. The result is byte for byte
- * what stringifying the decoded text gives, at about half the cost (no UTF-16 round trip).
- */
-export function encodePushContent(req: PushContentBody): Buffer {
-  const { content_body: body, ...meta } = req;
-  if (typeof body === 'string') return Buffer.from(JSON.stringify(req), 'utf8');
-  if (!isUtf8(body)) return Buffer.from(JSON.stringify({ ...meta, content_body: body.toString('utf8') }), 'utf8');
-  const head = JSON.stringify(meta);
-  const parts = [Buffer.from(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"content_body":`, 'utf8'), Buffer.from(JSON.stringify(body.toString('latin1')), 'latin1'), CLOSE_BRACE];
-  return Buffer.concat(parts, parts[0].length + parts[1].length + 1);
-}
-const CLOSE_BRACE = Buffer.from('}');
-
 /** A cohort nobody can join and nothing is in flight in: its timer and caller listener go. */
 function retire(c: Cohort): void {
   if (c.timer) clearTimeout(c.timer);
@@ -494,7 +328,7 @@ function retire(c: Cohort): void {
  * events: Response.text() goes through an async iterator, a measurable share of a small request.
  */
 /** The whole answer, always: a 201 counts only when it says `stored` (SPEC §5.2). */
-function readBody(body: NodeJS.ReadableStream | null): Promise<string> {
+function readResponseText(body: NodeJS.ReadableStream | null): Promise<string> {
   if (body === null) return Promise.resolve('');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -502,96 +336,4 @@ function readBody(body: NodeJS.ReadableStream | null): Promise<string> {
     body.once('end', () => resolve(chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8')));
     body.once('error', reject);
   });
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | null {
-  if (text === '') return null;
-  try {
-    const value = JSON.parse(text) as unknown;
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The server's explanation, one line, truncated; '' when there is none. */
-function errorText(body: Record<string, unknown> | null, raw: string): string {
-  let text: string;
-  if (body) {
-    const parts = [body.error, body.detail, body.message].filter((v): v is string => typeof v === 'string' && v !== '');
-    text = parts.length > 0 ? parts.join(': ') : JSON.stringify(body);
-  } else {
-    text = raw;
-  }
-  text = text.replace(/\s+/g, ' ').trim();
-  return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
-}
-
-/**
- * Milliseconds to wait from a 429/5xx: the body's `retry_after` (seconds) and the
- * Retry-After header (seconds or an HTTP date); the later of the two when both are given,
- * at most MAX_WAIT_MS.
- */
-export function retryAfter(body: Record<string, unknown> | null, header: string | null, now = Date.now()): number | undefined {
-  const candidates: number[] = [];
-  const fromBody = body?.retry_after;
-  const bodySeconds = typeof fromBody === 'number' ? fromBody : typeof fromBody === 'string' ? Number(fromBody) : NaN;
-  if (!Number.isNaN(bodySeconds) && bodySeconds >= 0) candidates.push(Math.ceil(bodySeconds * 1000));
-  if (header !== null && header.trim() !== '') {
-    const h = header.trim();
-    if (/^\d+(\.\d+)?$/.test(h)) candidates.push(Math.ceil(Number(h) * 1000));
-    else {
-      const at = Date.parse(h);
-      if (Number.isFinite(at)) candidates.push(Math.max(0, at - now));
-    }
-  }
-  // Capped (issue 12): a server must not park work for ever, whatever it answers.
-  return candidates.length > 0 ? capWait(Math.max(...candidates)) : undefined;
-}
-
-function parseEventResults(text: string): EventResult[] | null {
-  const body = parseJsonObject(text);
-  if (!body || !Array.isArray(body.results)) return null;
-  const results: EventResult[] = [];
-  for (const item of body.results as unknown[]) {
-    if (item === null || typeof item !== 'object') continue;
-    const r = item as Record<string, unknown>;
-    if (typeof r.event_id !== 'string') continue;
-    if (r.status !== 'success' && r.status !== 'duplicate' && r.status !== 'rejected') continue;
-    const result: EventResult = { event_id: r.event_id, status: r.status };
-    if (typeof r.error === 'string') result.error = r.error.slice(0, MAX_ERROR_TEXT);
-    results.push(result);
-  }
-  // Events missing from the list (or with an unknown status) are not confirmed: the drain keeps them.
-  return results;
-}
-
-/** A short code for a failed connection; never the URL or headers. */
-function networkReason(err: unknown): string {
-  const e = err as { code?: unknown; errno?: unknown; cause?: { code?: unknown }; message?: unknown };
-  const code = [e?.code, e?.errno, e?.cause?.code].find((c): c is string => typeof c === 'string' && /^E[A-Z_]+$/.test(c));
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection_refused';
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'ECONNABORTED':
-      return 'connection_reset';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'dns_failure';
-    case 'ETIMEDOUT':
-      return 'timeout';
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'network_unreachable';
-    default:
-      break;
-  }
-  if (code) return `network_error: ${code}`;
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  if (/socket hang up|premature close/i.test(message)) return 'connection_reset';
-  // node-fetch messages embed the URL; keep only the reason after it.
-  const tail = message.replace(/^request to \S+ failed, reason: /, '').replace(/https?:\/\/\S+/g, '<url>');
-  return `network_error: ${tail.slice(0, MAX_ERROR_TEXT)}`;
 }

@@ -10,7 +10,7 @@ import { ulid } from 'ulid';
 import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
 import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, newEventRecord, snapshotFacts, type EventRecord, type SnapshotRecord } from '../collect/events.js';
 import { acquireLock, type LockOptions } from './lock.js';
-import { namespaceKey, pickNamespace } from '../namespace.js';
+import { namespaceKey, pickNamespace } from '../contract/namespace.js';
 import {
   dbPath,
   freshDb,
@@ -30,9 +30,9 @@ import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-id
 import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
 
 import { mark } from '../trace.js';
-export { DB_FILE, dbPath, headerProblem, preloadQueue } from './queue-file.js';
+import { DEFAULT_CAPACITY } from '../config.js';
+export { dbPath, preloadQueue } from './queue-file.js';
 
-export const DEFAULT_QUEUE_CAPACITY = 100_000;
 export const LOCK_FILE = 'queue.lock';
 export const PENDING_MARKER = 'pending';
 
@@ -957,7 +957,7 @@ export class Queue {
 function resolved(opts: QueueOptions) {
   return {
     now: opts.now ?? Date.now,
-    capacity: opts.capacity ?? DEFAULT_QUEUE_CAPACITY,
+    capacity: opts.capacity ?? DEFAULT_CAPACITY,
   };
 }
 

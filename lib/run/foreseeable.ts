@@ -3,6 +3,7 @@
 // remedy instead of "unexpected error" and a stack. Anything else is not foreseeable (null).
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { firstLine } from '../errors.js';
 
 const FS_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EACCES', 'EPERM', 'ENOTDIR']);
 
@@ -77,8 +78,4 @@ function blockingFile(file: string): string | null {
     }
   }
   return null;
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).trim().split('\n')[0];
 }

@@ -6,7 +6,7 @@ import type { HookName, Settings } from '../config.js';
 import { resolveSettings, runPolicy } from '../config.js';
 import { openRepo, type HeadChanges, type Repo } from '../collect/git.js';
 import { collectArtifacts } from '../collect/artifacts.js';
-import { commitContext } from '../collect/identity.js';
+import { commitContext, SPECS_DIR } from '../collect/identity.js';
 import { runSync, type SyncGroup } from './pipeline.js';
 import { preloadQueue } from '../queue/queue.js';
 import { appendOutcomes } from './outcome-log.js';
@@ -17,7 +17,6 @@ import { describeForeseeable } from './foreseeable.js';
 import { secureStateDirsSoon } from '../state-perms.js';
 import type { CommitContext, UploadOutcome } from '../types.js';
 
-export const SPECS_DIR = 'kitty-specs/';
 const ZERO_SHA = /^0+$/;
 
 export interface HookInvocation {

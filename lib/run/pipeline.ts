@@ -2,7 +2,7 @@
 // enqueued (with their index events) in one locked save, then the queue is drained
 // within a budget. Every artifact of the run ends with exactly one outcome.
 import type { CommitContext, EligibleArtifact, FeatureIndex, UploadOutcome } from '../types.js';
-import { artifactKey } from '../namespace.js';
+import { artifactKey } from '../contract/namespace.js';
 import { withQueue, type EnqueueResult } from '../queue/queue.js';
 import { drain, firstRead, tryDrainLock, type DrainReport, type DrainTransport, type FirstRead } from '../delivery/drain.js';
 import { mark } from '../trace.js';

@@ -8,10 +8,12 @@ import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILE, configYamlPath, type Settings } from '../config.js';
+import { formatAge } from '../durations.js';
+import { firstLine } from '../errors.js';
 import { inspectInstall, resolveLayout, type RepoLayout } from './install.js';
 import { lefthookConfig, preCommitConfig } from './hook-managers.js';
 import { readQueue } from '../queue/queue.js';
-import type { ProbeResult } from '../delivery/transport.js';
+import type { ProbeResult } from '../delivery/responses.js';
 
 export type CheckId = 'git' | 'node' | 'hooks' | 'hook-manager' | 'project-uuid' | 'server' | 'token' | 'protocol' | 'state-dir' | 'queue';
 
@@ -184,7 +186,7 @@ async function checkServer(input: DoctorInput): Promise<Check[]> {
   if (!settings.serverUrl) {
     return [check('server', false, 'no server configured: work is queued, never sent', 'set KITTY_SYNC_SERVER_URL or sync.server_url in .kittify/config.yaml (try `kitty-sync serve` for a local one)'), ...notChecked('no server')];
   }
-  const { Transport, parseServerUrl } = await import('../delivery/transport.js');
+  const [{ Transport }, { parseServerUrl }] = await Promise.all([import('../delivery/transport.js'), import('../delivery/server-url.js')]);
   let base: URL;
   let ca: string | null = null;
   let proxy: string;
@@ -316,16 +318,4 @@ async function checkQueue(settings: Settings): Promise<Check> {
 
 function mode(m: number): string {
   return (m & 0o777).toString(8).padStart(3, '0');
-}
-
-function formatAge(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
-
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
 }

@@ -14,7 +14,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookName } from '../config.js';
-import { UserError } from '../errors.js';
+import { firstLine, UserError } from '../errors.js';
 import { openRepo, type Repo } from '../collect/git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
 import {
@@ -538,10 +538,6 @@ function lexists(file: string): boolean {
 /** Quotes a value for a POSIX sh single-quoted string. */
 export function shQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
 }
 
 /** What `doctor` reports about one hook: which entry Git runs, and whether it reaches kitty-sync. */

@@ -4,7 +4,8 @@ import { resolveSettings } from '../config.js';
 import { UserError } from '../errors.js';
 import { openRepo } from '../collect/git.js';
 import { approveToken, credentialTarget, fillToken, rejectToken, tokenProblem } from '../delivery/credentials.js';
-import { ConfigError, parseServerUrl, Transport } from '../delivery/transport.js';
+import { ConfigError, parseServerUrl } from '../delivery/server-url.js';
+import { Transport } from '../delivery/transport.js';
 
 export interface ServerChoice {
   /** The server's base URL as configured (flag > KITTY_SYNC_SERVER_URL > sync.server_url). */

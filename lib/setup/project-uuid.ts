@@ -9,8 +9,8 @@ import writeFileAtomic from 'write-file-atomic';
 import { isMap, isNode, parseDocument, type Document, type YAMLMap } from 'yaml';
 import { isDeepStrictEqual } from 'node:util';
 import { configYamlPath } from '../config.js';
-import { UserError } from '../errors.js';
-import { isUuid } from '../namespace.js';
+import { firstLine, UserError } from '../errors.js';
+import { isUuid } from '../contract/namespace.js';
 
 export interface ProjectUuidResult {
   /** Absolute path of .kittify/config.yaml. */
@@ -127,10 +127,6 @@ function sameWithUuid(before: string, after: string, uuid: string): boolean {
 
 function isNullScalar(node: unknown): boolean {
   return typeof node === 'object' && node !== null && 'value' in node && (node as { value: unknown }).value === null;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0];
 }
 
 function errMessage(err: unknown): string {

@@ -2,7 +2,10 @@ import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { ConfigError, Transport, encodePushContent, retryAfter, type TransportOptions } from '../../lib/delivery/transport.js';
+import { Transport, type TransportOptions } from '../../lib/delivery/transport.js';
+import { encodePushContent } from '../../lib/delivery/encoding.js';
+import { retryAfter } from '../../lib/delivery/responses.js';
+import { ConfigError } from '../../lib/delivery/server-url.js';
 import { indexEvent, pushRequest, startTestReceiver, testNamespace } from '../support/receiver.js';
 
 const TOKEN = 'tok-SECRET-1234567890';

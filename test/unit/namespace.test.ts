@@ -1,6 +1,7 @@
 import test from 'ava';
-import { artifactKey, isFeatureSlug, isUuid, namespaceKey, namespaceProblems } from '../../lib/namespace.js';
-import type { NamespaceRef } from '../../lib/types.js';
+import { artifactKey, isUuid, namespaceKey, namespaceProblems } from '../../lib/contract/namespace.js';
+import type { NamespaceRef } from '../../lib/contract/wire.js';
+import { isFeatureSlug } from '../../lib/collect/identity.js';
 
 const ns: NamespaceRef = {
   project_uuid: '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a',
@@ -30,7 +31,7 @@ test('namespaceProblems names every empty field and bad value', (t) => {
   const problems = namespaceProblems({ ...ns, target_branch: '', mission_key: '  ', project_uuid: 'x' });
   t.true(problems.some((p) => p.startsWith('target_branch')));
   t.true(problems.some((p) => p.startsWith('mission_key')));
-  t.true(problems.some((p) => p.includes('is not a UUID')));
+  t.true(problems.some((p) => p.includes('is not a canonical UUID')));
 });
 
 test('namespace keys separate branches that only differ by a slash position', (t) => {

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ConfigFileError, ensureProjectUuid } from '../../lib/setup/project-uuid.js';
-import { isUuid } from '../../lib/namespace.js';
+import { isUuid } from '../../lib/contract/namespace.js';
 
 const UUID = '0b6f5e1c-3f2a-4c8e-9d7b-1a2b3c4d5e6f';
 const dirs: string[] = [];

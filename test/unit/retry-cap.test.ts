@@ -12,7 +12,8 @@ import { gunzipSync } from 'node:zlib';
 import { drain } from '../../lib/delivery/drain.js';
 import { readQueue, withQueue } from '../../lib/queue/queue.js';
 import { MAX_WAIT_MS } from '../../lib/queue/retry.js';
-import { retryAfter, Transport } from '../../lib/delivery/transport.js';
+import { retryAfter } from '../../lib/delivery/responses.js';
+import { Transport } from '../../lib/delivery/transport.js';
 import { artifact, CTX } from '../support/artifacts.js';
 
 const HOUR = 3_600_000;
