@@ -7,6 +7,7 @@ import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import type { SimpleGit } from 'simple-git';
 import { simpleGitEnv } from '../child-env.js';
+import { firstLine } from '../errors.js';
 import { gitPathFromOutput } from './git-paths.js';
 import type { GitEntryKind } from '../types.js';
 
@@ -257,8 +258,4 @@ function gitAt(baseDir: string): SimpleGit {
 function pathspec(dir: string | undefined): string[] {
   if (dir === undefined || dir === '' || dir === '.') return [];
   return [`:(literal)${dir.replace(/\/+$/, '')}`];
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).trim().split('\n')[0];
 }
