@@ -167,20 +167,3 @@ export class BlobReader {
     p.resolve(obj);
   }
 }
-
-/** Reads many blobs at once; missing ones are absent from the map. */
-export async function readBlobs(cwd: string, specs: Iterable<string>): Promise<Map<string, Buffer>> {
-  const reader = new BlobReader(cwd);
-  try {
-    const unique = [...new Set(specs)];
-    const bytes = await Promise.all(unique.map((s) => reader.read(s)));
-    const result = new Map<string, Buffer>();
-    unique.forEach((s, i) => {
-      const b = bytes[i];
-      if (b) result.set(s, b);
-    });
-    return result;
-  } finally {
-    await reader.close();
-  }
-}

@@ -12,8 +12,7 @@ import { isUuid } from '../contract/namespace.js';
 import { firstLine } from '../errors.js';
 import type { CommitContext, NamespaceRef, SkipReason } from '../types.js';
 
-/** Read at the commit being synced, not from the work tree. */
-const CONFIG_PATH = CONFIG_FILE;
+/** Where the feature documents live in the repository (read at the commit being synced, not from the work tree). */
 export const SPECS_DIR = 'kitty-specs';
 export const DEFAULT_MISSION = 'software-dev';
 
@@ -28,8 +27,8 @@ export interface ProjectIdentity {
 
 /** Reads `project.uuid` (and slug/name) from .kittify/config.yaml at `rev`. */
 export async function projectIdentity(blobs: BlobReader, rev: string): Promise<ProjectIdentity> {
-  const where = `${CONFIG_PATH} at ${shortRev(rev)}`;
-  const bytes = await blobs.read(`${rev}:${CONFIG_PATH}`);
+  const where = `${CONFIG_FILE} at ${shortRev(rev)}`;
+  const bytes = await blobs.read(`${rev}:${CONFIG_FILE}`);
   const install = `run \`kitty-sync install\` and commit ${CONFIG_FILE}`;
   if (bytes === null) return { uuid: null, slug: null, problem: `no project uuid: ${where} does not exist; ${install}` };
   let doc: unknown;
