@@ -5,9 +5,9 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
 
 interface StatusJson {
   pending: number;
@@ -36,7 +36,7 @@ test('index events in backoff: status and drain count the bodies as waiting, and
   await writeFiles(repo.root, { 'kitty-specs/001-wait/spec.md': '# spec\n', 'kitty-specs/001-wait/plan.md': '# plan\n' });
   await gitOk(repo.root, ['add', '-A'], env);
   const t0 = Date.now();
-  const commit = await gitRun(repo.root, ['commit', '-q', '-m', 'feature'], env);
+  const commit = await git(repo.root, ['commit', '-q', '-m', 'feature'], env);
   t.is(commit.code, 0);
   t.regex(commit.stderr, /001-wait: 0 uploaded, 0 already_exists, 2 queued/);
 

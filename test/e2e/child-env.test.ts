@@ -15,9 +15,9 @@ import path from 'node:path';
 import { simpleGit } from 'simple-git';
 import { childEnv, simpleGitEnv } from '../../lib/child-env.js';
 import { install } from '../../lib/setup/install.js';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli, run } from '../support/proc.js';
+import { gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, run } from '../support/proc.js';
 
 const TOKEN = 'kst_child_env_SECRET_51c0ffee';
 const SERVE_TOKEN = 'kst_serve_SECRET_77aa';

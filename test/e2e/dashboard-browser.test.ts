@@ -8,7 +8,9 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { spawnReceiver, type SpawnedReceiver } from '../support/receiver.js';
 import { XSS_FIXTURES } from '../support/xss.js';
-import { cli, commit, installHooks, newRepo, writeFiles, type HookRepo } from '../support/hooks.js';
+import { cli } from '../support/proc.js';
+import { writeFiles } from '../support/git.js';
+import { commit, type HookRepo, installHooks, newRepo } from '../support/hooks.js';
 
 const CHROMIUM = process.env.KITTY_SYNC_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'dashboard-e2e-token';

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI_PATH, commitAll, gitEnv, makeRepo, writeFiles, type TestRepo } from '../support/git.js';
+import { cleanEnv, CLI_PATH } from '../support/proc.js';
+import { commitAll, makeRepo, type TestRepo, writeFiles } from '../support/git.js';
 import { deadPort, spawnReceiver, startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../support/receiver.js';
 
 const TOKEN = 'kst-e2e-7f3a9c-NEVER-PRINT-ME';
@@ -24,7 +25,7 @@ interface Run {
 
 /** Runs the CLI in the repository; asserts the token appears in neither stream. */
 async function cli(t: ExecutionContext, repo: TestRepo, env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  const base = gitEnv();
+  const base = cleanEnv();
   for (const k of Object.keys(base)) if (k.startsWith('KITTY_SYNC')) delete base[k];
   const start = performance.now();
   const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: repo.root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,9 +6,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../support/git.js';
+import { cleanEnv, PROJECT_ROOT, run } from '../support/proc.js';
 import { deadPort } from '../support/receiver.js';
-import { cleanEnv, run } from '../support/proc.js';
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -6,9 +6,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveSettings } from '../../lib/config.js';
 import { MAX_BUDGET_MS } from '../../lib/durations.js';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
 
 test('KITTY_SYNC_BUDGET_MS=99999999999: the hook still delivers, with one warning line; no timer overflow', async (t) => {
   const receiver = await startTestReceiver({ faults: { latencyMs: { min: 20, max: 20 } } });
@@ -25,7 +25,7 @@ test('KITTY_SYNC_BUDGET_MS=99999999999: the hook still delivers, with one warnin
   t.is(install.code, 0, install.stderr);
   await writeFiles(repo.root, { 'kitty-specs/001-budget/spec.md': '# spec\n', 'kitty-specs/001-budget/plan.md': '# plan\n' });
   await gitOk(repo.root, ['add', '-A'], env);
-  const r = await gitRun(repo.root, ['commit', '-q', '-m', 'feature'], env);
+  const r = await git(repo.root, ['commit', '-q', '-m', 'feature'], env);
   t.is(r.code, 0);
   t.log(r.stderr);
   t.regex(r.stderr, /001-budget: 2 uploaded, 0 already_exists, 0 queued/);

@@ -3,8 +3,8 @@
 import test from 'ava';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { copyCorpusFeatures, CORPUS_DIR, makeRepo } from '../support/git.js';
-import { CLI_PATH, cleanEnv, gitOk, run } from '../support/proc.js';
+import { cleanEnv, CLI_PATH, run } from '../support/proc.js';
+import { copyCorpusFeatures, CORPUS_DIR, gitOk, makeRepo } from '../support/git.js';
 
 test('output into a pipe closed early (log, log --json, sync --dry-run | head -1): quiet, exit 0', async (t) => {
   const repo = await makeRepo();

@@ -8,9 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockTimeoutError } from '../../lib/queue/lock.js';
 import { describeForeseeable } from '../../lib/run/foreseeable.js';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli, run } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun, run } from '../support/proc.js';
 
 const STACK_LINE = /^\s+at /m;
 
@@ -84,7 +84,7 @@ test('the hook out of space while writing a body: its line names the path; the c
   const line = r.stderr.split('\n').find((l) => /could not finish/.test(l)) ?? '';
   t.regex(line, /EFBIG|no space|size limit/i);
   t.true(line.includes(path.join(repo.root, '.git', 'kitty-sync', 'bodies')), `names the path: ${line}`);
-  await gitRun(repo.root, ['status'], env);
+  await git(repo.root, ['status'], env);
 });
 
 test('describeForeseeable: ENOSPC, EROFS, EACCES, ENOTDIR and lock timeouts name the path and a remedy; other errors are not foreseeable', (t) => {

@@ -1,8 +1,8 @@
 // Issue 12 item 17: `kitty-sync hook --help` printed `unknown hook "--help"`; and every command's
 // --verbose help line said "print every artifact", even where no artifact is printed.
 import test from 'ava';
-import { makeRepo } from '../support/git.js';
 import { cleanEnv, cli } from '../support/proc.js';
+import { makeRepo } from '../support/git.js';
 
 test('kitty-sync hook --help (and -h) explains the hooks, exit 0', async (t) => {
   const repo = await makeRepo();

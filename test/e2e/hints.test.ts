@@ -4,8 +4,8 @@
 import test from 'ava';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, PROJECT_ROOT } from '../support/git.js';
-import { cleanEnv, cli } from '../support/proc.js';
+import { cleanEnv, cli, PROJECT_ROOT } from '../support/proc.js';
+import { makeRepo } from '../support/git.js';
 
 test('status says whether the hooks are installed in this repository, and how to install them', async (t) => {
   const repo = await makeRepo();

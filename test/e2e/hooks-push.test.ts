@@ -3,27 +3,9 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { DEFAULT_TIMEOUT_MS } from '../../lib/delivery/transport.js';
-import {
-  addBareRemote,
-  blobAt,
-  cli,
-  commit,
-  deadUrl,
-  feature,
-  git,
-  gitOk,
-  hangingServer,
-  installHooks,
-  namespace,
-  newRepo,
-  status,
-  summaryOf,
-  writeFiles,
-  type HookRepo,
-  onlineEnv,
-  OFF,
-  fileReceiver,
-} from '../support/hooks.js';
+import { cli } from '../support/proc.js';
+import { git, gitOk, writeFiles } from '../support/git.js';
+import { addBareRemote, blobAt, commit, deadUrl, feature, fileReceiver, hangingServer, type HookRepo, installHooks, namespace, newRepo, OFF, onlineEnv, status, summaryOf } from '../support/hooks.js';
 
 const receiver = fileReceiver(test);
 

@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodePathBytes, displayPath, hasInvalidEncoding, unquoteGitPath } from '../../lib/collect/git-paths.js';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -40,7 +40,7 @@ test('two names differing only in invalid bytes: each skipped on its own as inva
   writeRaw(repo.root, bytes(`${f}/research/a`, [0xff], '.md'), '# ff\n');
   writeRaw(repo.root, bytes(`${f}/research/a`, [0xfe], '.md'), '# fe\n');
   await gitOk(repo.root, ['add', '-A'], env);
-  const r = await gitRun(repo.root, ['commit', '-q', '-m', 'odd names'], env);
+  const r = await git(repo.root, ['commit', '-q', '-m', 'odd names'], env);
   t.is(r.code, 0, r.stderr);
   t.log(r.stderr);
 

@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeRepo, writeFiles } from '../support/git.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 interface Entry {
   file: string;
@@ -48,7 +48,7 @@ async function installedRepo(t: { teardown(fn: () => unknown): void }) {
   if (install.code !== 0) throw new Error(install.stderr);
   await writeFiles(repo.root, { 'kitty-specs/001-perm/spec.md': '# spec\n' });
   await gitOk(repo.root, ['add', '-A'], env);
-  const commit = await gitRun(repo.root, ['commit', '-q', '-m', 'feature'], env);
+  const commit = await git(repo.root, ['commit', '-q', '-m', 'feature'], env);
   if (commit.code !== 0) throw new Error(commit.stderr);
   return { root: repo.root, stateDir: path.join(repo.root, '.git', 'kitty-sync'), env };
 }

@@ -4,9 +4,9 @@
 import test from 'ava';
 import { renameSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
 
 test('pre-push of two refs, one without a project uuid: that ref gets its own line, the other is delivered', async (t) => {
   const receiver = await startTestReceiver();
@@ -38,7 +38,7 @@ test('pre-push of two refs, one without a project uuid: that ref gets its own li
   t.is((await cli(root, ['install', '--repo', root], off)).code, 0);
 
   const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '20000' });
-  const push = await gitRun(root, ['push', '-q', 'origin', 'main', 'old'], env);
+  const push = await git(root, ['push', '-q', 'origin', 'main', 'old'], env);
   t.is(push.code, 0, push.stderr);
   t.log(push.stderr);
   t.regex(push.stderr, /refs\/heads\/old: no project uuid.*skipped/);

@@ -9,7 +9,9 @@
 import test from 'ava';
 import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
 import { forwardProxy, selfSigned, tlsFront, type SelfSigned } from '../support/net.js';
-import { cli, commit, feature, installHooks, newRepo, summaryOf, writeFiles, type HookRepo } from '../support/hooks.js';
+import { cli } from '../support/proc.js';
+import { writeFiles } from '../support/git.js';
+import { commit, feature, type HookRepo, installHooks, newRepo, summaryOf } from '../support/hooks.js';
 
 const TOKEN = 'kst_proxy_test_4e8c2a7b19f3';
 const NAME = 'kitty-sync.test';

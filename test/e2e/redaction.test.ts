@@ -5,9 +5,9 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { redactText, redactUrl } from '../../lib/redact.js';
-import { makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
 
 const SECRETS = ['alice', 's3cretPass', 'tok_QUERY_123', 'other_val_9'];
 
@@ -74,7 +74,7 @@ test('the hook with an unusable token says so in one line, queues the work, and 
   t.is((await cli(repo.root, ['install', '--repo', repo.root], env)).code, 0);
   await writeFiles(repo.root, { 'kitty-specs/001-red/spec.md': '# spec\n' });
   await gitOk(repo.root, ['add', '-A'], env);
-  const r = await gitRun(repo.root, ['commit', '-q', '-m', 'feature'], env);
+  const r = await git(repo.root, ['commit', '-q', '-m', 'feature'], env);
   t.is(r.code, 0);
   t.regex(r.stderr, /KITTY_SYNC_TOKEN .*outside Latin-1.*work stays queued/);
   t.regex(r.stderr, /001-red: 0 uploaded, 0 already_exists, 1 queued/);

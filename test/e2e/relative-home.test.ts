@@ -7,8 +7,8 @@ import test from 'ava';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolveSettings } from '../../lib/config.js';
-import { makeRepo, writeFiles } from '../support/git.js';
-import { cleanEnv, cli, gitOk, gitRun } from '../support/proc.js';
+import { cleanEnv, cli } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 test('relative KITTY_SYNC_HOME: the hook and status from a subdirectory use the same queue, under the repository top', async (t) => {
   const repo = await makeRepo();
@@ -20,7 +20,7 @@ test('relative KITTY_SYNC_HOME: the hook and status from a subdirectory use the 
   t.is((await cli(repo.root, ['install', '--repo', repo.root], env)).code, 0);
   await writeFiles(repo.root, { 'kitty-specs/001-home/spec.md': '# spec\n', 'sub/deeper/file.txt': 'x\n' });
   await gitOk(repo.root, ['add', '-A'], env);
-  const commit = await gitRun(repo.root, ['commit', '-q', '-m', 'feature'], env);
+  const commit = await git(repo.root, ['commit', '-q', '-m', 'feature'], env);
   t.is(commit.code, 0);
   t.true(existsSync(path.join(repo.root, 'ksstate', 'queue.sqlite')), 'the hook queued under the top');
 

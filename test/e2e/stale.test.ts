@@ -4,9 +4,9 @@
 // Both limits come from the environment (KITTY_SYNC_MAX_TASK_AGE_MS, KITTY_SYNC_MAX_RETRIES).
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { cleanEnv, cli } from '../support/proc.js';
 import { commitAll, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
-import { cleanEnv, cli } from '../support/proc.js';
 
 interface DeadLetterJson {
   id: string;

@@ -2,8 +2,8 @@
 // serve --port abc, KITTY_SYNC_SERVER_URL=notaurl in status) each give one clear line and exit 2;
 // a usage error prints the error and a one-line hint, never the whole help.
 import test from 'ava';
-import { makeRepo } from '../support/git.js';
 import { cleanEnv, cli } from '../support/proc.js';
+import { makeRepo } from '../support/git.js';
 
 function usage(t: { is(a: unknown, b: unknown, m?: string): void; true(v: boolean, m?: string): void; notRegex(s: string, r: RegExp, m?: string): void; regex(s: string, r: RegExp, m?: string): void }, r: { code: number | null; stderr: string }, what: string, expect: RegExp): void {
   t.is(r.code, 2, `${what}: exit ${r.code}: ${r.stderr}`);

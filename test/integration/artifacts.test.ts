@@ -5,7 +5,7 @@ import path from 'node:path';
 import { UnknownRevisionError, collectArtifacts, normalizeFeatureName, splitSpecsPath } from '../../lib/collect/artifacts.js';
 import { openRepo } from '../../lib/collect/git.js';
 import type { UploadOutcome } from '../../lib/types.js';
-import { TEST_UUID, commitAll, copyCorpusFeatures, git, makeRepo, writeFiles } from '../support/git.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo, TEST_UUID, writeFiles } from '../support/git.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -124,9 +124,9 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
   await writeFiles(r, files);
   const first = await commitAll(r, 'files');
   await symlink('spec.md', path.join(r.root, f, 'data-model.md'));
-  await git(r, 'update-index', '--add', '--cacheinfo', `160000,${first},${f}/research/submodule.md`);
-  await git(r, 'add', `${f}/data-model.md`);
-  await git(r, 'commit', '-q', '-m', 'links');
+  await gitOk(r, ['update-index', '--add', '--cacheinfo', `160000,${first},${f}/research/submodule.md`]);
+  await gitOk(r, ['add', `${f}/data-model.md`]);
+  await gitOk(r, ['commit', '-q', '-m', 'links']);
   const repo = await openRepo(r.root);
   const res = await collectArtifacts(repo, {});
   const outcome = (p: string): string | null => {
@@ -185,7 +185,7 @@ test('working tree differs from the commit: the committed bytes are used', async
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'committed\n', 'kitty-specs/001-a/meta.json': '{"target_branch":"committed"}' });
   await commitAll(r, 'one');
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'edited, not committed\n', 'kitty-specs/001-a/plan.md': 'untracked', 'kitty-specs/001-a/meta.json': '{"target_branch":"edited"}' });
-  await git(r, 'add', 'kitty-specs/001-a/spec.md'); // even staged changes are not committed
+  await gitOk(r, ['add', 'kitty-specs/001-a/spec.md']); // even staged changes are not committed
   const res = await collectArtifacts(await openRepo(r.root), { features: ['001-a'] });
   t.deepEqual(res.eligible.map((a) => a.artifact_path), ['spec.md']);
   t.is(res.eligible[0].content_hash, sha256(Buffer.from('committed\n')));
@@ -212,7 +212,7 @@ test('paths mode: only the named files; a path gone at the commit is deleted', a
   t.teardown(r.cleanup);
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 's', 'kitty-specs/001-a/plan.md': 'p', 'kitty-specs/002-b/spec.md': 'b' });
   await commitAll(r, 'one');
-  await git(r, 'rm', '-q', 'kitty-specs/001-a/plan.md');
+  await gitOk(r, ['rm', '-q', 'kitty-specs/001-a/plan.md']);
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 's2', 'docs/x.md': 'x' });
   const sha = await commitAll(r, 'two');
   const repo = await openRepo(r.root);
@@ -235,7 +235,7 @@ test('a whole feature deleted: its changed paths are deleted outcomes', async (t
   t.teardown(r.cleanup);
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 's', 'kitty-specs/001-a/meta.json': '{}' });
   await commitAll(r, 'one');
-  await git(r, 'rm', '-q', '-r', 'kitty-specs/001-a');
+  await gitOk(r, ['rm', '-q', '-r', 'kitty-specs/001-a']);
   const sha = await commitAll(r, 'gone');
   const repo = await openRepo(r.root);
   const res = await collectArtifacts(repo, { rev: sha, paths: await repo.changedPaths(sha) });

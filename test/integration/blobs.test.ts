@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { BlobReader } from '../../lib/collect/blobs.js';
-import { commitAll, git, makeRepo, writeFiles } from '../support/git.js';
+import { commitAll, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -21,7 +21,7 @@ test('reads exact bytes by object id and by <rev>:<path>, many at once through o
   const names = Object.keys(files);
   const got = await Promise.all(names.map((n) => reader.read(`HEAD:${n}`)));
   names.forEach((n, i) => t.is(sha(got[i]!), sha(files[n]), n));
-  const id = (await git(r, 'rev-parse', 'HEAD:d/big.bin')).trim();
+  const id = (await gitOk(r, ['rev-parse', 'HEAD:d/big.bin'])).trim();
   const obj = await reader.readObject(id);
   t.is(obj?.type, 'blob');
   t.is(obj?.objectId, id);

@@ -7,7 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { exposureWarning } from '../../bin/commands/serve.js';
 import { renderContent, renderDiff, sanitize } from '../../server/dashboard/render.js';
 import type { NamespaceRef } from '../../lib/contract/wire.js';
-import { CLI_PATH, indexEvent, pushRequest, startTestReceiver, testNamespace, type TestReceiver } from '../support/receiver.js';
+import { indexEvent, pushRequest, startTestReceiver, testNamespace, type TestReceiver } from '../support/receiver.js';
+import { CLI_PATH } from '../support/proc.js';
 import { XSS_FIXTURES } from '../support/xss.js';
 
 const execFileP = promisify(execFile);

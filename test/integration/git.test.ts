@@ -3,7 +3,7 @@ import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { headChanges, NotAGitRepoError, openRepo, openRepoEarly, parseLsTree } from '../../lib/collect/git.js';
-import { commitAll, git, makeRepo, writeFiles } from '../support/git.js';
+import { commitAll, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 test('openRepo finds root, git dir and common dir from a subdirectory', async (t) => {
   const r = await makeRepo();
@@ -20,7 +20,7 @@ test('a linked worktree shares the common dir', async (t) => {
   t.teardown(r.cleanup);
   await commitAll(r, 'init');
   const wt = path.join(path.dirname(r.root), 'wt');
-  await git(r, 'worktree', 'add', '-q', wt, '-b', 'other');
+  await gitOk(r, ['worktree', 'add', '-q', wt, '-b', 'other']);
   const repo = await openRepo(wt);
   t.is(repo.paths.root, await realpath(wt));
   t.is(repo.paths.commonDir, path.join(r.root, '.git'));
@@ -45,10 +45,10 @@ test('revParse, headBranch', async (t) => {
   t.is(await repo.revParse('HEAD~5'), null);
   t.is(await repo.headBranch(), 'main');
   // The branch is HEAD's when the repository was opened (asked in the same git call as headAtOpen).
-  await git(r, 'checkout', '-q', '--detach');
+  await gitOk(r, ['checkout', '-q', '--detach']);
   t.is(await repo.headBranch(), 'main');
   t.is(await (await openRepo(r.root)).headBranch(), null);
-  await git(r, 'checkout', '-q', '-b', 'feature/x');
+  await gitOk(r, ['checkout', '-q', '-b', 'feature/x']);
   t.is(await (await openRepo(r.root)).headBranch(), 'feature/x');
 });
 
@@ -71,7 +71,7 @@ test('changedPaths: root commit lists all files; later commits vs first parent i
   t.true((await repo.changedPaths(c1)).includes('README.md'));
 
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': '2', 'kitty-specs/002-b/spec with space.md': 's', 'README.md': 'r2' });
-  await git(r, 'rm', '-q', 'kitty-specs/001-a/plan.md');
+  await gitOk(r, ['rm', '-q', 'kitty-specs/001-a/plan.md']);
   const c2 = await commitAll(r, 'second');
   t.deepEqual((await repo.changedPaths(c2, { under: 'kitty-specs' })).sort(), [
     'kitty-specs/001-a/plan.md',
@@ -86,13 +86,13 @@ test('changedPaths of a merge compares with the first parent only', async (t) =>
   t.teardown(r.cleanup);
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': '1' });
   await commitAll(r, 'root');
-  await git(r, 'checkout', '-q', '-b', 'side');
+  await gitOk(r, ['checkout', '-q', '-b', 'side']);
   await writeFiles(r, { 'kitty-specs/001-a/plan.md': 'side' });
   await commitAll(r, 'side');
-  await git(r, 'checkout', '-q', 'main');
+  await gitOk(r, ['checkout', '-q', 'main']);
   await writeFiles(r, { 'kitty-specs/001-a/tasks.md': 'main' });
   await commitAll(r, 'main');
-  await git(r, 'merge', '-q', '--no-edit', 'side');
+  await gitOk(r, ['merge', '-q', '--no-edit', 'side']);
   const repo = await openRepo(r.root);
   t.deepEqual(await repo.changedPaths('HEAD'), ['kitty-specs/001-a/plan.md']);
 });
@@ -102,11 +102,11 @@ test('changedPathsInRevs: union over a range not yet on the remote', async (t) =
   t.teardown(r.cleanup);
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': '1' });
   const base = await commitAll(r, 'root');
-  await git(r, 'update-ref', 'refs/remotes/origin/main', base);
+  await gitOk(r, ['update-ref', 'refs/remotes/origin/main', base]);
   await writeFiles(r, { 'kitty-specs/001-a/plan.md': 'p' });
   await commitAll(r, 'two');
   await writeFiles(r, { 'kitty-specs/002-b/spec.md': 's', 'other.txt': 'o' });
-  await git(r, 'rm', '-q', 'kitty-specs/001-a/spec.md');
+  await gitOk(r, ['rm', '-q', 'kitty-specs/001-a/spec.md']);
   const tip = await commitAll(r, 'three');
   const repo = await openRepo(r.root);
   t.deepEqual((await repo.changedPathsInRevs([tip, '--not', '--remotes=origin'], { under: 'kitty-specs' })).sort(), [
@@ -124,9 +124,9 @@ test('listTree: modes, kinds, sizes; symlinks and gitlinks', async (t) => {
   const first = await commitAll(r, 'root');
   const { symlink } = await import('node:fs/promises');
   await symlink('spec.md', path.join(r.root, 'kitty-specs/001-a/plan.md'));
-  await git(r, 'update-index', '--add', '--cacheinfo', `160000,${first},kitty-specs/001-a/research/sub`);
-  await git(r, 'add', 'kitty-specs/001-a/plan.md');
-  await git(r, 'commit', '-q', '-m', 'links');
+  await gitOk(r, ['update-index', '--add', '--cacheinfo', `160000,${first},kitty-specs/001-a/research/sub`]);
+  await gitOk(r, ['add', 'kitty-specs/001-a/plan.md']);
+  await gitOk(r, ['commit', '-q', '-m', 'links']);
   const repo = await openRepo(r.root);
   const entries = await repo.listTree('HEAD', 'kitty-specs/001-a');
   const by = new Map(entries.map((e) => [e.path, e]));
@@ -152,8 +152,8 @@ test('remote default branch and url (no network)', async (t) => {
   const repo = await openRepo(r.root);
   t.is(await repo.remoteDefaultBranch(), null);
   t.is(await repo.remoteUrl(), null);
-  await git(r, 'remote', 'add', 'origin', 'git@github.com:acme/widgets.git');
-  await git(r, 'symbolic-ref', 'refs/remotes/origin/HEAD', 'refs/remotes/origin/release/2.x');
+  await gitOk(r, ['remote', 'add', 'origin', 'git@github.com:acme/widgets.git']);
+  await gitOk(r, ['symbolic-ref', 'refs/remotes/origin/HEAD', 'refs/remotes/origin/release/2.x']);
   t.is(await repo.remoteDefaultBranch(), 'release/2.x');
   t.is(await repo.remoteUrl(), 'git@github.com:acme/widgets.git');
   t.is(await repo.remoteDefaultBranch('upstream'), null);
@@ -163,7 +163,7 @@ test('localBranches lists branches with their commits', async (t) => {
   const r = await makeRepo();
   t.teardown(r.cleanup);
   const sha = await commitAll(r, 'root');
-  await git(r, 'branch', 'feature/x');
+  await gitOk(r, ['branch', 'feature/x']);
   const repo = await openRepo(r.root);
   t.deepEqual((await repo.localBranches()).sort((a, b) => a.name.localeCompare(b.name)), [
     { name: 'feature/x', sha },

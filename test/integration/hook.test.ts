@@ -2,7 +2,8 @@ import test from 'ava';
 import path from 'node:path';
 import { openRepo } from '../../lib/collect/git.js';
 import { parsePrePushInput, runHook } from '../../lib/run/hook.js';
-import { commitAll, gitEnv, makeRepo, writeFiles } from '../support/git.js';
+import { cleanEnv } from '../support/proc.js';
+import { commitAll, makeRepo, writeFiles } from '../support/git.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -35,7 +36,7 @@ test('post-commit: an early git answer about another commit than HEAD is not use
     stdin: null,
     cwd: r.root,
     // No server: what the commit brings is queued, one line per file with --verbose.
-    env: gitEnv({ KITTY_SYNC_HOME: path.join(r.root, '..', 'state') }),
+    env: cleanEnv({ KITTY_SYNC_HOME: path.join(r.root, '..', 'state') }),
     verbose: true,
     print: (line) => lines.push(line),
     // As if the early diff-tree had seen the previous commit (HEAD moved between the two git calls).

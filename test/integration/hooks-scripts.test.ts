@@ -6,7 +6,9 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { install } from '../../lib/setup/install.js';
-import { commit, commonDir, git, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, type CliCall } from '../support/fake-cli.js';
+import { commitSync as commit, commonDir, gitSync as git, gitSyncOk as gitOk, makeRepoSync as makeRepo } from '../support/git.js';
+import { makeFakeCli, TempDirs, type CliCall } from '../support/fake-cli.js';
+import { cleanEnv as gitEnv } from '../support/proc.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.cleanup());

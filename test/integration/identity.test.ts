@@ -2,8 +2,7 @@ import test from 'ava';
 import { BlobReader } from '../../lib/collect/blobs.js';
 import { openRepo } from '../../lib/collect/git.js';
 import { commitContext, featureNamespace, projectIdentity, repoSlugFromUrl } from '../../lib/collect/identity.js';
-import { TEST_UUID, commitAll, git, makeRepo, writeFiles } from '../support/git.js';
-import type { TestRepo } from '../support/git.js';
+import { commitAll, gitOk, makeRepo, TEST_UUID, type TestRepo, writeFiles } from '../support/git.js';
 
 async function setup(t: { teardown(fn: () => unknown): void }, opts: Parameters<typeof makeRepo>[0] = {}): Promise<{ r: TestRepo; blobs: BlobReader }> {
   const r = await makeRepo(opts);
@@ -128,8 +127,8 @@ test('commitContext: slugs, branch, head sha', async (t) => {
   // Without a project given, the slug is read from config.yaml at the revision.
   t.like(await commitContext(repo, 'HEAD', undefined, 'acme-team'), { project_slug: 'kitty-test', team_slug: 'acme-team' });
   t.like(await commitContext(repo, 'HEAD', { slug: null }, 'local'), { project_slug: 'my-project' });
-  await git(r, 'remote', 'add', 'origin', 'https://github.com/acme/widgets.git');
-  await git(r, 'checkout', '-q', '--detach');
+  await gitOk(r, ['remote', 'add', 'origin', 'https://github.com/acme/widgets.git']);
+  await gitOk(r, ['checkout', '-q', '--detach']);
   // The branch is the one HEAD was on when the repository was opened.
   t.like(await commitContext(await openRepo(r.root), 'HEAD', id, 'local'), { repo_slug: 'acme/widgets', git_branch: 'HEAD' });
   await t.throwsAsync(commitContext(repo, 'nope', id, 'local'), { message: /does not name a commit/ });

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HUSKY_MARKER, install, InstallError, ORIG_SUFFIX, SHIM_MARKER, uninstall } from '../../lib/setup/install.js';
 import { ConfigFileError } from '../../lib/setup/project-uuid.js';
-import { commit, commonDir, gitEnv, gitOk, makeFakeCli, makeRepo, TempDirs, writeFile, type CliCall } from '../support/fake-cli.js';
+import { commitSync as commit, commonDir, gitSyncOk as gitOk, makeRepoSync as makeRepo, writeFilesSync } from '../support/git.js';
+import { makeFakeCli, TempDirs, type CliCall } from '../support/fake-cli.js';
+import { cleanEnv as gitEnv } from '../support/proc.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.cleanup());
@@ -131,7 +133,7 @@ test('husky-managed repository: one marked line in .husky/<hook>, .husky/_ untou
   const huskyBin = fileURLToPath(new URL('../../../node_modules/husky/bin.js', import.meta.url));
   execFileSync(process.execPath, [huskyBin], { cwd: repo, env: gitEnv() });
   t.is(gitOk(repo, ['config', 'core.hooksPath']).trim(), '.husky/_');
-  writeFile(repo, '.husky/pre-push', 'npm run lint'); // an existing script without a final newline
+  writeFilesSync(repo, { '.husky/pre-push': 'npm run lint' }); // an existing script without a final newline
   const husky_ = snapshot(path.join(repo, '.husky', '_'));
   const before = snapshot(path.join(repo, '.husky'));
 
@@ -167,7 +169,7 @@ test('husky line is harmless on a clone where kitty-sync is not installed', asyn
   // Simulate a teammate: the committed .husky line is there, the machine-local launcher is not.
   const committed = readFileSync(path.join(repo, '.husky', 'post-commit'), 'utf8');
   await uninstall({ repo });
-  writeFile(repo, '.husky/post-commit', committed);
+  writeFilesSync(repo, { '.husky/post-commit': committed });
   t.false(existsSync(path.join(repo, '.git', 'kitty-sync', 'hooks', 'post-commit')));
   const r = commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
   t.is(r.status, 0);
@@ -194,7 +196,7 @@ test('two worktrees share one install (launchers in the common dir)', async (t) 
 test('install writes a project uuid (v4) when missing, keeping other content and comments', async (t) => {
   const repo = makeRepo(temp);
   const original = 'vcs:\n  type: git   # keep this comment\nagents:\n  available:\n  - claude\n# trailing comment\n';
-  writeFile(repo, '.kittify/config.yaml', original);
+  writeFilesSync(repo, { '.kittify/config.yaml': original });
   const r = await install({ repo, cliPath: makeFakeCli(temp).cliPath });
   t.true(r.projectUuid?.written);
   t.regex(r.projectUuid!.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -204,7 +206,7 @@ test('install writes a project uuid (v4) when missing, keeping other content and
 test('a malformed config.yaml stops install before anything changes, and is not overwritten', async (t) => {
   const repo = makeRepo(temp);
   const bad = 'project:\n  slug: [unclosed\n';
-  writeFile(repo, '.kittify/config.yaml', bad);
+  writeFilesSync(repo, { '.kittify/config.yaml': bad });
   const err = await t.throwsAsync(install({ repo, cliPath: makeFakeCli(temp).cliPath }));
   t.true(err instanceof ConfigFileError);
   t.true(err!.message.includes(path.join(repo, '.kittify', 'config.yaml')));

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ulid } from 'ulid';
-import { PROJECT_ROOT } from '../support/git.js';
+import { PROJECT_ROOT } from '../support/proc.js';
 import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
 
 const WIRE_PATH = process.env.KITTY_SYNC_CONFORMANCE

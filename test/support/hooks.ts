@@ -1,94 +1,29 @@
 // Shared by the hook end-to-end tests: real repositories set up with the real
 // `kitty-sync install`, real `git commit` / `git push` (to a local bare repository), the
 // real hooks and agent, and a real receiver on 127.0.0.1.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestFn } from 'ava';
-import { CLI_PATH, gitEnv } from './git.js';
+import { git, gitBytes, gitOk, makeRepo, type TestRepo } from './git.js';
+import { cli, type Proc } from './proc.js';
 import { deadPort, startTestReceiver, type TestReceiver } from './receiver.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
-export { CLI_PATH };
-
-export interface Proc {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/**
- * An environment for git and the CLI: a fixed identity, no user/system git config, and no
- * kitty-sync or husky setting leaking in from the caller's environment.
- */
-export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return gitEnv(extra);
-}
-
-/** Runs a command to completion; never rejects on a non-zero exit (tests assert on it). */
-export function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<Proc> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-    if (child.stdin) {
-      child.stdin.on('error', () => undefined); // the child may exit without reading it
-      child.stdin.end(opts.input);
-    }
-  });
-}
-
-export async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  return run('git', args, { cwd, env: cleanEnv(env) });
-}
-
-/** git that must succeed; resolves its stdout. */
-export async function gitOk(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await git(cwd, args, env);
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}) in ${cwd}: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** The built CLI, as a user runs it. */
-export async function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  return run(process.execPath, [CLI_PATH, ...args], { cwd, env: cleanEnv(env) });
-}
-
-export interface HookRepo {
-  /** Work tree root (real path). */
-  root: string;
-  /** The temp dir holding the repo (and the bare remote, worktrees...). */
-  base: string;
-  uuid: string;
-  /** <git common dir>/kitty-sync */
-  stateDir: string;
-  cleanup(): Promise<void>;
-}
+/** A repository for the hook tests (see newRepo). */
+export type HookRepo = TestRepo & { uuid: string };
 
 /**
  * A fresh repository with its own random project uuid (so tests sharing one receiver
- * never share a namespace), identity and gpgsign set in its local config so plain
+ * never share a namespace), gpgsign and autocrlf off in its local config so a plain
  * `git commit` works. Not installed: call installHooks.
  */
 export async function newRepo(opts: { name?: string } = {}): Promise<HookRepo> {
-  const base = await realpath(await mkdtemp(path.join(tmpdir(), 'ks-e2e-hooks-')));
-  const root = path.join(base, opts.name ?? 'repo');
-  await mkdir(root);
-  await gitOk(root, ['init', '-q', '-b', 'main']);
-  await gitOk(root, ['config', 'commit.gpgsign', 'false']);
-  await gitOk(root, ['config', 'core.autocrlf', 'false']);
   const uuid = randomUUID();
-  await writeFiles(root, { '.kittify/config.yaml': `project:\n  uuid: ${uuid}\n  name: e2e\n` });
-  return { root, base, uuid, stateDir: path.join(root, '.git', 'kitty-sync'), cleanup: () => rm(base, { recursive: true, force: true }) };
+  const repo = await makeRepo({ uuid, projectName: 'e2e', name: opts.name, prefix: 'ks-e2e-hooks-' });
+  await gitOk(repo.root, ['config', 'commit.gpgsign', 'false']);
+  await gitOk(repo.root, ['config', 'core.autocrlf', 'false']);
+  return { ...repo, uuid };
 }
 
 /** `node dist/bundle/kitty-sync.js install --repo ROOT`; throws with its output on failure. */
@@ -106,14 +41,6 @@ export async function addBareRemote(repo: HookRepo): Promise<string> {
   return bare;
 }
 
-export async function writeFiles(root: string, files: Record<string, string | Buffer>): Promise<void> {
-  for (const [rel, content] of Object.entries(files)) {
-    const file = path.join(root, ...rel.split('/'));
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content);
-  }
-}
-
 /** `git add -A && git commit -m MSG` with the hooks running; resolves the commit's Proc and sha. */
 export async function commit(root: string, message: string, env: NodeJS.ProcessEnv = {}): Promise<Proc & { sha: string }> {
   await gitOk(root, ['add', '-A']);
@@ -124,14 +51,8 @@ export async function commit(root: string, message: string, env: NodeJS.ProcessE
 }
 
 /** The exact bytes of a file at a commit. */
-export async function blobAt(root: string, rev: string, rel: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['cat-file', 'blob', `${rev}:${rel}`], { cwd: root, env: cleanEnv() });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => chunks.push(d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`git cat-file ${rev}:${rel} exited ${code}`))));
-  });
+export function blobAt(root: string, rev: string, rel: string): Promise<Buffer> {
+  return gitBytes(root, ['cat-file', 'blob', `${rev}:${rel}`]);
 }
 
 export function namespace(uuid: string, feature_slug: string, target_branch = 'main', mission_key = 'software-dev'): NamespaceRef {

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { startReceiver, type Receiver, type ReceiverStats } from '../../server/receiver.js';
+import { CLI_PATH } from './proc.js';
 import type { FaultConfig } from '../../server/faults.js';
 import type { ArtifactRecord } from '../../server/store.js';
 import type { IndexEvent, NamespaceRef, PushContentRequest } from '../../lib/types.js';
@@ -71,7 +71,6 @@ export interface SpawnedReceiver {
   stop(opts?: { signal?: NodeJS.Signals; keepData?: boolean }): Promise<number | null>;
 }
 
-export const CLI_PATH = fileURLToPath(new URL('../../bundle/kitty-sync.js', import.meta.url));
 
 /**
  * Starts `node dist/bundle/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [--token T] [args]`

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BUILTIN_MANIFESTS, BUILTIN_MISSIONS, builtinManifest, classFromName, classify, fallbackKey, globToRegExp, manifestVersion } from '../../lib/collect/manifest.js';
-import { PROJECT_ROOT } from '../support/git.js';
+import { PROJECT_ROOT } from '../support/proc.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 const sd = BUILTIN_MANIFESTS['software-dev'];
