@@ -4,8 +4,6 @@ import { createHash } from 'node:crypto';
 import type { ArtifactCandidate, SkipReason } from '../types.js';
 import { MAX_BODY_BYTES } from '../contract/limits.js';
 
-export { MAX_BODY_BYTES };
-
 export const ALLOWED_EXTENSIONS: readonly string[] = ['.md', '.json', '.yaml', '.yml', '.csv'];
 
 const TOP_LEVEL_SURFACES: ReadonlySet<string> = new Set([

@@ -1,13 +1,13 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import {
-  MAX_BODY_BYTES,
   checkEligibility,
   hasAllowedExtension,
   isStrictUtf8,
   sha256Hex,
   surfaceOf,
 } from '../../lib/collect/eligibility.js';
+import { MAX_BODY_BYTES } from '../../lib/contract/limits.js';
 import type { ArtifactCandidate, GitEntryKind } from '../../lib/types.js';
 
 function cand(artifact_path: string, kind: GitEntryKind = 'blob', size_bytes = 10): ArtifactCandidate {
