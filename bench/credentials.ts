@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { approveToken, fillToken } from '../lib/credentials.js';
+import { approveToken, fillToken } from '../lib/delivery/credentials.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);

@@ -16,10 +16,10 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { withQueue } from '../lib/queue.js';
-import { drain, type DrainTransport } from '../lib/drain.js';
-import { Transport } from '../lib/transport.js';
-import { surfaceOf, checkEligibility } from '../lib/eligibility.js';
+import { withQueue } from '../lib/queue/queue.js';
+import { drain, type DrainTransport } from '../lib/delivery/drain.js';
+import { Transport } from '../lib/delivery/transport.js';
+import { surfaceOf, checkEligibility } from '../lib/collect/eligibility.js';
 import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -19,8 +19,8 @@ import { gzipSync } from 'node:zlib';
 import fetch from 'node-fetch';
 import initSqlJs from 'sql.js';
 import { simpleGit } from 'simple-git';
-import { BlobReader } from '../lib/blobs.js';
-import { buildIndexEvent, newEventRecord } from '../lib/events.js';
+import { BlobReader } from '../lib/collect/blobs.js';
+import { buildIndexEvent, newEventRecord } from '../lib/collect/events.js';
 import type { EligibleArtifact } from '../lib/types.js';
 
 const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';

@@ -6,8 +6,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue.js';
-import { artifact, CTX, namespace } from '../test/fixtures/artifacts.js';
+import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue/queue.js';
+import { artifact, CTX, namespace } from '../test/support/artifacts.js';
 import type { EligibleArtifact } from '../lib/types.js';
 
 const self = fileURLToPath(import.meta.url);

@@ -13,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { startReceiver, type Receiver } from '../server/receiver.js';
 import { acceptedEvent } from '../server/validate.js';
 import type { NamespaceRef } from '../lib/contract/wire.js';
-import { indexEvent, pushRequest } from '../test/helpers/receiver.js';
+import { indexEvent, pushRequest } from '../test/support/receiver.js';
 
 const PROJECT = '7d0c8a52-1b7e-4c1a-9a55-0f7e0b4c2d11';
 const PER_FEATURE = 100;

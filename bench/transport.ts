@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
-import { Transport } from '../lib/transport.js';
+import { Transport } from '../lib/delivery/transport.js';
 import type { IndexEvent, NamespaceRef, PushContentRequest } from '../lib/types.js';
 
 const COUNT = Number(process.argv[2] ?? 2000);

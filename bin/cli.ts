@@ -1,10 +1,10 @@
 // yargs wiring: each command lives in bin/commands/<name>.ts and only parses and prints.
 import yargs from 'yargs';
-import type { CommandModule } from 'yargs';
-import { EXIT } from './output.js';
+import { EXIT } from '../lib/errors.js';
 import { quietOnClosedPipe, reportFailure } from './errors.js';
 import { keepNegativeValues } from './usage.js';
 import { redactOutput } from '../lib/redact.js';
+import type { Command } from './command.js';
 import syncCommand from './commands/sync.js';
 import drainCommand from './commands/drain.js';
 import statusCommand from './commands/status.js';
@@ -18,22 +18,9 @@ import loginCommand from './commands/login.js';
 import logoutCommand from './commands/logout.js';
 import doctorCommand from './commands/doctor.js';
 
-const commands: CommandModule<any, any>[] = [
-  installCommand,
-  uninstallCommand,
-  syncCommand,
-  drainCommand,
-  statusCommand,
-  failedCommand,
-  retryCommand,
-  logCommand,
-  serveCommand,
-  loginCommand,
-  logoutCommand,
-  doctorCommand,
-];
+const commands: Command[] = [installCommand, uninstallCommand, syncCommand, drainCommand, statusCommand, failedCommand, retryCommand, logCommand, serveCommand, loginCommand, logoutCommand, doctorCommand];
 
-const COMMAND_NAMES = ['hook', ...commands.map((c) => String(c.command).split(' ')[0])];
+const COMMAND_NAMES = ['hook', ...commands.map((c) => c.name)];
 
 export async function runCli(args: string[]): Promise<void> {
   redactOutput();
@@ -59,7 +46,7 @@ export async function runCli(args: string[]): Promise<void> {
       process.exit(EXIT.usage);
     })
     .wrap(Math.min(100, process.stdout.columns || 100));
-  for (const c of commands) parser = parser.command(c);
+  for (const c of commands) parser = c.register(parser);
   try {
     await parser.parseAsync();
   } catch (err) {

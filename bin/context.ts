@@ -1,8 +1,8 @@
 // What every command needs first: the repository and the resolved settings.
-import { openRepo, type Repo } from '../lib/git.js';
+import { openRepo, type Repo } from '../lib/collect/git.js';
 import { resolveSettings, type SettingFlags, type Settings } from '../lib/config.js';
 import { secureStateDirs } from '../lib/state-perms.js';
-import { UsageError } from './output.js';
+import { UserError } from '../lib/errors.js';
 
 export interface CommandContext {
   repo: Repo;
@@ -18,7 +18,7 @@ export async function loadContext(repoDir: string | undefined, flags: SettingFla
   try {
     repo = await openRepo(repoDir ?? process.cwd());
   } catch (err) {
-    throw new UsageError(`${repoDir ?? process.cwd()} is not inside a Git repository (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+    throw new UserError(`${repoDir ?? process.cwd()} is not inside a Git repository (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
   }
   const settings = resolveSettings({ flags, env: process.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir });
   for (const w of settings.warnings) process.stderr.write(`kitty-sync: warning: ${w}\n`);

@@ -1,7 +1,8 @@
-// How a command that failed ends: a foreseeable failure (lib/foreseeable.ts) is one line and exit 2
-// (its stack only with --verbose); anything else is an unexpected error with its stack, exit 1.
-import { describeForeseeable } from '../lib/foreseeable.js';
-import { EXIT } from './output.js';
+// How a command that failed ends: a UserError is its message and its own exit code; a foreseeable
+// failure (lib/run/foreseeable.ts) is one line and exit 2 (its stack only with --verbose); anything
+// else is an unexpected error with its stack, exit 1.
+import { describeForeseeable } from '../lib/run/foreseeable.js';
+import { EXIT, UserError } from '../lib/errors.js';
 
 /**
  * A reader that goes away (`kitty-sync log | head -1`) ends the output quietly: a command exits 0 at
@@ -19,6 +20,11 @@ export function quietOnClosedPipe(continueWork = false): void {
 }
 
 export function reportFailure(err: unknown, verbose: boolean): void {
+  if (err instanceof UserError) {
+    process.stderr.write(`kitty-sync: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+    return;
+  }
   const line = describeForeseeable(err);
   if (line) {
     process.stderr.write(`kitty-sync: ${line}\n`);

@@ -37,9 +37,9 @@ export async function runHookCli(args: string[]): Promise<void> {
   }
   try {
     // Git's opening questions go first, so they run while the rest of the agent loads.
-    const { openRepoEarly } = await import('../lib/git.js');
+    const { openRepoEarly } = await import('../lib/collect/git.js');
     const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null);
-    const { runHook } = await import('../lib/hook.js');
+    const { runHook } = await import('../lib/run/hook.js');
     await runHook({
       early,
       name,

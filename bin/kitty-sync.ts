@@ -16,7 +16,7 @@ if (argv[2] === 'hook') {
   // code cache: compiling it on every commit cost more than anything else the agent does.
   const bundled = new URL('./hook.cjs', import.meta.url);
   if (existsSync(bundled)) {
-    const { runWithCompileCache, cacheFileFor } = await import('../lib/compile-cache.js');
+    const { runWithCompileCache, cacheFileFor } = await import('../lib/run/compile-cache.js');
     const file = fileURLToPath(bundled);
     // The agent turns --liftoff-only on when it loads sql.js, and V8 accepts a code cache only under
     // the flags it was made with: on before the compile, or no cache would ever be accepted.

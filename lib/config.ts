@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { BUDGET_RANGE, clampSetting, CONCURRENCY_RANGE, TASK_AGE_RANGE, type Range } from './durations.js';
+import { firstLine } from './errors.js';
 
 export type HookName = 'post-commit' | 'pre-push';
 
@@ -207,8 +208,4 @@ function stripTrailingSlash(url: string | null): string | null {
 
 function nonEmpty(value: string | undefined): string | null {
   return value !== undefined && value.trim() !== '' ? value.trim() : null;
-}
-
-function firstLine(err: unknown): string {
-  return String(err instanceof Error ? err.message : err).split('\n')[0];
 }

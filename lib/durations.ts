@@ -37,6 +37,15 @@ export function clampSetting(value: number, range: Range, what: string, warnings
   return value;
 }
 
+/** An age for people: 90s, 5m, 3h, 2d. */
+export function formatAge(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
 function ms(n: number): string {
   if (n >= 3_600_000 && n % 3_600_000 === 0) return `${n} ms (${n / 3_600_000} h)`;
   return `${n} ms`;

@@ -1,14 +1,10 @@
 // Domain types shared by every module. Data flows one way:
 // Git -> ArtifactCandidate -> EligibleArtifact -> queue (BodyTask, IndexEvent) -> drain -> UploadOutcome.
 
-/** The five fields that identify where an artifact lives on the server (SPEC §2). */
-export interface NamespaceRef {
-  project_uuid: string;
-  feature_slug: string;
-  target_branch: string;
-  mission_key: string;
-  manifest_version: string;
-}
+import type { NamespaceRef, PushContentRequest as WirePushContentRequest } from './contract/wire.js';
+
+/** The five fields that identify where an artifact lives on the server (SPEC §2): the contract's. */
+export type { NamespaceRef };
 
 /** Why an artifact (or a whole feature directory) is not uploaded (SPEC §3). */
 export type SkipReason =
@@ -164,12 +160,5 @@ export type SnapshotEvent = EnvelopeBase<
 /** Every event kitty-sync sends. */
 export type DossierEvent = IndexEvent | SnapshotEvent;
 
-/** The push-content request body (SPEC §5.2), in 047's field order. */
-export interface PushContentRequest extends NamespaceRef {
-  /** Equal to mission_key: 047 always sends it, and its server's serializer requires it. */
-  mission_slug: string;
-  artifact_path: string;
-  content_hash: string;
-  hash_algorithm: 'sha256';
-  content_body: string;
-}
+/** The push-content request body (SPEC §5.2) as kitty-sync sends it: with mission_slug (equal to mission_key), which 047 always sends and its server's serializer requires. */
+export type PushContentRequest = WirePushContentRequest & { mission_slug: string };

@@ -64,7 +64,7 @@ function apiRouteOf(pathname: string): ApiRoute | null {
 
 class RequestTooLarge extends Error {}
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+function readRequestBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -230,7 +230,7 @@ export class Receiver {
 
     let raw: Buffer;
     try {
-      raw = await readBody(req, MAX_REQUEST_BYTES);
+      raw = await readRequestBody(req, MAX_REQUEST_BYTES);
     } catch (err) {
       if (err instanceof RequestTooLarge) {
         this.send(res, 413, { error: 'request_too_large', detail: `the request body exceeds ${MAX_REQUEST_BYTES} bytes` });

@@ -1,14 +1,10 @@
 // `kitty-sync doctor [--json]`: one line per check, ✓ or ✗ with the fix; exit 0 when everything
 // delivery needs works, 1 otherwise.
-import type { CommandModule } from 'yargs';
-import { runDoctor } from '../../lib/doctor.js';
+import { runDoctor } from '../../lib/setup/doctor.js';
+import { defineCommand } from '../command.js';
 import { loadContext, repoOption } from '../context.js';
-import { EXIT, fail, printJson } from '../output.js';
-
-interface Args {
-  repo?: string;
-  json: boolean;
-}
+import { printJson } from '../output.js';
+import { EXIT } from '../../lib/errors.js';
 
 const TITLES: Record<string, string> = {
   git: 'git',
@@ -23,28 +19,23 @@ const TITLES: Record<string, string> = {
   queue: 'queue',
 };
 
-const command: CommandModule<object, Args> = {
+export default defineCommand({
   command: 'doctor',
   describe: 'check everything delivery needs (git, node, hooks, uuid, server, token, protocol, state, queue)',
-  builder: (y) => y.option('repo', repoOption) as never,
-  handler: async (args) => {
-    try {
-      const { repo, settings } = await loadContext(args.repo, {}, { secure: false });
-      const report = await runDoctor({ root: repo.paths.root, commonDir: repo.paths.commonDir, settings });
-      if (args.json) printJson(report);
-      else {
-        const width = Math.max(...Object.values(TITLES).map((t) => t.length));
-        for (const c of report.checks) {
-          const mark = c.ok ? '✓' : '✗';
-          const note = c.ok || c.required ? '' : ' (not needed for delivery)';
-          process.stdout.write(`${mark} ${(TITLES[c.id] ?? c.id).padEnd(width)}  ${c.summary}${note}${c.fix ? ` — fix: ${c.fix}` : ''}\n`);
-        }
-        process.stdout.write(report.ok ? 'kitty-sync can deliver from this repository.\n' : 'kitty-sync cannot deliver from this repository until the ✗ lines above marked as needed are fixed.\n');
+  options: (y) => y.option('repo', repoOption),
+  run: async (args) => {
+    const { repo, settings } = await loadContext(args.repo, {}, { secure: false });
+    const report = await runDoctor({ root: repo.paths.root, commonDir: repo.paths.commonDir, settings });
+    if (args.json) printJson(report);
+    else {
+      const width = Math.max(...Object.values(TITLES).map((t) => t.length));
+      for (const c of report.checks) {
+        const mark = c.ok ? '✓' : '✗';
+        const note = c.ok || c.required ? '' : ' (not needed for delivery)';
+        process.stdout.write(`${mark} ${(TITLES[c.id] ?? c.id).padEnd(width)}  ${c.summary}${note}${c.fix ? ` — fix: ${c.fix}` : ''}\n`);
       }
-      process.exitCode = report.ok ? EXIT.ok : EXIT.unexpected;
-    } catch (err) {
-      fail(err);
+      process.stdout.write(report.ok ? 'kitty-sync can deliver from this repository.\n' : 'kitty-sync cannot deliver from this repository until the ✗ lines above marked as needed are fixed.\n');
     }
+    process.exitCode = report.ok ? EXIT.ok : EXIT.unexpected;
   },
-};
-export default command;
+});

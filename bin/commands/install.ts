@@ -1,50 +1,34 @@
 // `kitty-sync install [--repo DIR]`: install the hooks and write the project uuid if missing.
 import path from 'node:path';
-import type { CommandModule } from 'yargs';
-import { install, InstallError, type Change } from '../../lib/install.js';
-import { ConfigFileError } from '../../lib/project-uuid.js';
-import { fail, printJson, UsageError } from '../output.js';
+import { install, type Change } from '../../lib/setup/install.js';
+import { defineCommand } from '../command.js';
+import { printJson } from '../output.js';
 
-interface Args {
-  repo?: string;
-  json: boolean;
-}
-
-const command: CommandModule<object, Args> = {
+export default defineCommand({
   command: 'install',
   describe: 'install the post-commit and pre-push hooks in a repository (idempotent)',
-  builder: (y) => y.option('repo', { type: 'string', describe: 'the repository (default: the current directory)' }) as never,
-  handler: async (args) => {
-    try {
-      const result = await install({ repo: args.repo }).catch(asUsageError);
-      if (args.json) {
-        printJson(result);
-        return;
-      }
-      const root = result.layout.root;
-      const say = (line: string) => process.stdout.write(`${line}\n`);
-      if (result.alreadyInstalled) say(`kitty-sync: already installed in ${root}`);
-      else for (const c of result.changes) if (c.kind !== 'unchanged') say(`kitty-sync: ${describe(c, root)}`);
-      const uuid = result.projectUuid;
-      if (uuid?.written) {
-        say(`kitty-sync: wrote project uuid ${uuid.uuid} to ${rel(root, uuid.file)} — commit it so the team shares it`);
-      } else if (uuid && !uuid.valid) {
-        process.stderr.write(`kitty-sync: warning: ${rel(root, uuid.file)}: project.uuid ${JSON.stringify(uuid.uuid)} is not a UUID v4; uploads will be refused until it is fixed\n`);
-      }
-      if (result.mode === 'husky' && result.changes.some((c) => c.what === 'husky script' && c.kind !== 'unchanged')) {
-        say('kitty-sync: husky-managed repository: commit the .husky/ scripts so every clone and worktree runs kitty-sync');
-      }
-    } catch (err) {
-      fail(err);
+  options: (y) => y.option('repo', { type: 'string', describe: 'the repository (default: the current directory)' }),
+  run: async (args) => {
+    const result = await install({ repo: args.repo });
+    if (args.json) {
+      printJson(result);
+      return;
+    }
+    const root = result.layout.root;
+    const say = (line: string) => process.stdout.write(`${line}\n`);
+    if (result.alreadyInstalled) say(`kitty-sync: already installed in ${root}`);
+    else for (const c of result.changes) if (c.kind !== 'unchanged') say(`kitty-sync: ${describe(c, root)}`);
+    const uuid = result.projectUuid;
+    if (uuid?.written) {
+      say(`kitty-sync: wrote project uuid ${uuid.uuid} to ${rel(root, uuid.file)} — commit it so the team shares it`);
+    } else if (uuid && !uuid.valid) {
+      process.stderr.write(`kitty-sync: warning: ${rel(root, uuid.file)}: project.uuid ${JSON.stringify(uuid.uuid)} is not a UUID v4; uploads will be refused until it is fixed\n`);
+    }
+    if (result.mode === 'husky' && result.changes.some((c) => c.what === 'husky script' && c.kind !== 'unchanged')) {
+      say('kitty-sync: husky-managed repository: commit the .husky/ scripts so every clone and worktree runs kitty-sync');
     }
   },
-};
-export default command;
-
-function asUsageError(err: unknown): never {
-  if (err instanceof InstallError || err instanceof ConfigFileError) throw new UsageError(err.message);
-  throw err;
-}
+});
 
 function describe(c: Change, root: string): string {
   return `${c.kind} ${c.what}: ${rel(root, c.path)}`;

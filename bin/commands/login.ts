@@ -1,48 +1,34 @@
 // `kitty-sync login [--server URL]`: store the server's token with Git's credential helpers, so hooks
 // started by GUI clients and IDEs (which do not load KITTY_SYNC_TOKEN) find it too.
-import type { CommandModule } from 'yargs';
 import { readFileSync } from 'node:fs';
-import { chooseServer, login, LoginUsageError } from '../../lib/login.js';
-import { EXIT, fail, printJson, UsageError } from '../output.js';
+import { chooseServer, login } from '../../lib/setup/login.js';
+import { defineCommand } from '../command.js';
+import { printJson } from '../output.js';
+import { EXIT, UserError } from '../../lib/errors.js';
 
-interface Args {
-  server?: string;
-  check: boolean;
-  json: boolean;
-}
-
-const command: CommandModule<object, Args> = {
+export default defineCommand({
   command: 'login',
   describe: "store the server's token with Git's credential helper (read from a prompt, or from stdin)",
-  builder: (y) =>
+  options: (y) =>
     y
       .option('server', { type: 'string', describe: 'the server (default: KITTY_SYNC_SERVER_URL or sync.server_url)' })
-      .option('check', { type: 'boolean', default: true, describe: 'check the token with the server first (--no-check skips)' }) as never,
-  handler: async (args) => {
-    try {
-      const choice = await chooseServer({ server: args.server, cwd: process.cwd() }).catch(asUsage);
-      const token = await readToken(choice.origin);
-      const r = await login(choice, token, { check: args.check }).catch(asUsage);
-      if (args.json) printJson({ server: r.server, stored: r.stored, check: r.check, check_detail: r.checkDetail, problem: r.problem, env_token_set: choice.envTokenSet });
-      else {
-        const say = (line: string) => process.stderr.write(`kitty-sync: ${line}\n`);
-        if (r.check === 'accepted') say(`${r.server} accepted the token`);
-        if (r.check === 'unverified') say(`warning: could not check the token with ${r.server} (${r.checkDetail}); storing it anyway`);
-        if (r.stored) say(`token stored for ${r.server} with Git's credential helper; hooks use it when KITTY_SYNC_TOKEN is not set`);
-        if (r.problem) say(r.problem);
-        if (r.stored && choice.envTokenSet) say('note: KITTY_SYNC_TOKEN is set in this environment and still wins over the stored token');
-      }
-      process.exitCode = r.stored ? EXIT.ok : EXIT.unexpected;
-    } catch (err) {
-      fail(err);
+      .option('check', { type: 'boolean', default: true, describe: 'check the token with the server first (--no-check skips)' }),
+  run: async (args) => {
+    const choice = await chooseServer({ server: args.server, cwd: process.cwd() });
+    const token = await readToken(choice.origin);
+    const r = await login(choice, token, { check: args.check });
+    if (args.json) printJson({ server: r.server, stored: r.stored, check: r.check, check_detail: r.checkDetail, problem: r.problem, env_token_set: choice.envTokenSet });
+    else {
+      const say = (line: string) => process.stderr.write(`kitty-sync: ${line}\n`);
+      if (r.check === 'accepted') say(`${r.server} accepted the token`);
+      if (r.check === 'unverified') say(`warning: could not check the token with ${r.server} (${r.checkDetail}); storing it anyway`);
+      if (r.stored) say(`token stored for ${r.server} with Git's credential helper; hooks use it when KITTY_SYNC_TOKEN is not set`);
+      if (r.problem) say(r.problem);
+      if (r.stored && choice.envTokenSet) say('note: KITTY_SYNC_TOKEN is set in this environment and still wins over the stored token');
     }
+    process.exitCode = r.stored ? EXIT.ok : EXIT.unexpected;
   },
-};
-export default command;
-
-function asUsage(err: unknown): never {
-  throw err instanceof LoginUsageError ? new UsageError(err.message) : err;
-}
+});
 
 /** From a prompt that does not echo on a terminal; otherwise the first line of stdin. */
 async function readToken(origin: string): Promise<string> {
@@ -51,7 +37,7 @@ async function readToken(origin: string): Promise<string> {
     try {
       return await read({ prompt: `Token for ${origin}: `, silent: true, replace: '', output: process.stderr });
     } catch {
-      throw new UsageError('no token entered');
+      throw new UserError('no token entered');
     }
   }
   let text: string;
@@ -61,6 +47,6 @@ async function readToken(origin: string): Promise<string> {
     text = '';
   }
   const line = text.split(/\r?\n/).find((l) => l.trim() !== '');
-  if (line === undefined) throw new UsageError('no token on stdin (pipe it in, or run `kitty-sync login` on a terminal to be prompted)');
+  if (line === undefined) throw new UserError('no token on stdin (pipe it in, or run `kitty-sync login` on a terminal to be prompted)');
   return line.trim();
 }

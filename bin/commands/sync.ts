@@ -1,15 +1,10 @@
 // `kitty-sync sync [FEATURE..] [--all] [--rev REV] [--dry-run]`: index whole features at a
-// revision. Only argument parsing and printing live here; the work is lib/artifacts.ts.
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { EXIT, UsageError, fail, printJson } from '../output.js';
-import { displayPath } from '../../lib/git-paths.js';
-// lib modules (simple-git, yaml) are imported when the command runs, so registering the
-// command costs every other command nothing.
-import type { CollectResult } from '../../lib/artifacts.js';
-import type { Repo } from '../../lib/git.js';
-import type { NamespaceRef, UploadOutcome } from '../../lib/types.js';
+// revision. Only argument parsing and printing live here; the work is in lib/run/ (dry-run.ts, pipeline.ts).
+import { EXIT, UserError } from '../../lib/errors.js';
+import { defineCommand } from '../command.js';
+import { printJson } from '../output.js';
 
-export interface SyncArgs {
+interface SyncArgs {
   features: string[];
   all: boolean;
   rev: string;
@@ -19,109 +14,10 @@ export interface SyncArgs {
   verbose: boolean;
 }
 
-/** One row of the dry-run report (SPEC §7 outcome shape plus size). */
-export interface DryRunOutcome {
-  feature_slug: string;
-  artifact_path: string;
-  content_hash: string | null;
-  size_bytes: number | null;
-  status: UploadOutcome['status'];
-  reason: string | null;
-  /** 047's indexer facts (null for a file that is not in the tree, or a feature skipped whole). */
-  artifact_key: string | null;
-  artifact_class: string | null;
-  required_status: 'required' | 'optional' | null;
-  /** Whether a MissionDossierArtifactIndexed event is sent for it. */
-  indexed: boolean;
-  detail?: string;
-}
-
-export interface DryRunReport {
-  rev: string;
-  namespaces: Record<string, NamespaceRef>;
-  outcomes: DryRunOutcome[];
-}
-
-/** What `sync --dry-run` reports; exported so the enqueueing path can reuse the collection. */
-export async function collectForSync(args: Pick<SyncArgs, 'features' | 'all' | 'rev'>, repo: Repo): Promise<CollectResult> {
-  const { UnknownRevisionError, collectArtifacts } = await import('../../lib/artifacts.js');
-  let result: CollectResult;
-  try {
-    result = await collectArtifacts(repo, { rev: args.rev, features: args.all ? 'all' : args.features });
-  } catch (err) {
-    if (err instanceof UnknownRevisionError) throw new UsageError(err.message);
-    throw err;
-  }
-  if (result.projectUuid === null) throw new UsageError(result.problems.join('\n') || 'no project uuid; run `kitty-sync install`');
-  if (result.missingFeatures.length > 0) {
-    throw new UsageError(`no such feature at ${result.rev.slice(0, 12)}: ${result.missingFeatures.map((f) => `kitty-specs/${f}`).join(', ')}`);
-  }
-  return result;
-}
-
-export function dryRunReport(result: CollectResult): DryRunReport {
-  const facts = new Map(result.files.map((f) => [`${f.feature_slug}\u0000${f.artifact_path}`, f]));
-  const indexFacts = (feature: string, artifactPath: string) => {
-    const f = facts.get(`${feature}\u0000${artifactPath}`);
-    return { artifact_key: f?.artifact_key ?? null, artifact_class: f?.artifact_class ?? null, required_status: f?.required_status ?? null, indexed: f?.indexed ?? false };
-  };
-  const outcomes: DryRunOutcome[] = [
-    ...result.eligible.map((a) => ({
-      feature_slug: a.namespace.feature_slug,
-      artifact_path: a.artifact_path,
-      content_hash: a.content_hash,
-      size_bytes: a.size_bytes,
-      status: 'queued' as const,
-      reason: 'dry_run',
-      ...indexFacts(a.namespace.feature_slug, a.artifact_path),
-    })),
-    ...result.skipped.map((s) => ({
-      feature_slug: s.feature_slug,
-      artifact_path: s.artifact_path,
-      content_hash: s.content_hash,
-      size_bytes: s.size_bytes ?? null,
-      status: s.status,
-      reason: s.reason,
-      ...indexFacts(s.feature_slug, s.artifact_path),
-      ...(s.detail ? { detail: s.detail } : {}),
-    })),
-  ];
-  outcomes.sort((a, b) => cmp(a.feature_slug, b.feature_slug) || cmp(a.artifact_path, b.artifact_path));
-  return { rev: result.rev, namespaces: result.namespaces, outcomes };
-}
-
-/** A compact table per feature, then one total line. */
-export function formatDryRunText(report: DryRunReport, verbose = false): string {
-  const lines: string[] = [`dry run at ${report.rev.slice(0, 12)}: nothing is queued or sent`];
-  const features = [...new Set(report.outcomes.map((o) => o.feature_slug))];
-  let queued = 0;
-  let skipped = 0;
-  for (const feature of features) {
-    const rows = report.outcomes.filter((o) => o.feature_slug === feature);
-    const ns = report.namespaces[feature];
-    lines.push('');
-    lines.push(ns ? `${feature}  (branch ${ns.target_branch}, mission ${ns.mission_key}, manifest ${ns.manifest_version})` : feature);
-    for (const o of rows) {
-      if (o.status === 'queued') queued++;
-      else skipped++;
-      const status = o.status === 'queued' ? 'would queue' : `skip ${o.reason}`;
-      const size = o.size_bytes === null ? '' : String(o.size_bytes);
-      const hash = o.content_hash ? o.content_hash.slice(0, 12) : '-';
-      const name = o.artifact_path === '' ? '(whole directory)' : o.artifact_path;
-      lines.push(`  ${status.padEnd(28)} ${size.padStart(7)}  ${hash.padEnd(12)}  ${name}`);
-      if (o.detail && (verbose || o.artifact_path === '')) lines.push(`      ${o.detail}`);
-    }
-  }
-  lines.push('');
-  lines.push(`${features.length} feature(s): ${queued} would be queued, ${skipped} skipped`);
-  // Names that are not valid UTF-8 carry their bytes as lone surrogates: shown as \xHH.
-  return `${displayPath(lines.join('\n'))}\n`;
-}
-
-const command: CommandModule<object, SyncArgs> = {
+export default defineCommand({
   command: 'sync [features..]',
   describe: 'index whole feature(s) at a revision (first-time backfill); --dry-run reports only',
-  builder: (y: Argv<object>) =>
+  options: (y) =>
     y
       .positional('features', { type: 'string', array: true, default: [] as string[], describe: 'feature directories under kitty-specs/' })
       .option('all', { type: 'boolean', default: false, describe: 'every feature under kitty-specs/' })
@@ -129,39 +25,37 @@ const command: CommandModule<object, SyncArgs> = {
       .option('dry-run', { type: 'boolean', default: false, describe: 'report what each file would get; change nothing' })
       .option('repo', { type: 'string', describe: 'repository directory (default: the current directory)' })
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome and the details of every skipped file (and an error's stack trace)" }) as unknown as Argv<SyncArgs>,
-  handler: async (argv: ArgumentsCamelCase<SyncArgs>) => {
-    try {
-      if (!argv.dryRun) {
-        await syncAndDrain(argv);
-        return;
-      }
-      checkFeatureArgs(argv);
-      const { loadContext } = await import('../context.js');
-      const { repo } = await loadContext(argv.repo);
-      const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
-      const report = dryRunReport(result);
-      if (argv.json) printJson(report);
-      else process.stdout.write(formatDryRunText(report, argv.verbose));
-      process.exitCode = EXIT.ok;
-    } catch (err) {
-      fail(err);
+      .option('verbose', { type: 'boolean', default: false, describe: "print every artifact's outcome and the details of every skipped file (and an error's stack trace)" }),
+  run: async (argv) => {
+    if (!argv.dryRun) {
+      await syncAndDrain(argv);
+      return;
     }
+    checkFeatureArgs(argv);
+    // lib modules (simple-git, yaml) are imported when the command runs, so registering the
+    // command costs every other command nothing.
+    const [{ loadContext }, { collectForSync, dryRunReport, formatDryRunText }] = await Promise.all([import('../context.js'), import('../../lib/run/dry-run.js')]);
+    const { repo } = await loadContext(argv.repo);
+    const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
+    const report = dryRunReport(result);
+    if (argv.json) printJson(report);
+    else process.stdout.write(formatDryRunText(report, argv.verbose));
+    process.exitCode = EXIT.ok;
   },
-};
-export default command;
+});
 
 /** Enqueue every eligible artifact (with its index event) in one locked save, then drain without a budget. */
 async function syncAndDrain(argv: SyncArgs): Promise<void> {
-  const [{ loadContext, notice }, { runPolicy }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }] = await Promise.all([
+  const [{ loadContext, notice }, { runPolicy }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }, { collectForSync }] = await Promise.all([
     import('../context.js'),
     import('../../lib/config.js'),
-    import('../../lib/identity.js'),
-    import('../../lib/pipeline.js'),
-    import('../../lib/transport-factory.js'),
-    import('../../lib/outcome-log.js'),
-    import('../../lib/report.js'),
+    import('../../lib/collect/identity.js'),
+    import('../../lib/run/pipeline.js'),
+    import('../../lib/delivery/transport-factory.js'),
+    import('../../lib/run/outcome-log.js'),
+    import('../../lib/run/report.js'),
     import('../progress.js'),
+    import('../../lib/run/dry-run.js'),
   ]);
   checkFeatureArgs(argv);
   const { repo, settings } = await loadContext(argv.repo);
@@ -196,10 +90,6 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
 /** `--all` or named features, not both and not neither. */
 function checkFeatureArgs(args: Pick<SyncArgs, 'features' | 'all'>): void {
   const named = (args.features ?? []).length;
-  if (args.all && named > 0) throw new UsageError('name features or use --all, not both');
-  if (!args.all && named === 0) throw new UsageError('name at least one feature (kitty-specs/<feature>) or use --all');
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (args.all && named > 0) throw new UserError('name features or use --all, not both');
+  if (!args.all && named === 0) throw new UserError('name at least one feature (kitty-specs/<feature>) or use --all');
 }

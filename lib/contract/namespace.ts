@@ -8,12 +8,17 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 const NIL_OR_MAX_RE = /^(0{8}-0{4}-0{4}-0{4}-0{12}|f{8}-f{4}-f{4}-f{4}-f{12})$/i;
 
+/** Any canonical (8-4-4-4-12 hex) UUID, whatever its version: the client takes every one as a project uuid, as 047 does. */
+export function isUuid(value: string): boolean {
+  return UUID_RE.test(value);
+}
+
 /**
  * A canonical 8-4-4-4-12 hex UUID of any version (047 accepts any), except the nil and max UUIDs:
- * placeholders, which would merge every project that carries one into one.
+ * placeholders, which would merge every project that carries one into one. What the server accepts.
  */
 export function isCanonicalUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID_RE.test(value) && !NIL_OR_MAX_RE.test(value);
+  return typeof value === 'string' && isUuid(value) && !NIL_OR_MAX_RE.test(value);
 }
 
 /** Why a feature slug cannot be a directory name under kitty-specs/, or null. */
@@ -60,6 +65,11 @@ export function artifactPathProblem(p: unknown): string | null {
  */
 export function namespaceKey(ns: NamespaceRef): string {
   return NAMESPACE_FIELDS.map((f) => ns[f]).join('\u0000');
+}
+
+/** Key of one artifact within its namespace: versions of it supersede each other. */
+export function artifactKey(ns: NamespaceRef, artifactPath: string): string {
+  return `${namespaceKey(ns)}\u0000${artifactPath}`;
 }
 
 /** Only the five namespace fields of a larger object. */

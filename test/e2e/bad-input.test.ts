@@ -5,9 +5,9 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun, run, type ProcResult } from '../fixtures/e2e-proc.js';
+import { cleanEnv, cli, type Proc, run } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
+import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -17,7 +17,7 @@ interface Setup {
   receiver: TestReceiver;
   env: NodeJS.ProcessEnv;
   /** Stages everything and commits through the installed hooks. */
-  commit(message: string, env?: NodeJS.ProcessEnv): Promise<ProcResult>;
+  commit(message: string, env?: NodeJS.ProcessEnv): Promise<Proc>;
   /** (feature, path) -> latest hash on the receiver. */
   delivered(): Map<string, string>;
 }
@@ -36,9 +36,9 @@ async function setup(t: { teardown(fn: () => unknown): void }): Promise<Setup> {
   await gitOk(root, ['commit', '-q', '-m', 'base'], env);
   const install = await cli(root, ['install', '--repo', root], env);
   if (install.code !== 0) throw new Error(`install failed: ${install.stderr}`);
-  const commit = async (message: string, e = env): Promise<ProcResult> => {
+  const commit = async (message: string, e = env): Promise<Proc> => {
     await gitOk(root, ['add', '-A'], e);
-    return gitRun(root, ['commit', '-q', '-m', message], e);
+    return git(root, ['commit', '-q', '-m', message], e);
   };
   const delivered = (): Map<string, string> => new Map(receiver.artifacts().map((a) => [`${a.namespace.feature_slug}/${a.artifact_path}`, a.latest_hash]));
   return { root, stateDir: path.join(root, '.git', 'kitty-sync'), receiver, env, commit, delivered };
@@ -75,7 +75,7 @@ test('bad files in one commit: each named with its reason, the commit succeeds, 
   await gitOk(s.root, ['add', '-A'], s.env);
   await gitOk(s.root, ['update-index', '--add', '--cacheinfo', `160000,${subSha},${f}/contracts/vendored.yaml`], s.env);
 
-  const r = await gitRun(s.root, ['commit', '-q', '-m', 'bad files'], s.env);
+  const r = await git(s.root, ['commit', '-q', '-m', 'bad files'], s.env);
   t.is(r.code, 0, r.stderr);
   t.log(r.stderr);
   const expectSkip = (p: string, reason: string): void => {

@@ -8,9 +8,9 @@ import test from 'ava';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { copyCorpusFeatures, makeRepo } from '../helpers/gitrepo.js';
-import { spawnReceiver } from '../helpers/receiver.js';
-import { CLI_PATH, cleanEnv, cli, gitBytes, gitOk, gitRun, prng, start, type Started } from '../fixtures/e2e-proc.js';
+import { cleanEnv, cli, CLI_PATH, prng, start, type Started } from '../support/proc.js';
+import { copyCorpusFeatures, git, gitBytes, gitOk, makeRepo } from '../support/git.js';
+import { spawnReceiver } from '../support/receiver.js';
 
 const TOKEN = 'chaos-token-7f3a9c';
 const COMMITS = 32;
@@ -139,7 +139,7 @@ test('chaos: faults, kills and two worktrees lose nothing and never regress a ve
     const mode = counts.commits < 2 ? 'hook' : rand();
     if (mode === 'hook' || (mode as number) < 0.6) {
       // The real path: git runs the installed shim → launcher → agent, synchronously.
-      const r = await gitRun(wt, ['commit', '-q', '-m', message], env);
+      const r = await git(wt, ['commit', '-q', '-m', message], env);
       if (r.code !== 0) throw new Error(`commit failed: ${r.stderr}`);
       if (/could not finish|hook failed|Error:/.test(r.stderr)) hookFailures.push(r.stderr);
       counts.hookCommits++;

@@ -6,9 +6,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { spawnReceiver, type SpawnedReceiver } from '../helpers/receiver.js';
-import { XSS_FIXTURES } from '../fixtures/xss.js';
-import { cli, commit, installHooks, newRepo, writeFiles, type HookRepo } from './hooks-support.js';
+import { spawnReceiver, type SpawnedReceiver } from '../support/receiver.js';
+import { XSS_FIXTURES } from '../support/xss.js';
+import { cli } from '../support/proc.js';
+import { writeFiles } from '../support/git.js';
+import { commit, type HookRepo, installHooks, newRepo } from '../support/hooks.js';
 
 const CHROMIUM = process.env.KITTY_SYNC_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'dashboard-e2e-token';

@@ -2,18 +2,18 @@
 // process, against a real receiver on 127.0.0.1: sync, drain, status, failed, retry, log.
 // Every run's stdout and stderr is checked for the token.
 import test from 'ava';
-import { boundFor } from '../helpers/timing.js';
+import { boundFor } from '../support/timing.js';
 import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI_PATH, commitAll, gitEnv, makeRepo, writeFiles, type TestRepo } from '../helpers/gitrepo.js';
-import { deadPort, spawnReceiver, startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../helpers/receiver.js';
+import { cleanEnv, CLI_PATH } from '../support/proc.js';
+import { commitAll, makeRepo, type TestRepo, writeFiles } from '../support/git.js';
+import { deadPort, spawnReceiver, startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../support/receiver.js';
 
 const TOKEN = 'kst-e2e-7f3a9c-NEVER-PRINT-ME';
-const LOCK_HOLDER = fileURLToPath(new URL('../fixtures/lock-holder.js', import.meta.url));
+const LOCK_HOLDER = fileURLToPath(new URL('../support/lock-holder.js', import.meta.url));
 const FEATURE = '001-demo';
 
 interface Run {
@@ -25,7 +25,7 @@ interface Run {
 
 /** Runs the CLI in the repository; asserts the token appears in neither stream. */
 async function cli(t: ExecutionContext, repo: TestRepo, env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  const base = gitEnv();
+  const base = cleanEnv();
   for (const k of Object.keys(base)) if (k.startsWith('KITTY_SYNC')) delete base[k];
   const start = performance.now();
   const child = spawn(process.execPath, [CLI_PATH, ...args], { cwd: repo.root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { chmodSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnReceiver, type SpawnedReceiver } from '../helpers/receiver.js';
-import { cli, commit, deadUrl, feature, installHooks, newRepo, OFF, run, cleanEnv, writeFiles, type HookRepo } from './hooks-support.js';
+import { spawnReceiver, type SpawnedReceiver } from '../support/receiver.js';
+import { cleanEnv, cli, CLI_PATH, run } from '../support/proc.js';
+import { writeFiles } from '../support/git.js';
+import { commit, deadUrl, feature, type HookRepo, installHooks, newRepo, OFF } from '../support/hooks.js';
 
 const TOKEN = 'kst_doctor_5a0e7c3d91b2';
 
@@ -89,7 +91,7 @@ test('token: refused → ✗ with `kitty-sync login`; from Git\'s credential hel
   t.teardown(() => rmSync(home, { recursive: true, force: true }));
   writeFileSync(path.join(home, 'gitconfig'), `[credential]\n\thelper = store --file=${path.join(home, 'creds')}\n`);
   const credEnv = { HOME: home, GIT_CONFIG_GLOBAL: path.join(home, 'gitconfig'), KITTY_SYNC_SERVER_URL: serve.url };
-  const login = await run(process.execPath, [cliPath(), 'login'], { cwd: repo.root, env: cleanEnv(credEnv), input: `${TOKEN}\n` });
+  const login = await run(process.execPath, [CLI_PATH, 'login'], { cwd: repo.root, env: cleanEnv(credEnv), input: `${TOKEN}\n` });
   t.is(login.code, 0, login.stderr);
   const viaHelper = await doctor(repo.root, credEnv);
   t.is(viaHelper.code, 0, viaHelper.text);
@@ -189,6 +191,3 @@ async function answering(t: { teardown(fn: () => unknown): void }, status: numbe
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function cliPath(): string {
-  return path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bundle/kitty-sync.js');
-}

@@ -6,8 +6,9 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PROJECT_ROOT } from '../helpers/gitrepo.js';
-import { addBareRemote, cleanEnv, cli, commit, feature, fileReceiver, gitOk, installHooks, newRepo, OFF, onlineEnv, run, writeFiles, type HookRepo } from './hooks-support.js';
+import { cleanEnv, cli, PROJECT_ROOT, run } from '../support/proc.js';
+import { git, gitOk, writeFiles } from '../support/git.js';
+import { addBareRemote, commit, feature, fileReceiver, type HookRepo, installHooks, newRepo, OFF, onlineEnv } from '../support/hooks.js';
 
 const receiver = fileReceiver(test);
 const LEFTHOOK = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'lefthook');
@@ -210,7 +211,7 @@ async function commitAndPushWith(
   if (expect.push === false) return both(c);
   await writeFiles(repo.root, { [`kitty-specs/${slug}/plan.md`]: `# plan ${tag} pushed\n` });
   await commit(repo.root, `quiet ${tag}`, { ...OFF, ...extraEnv });
-  const p = await run('git', ['push', 'origin', 'main'], { cwd: repo.root, env: cleanEnv(env) });
+  const p = await git(repo.root, ['push', 'origin', 'main'], env);
   t.is(p.code, 0, both(p));
   t.is(runs(both(p), slug), expect.kittySync ? 1 : 0, `push ${tag}: kitty-sync runs\n${both(p)}`);
   if (expect.kittySync) t.regex(p.stderr, new RegExp(`kitty-sync: ${slug}: 1 uploaded`), both(p));

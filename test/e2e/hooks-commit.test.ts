@@ -3,25 +3,9 @@
 import test from 'ava';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  blobAt,
-  cli,
-  commit,
-  deadUrl,
-  feature,
-  git,
-  gitOk,
-  installHooks,
-  namespace,
-  newRepo,
-  sleep,
-  status,
-  summaryOf,
-  writeFiles,
-  type HookRepo,
-  onlineEnv,
-  fileReceiver,
-} from './hooks-support.js';
+import { cli } from '../support/proc.js';
+import { git, gitOk, writeFiles } from '../support/git.js';
+import { blobAt, commit, deadUrl, feature, fileReceiver, type HookRepo, installHooks, namespace, newRepo, onlineEnv, sleep, status, summaryOf } from '../support/hooks.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 const receiver = fileReceiver(test);

@@ -4,26 +4,9 @@ import test from 'ava';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  addBareRemote,
-  blobAt,
-  cli,
-  commit,
-  feature,
-  git,
-  gitOk,
-  installHooks,
-  namespace,
-  newRepo,
-  run,
-  cleanEnv,
-  summaryOf,
-  writeFiles,
-  type HookRepo,
-  onlineEnv,
-  OFF,
-  fileReceiver,
-} from './hooks-support.js';
+import { cleanEnv, cli, run } from '../support/proc.js';
+import { git, gitOk, writeFiles } from '../support/git.js';
+import { addBareRemote, blobAt, commit, feature, fileReceiver, type HookRepo, installHooks, namespace, newRepo, OFF, onlineEnv, summaryOf } from '../support/hooks.js';
 
 const HUSKY_BIN = fileURLToPath(new URL('../../../node_modules/.bin/husky', import.meta.url));
 

@@ -7,9 +7,11 @@
 // resolves names the laptop cannot): a request for it succeeds only through the proxy, and one that
 // bypasses the proxy fails with a DNS error, which shows that it was made directly.
 import test from 'ava';
-import { startTestReceiver, type TestReceiver } from '../helpers/receiver.js';
-import { forwardProxy, selfSigned, tlsFront, type SelfSigned } from '../helpers/netfixtures.js';
-import { cli, commit, feature, installHooks, newRepo, summaryOf, writeFiles, type HookRepo } from './hooks-support.js';
+import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
+import { forwardProxy, selfSigned, tlsFront, type SelfSigned } from '../support/net.js';
+import { cli } from '../support/proc.js';
+import { writeFiles } from '../support/git.js';
+import { commit, feature, type HookRepo, installHooks, newRepo, summaryOf } from '../support/hooks.js';
 
 const TOKEN = 'kst_proxy_test_4e8c2a7b19f3';
 const NAME = 'kitty-sync.test';

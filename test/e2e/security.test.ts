@@ -10,9 +10,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, writeFiles } from '../helpers/gitrepo.js';
-import { startTestReceiver } from '../helpers/receiver.js';
-import { cleanEnv, cli, gitOk, gitRun, type ProcResult } from '../fixtures/e2e-proc.js';
+import { cleanEnv, cli, type Proc } from '../support/proc.js';
+import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
+import { startTestReceiver } from '../support/receiver.js';
 
 const TOKEN = 'kst_SECRET_e2e_9c1f7a42b6d84e03';
 
@@ -69,11 +69,11 @@ test('the token never reaches the state directory, the log, error messages or --
   });
   const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: TOKEN, KITTY_SYNC_BUDGET_MS: '3000' });
   const s = await repoWithHooks(t, env);
-  const outputs: { what: string; r: ProcResult }[] = [{ what: 'install', r: s.install }];
+  const outputs: { what: string; r: Proc }[] = [{ what: 'install', r: s.install }];
 
   await writeFiles(s.root, { 'kitty-specs/001-secret/spec.md': '# spec\n', 'kitty-specs/001-secret/plan.md': '# plan\n' });
   await gitOk(s.root, ['add', '-A'], env);
-  const commit = await gitRun(s.root, ['commit', '-q', '-m', 'feature'], env);
+  const commit = await git(s.root, ['commit', '-q', '-m', 'feature'], env);
   t.is(commit.code, 0);
   outputs.push({ what: 'commit (401)', r: commit });
   t.regex(commit.stderr, /401|token/i);
@@ -115,7 +115,7 @@ test('the token comes from the environment only: sync.token in config.yaml is ig
 
   await writeFiles(s.root, { 'kitty-specs/001-x/spec.md': '# spec\n' });
   await gitOk(s.root, ['add', '-A'], env);
-  t.is((await gitRun(s.root, ['commit', '-q', '-m', 'x'], env)).code, 0);
+  t.is((await git(s.root, ['commit', '-q', '-m', 'x'], env)).code, 0);
   t.is(receiver.artifacts().length, 0, 'the config file token was not used');
   t.true(receiver.stats().unauthorized > 0);
 
@@ -175,7 +175,7 @@ test('plain http:// to a non-loopback host is refused unless opted in; no traffi
   // Through the hook: the commit succeeds, the user is told, the work stays queued.
   await writeFiles(s.root, { 'kitty-specs/001-x/spec.md': '# spec\n' });
   await gitOk(s.root, ['add', '-A'], env);
-  const commit = await gitRun(s.root, ['commit', '-q', '-m', 'x'], env);
+  const commit = await git(s.root, ['commit', '-q', '-m', 'x'], env);
   t.is(commit.code, 0);
   t.regex(commit.stderr, /refusing plain http:\/\/ to 192\.0\.2\.10.*work stays queued/);
   const status = await cli(s.root, ['status', '--json'], env);
@@ -232,7 +232,7 @@ test('install and the hooks never execute content from the repository', async (t
   // A commit (post-commit) and a push (pre-push) through the installed hooks, plus sync and drain.
   await writeFiles(root, { 'kitty-specs/001-x/plan.md': '# plan\n' });
   await gitOk(root, ['add', '-A'], setupEnv);
-  const commit = await gitRun(root, ['commit', '-q', '-m', 'plan'], { ...env, PATH: env.PATH });
+  const commit = await git(root, ['commit', '-q', '-m', 'plan'], { ...env, PATH: env.PATH });
   t.is(commit.code, 0, commit.stderr);
   const bare = path.join(path.dirname(root), 'remote.git');
   await gitOk(path.dirname(root), ['init', '-q', '--bare', bare], setupEnv);
@@ -240,7 +240,7 @@ test('install and the hooks never execute content from the repository', async (t
   await writeFiles(root, { 'kitty-specs/001-x/tasks.md': '# tasks\n' });
   await gitOk(root, ['add', '-A'], setupEnv);
   await gitOk(root, ['commit', '-q', '-m', 'tasks'], { ...setupEnv, KITTY_SYNC: '0' });
-  const push = await gitRun(root, ['push', '-q', 'origin', 'main'], env);
+  const push = await git(root, ['push', '-q', 'origin', 'main'], env);
   t.is(push.code, 0, push.stderr);
   for (const args of [['sync', '--all'], ['drain', '--force'], ['status']]) {
     const r = await cli(root, args, env);

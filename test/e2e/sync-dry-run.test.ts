@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CLI_PATH, TEST_UUID, commitAll, copyCorpusFeatures, git, gitEnv, makeRepo, writeFiles } from '../helpers/gitrepo.js';
+import { cleanEnv, CLI_PATH } from '../support/proc.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo, TEST_UUID, writeFiles } from '../support/git.js';
 
 const execFileP = promisify(execFile);
 
@@ -17,7 +18,7 @@ interface Run {
 
 async function cli(cwd: string, ...args: string[]): Promise<Run> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI_PATH, ...args], { cwd, env: gitEnv({ KITTY_SYNC_SERVER_URL: '' }), maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI_PATH, ...args], { cwd, env: cleanEnv({ KITTY_SYNC_SERVER_URL: '' }), maxBuffer: 64 * 1024 * 1024 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -77,7 +78,7 @@ test('text output, named features, --rev, --repo; nothing changes on disk', asyn
   const c1 = await commitAll(r, 'one');
   await writeFiles(r, { 'kitty-specs/001-a/plan.md': 'later' });
   await commitAll(r, 'two');
-  const before = await git(r, 'status', '--porcelain', '--ignored');
+  const before = await gitOk(r, ['status', '--porcelain', '--ignored']);
   const run = await cli(path.dirname(r.root), 'sync', '001-a', '--rev', c1, '--dry-run', '--repo', r.root);
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /001-a {2}\(branch feature\/a, mission software-dev, manifest 1\)/);
@@ -85,7 +86,7 @@ test('text output, named features, --rev, --repo; nothing changes on disk', asyn
   t.regex(run.stdout, /skip unsupported_surface .* meta\.json/);
   t.notRegex(run.stdout, /plan\.md|002-b/);
   t.regex(run.stdout, /1 feature\(s\): 1 would be queued, 1 skipped/);
-  t.is(await git(r, 'status', '--porcelain', '--ignored'), before);
+  t.is(await gitOk(r, ['status', '--porcelain', '--ignored']), before);
 });
 
 test('usage and configuration errors exit 2 with a clear message', async (t) => {

@@ -4,10 +4,10 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readQueue } from '../../lib/queue.js';
+import { readQueue } from '../../lib/queue/queue.js';
 import type { DossierEvent } from '../../lib/types.js';
-import { cli, gitOk } from '../fixtures/e2e-proc.js';
-import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../helpers/gitrepo.js';
+import { cleanEnv, cli, PROJECT_ROOT } from '../support/proc.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../support/git.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 
@@ -56,7 +56,7 @@ async function goldenRepo(t: { teardown(fn: () => unknown): void }) {
   t.teardown(r.cleanup);
   await copyCorpusFeatures(r, golden.features.map((f) => f.feature_slug));
   const sha = await commitAll(r, 'corpus');
-  const env = gitEnv();
+  const env = cleanEnv();
   await gitOk(r.root, ['remote', 'add', 'origin', golden.source_repo.origin], env);
   await gitOk(r.root, ['update-ref', `refs/remotes/origin/${golden.source_repo.origin_HEAD}`, sha], env);
   await gitOk(r.root, ['symbolic-ref', 'refs/remotes/origin/HEAD', `refs/remotes/origin/${golden.source_repo.origin_HEAD}`], env);
@@ -76,7 +76,7 @@ function deliberateDifference(g: GoldenFile, ours: Row): string | null {
 
 test('sync --dry-run --json: the namespace, keys, classes, required status, indexing and verdict of every corpus file match 047', async (t) => {
   const r = await goldenRepo(t);
-  const run = await cli(r.root, ['sync', '--all', '--dry-run', '--json'], gitEnv({ KITTY_SYNC_SERVER_URL: '' }));
+  const run = await cli(r.root, ['sync', '--all', '--dry-run', '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: '' }));
   t.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as { namespaces: Record<string, Record<string, string>>; outcomes: Row[] };
   const rows = new Map(report.outcomes.map((o) => [`${o.feature_slug}\u0000${o.artifact_path}`, o]));
@@ -129,7 +129,7 @@ test('sync --dry-run --json: the namespace, keys, classes, required status, inde
 test('sync --all queues the events 047 emits: one Indexed per indexed file with its payload, one snapshot per feature', async (t) => {
   const r = await goldenRepo(t);
   const stateDir = path.join(r.root, '.git', 'kitty-sync');
-  const run = await cli(r.root, ['sync', '--all', '--json'], gitEnv({ KITTY_SYNC_SERVER_URL: '' }));
+  const run = await cli(r.root, ['sync', '--all', '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: '' }));
   t.is(run.code, 75, run.stderr); // queued, not sent: no server
   const events = await readQueue({ stateDir }, (q) => q.readyEvents(100_000, { force: true }).map((e) => e.envelope));
   const byFeature = new Map<string, DossierEvent[]>();

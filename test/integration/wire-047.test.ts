@@ -7,8 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { cli, gitOk } from '../fixtures/e2e-proc.js';
-import { PROJECT_ROOT, commitAll, copyCorpusFeatures, gitEnv, makeRepo } from '../helpers/gitrepo.js';
+import { cleanEnv, cli, PROJECT_ROOT } from '../support/proc.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../support/git.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 const wire = JSON.parse(readFileSync(path.join(CONFORMANCE, 'wire.json'), 'utf8')) as {
@@ -68,12 +68,12 @@ test('sync sends what 047 sends: push-content bodies and the events batch, field
   t.teardown(r.cleanup);
   await copyCorpusFeatures(r, [wire.feature_slug]);
   const sha = await commitAll(r, 'feature');
-  const env = gitEnv();
+  const env = cleanEnv();
   await gitOk(r.root, ['remote', 'add', 'origin', wire.repo.origin], env);
   await gitOk(r.root, ['update-ref', wire.repo.origin_HEAD, sha], env);
   await gitOk(r.root, ['symbolic-ref', 'refs/remotes/origin/HEAD', wire.repo.origin_HEAD], env);
 
-  const run = await cli(r.root, ['sync', wire.feature_slug, '--json'], gitEnv({ KITTY_SYNC_SERVER_URL: srv.url, KITTY_SYNC_TOKEN: 'golden-token' }));
+  const run = await cli(r.root, ['sync', wire.feature_slug, '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: srv.url, KITTY_SYNC_TOKEN: 'golden-token' }));
   t.is(run.code, 0, run.stderr);
 
   // Bodies: exactly 047's JSON (every value, content_body included) in 047's field order.
@@ -135,8 +135,8 @@ test('without a remote, on a detached HEAD: repo_slug is null and git_branch is 
   t.teardown(r.cleanup);
   await copyCorpusFeatures(r, [wire.feature_slug]);
   await commitAll(r, 'feature');
-  await gitOk(r.root, ['checkout', '-q', '--detach'], gitEnv());
-  const run = await cli(r.root, ['sync', wire.feature_slug, '--json'], gitEnv({ KITTY_SYNC_SERVER_URL: srv.url, KITTY_SYNC_TEAM: 'acme' }));
+  await gitOk(r.root, ['checkout', '-q', '--detach'], cleanEnv());
+  const run = await cli(r.root, ['sync', wire.feature_slug, '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: srv.url, KITTY_SYNC_TEAM: 'acme' }));
   t.is(run.code, 0, run.stderr);
   const sent = srv.requests
     .filter((q) => q.url === '/api/v1/events/batch/')

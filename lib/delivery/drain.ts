@@ -1,0 +1,468 @@
+// The drain: replays the queue to the server within a time budget (SPEC §5).
+// Order per pass: a body goes only after its own index event was accepted, and nothing new
+// starts once an events batch could not be delivered (events and bodies overlap: runPass).
+// runPass schedules its own workers rather than using p-limit: a body may start only once its
+// event is accepted, and an events batch goes before waiting bodies.
+// The queue lock is only held to read work and to apply results, never during network I/O;
+// a separate drain lock keeps to one drainer at a time.
+import path from 'node:path';
+import { acquireLock, LockTimeoutError } from '../queue/lock.js';
+import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import type { PushContentBody } from './encoding.js';
+import type { BodyResult, EventsResult } from './responses.js';
+import { mark } from '../trace.js';
+import { runProgress } from './progress-total.js';
+import type { DossierEvent, UploadOutcome } from '../types.js';
+
+/** What the drain needs from a transport (the real one is lib/transport.ts). */
+export interface DrainTransport {
+  /** Optional: prepare for the first request early. */
+  warm?(): void;
+  /** content_body may be the stored bytes (UTF-8): the transport encodes them. */
+  pushContent(req: PushContentBody, signal?: AbortSignal): Promise<BodyResult>;
+  sendEvents(events: DossierEvent[], signal?: AbortSignal): Promise<EventsResult>;
+}
+
+export type DrainStop =
+  | 'done' // nothing ready is left (or everything ready was tried once)
+  | 'deadline' // the budget ran out; unfinished tasks stay queued without penalty
+  | 'unauthorized' // 401: the token is bad; everything stays queued
+  | 'protocol_refused' // 410 or 412: the server will not take this protocol; everything stays queued
+  | 'events_failed' // index events could not be delivered; bodies wait for the next pass
+  | 'busy' // another process is draining
+  | 'no_server'; // no server configured: work stays queued
+
+export interface DrainOptions {
+  stateDir: string;
+  /** null when no server is configured. */
+  transport: DrainTransport | null;
+  /** null: until nothing is ready. */
+  budgetMs: number | null;
+  force?: boolean;
+  concurrency?: number;
+  stale?: { maxAgeMs: number; maxRetries: number };
+  capacity?: number;
+  onNotice?: (message: string) => void;
+  /**
+   * The opening read, when the caller already did it in its own transaction (see firstRead)
+   * while holding the drain lock, whose release function is `drainLock`.
+   */
+  first?: FirstRead;
+  drainLock?: () => Promise<void>;
+  /** Called as bodies finish: (done, total known so far). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface DrainReport {
+  stop: DrainStop;
+  /** One per body task attempted (or expired, or failed with its rejected index event) in this run. */
+  outcomes: UploadOutcome[];
+  events: { sent: number; delivered: number; rejected: number; retried: number };
+  /** Human explanation for stops that need the user (401, events failing). */
+  message: string | null;
+  stats: QueueStats;
+}
+
+const EVENTS_PER_BATCH = 500;
+const BODIES_PER_PASS = 1000;
+/** Results are written back in batches, not one file save per task. */
+const APPLY_EVERY = 250;
+
+type EventResultRow = { event_id: string; result: TaskResult };
+type BodyResultRow = { upload_id: string; result: TaskResult };
+
+/**
+ * Results the network gave that are not yet written back. Each pass writes them in the same
+ * queue transaction that reads the next pass's work and the counts, so a short hook run costs
+ * two queue saves (enqueue, one pass), not one per step.
+ */
+class Ledger {
+  events: EventResultRow[] = [];
+  bodies: BodyResultRow[] = [];
+
+  constructor(private readonly queueOpts: { stateDir: string; capacity?: number; onNotice?: (m: string) => void }) {}
+
+  /** Takes the pending results out of the ledger (to be applied later by `apply`). */
+  take(): { events: EventResultRow[]; bodies: BodyResultRow[] } {
+    const batch = { events: this.events, bodies: this.bodies };
+    this.events = [];
+    this.bodies = [];
+    return batch;
+  }
+
+  /** Applies a batch; then `next(q)` runs in the same transaction. */
+  apply<T>(batch: { events: EventResultRow[]; bodies: BodyResultRow[] }, next: (q: Queue) => T): Promise<T> {
+    return withQueue(this.queueOpts, (q) => {
+      if (batch.events.length) q.applyEventResults(batch.events);
+      if (batch.bodies.length) q.applyBodyResults(batch.bodies);
+      return next(q);
+    });
+  }
+
+  /** Applies what is pending now; then `next(q)` runs in the same transaction. */
+  commit<T>(next: (q: Queue) => T): Promise<T> {
+    return this.apply(this.take(), next);
+  }
+}
+
+export async function drain(opts: DrainOptions): Promise<DrainReport> {
+  const queueOpts = { stateDir: opts.stateDir, capacity: opts.capacity, onNotice: opts.onNotice };
+  const report: DrainReport = {
+    stop: 'done',
+    outcomes: [],
+    events: { sent: 0, delivered: 0, rejected: 0, retried: 0 },
+    message: null,
+    stats: undefined as unknown as QueueStats,
+  };
+  const finish = (stop: DrainStop, stats: QueueStats): DrainReport => {
+    report.stop = stop;
+    report.stats = stats;
+    mark('drain: finished');
+    return report;
+  };
+  // Each task is tried at most once per run, so a run always ends even under --force.
+  const tried = new Set<string>();
+  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried);
+
+  const ledger = new Ledger(queueOpts);
+  // The drain lock is taken before the first read: work read outside it could be stale by the time
+  // it is sent (another drainer delivering a newer version meanwhile), and an older version would
+  // then overwrite a newer one.
+  const release = opts.transport ? (opts.first ? opts.drainLock ?? null : await tryDrainLock(opts.stateDir)) : null;
+  try {
+    const first = opts.first && release ? opts.first : await ledger.commit((q) => firstRead(q, { ...opts, transport: release ? opts.transport : null }));
+    for (const d of first.stale) {
+      report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
+    }
+    if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
+    if (!opts.transport) return finish('no_server', first.stats);
+    if (!release || !first.work) return finish('busy', first.stats);
+    const transport = opts.transport;
+
+    const deadline = new AbortController();
+    const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
+    timer?.unref();
+    let work: Work = first.work;
+    let stats = first.stats;
+    const progress = runProgress(opts.onProgress, opts.force ? stats.pending : stats.ready);
+    try {
+      for (;;) {
+        mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
+        if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
+        if (deadline.signal.aborted) return finish('deadline', stats);
+
+        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() });
+        mark('drain: pass sent');
+        const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+        stats = next.stats;
+        if (stop || !next.work) return finish(stop ?? 'done', stats);
+        work = next.work;
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  } finally {
+    await release?.();
+  }
+}
+
+export interface Work {
+  events: StoredEvent[];
+  bodies: BodyTask[];
+}
+
+/** What a drain reads before its first pass: stale work expired, the first work, the counts. */
+export interface FirstRead {
+  expired: number;
+  stale: DeadLetter[];
+  work: Work | null;
+  stats: QueueStats;
+}
+
+/**
+ * The drain's opening read, inside a queue transaction the caller may already hold (the
+ * pipeline runs it in its enqueue transaction: one save fewer per hook).
+ */
+export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
+  const since = Date.now();
+  q.clampWaits();
+  const expired = opts.stale ? q.expireStale(opts.stale) : 0;
+  // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
+  const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
+  return { expired, stale, work: opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null, stats: q.stats() };
+}
+
+function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
+  const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force }).filter((e) => !tried.has(e.event_id));
+  const sending = new Set(events.map((e) => e.event_id));
+  // A body goes only after its index event: one whose event is not in this pass (in backoff,
+  // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
+  const bodies = q
+    .readyBodies(BODIES_PER_PASS * 2, { force })
+    .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+  return { events, bodies };
+}
+
+/** The first events batch of a pass is small, so bodies start soon; later batches are full. */
+const FIRST_EVENTS_BATCH = 100;
+
+function eventBatches(events: StoredEvent[]): StoredEvent[][] {
+  const batches: StoredEvent[][] = [];
+  for (let i = 0; i < events.length; ) {
+    const size = i === 0 ? FIRST_EVENTS_BATCH : EVENTS_PER_BATCH;
+    batches.push(events.slice(i, i + size));
+    i += size;
+  }
+  return batches;
+}
+
+/**
+ * One pass: index events and bodies overlap. Events go one batch at a time; a body goes only once
+ * its own index event was accepted (in this pass, or in an earlier run: event_id null), so the
+ * receiver indexes batch k+1 while the bodies of batch k upload. At most `concurrency` requests are
+ * in flight, the events request included. After an events batch fails, no further events or bodies
+ * start (those in flight finish: their own events were accepted); a 401 or the deadline aborts
+ * everything in flight.
+ */
+async function runPass(
+  work: Work,
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  ledger: Ledger,
+  opts: DrainOptions,
+): Promise<DrainStop | null> {
+  // A 401 stops everything still in flight; the deadline does the same through `signal`.
+  const stopAll = new AbortController();
+  const combined = AbortSignal.any([signal, stopAll.signal]);
+  const batches = eventBatches(work.events);
+  // Bodies whose index event is in this pass wait for its acceptance; the others may go at once.
+  const waiting = new Map<string, BodyTask>();
+  const ready: BodyTask[] = [];
+  const admit = (b: BodyTask): void => {
+    if (ready.length < BODIES_PER_PASS) ready.push(b);
+  };
+  for (const b of work.bodies) {
+    if (b.event_id === null) admit(b);
+    else waiting.set(b.event_id, b);
+  }
+
+  // Long passes write results back every APPLY_EVERY bodies (one save each), so a crash loses little.
+  // The rows are taken when the flush is asked for (not when it runs); saves run one after another.
+  let flushing: Promise<void> = Promise.resolve();
+  const flush = (): void => {
+    const batch = ledger.take();
+    flushing = flushing.then(() => ledger.apply(batch, () => undefined));
+  };
+
+  let stop: DrainStop | null = null;
+  let nextBatch = 0;
+  let nextBody = 0;
+  let eventsBusy = false;
+  let done = 0;
+  let sleepers: (() => void)[] = [];
+  const wakeAll = (): void => {
+    const s = sleepers;
+    sleepers = [];
+    for (const wake of s) wake();
+  };
+
+  const sendBody = async (task: BodyTask): Promise<void> => {
+    tried.add(task.upload_id);
+    let result: BodyResult;
+    if (combined.aborted) {
+      result = { kind: 'aborted' };
+    } else {
+      const body = readBody(opts.stateDir, task.content_hash);
+      result = body === null ? { kind: 'permanent', reason: 'body_missing: the stored body file is gone' } : await transport.pushContent(toRequest(task, body), combined);
+    }
+    if (result.kind === 'unauthorized' && stop !== 'unauthorized') {
+      stop = 'unauthorized';
+      report.message = unauthorizedMessage();
+      stopAll.abort();
+    } else if (result.kind === 'halt' && stop !== 'unauthorized' && stop !== 'protocol_refused') {
+      stop = 'protocol_refused';
+      report.message = result.message;
+      stopAll.abort();
+    }
+    const { taskResult, outcome } = interpret(task, result);
+    ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
+    report.outcomes.push(outcome);
+    done += 1;
+    opts.onProgress?.(done, ready.length);
+    if (ledger.bodies.length >= APPLY_EVERY) flush();
+  };
+
+  const sendBatch = async (batch: StoredEvent[]): Promise<void> => {
+    const accepted: string[] = [];
+    const s = await sendEvents(batch, transport, combined, tried, report, ledger, accepted);
+    for (const id of accepted) {
+      const b = waiting.get(id);
+      if (b) admit(b);
+    }
+    if (s) {
+      stop ??= s;
+      if (s === 'unauthorized' || s === 'protocol_refused') stopAll.abort();
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (stop === null && !eventsBusy && nextBatch < batches.length && !combined.aborted) {
+        eventsBusy = true;
+        try {
+          await sendBatch(batches[nextBatch++]);
+        } finally {
+          eventsBusy = false;
+          wakeAll();
+        }
+      } else if (nextBody < ready.length && (stop === null || combined.aborted)) {
+        // Once aborted, the rest only get their 'aborted' outcome (no request, no penalty).
+        await sendBody(ready[nextBody++]);
+      } else if (eventsBusy) {
+        await new Promise<void>((resolve) => sleepers.push(resolve));
+      } else {
+        return;
+      }
+    }
+  };
+
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
+  // The results still in the ledger are written by the caller's commit, in the same transaction as
+  // the next read and the counts: a hook's short drain costs one save, not two.
+  await flushing;
+  if (stop === 'unauthorized' || stop === 'protocol_refused') return stop;
+  if (signal.aborted) return 'deadline';
+  return stop;
+}
+
+/** Sends one events batch; the ids of the accepted events are pushed to `accepted`. */
+async function sendEvents(
+  batch: StoredEvent[],
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  ledger: Ledger,
+  accepted: string[],
+): Promise<DrainStop | null> {
+  // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
+  // A snapshot has no artifact: its outcome names the feature only.
+  const deadOutcome = ({ envelope: e }: { envelope: DossierEvent }, reason: string): UploadOutcome => ({
+    feature_slug: e.payload.feature_slug,
+    artifact_path: e.event_type === 'MissionDossierArtifactIndexed' ? e.payload.relative_path : '',
+    content_hash: e.event_type === 'MissionDossierArtifactIndexed' ? e.payload.content_hash_sha256 : null,
+    status: 'failed',
+    reason: `event_rejected: ${reason}`,
+  });
+  for (const e of batch) tried.add(e.event_id);
+  const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
+  report.events.sent += batch.length;
+  const applied = ledger.events;
+  switch (result.kind) {
+    case 'results': {
+      const byId = new Map(result.results.map((r) => [r.event_id, r]));
+      for (const e of batch) {
+        const r = byId.get(e.event_id);
+        if (!r) {
+          // The server did not answer for this event: keep it, with backoff.
+          applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
+          report.events.retried += 1;
+        } else if (r.status === 'rejected') {
+          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+          report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
+          report.events.rejected += 1;
+        } else {
+          applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+          accepted.push(e.event_id);
+          report.events.delivered += 1;
+        }
+      }
+      return null;
+    }
+    case 'aborted':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      return 'deadline';
+    case 'unauthorized':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      report.message = unauthorizedMessage();
+      return 'unauthorized';
+    case 'halt':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      report.message = result.message;
+      return 'protocol_refused';
+    case 'retry':
+      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
+      report.events.retried += batch.length;
+      report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
+      return 'events_failed';
+    case 'permanent':
+      for (const e of batch) {
+        applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        report.outcomes.push(deadOutcome(e, result.reason));
+      }
+      report.events.rejected += batch.length;
+      return null;
+  }
+}
+
+function toRequest(task: BodyTask, body: Buffer): PushContentBody {
+  const ns = task.namespace;
+  return {
+    project_uuid: ns.project_uuid,
+    feature_slug: ns.feature_slug,
+    target_branch: ns.target_branch,
+    mission_key: ns.mission_key,
+    manifest_version: ns.manifest_version,
+    mission_slug: ns.mission_key,
+    artifact_path: task.artifact_path,
+    content_hash: task.content_hash,
+    hash_algorithm: 'sha256',
+    content_body: body,
+  };
+}
+
+/** Maps a transport result to the queue's action and the user's outcome (SPEC §5.2 table). */
+export function interpret(task: BodyTask, result: BodyResult): { taskResult: TaskResult; outcome: UploadOutcome } {
+  const base = { feature_slug: task.namespace.feature_slug, artifact_path: task.artifact_path, content_hash: task.content_hash };
+  switch (result.kind) {
+    case 'stored':
+      return { taskResult: { kind: 'delivered' }, outcome: { ...base, status: 'uploaded', reason: null } };
+    case 'already_exists':
+      return { taskResult: { kind: 'delivered' }, outcome: { ...base, status: 'already_exists', reason: null } };
+    case 'retry':
+      return {
+        taskResult: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) },
+        outcome: { ...base, status: 'queued', reason: result.reason },
+      };
+    case 'unauthorized':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'unauthorized' } };
+    case 'halt':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: result.reason } };
+    case 'aborted':
+      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'budget_exhausted' } };
+    case 'permanent':
+      return { taskResult: { kind: 'dead', reason: result.reason }, outcome: { ...base, status: 'failed', reason: result.reason } };
+  }
+}
+
+function notBefore(retryAfterMs: number | undefined): number | undefined {
+  return retryAfterMs === undefined ? undefined : Date.now() + retryAfterMs;
+}
+
+function unauthorizedMessage(): string {
+  return 'the server answered 401 Unauthorized: the token is missing or wrong. Run `kitty-sync login` to store a valid token with Git\'s credential helper (hooks from GUI clients and IDEs use it too), or set KITTY_SYNC_TOKEN; then run `kitty-sync drain`. Nothing was lost: everything stays queued.';
+}
+
+/** One drainer at a time: a second process skips draining instead of waiting. */
+export async function tryDrainLock(stateDir: string): Promise<(() => Promise<void>) | null> {
+  try {
+    // The lock is held for the whole drain (network I/O included), so it is separate from the queue lock.
+    const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, staleMs: 15_000 });
+    return () => lock.release();
+  } catch (err) {
+    if (err instanceof LockTimeoutError) return null;
+    throw err;
+  }
+}

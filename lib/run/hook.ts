@@ -1,0 +1,223 @@
+// The hook agent: what `kitty-sync hook post-commit|pre-push` does. It works out which
+// committed files under kitty-specs/ a commit or a push brings, hands them to the
+// pipeline, and prints one summary. It never throws and never blocks the user's Git
+// command: every failure becomes a message, and queued work replays later.
+import type { HookName, Settings } from '../config.js';
+import { resolveSettings, runPolicy } from '../config.js';
+import { openRepo, type HeadChanges, type Repo } from '../collect/git.js';
+import { collectArtifacts } from '../collect/artifacts.js';
+import { commitContext, SPECS_DIR } from '../collect/identity.js';
+import { runSync, type SyncGroup } from './pipeline.js';
+import { preloadQueue } from '../queue/queue.js';
+import { appendOutcomes } from './outcome-log.js';
+import { summaryLines } from './report.js';
+import { makeTransport, type MadeTransport } from '../delivery/transport-factory.js';
+import { mark } from '../trace.js';
+import { describeForeseeable } from './foreseeable.js';
+import { secureStateDirsSoon } from '../state-perms.js';
+import type { CommitContext, UploadOutcome } from '../types.js';
+
+const ZERO_SHA = /^0+$/;
+
+export interface HookInvocation {
+  name: HookName;
+  /** pre-push: [remote name, remote url]. */
+  args: string[];
+  /** pre-push: Git's ref lines; null or empty when another hook command consumed stdin. */
+  stdin: string | null;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  verbose: boolean;
+  /** Where messages go (stderr in real use). */
+  print: (line: string) => void;
+  /**
+   * Called if the run overruns its drain budget by WATCHDOG_GRACE_MS (a stuck lock or socket):
+   * the entry point exits 0 then. Work already enqueued is durable, so nothing is lost.
+   */
+  abandon?: () => void;
+  /**
+   * Git questions the entry point already asked (see `startHookGit`), so they ran while the
+   * rest of the agent loaded. Absent: asked here.
+   */
+  early?: EarlyGit;
+}
+
+/** The opening git calls of a hook, started together (see `startHookGit`). */
+export interface EarlyGit {
+  repo: Promise<Repo>;
+  /** post-commit only: what HEAD changed under kitty-specs/. */
+  head: Promise<HeadChanges | null> | null;
+}
+
+/** Time allowed beyond the drain budget for collecting, enqueueing and saving. */
+export const WATCHDOG_GRACE_MS = 10_000;
+
+/** One pushed ref update as Git reports it on the pre-push hook's stdin. */
+export interface RefUpdate {
+  localRef: string;
+  localSha: string;
+  remoteRef: string;
+  remoteSha: string;
+}
+
+/** A revision to sync and the repo-relative paths under kitty-specs/ that changed. */
+interface Target {
+  rev: string;
+  branch: string | null;
+  paths: string[];
+  /** The pushed ref (pre-push), named when that ref alone is skipped. */
+  ref?: string;
+}
+
+export function parsePrePushInput(stdin: string): RefUpdate[] {
+  const updates: RefUpdate[] = [];
+  for (const line of stdin.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length !== 4) continue;
+    const [localRef, localSha, remoteRef, remoteSha] = parts;
+    updates.push({ localRef, localSha, remoteRef, remoteSha });
+  }
+  return updates;
+}
+
+export async function runHook(inv: HookInvocation): Promise<void> {
+  if (inv.env.KITTY_SYNC === '0') return;
+  try {
+    await runHookUnsafe(inv);
+  } catch (err) {
+    inv.print(`kitty-sync: ${inv.name} hook could not finish: ${describeForeseeable(err) ?? (err instanceof Error ? err.message : String(err))}`);
+    inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue');
+  }
+}
+
+async function runHookUnsafe(inv: HookInvocation): Promise<void> {
+  mark('hook modules loaded');
+  const repo = await (inv.early?.repo ?? openRepo(inv.cwd));
+  mark('repository opened');
+  const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
+  for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
+  secureStateDirsSoon([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
+  // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
+  preloadQueue();
+  const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
+  const watchdog = setTimeout(() => {
+    inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
+    inv.abandon?.();
+  }, (settings.budgetMs ?? 0) + WATCHDOG_GRACE_MS);
+  watchdog.unref();
+  try {
+    await syncTargets(inv, repo, settings, made);
+  } finally {
+    clearTimeout(watchdog);
+  }
+}
+
+async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>): Promise<void> {
+  const targets =
+    inv.name === 'post-commit' ? await postCommitTargets(repo, inv.early?.head ?? null) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
+
+  mark('changed paths listed');
+  const groups: SyncGroup[] = [];
+  const skipped: UploadOutcome[] = [];
+  let refsWithoutUuid = 0;
+  for (const target of targets) {
+    if (target.paths.length === 0) continue;
+    // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
+    const [collected, baseContext] = await Promise.all([
+      collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
+      commitContext(repo, target.rev, { slug: null }, settings.teamSlug),
+    ]);
+    if (collected.projectUuid === null) {
+      // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
+      // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
+      const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
+      if (target.ref && targets.length > 1) {
+        // One ref of a push (a branch from before install): skip it alone; the others still go.
+        inv.print(`kitty-sync: ${target.ref}: ${why}; this ref was skipped: once it is fixed and committed, \`kitty-sync sync --all\` sends its work`);
+        refsWithoutUuid++;
+        continue;
+      }
+      inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
+      void made.then((m) => m.transport?.close());
+      return;
+    }
+    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
+    const context: CommitContext = {
+      ...baseContext,
+      project_slug: collected.projectSlug ?? baseContext.project_slug,
+      git_branch: target.branch ?? baseContext.git_branch,
+    };
+    groups.push({ context, eligible: collected.eligible, indexes: collected.indexes });
+    skipped.push(...collected.skipped);
+  }
+
+  if (refsWithoutUuid > 0 && groups.length === 0) {
+    void made.then((m) => m.transport?.close());
+    return;
+  }
+  mark('artifacts collected');
+  const { transport, problem } = await made;
+  if (problem) inv.print(`kitty-sync: ${problem}`);
+  // There is something to send: a token from Git's credential helper is looked up now, beside the
+  // enqueue, rather than in front of the first request (a hook with nothing to send never asks).
+  if (groups.some((g) => g.eligible.length > 0)) void transport?.prepare?.();
+  const report = await runSync({
+    ...runPolicy(settings),
+    groups,
+    skipped,
+    transport,
+    budgetMs: settings.budgetMs,
+    onNotice: (m) => inv.print(`kitty-sync: ${m}`),
+  });
+  transport?.close();
+
+  for (const line of summaryLines(report.outcomes, inv.verbose)) inv.print(line);
+  if (report.drain.message) inv.print(`kitty-sync: ${report.drain.message}`);
+  // Work from earlier runs still waiting (e.g. in backoff) is not in this run's lines: say it exists.
+  const queuedNow = report.outcomes.filter((o) => o.status === 'queued').length;
+  const older = report.drain.stats.pending - queuedNow;
+  if (older > 0) inv.print(`kitty-sync: ${older} more artifact(s) from earlier runs still queued (see \`kitty-sync status\`)`);
+  const logProblem = appendOutcomes(settings.stateDir, inv.name, report.outcomes);
+  if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
+}
+
+async function postCommitTargets(repo: Repo, asked: Promise<HeadChanges | null> | null): Promise<Target[]> {
+  const head = repo.headAtOpen;
+  if (!head) return [];
+  // The early answer counts only if it is about the same commit (HEAD may have moved in between).
+  const early = await asked?.catch(() => null);
+  const paths = early?.commit === head ? early.paths : await repo.changedPaths(head, { under: SPECS_DIR });
+  return [{ rev: head, branch: null, paths }];
+}
+
+/**
+ * For each updated ref: the files changed in remote..local (a new branch: the commits not
+ * yet on any ref of that remote), with content at the pushed tip. Deletions are ignored.
+ */
+async function prePushTargets(repo: Repo, remote: string, stdin: string | null): Promise<Target[]> {
+  const updates = stdin ? parsePrePushInput(stdin) : [];
+  if (updates.length === 0) return fallbackTargets(repo, remote);
+  const targets: Target[] = [];
+  for (const u of updates) {
+    if (ZERO_SHA.test(u.localSha)) continue;
+    const branch = u.localRef.startsWith('refs/heads/') ? u.localRef.slice('refs/heads/'.length) : null;
+    let paths: string[];
+    if (!ZERO_SHA.test(u.remoteSha) && (await repo.revParse(`${u.remoteSha}^{commit}`))) {
+      paths = await repo.changedPathsBetween(u.remoteSha, u.localSha, { under: SPECS_DIR });
+    } else {
+      paths = await repo.changedPathsInRevs([u.localSha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
+    }
+    targets.push({ rev: u.localSha, branch, paths, ref: u.localRef });
+  }
+  return targets;
+}
+
+/** stdin was consumed by another command (e.g. in a husky script): local branches not on the remote. */
+async function fallbackTargets(repo: Repo, remote: string): Promise<Target[]> {
+  const targets: Target[] = [];
+  for (const { name, sha } of await repo.localBranches()) {
+    const paths = await repo.changedPathsInRevs([sha, '--not', `--remotes=${remote}`], { under: SPECS_DIR });
+    targets.push({ rev: sha, branch: name, paths, ref: `refs/heads/${name}` });
+  }
+  return targets;
+}

@@ -1,0 +1,94 @@
+// Child processes as a user starts them: the environment (a fixed git identity, none of the caller's
+// git, kitty-sync or husky settings), a runner that never throws on a non-zero exit, and the built CLI.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Project root (tests run from dist/test/support/). */
+export const PROJECT_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../..');
+/** The built CLI entry point: the shipped bundle. */
+export const CLI_PATH = path.join(PROJECT_ROOT, 'dist/bundle/kitty-sync.js');
+
+/**
+ * An environment for git and the CLI in tests: a fixed identity, no user or system git config, and
+ * none of the caller's KITTY_SYNC_* / GIT_* / HUSKY variables, so a developer's own setup cannot leak
+ * in. `extra` is laid over it; a key whose value is undefined is removed.
+ */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('KITTY_SYNC') || k.startsWith('GIT_') || k === 'HUSKY') delete env[k];
+  const out: NodeJS.ProcessEnv = {
+    ...env,
+    GIT_AUTHOR_NAME: 'Kitty Test',
+    GIT_AUTHOR_EMAIL: 'kitty@example.invalid',
+    GIT_COMMITTER_NAME: 'Kitty Test',
+    GIT_COMMITTER_EMAIL: 'kitty@example.invalid',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    ...extra,
+  };
+  for (const [k, v] of Object.entries(extra)) if (v === undefined) delete out[k];
+  return out;
+}
+
+/** How a process ended, what it printed, and how long it took. */
+export interface Proc {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface Started {
+  child: ChildProcess;
+  done: Promise<Proc>;
+}
+
+export interface RunOptions {
+  cwd: string;
+  /** Default: cleanEnv(). */
+  env?: NodeJS.ProcessEnv;
+  /** Written to stdin, which is then closed (empty when not given). */
+  input?: string;
+}
+
+/** Starts a process; `done` resolves when it exits (never rejects: a process that cannot start ends with code -1). */
+export function start(cmd: string, args: string[], opts: RunOptions): Started {
+  const t0 = performance.now();
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin!.on('error', () => undefined); // the child may exit without reading it
+  child.stdin!.end(opts.input ?? '');
+  const done = new Promise<Proc>((resolve) => {
+    child.once('error', (err) => resolve({ code: -1, signal: null, stdout, stderr: `${stderr}${err.message}`, ms: performance.now() - t0 }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 }));
+  });
+  return { child, done };
+}
+
+/** Runs a process to completion; never rejects on a non-zero exit (tests assert on it). */
+export function run(cmd: string, args: string[], opts: RunOptions): Promise<Proc> {
+  return start(cmd, args, opts).done;
+}
+
+/** `node dist/bundle/kitty-sync.js ARGS` in cwd, as a user runs it; `env` is laid over cleanEnv(). */
+export function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<Proc> {
+  return run(process.execPath, [CLI_PATH, ...args], { cwd, env: cleanEnv(env), input });
+}
+
+/** A small seeded PRNG (mulberry32): a failing chaos run can be replayed with its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,439 @@
+import test from 'ava';
+import { isoTimestamp } from '../../lib/collect/events.js';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../../lib/queue/queue.js';
+import { SCHEMA_VERSION } from '../../lib/queue/schema.js';
+import { artifact, CTX, namespace, sha256, indexed } from '../support/artifacts.js';
+import { openSqlJs, V1_DDL } from '../support/queue-v1.js';
+
+function tmpState(t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-queue-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'state');
+}
+
+function clock(start = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+const bodyFiles = (stateDir: string): string[] =>
+  existsSync(path.join(stateDir, 'bodies')) ? readdirSync(path.join(stateDir, 'bodies')).sort() : [];
+
+test('enqueue adds one body task and one index event per artifact, persisted with bodies beside the db', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', '# Spec\n');
+  const plan = artifact('plan.md', '# Plan\n');
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([spec, plan], CTX));
+  t.deepEqual(res, { added: 2, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] });
+  t.true(existsSync(dbPath(stateDir)));
+  t.is(statSync(stateDir).mode & 0o777, 0o700);
+  t.deepEqual(bodyFiles(stateDir), [spec.content_hash, plan.content_hash].sort());
+  t.deepEqual(await readBody(stateDir, spec.content_hash), spec.body);
+  // Metadata only: the body text is not inside the database file.
+  t.false(readFileSync(dbPath(stateDir)).includes(Buffer.from('# Spec')));
+
+  const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
+  t.deepEqual(bodies.map((b) => b.artifact_path), ['spec.md', 'plan.md']);
+  t.deepEqual(bodies[0].namespace, spec.namespace);
+  t.is(bodies[0].content_hash, spec.content_hash);
+  t.is(bodies[0].size_bytes, spec.size_bytes);
+  t.regex(bodies[0].upload_id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+  t.is(events.length, 2);
+  t.is(bodies[0].event_id, events[0].event_id);
+});
+
+test('index event envelope follows SPEC §5.1', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const spec = artifact('spec.md', '# Spec\n', namespace('047-namespace-aware', 'feature/x'));
+  await withQueue({ stateDir, now: c.now }, (q) => q.enqueue([spec], CTX));
+  const [ev] = await readQueue({ stateDir, now: c.now }, (q) => q.readyEvents(5));
+  const e = ev.envelope;
+  t.regex(e.event_id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+  t.is(e.event_type, 'MissionDossierArtifactIndexed');
+  t.is(e.aggregate_type, 'MissionDossier');
+  t.is(e.aggregate_id, '047-namespace-aware:input.spec.main');
+  t.is(e.timestamp, isoTimestamp(c.now()));
+  t.is(e.lamport_clock, 1);
+  t.is(e.causation_id, null);
+  t.is(e.project_uuid, spec.namespace.project_uuid);
+  t.is(e.head_commit_sha, CTX.head_commit_sha);
+  t.is(e.git_branch, CTX.git_branch);
+  t.is(e.repo_slug, CTX.repo_slug);
+  t.is(e.project_slug, CTX.project_slug);
+  t.truthy(e.node_id);
+  t.deepEqual(e.payload, {
+    feature_slug: '047-namespace-aware',
+    artifact_key: 'input.spec.main',
+    artifact_class: 'input',
+    relative_path: 'spec.md',
+    content_hash_sha256: spec.content_hash,
+    size_bytes: spec.size_bytes,
+    wp_id: null,
+    step_id: null,
+    required_status: 'required',
+    namespace: spec.namespace,
+  });
+});
+
+test('enqueue is idempotent: the same namespace, path and content gives one task and one event', async (t) => {
+  const stateDir = tmpState(t);
+  const a = artifact('spec.md', 'v1');
+  await withQueue({ stateDir }, (q) => q.enqueue([a], CTX));
+  const mtime = statSync(dbPath(stateDir)).mtimeMs;
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([a, a], CTX));
+  t.like(res, { added: 0, duplicate: 2, superseded: 0 });
+  const s = await readQueue({ stateDir }, (q) => q.stats());
+  t.is(s.pending, 1);
+  t.is(s.events_pending, 1);
+  t.is(statSync(dbPath(stateDir)).mtimeMs, mtime, 'nothing changed, nothing saved');
+});
+
+test('the same content in another namespace (other branch) is its own task; the body file is shared', async (t) => {
+  const stateDir = tmpState(t);
+  const main = artifact('spec.md', 'same', namespace('001-alpha', 'main'));
+  const other = artifact('spec.md', 'same', namespace('001-alpha', 'release/2'));
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([main, other], CTX));
+  t.is(res.added, 2);
+  t.deepEqual(bodyFiles(stateDir), [main.content_hash]);
+});
+
+test('a newer version supersedes the pending older task and its unsent event; old body is collected', async (t) => {
+  const stateDir = tmpState(t);
+  const v1 = artifact('plan.md', 'version 1');
+  const v2 = artifact('plan.md', 'version 2');
+  await withQueue({ stateDir }, (q) => q.enqueue([v1], CTX));
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
+  t.like(res, { added: 1, superseded: 1, duplicate: 0 });
+  const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
+  t.deepEqual(bodies.map((b) => b.content_hash), [v2.content_hash]);
+  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
+  t.deepEqual(bodyFiles(stateDir), [v2.content_hash]);
+});
+
+test('a newer version also supersedes an unsent event whose body task already left', async (t) => {
+  const stateDir = tmpState(t);
+  const v1 = artifact('plan.md', 'version 1');
+  await withQueue({ stateDir }, (q) => q.enqueue([v1], CTX));
+  // The body got through (already_exists) before its event did.
+  await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
+  const stranded = await readQueue({ stateDir }, (q) => q.readyEvents(5));
+  t.is(stranded.length, 1);
+  t.is(indexed(stranded[0]).payload.content_hash_sha256, v1.content_hash, 'a detached event keeps its artifact fields');
+  const v2 = artifact('plan.md', 'version 2');
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
+  t.like(res, { added: 1, superseded: 1 });
+  const events = await readQueue({ stateDir }, (q) => q.readyEvents(5));
+  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
+});
+
+test('capacity: beyond it new work is refused and counted; superseding a pending version still works', async (t) => {
+  const stateDir = tmpState(t);
+  const opts: QueueOptions = { stateDir, capacity: 3 };
+  const items = ['a.md', 'b.md', 'c.md', 'd.md', 'e.md'].map((p) => artifact(`research/${p}`));
+  const res = await withQueue(opts, (q) => q.enqueue(items, CTX));
+  t.like(res, { added: 3, refused: 2 });
+  t.deepEqual(res.refusedArtifacts.map((r) => r.artifact_path), ['research/d.md', 'research/e.md']);
+  t.is(res.refusedArtifacts[0].feature_slug, '001-alpha');
+  const newer = artifact('research/a.md', 'newer');
+  t.like(await withQueue(opts, (q) => q.enqueue([newer], CTX)), { added: 1, superseded: 1, refused: 0 });
+  t.is((await readQueue(opts, (q) => q.stats())).pending, 3);
+});
+
+test('results: delivered removes, retry backs off (notBefore honoured), released is untouched, dead moves to dead letters', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  const items = ['a.md', 'b.md', 'c.md', 'd.md'].map((p) => artifact(`research/${p}`));
+  await withQueue(opts, (q) => q.enqueue(items, CTX));
+  await withQueue(opts, (q) => q.applyEventResults(q.readyEvents(10).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
+  const bodies = await readQueue(opts, (q) => q.readyBodies(10));
+  await withQueue(opts, (q) =>
+    q.applyBodyResults([
+      { upload_id: bodies[0].upload_id, result: { kind: 'delivered' } },
+      { upload_id: bodies[1].upload_id, result: { kind: 'retry', error: 'http_503' } },
+      { upload_id: bodies[2].upload_id, result: { kind: 'retry', error: 'http_429', notBeforeMs: c.now() + 60_000 } },
+      { upload_id: bodies[3].upload_id, result: { kind: 'dead', reason: 'http_400' } },
+      { upload_id: '01ARZ3NDEKTSV4RRFFQ69G5FAV', result: { kind: 'delivered' } },
+    ]),
+  );
+  let tasks = await readQueue(opts, (q) => q.readyBodies(10, { force: true }));
+  t.deepEqual(tasks.map((b) => b.artifact_path), ['research/b.md', 'research/c.md']);
+  t.like(tasks[0], { retry_count: 1, next_attempt_at: c.now() + 1000, last_error: 'http_503' });
+  t.like(tasks[1], { retry_count: 1, next_attempt_at: c.now() + 60_000 });
+  const s = await readQueue(opts, (q) => q.stats());
+  t.like(s, { pending: 2, ready: 0, backoff: 2, failed: 1, events_pending: 0 });
+  t.deepEqual(s.retry_histogram, { '1': 2 });
+
+  // Second failure: 2 s; released: unchanged.
+  c.advance(1000);
+  await withQueue(opts, (q) => q.applyBodyResults([{ upload_id: tasks[0].upload_id, result: { kind: 'retry', error: 'timeout' } }]));
+  await withQueue(opts, (q) => q.applyBodyResults([{ upload_id: tasks[1].upload_id, result: { kind: 'released' } }]));
+  tasks = await readQueue(opts, (q) => q.readyBodies(10, { force: true }));
+  t.like(tasks[0], { retry_count: 2, next_attempt_at: c.now() + 2000 });
+  t.like(tasks[1], { retry_count: 1, next_attempt_at: c.now() - 1000 + 60_000 });
+
+  const dead = await readQueue(opts, (q) => q.deadLetters());
+  t.is(dead.length, 1);
+  t.like(dead[0], { kind: 'body', artifact_path: 'research/d.md', reason: 'http_400', content_hash: items[3].content_hash });
+  t.deepEqual(dead[0].namespace, items[3].namespace);
+  // The dead letter keeps its body (retry re-sends it); the delivered one is collected.
+  t.true(bodyFiles(stateDir).includes(items[3].content_hash));
+  t.false(bodyFiles(stateDir).includes(items[0].content_hash));
+});
+
+test('a rejected event dead-letters its body task too; retry brings both back with fresh ids', async (t) => {
+  const stateDir = tmpState(t);
+  const a = artifact('spec.md', 'x');
+  await withQueue({ stateDir }, (q) => q.enqueue([a], CTX));
+  const [ev] = await readQueue({ stateDir }, (q) => q.readyEvents(5));
+  await withQueue({ stateDir }, (q) => q.applyEventResults([{ event_id: ev.event_id, result: { kind: 'dead', reason: 'rejected: bad key' } }]));
+  const dead = await readQueue({ stateDir }, (q) => q.deadLetters());
+  t.deepEqual(dead.map((d) => [d.kind, d.reason]).sort(), [['body', 'event_rejected: rejected: bad key'], ['event', 'rejected: bad key']]);
+  const s = await readQueue({ stateDir }, (q) => q.stats());
+  t.like(s, { pending: 0, failed: 1, events_failed: 1 });
+  t.false(existsSync(pendingMarkerPath(stateDir)));
+
+  const bodyLetter = dead.find((d) => d.kind === 'body')!;
+  const res = await withQueue({ stateDir }, (q) => q.retryDeadLetters([bodyLetter.id, 'nope']));
+  t.deepEqual(res, { requeued: 2, superseded: 0, unknown: ['nope'], unavailable: [] });
+  const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(5), events: q.readyEvents(5) }));
+  t.is(bodies.length, 1);
+  t.is(events.length, 1);
+  t.is(bodies[0].retry_count, 0);
+  t.not(events[0].event_id, ev.event_id);
+  t.is(indexed(events[0]).payload.content_hash_sha256, a.content_hash);
+  t.true(existsSync(pendingMarkerPath(stateDir)));
+});
+
+test('retrying a dead letter whose artifact has a newer version does not re-queue it', async (t) => {
+  const stateDir = tmpState(t);
+  const v1 = artifact('tasks.md', 'old');
+  await withQueue({ stateDir }, (q) => q.enqueue([v1], CTX));
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(5).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
+  await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'dead', reason: 'http_400' } }))));
+  const v2 = artifact('tasks.md', 'new');
+  await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
+  // Even once the newer version was delivered, the old one must not come back.
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(5).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
+  await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
+  const res = await withQueue({ stateDir }, (q) => q.retryDeadLetters('all'));
+  t.like(res, { requeued: 0, superseded: 1 });
+  const s = await readQueue({ stateDir }, (q) => q.stats());
+  t.like(s, { pending: 0, failed: 0, events_pending: 0 });
+  t.deepEqual(bodyFiles(stateDir), [], 'nothing references any body: all collected');
+});
+
+test('expireStale dead-letters work past max age or max retries', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  await withQueue(opts, (q) => q.enqueue([artifact('research/old.md')], CTX));
+  c.advance(10_000);
+  await withQueue(opts, (q) => q.enqueue([artifact('research/young.md')], CTX));
+  const moved = await withQueue(opts, (q) => q.expireStale({ maxAgeMs: 5_000, maxRetries: 100 }));
+  t.is(moved, 2, 'the old event and its body');
+  const dead = await readQueue(opts, (q) => q.deadLetters());
+  t.deepEqual(dead.map((d) => [d.kind, d.reason, d.artifact_path]).sort(), [
+    ['body', 'event_stale_max_age', 'research/old.md'],
+    ['event', 'stale_max_age', 'research/old.md'],
+  ]);
+  t.is(await withQueue(opts, (q) => q.expireStale({ maxAgeMs: 1e9, maxRetries: 0 })), 2);
+  t.true((await readQueue(opts, (q) => q.deadLetters())).some((d) => d.reason === 'stale_max_retries'));
+});
+
+test('stats: counts, oldest pending age, per feature, retry histogram', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  await withQueue(opts, (q) =>
+    q.enqueue([artifact('spec.md', 'a', namespace('001-alpha')), artifact('spec.md', 'b', namespace('002-beta')), artifact('plan.md', 'c', namespace('002-beta'))], CTX),
+  );
+  c.advance(5000);
+  const s = await readQueue(opts, (q) => q.stats());
+  t.like(s, { pending: 3, ready: 3, backoff: 0, failed: 0, events_pending: 3, events_ready: 3, oldest_pending_age_ms: 5000 });
+  t.deepEqual(s.per_feature, { '001-alpha': { pending: 1, failed: 0 }, '002-beta': { pending: 2, failed: 0 } });
+  t.deepEqual(s.retry_histogram, { '0': 3 });
+  const empty = await readQueue({ stateDir: path.join(stateDir, 'nowhere') }, (q) => q.stats());
+  t.like(empty, { pending: 0, oldest_pending_age_ms: null });
+});
+
+test('pending marker exists exactly while work is pending', async (t) => {
+  const stateDir = tmpState(t);
+  const marker = pendingMarkerPath(stateDir);
+  await withQueue({ stateDir }, (q) => q.stats());
+  t.false(existsSync(marker));
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  t.true(existsSync(marker));
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(5).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
+  t.true(existsSync(marker), 'the body is still pending');
+  await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
+  t.false(existsSync(marker));
+  t.deepEqual(bodyFiles(stateDir), []);
+});
+
+test('readQueue never creates files and refuses mutations', async (t) => {
+  const stateDir = tmpState(t);
+  t.is(await readQueue({ stateDir }, (q) => q.hasPending()), false);
+  t.false(existsSync(stateDir));
+  await t.throwsAsync(readQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX)), { message: /read-only/ });
+  t.false(existsSync(stateDir));
+});
+
+test('body files: deduplicated, orphans (killed writers, unreferenced files) swept when nothing references them', async (t) => {
+  const stateDir = tmpState(t);
+  const a = artifact('spec.md', 'same');
+  const b = artifact('research/copy.md', 'same');
+  await withQueue({ stateDir }, (q) => q.enqueue([a, b], CTX));
+  t.deepEqual(bodyFiles(stateDir), [a.content_hash]);
+  // Leftovers: a torn temporary file and a body nothing references.
+  writeFileSync(path.join(stateDir, 'bodies', `.tmp-${a.content_hash}-1-x`), 'partial');
+  writeFileSync(path.join(stateDir, 'bodies', sha256('orphan')), 'orphan');
+  // One of the two tasks delivered: the shared body is still needed.
+  const [first] = await readQueue({ stateDir }, (q) => q.readyBodies(1));
+  await withQueue({ stateDir }, (q) => q.applyBodyResults([{ upload_id: first.upload_id, result: { kind: 'delivered' } }]));
+  t.true(bodyFiles(stateDir).includes(a.content_hash));
+  const [second] = await readQueue({ stateDir }, (q) => q.readyBodies(1));
+  await withQueue({ stateDir }, (q) => q.applyBodyResults([{ upload_id: second.upload_id, result: { kind: 'delivered' } }]));
+  t.deepEqual(bodyFiles(stateDir), []);
+  t.is(await readBody(stateDir, a.content_hash), null);
+});
+
+test('lamport clock and enqueue order persist across opens', async (t) => {
+  const stateDir = tmpState(t);
+  for (const p of ['a.md', 'b.md', 'c.md']) await withQueue({ stateDir }, (q) => q.enqueue([artifact(`research/${p}`)], CTX));
+  const events = await readQueue({ stateDir }, (q) => q.readyEvents(10));
+  t.deepEqual(events.map((e) => e.envelope.lamport_clock), [1, 2, 3]);
+  t.is(new Set(events.map((e) => e.envelope.node_id)).size, 1);
+});
+
+for (const [name, corrupt] of [
+  ['a garbage file', (file: string) => writeFileSync(file, 'this is not a database at all, just some text '.repeat(100))],
+  ['a truncated file', (file: string) => writeFileSync(file, readFileSync(file).subarray(0, Math.floor(statSync(file).size / 2) + 100))],
+  ['a zero-length file', (file: string) => writeFileSync(file, '')],
+  ['a file cut at a page boundary', (file: string) => writeFileSync(file, readFileSync(file).subarray(0, 4096 * 2))],
+] as const) {
+  test(`corrupt queue (${name}) is moved aside once, a fresh queue starts, the operation succeeds`, async (t) => {
+    const stateDir = tmpState(t);
+    await withQueue({ stateDir }, (q) => q.enqueue(['a', 'b', 'c', 'd', 'e', 'f'].map((p) => artifact(`research/${p}.md`, p.repeat(3000))), CTX));
+    corrupt(dbPath(stateDir));
+    const notices: string[] = [];
+    // A read-only view tells but moves nothing.
+    const seen = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats().pending);
+    t.is(seen, 0);
+    t.is(notices.length, 1);
+    t.regex(notices[0], /will be moved aside/);
+    notices.length = 0;
+    const res = await withQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.enqueue([artifact('spec.md')], CTX));
+    t.is(res.added, 1);
+    t.is(notices.length, 1);
+    const aside = readdirSync(stateDir).filter((f) => f.startsWith('queue.sqlite.corrupt-'));
+    t.is(aside.length, 1);
+    t.true(notices[0].includes(dbPath(stateDir)));
+    t.true(notices[0].includes(path.join(stateDir, aside[0])));
+    t.is((await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats())).pending, 1);
+    t.is(notices.length, 1, 'told once');
+  });
+}
+
+test('a database from a newer kitty-sync is not thrown away', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  const SQL = await openSqlJs();
+  const db = new SQL.Database(readFileSync(dbPath(stateDir)));
+  db.run("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+  writeFileSync(dbPath(stateDir), db.export());
+  db.close();
+  await t.throwsAsync(withQueue({ stateDir }, (q) => q.stats()), { message: /newer than this kitty-sync understands/ });
+  t.true(existsSync(dbPath(stateDir)));
+});
+
+test('migrates a version-1 queue to the current schema without losing work', async (t) => {
+  const stateDir = tmpState(t);
+  const SQL = await openSqlJs();
+  const db = new SQL.Database();
+  db.exec(V1_DDL);
+  for (const [k, v] of [['schema_version', '1'], ['lamport_clock', '7'], ['node_id', 'NODE1'], ['enqueue_seq', '3']]) db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  const a = artifact('spec.md', 'v1 spec', namespace('001-alpha', 'feature/x'));
+  const b = artifact('plan.md', 'v1 plan');
+  const envelope = (x: typeof a, lamport: number) => ({
+    event_id: `01HEVENT${lamport}`.padEnd(26, '0'),
+    event_type: 'MissionDossierArtifactIndexed',
+    aggregate_id: `${x.namespace.feature_slug}:${x.artifact_key}`,
+    aggregate_type: 'MissionDossier',
+    payload: {
+      feature_slug: x.namespace.feature_slug, artifact_key: x.artifact_key, artifact_class: x.artifact_class, relative_path: x.artifact_path,
+      content_hash_sha256: x.content_hash, size_bytes: x.size_bytes, wp_id: null, step_id: null, required_status: x.required_status, namespace: x.namespace,
+    },
+    node_id: 'NODE1', lamport_clock: lamport, causation_id: null, timestamp: new Date(1_700_000_000_000).toISOString(),
+    project_uuid: x.namespace.project_uuid, project_slug: 'demo', git_branch: 'main', head_commit_sha: 'b'.repeat(40), repo_slug: 'acme/demo',
+  });
+  const ns = (x: typeof a) => [x.namespace.project_uuid, x.namespace.feature_slug, x.namespace.target_branch, x.namespace.mission_key, x.namespace.manifest_version];
+  const ea = envelope(a, 6);
+  db.run('INSERT INTO body_tasks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)', ['U1', ...ns(a), 'spec.md', a.content_hash, 'sha256', a.size_bytes, ea.event_id, 1_700_000_000_000, 2, 1_700_000_004_000, 'http_503']);
+  db.run('INSERT INTO index_events VALUES (?,?,?,?,?,?,?,?)', [ea.event_id, a.namespace.feature_slug, 'spec.md', JSON.stringify(ea), 1_700_000_000_000, 0, 1_700_000_000_000, null]);
+  // An event whose body task was already delivered, and a dead letter.
+  const eb = envelope(b, 7);
+  db.run('INSERT INTO index_events VALUES (?,?,?,?,?,?,?,?)', [eb.event_id, b.namespace.feature_slug, 'plan.md', JSON.stringify(eb), 1_700_000_000_001, 1, 1_700_000_000_001, 'http_500']);
+  db.run('INSERT INTO dead_letters VALUES (?,?,?,?,?,?)', ['D1', 'body', 'U0', JSON.stringify({ namespace: b.namespace, artifact_path: 'tasks.md', content_hash: sha256('t'), retry_count: 4 }), 'http_400', 1_699_999_999_000]);
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(dbPath(stateDir), db.export());
+  db.close();
+
+  const c = clock(1_700_000_010_000);
+  const got = await withQueue({ stateDir, now: c.now }, (q) => ({ stats: q.stats(), bodies: q.readyBodies(10, { force: true }), events: q.readyEvents(10, { force: true }), dead: q.deadLetters() }));
+  t.like(got.stats, { pending: 1, events_pending: 2, failed: 1 });
+  t.like(got.bodies[0], { artifact_path: 'spec.md', content_hash: a.content_hash, retry_count: 2, last_error: 'http_503', created_at: 1_700_000_000_000 });
+  t.deepEqual(got.bodies[0].namespace, a.namespace);
+  t.deepEqual(got.events.map((e) => [indexed(e).payload.relative_path, e.envelope.lamport_clock, indexed(e).payload.content_hash_sha256]), [
+    ['spec.md', 6, a.content_hash],
+    ['plan.md', 7, b.content_hash],
+  ]);
+  t.is(got.events[0].envelope.head_commit_sha, 'b'.repeat(40));
+  t.like(got.dead[0], { id: 'D1', artifact_path: 'tasks.md', reason: 'http_400', retry_count: 4 });
+
+  // Saved as the current version; the clock continues from the migrated value.
+  await withQueue({ stateDir, now: c.now }, (q) => q.enqueue([artifact('research/new.md')], CTX));
+  const SQL2 = await openSqlJs();
+  const after = new SQL2.Database(readFileSync(dbPath(stateDir)));
+  t.is(String(after.exec("SELECT value FROM meta WHERE key = 'schema_version'")[0].values[0][0]), String(SCHEMA_VERSION));
+  after.close();
+  const events = await readQueue({ stateDir }, (q) => q.readyEvents(10, { force: true }));
+  t.is(events.at(-1)!.envelope.lamport_clock, 8);
+});
+
+test('a save removes temp files left by saves that were killed before their rename', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  const dead = path.join(stateDir, 'queue.sqlite.tmp-12345-abc');
+  writeFileSync(dead, 'half a database');
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('plan.md')], CTX));
+  t.false(existsSync(dead));
+  t.is(await readQueue({ stateDir }, (q) => q.stats().pending), 2);
+});
+
+test('bodies that cannot be written: the enqueue fails, no row is saved, nothing is left running', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', '# Spec\n');
+  const plan = artifact('plan.md', '# Plan\n');
+  await withQueue({ stateDir }, (q) => q.enqueue([plan], CTX));
+  const before = readFileSync(dbPath(stateDir));
+  // A file where the bodies directory belongs: every body write fails (also for root).
+  rmSync(path.join(stateDir, 'bodies'), { recursive: true });
+  writeFileSync(path.join(stateDir, 'bodies'), 'not a directory');
+  await t.throwsAsync(
+    withQueue({ stateDir }, async (q) => {
+      q.enqueue([spec], CTX);
+      // The writes run while the transaction goes on; a failure waits for the save to see it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return q.stats();
+    }),
+    { code: 'EEXIST' },
+  );
+  t.deepEqual(readFileSync(dbPath(stateDir)), before);
+  t.deepEqual(await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => b.artifact_path)), ['plan.md']);
+});
