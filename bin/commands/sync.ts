@@ -3,6 +3,7 @@
 import { EXIT, UserError } from '../../lib/errors.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
+import { mark } from '../../lib/trace.js';
 
 interface SyncArgs {
   features: string[];
@@ -57,9 +58,11 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
     import('../progress.js'),
     import('../../lib/run/dry-run.js'),
   ]);
+  mark('sync: modules loaded');
   checkFeatureArgs(argv);
   const { repo, settings } = await loadContext(argv.repo);
   const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
+  mark(`sync: ${result.eligible.length} artifacts collected`);
   for (const p of result.problems) notice(p);
   const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
   if (problem) notice(problem);
@@ -85,6 +88,7 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
     if (run.drain.message) notice(run.drain.message);
   }
   process.exitCode = run.drain.stats.pending + run.drain.stats.events_pending === 0 ? EXIT.ok : EXIT.pending;
+  mark('sync: reported');
 }
 
 /** `--all` or named features, not both and not neither. */

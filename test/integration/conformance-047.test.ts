@@ -54,7 +54,10 @@ const golden = JSON.parse(readFileSync(path.join(CONFORMANCE, 'corpus.json'), 'u
 async function goldenRepo(t: { teardown(fn: () => unknown): void }) {
   const r = await makeRepo({ uuid: null, files: { '.kittify/config.yaml': golden.source_repo.config_yaml } });
   t.teardown(r.cleanup);
-  await copyCorpusFeatures(r, golden.features.map((f) => f.feature_slug));
+  await copyCorpusFeatures(
+    r,
+    golden.features.map((f) => f.feature_slug),
+  );
   const sha = await commitAll(r, 'corpus');
   const env = cleanEnv();
   await gitOk(r.root, ['remote', 'add', 'origin', golden.source_repo.origin], env);
@@ -123,7 +126,10 @@ test('sync --dry-run --json: the namespace, keys, classes, required status, inde
   }
   for (const o of rows.values()) mismatches.push(`${o.feature_slug}/${o.artifact_path}: reported by kitty-sync, absent from corpus.json`);
   t.deepEqual(mismatches, []);
-  t.is(compared, golden.features.reduce((n, f) => n + f.files.filter((g) => g.reason_code !== 'other:hidden_path_not_scanned').length, 0));
+  t.is(
+    compared,
+    golden.features.reduce((n, f) => n + f.files.filter((g) => g.reason_code !== 'other:hidden_path_not_scanned').length, 0),
+  );
 });
 
 test('sync --all queues the events 047 emits: one Indexed per indexed file with its payload, one snapshot per feature', async (t) => {
@@ -146,7 +152,17 @@ test('sync --all queues the events 047 emits: one Indexed per indexed file with 
     for (const g of f.files.filter((x) => x.indexed)) {
       const e = indexed.get(g.path);
       const want = { aggregate_id: g.aggregate_id, key: g.artifact_key, cls: g.artifact_class, wp: g.wp_id, step: g.step_id, req: g.required_status, hash: g.content_hash, size: g.size_bytes, ns: f.namespace };
-      const got = e && { aggregate_id: e.aggregate_id, key: e.payload.artifact_key, cls: e.payload.artifact_class, wp: e.payload.wp_id, step: e.payload.step_id, req: e.payload.required_status, hash: e.payload.content_hash_sha256, size: e.payload.size_bytes, ns: e.payload.namespace };
+      const got = e && {
+        aggregate_id: e.aggregate_id,
+        key: e.payload.artifact_key,
+        cls: e.payload.artifact_class,
+        wp: e.payload.wp_id,
+        step: e.payload.step_id,
+        req: e.payload.required_status,
+        hash: e.payload.content_hash_sha256,
+        size: e.payload.size_bytes,
+        ns: e.payload.namespace,
+      };
       if (JSON.stringify(want) !== JSON.stringify(got)) mismatches.push(`${f.feature_slug}/${g.path}: 047 ${JSON.stringify(want)} / kitty-sync ${JSON.stringify(got)}`);
     }
   }

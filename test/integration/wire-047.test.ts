@@ -102,9 +102,16 @@ test('sync sends what 047 sends: push-content bodies and the events batch, field
     t.is(q.headers.authorization, 'Bearer golden-token');
   }
   const sent = batches.flatMap((q) => (JSON.parse(gunzipSync(q.body).toString('utf8')) as { events: Envelope[] }).events);
-  t.deepEqual(sent.map((e) => e.event_type), golden.map((e) => e.event_type), 'one Indexed per indexed file, then the snapshot');
+  t.deepEqual(
+    sent.map((e) => e.event_type),
+    golden.map((e) => e.event_type),
+    'one Indexed per indexed file, then the snapshot',
+  );
   const lamports = sent.map((e) => e.lamport_clock as number);
-  t.true(lamports.every((n, i) => Number.isInteger(n) && (i === 0 || n > lamports[i - 1])), 'lamport clock rises');
+  t.true(
+    lamports.every((n, i) => Number.isInteger(n) && (i === 0 || n > lamports[i - 1])),
+    'lamport clock rises',
+  );
   const key = (e: Envelope) => (e.event_type === 'MissionDossierArtifactIndexed' ? String(e.payload.relative_path) : 'snapshot');
   const mine = new Map(sent.map((e) => [key(e), e]));
   for (const g of golden) {
@@ -138,9 +145,7 @@ test('without a remote, on a detached HEAD: repo_slug is null and git_branch is 
   await gitOk(r.root, ['checkout', '-q', '--detach'], cleanEnv());
   const run = await cli(r.root, ['sync', wire.feature_slug, '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: srv.url, KITTY_SYNC_TEAM: 'acme' }));
   t.is(run.code, 0, run.stderr);
-  const sent = srv.requests
-    .filter((q) => q.url === '/api/v1/events/batch/')
-    .flatMap((q) => (JSON.parse(gunzipSync(q.body).toString('utf8')) as { events: Envelope[] }).events);
+  const sent = srv.requests.filter((q) => q.url === '/api/v1/events/batch/').flatMap((q) => (JSON.parse(gunzipSync(q.body).toString('utf8')) as { events: Envelope[] }).events);
   t.true(sent.length > 0);
   for (const e of sent) {
     t.is(e.repo_slug, null);

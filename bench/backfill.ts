@@ -1,0 +1,176 @@
+// bench/backfill: what a user does first (issue 16, item 2). A fresh repository with the whole
+// corpus committed, a real `kitty-sync serve` child, and one cold `kitty-sync sync --all` process,
+// timed from its spawn to its exit, then `status --json` must show an empty queue. Prints bodies/s
+// end to end and the per-phase breakdown of KITTY_SYNC_TRACE=1 (wall and CPU per phase).
+// In the same run, bench/drain (one fresh-process run) on the same number of corpus bodies, for the
+// >= 70 % comparison: drain.js runs its work at import, so it is spawned rather than imported.
+// Run: npm run build && node dist/bench/backfill.js [concurrency]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CONCURRENCY } from '../lib/config.js';
+import { commitAll, copyCorpusFeatures, makeRepo } from '../test/support/git.js';
+import { cleanEnv } from '../test/support/proc.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cli = path.resolve(here, '../bundle/kitty-sync.js');
+const drainBench = path.resolve(here, 'drain.js');
+const CONCURRENCY = Number(process.argv[2] ?? DEFAULT_CONCURRENCY);
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  cpuMs: number;
+}
+
+/** Runs a child to its exit; `ms` is wall time from spawn to exit, `cpuMs` the child's user + system CPU. */
+function runChild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    // 'exit' rather than 'close': the clock stops when the process ends, not when its pipes drain.
+    child.on('exit', (code) => {
+      const ms = performance.now() - t0;
+      child.on('close', () => resolve({ code, stdout, stderr, ms, cpuMs: reapedChildrenCpuDelta() }));
+    });
+  });
+}
+
+/**
+ * CPU of children reaped since the last call (the CLI and the git processes it waited for): /proc/<pid>
+ * is gone once a child exits, and process.resourceUsage() has no children figure; /proc/self/stat's
+ * cutime + cstime (Linux) has.
+ */
+let childrenCpuSeen = 0;
+function reapedChildrenCpuDelta(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const total = (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime of reaped children, 1/100 s ticks
+  const delta = total - childrenCpuSeen;
+  childrenCpuSeen = total;
+  return delta;
+}
+
+async function startServer(): Promise<{ url: string; child: ChildProcess; data: string }> {
+  const data = mkdtempSync(path.join(tmpdir(), 'ks-bench-backfill-recv-'));
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--data', data], { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv() });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(buf);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code} before listening`)));
+  });
+  return { url, child, data };
+}
+
+async function stopServer(s: { child: ChildProcess; data: string }): Promise<void> {
+  if (s.child.exitCode === null) {
+    const exited = new Promise((res) => s.child.once('exit', res));
+    s.child.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(s.data, { recursive: true, force: true });
+}
+
+/** Trace lines ("kitty-sync trace:  123 ms (+  45)  cpu  100 ms (+  30)  label") as rows. */
+function phases(stderr: string): { at: number; wall: number; cpu: number; label: string }[] {
+  const re = /^kitty-sync trace:\s+(\d+) ms \(\+\s*(\d+)\)\s+cpu\s+(\d+) ms \(\+\s*(\d+)\)\s+(.*)$/;
+  return stderr
+    .split('\n')
+    .map((l) => re.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ at: Number(m[1]), wall: Number(m[2]), cpu: Number(m[4]), label: m[5] }));
+}
+
+/**
+ * The marks grouped as a user sees a backfill: start-up and reading the repository, the enqueue
+ * transaction (sql.js start, capture, save), delivery (events, bodies, the drain's saves), the end.
+ * A group ends at the first mark whose label matches; the wall and CPU are the sums of the deltas.
+ */
+function phaseSummary(rows: ReturnType<typeof phases>, totalMs: number): string[] {
+  const groups: [string, (label: string) => boolean][] = [
+    ['start-up + reading blobs + eligibility (to "artifacts collected")', (l) => /^sync: \d+ artifacts collected$/.test(l)],
+    ['enqueue: sql.js start, capture, save (to "enqueued")', (l) => l === 'enqueued'],
+    ['delivery: events + bodies + the drain\'s saves (to "drain: finished")', (l) => l === 'drain: finished'],
+    ['report + outcome log (to "sync: reported")', (l) => l === 'sync: reported'],
+  ];
+  const out: string[] = [];
+  let i = 0;
+  for (const [name, ends] of groups) {
+    let wall = 0;
+    let cpu = 0;
+    for (; i < rows.length; i++) {
+      wall += rows[i].wall;
+      cpu += rows[i].cpu;
+      if (ends(rows[i].label)) {
+        i += 1;
+        break;
+      }
+    }
+    out.push(`${wall.toFixed(0).padStart(6)} ms wall  ${cpu.toFixed(0).padStart(6)} ms cpu  ${name}`);
+  }
+  const last = rows.at(-1)?.at ?? 0;
+  out.push(`${(totalMs - last).toFixed(0).padStart(6)} ms wall               exit (after the last mark)`);
+  return out;
+}
+
+interface Outcome {
+  status: string;
+}
+
+async function main(): Promise<void> {
+  const repo = await makeRepo({ prefix: 'ks-bench-backfill-' });
+  const server = await startServer();
+  try {
+    const features = await copyCorpusFeatures(repo, 'all');
+    await commitAll(repo, 'the whole corpus');
+    const env = cleanEnv({ KITTY_SYNC_SERVER_URL: server.url, KITTY_SYNC_TRACE: '1', KITTY_SYNC_CONCURRENCY: String(CONCURRENCY) });
+    reapedChildrenCpuDelta(); // baseline: the git children above are not the sync's
+
+    const sync = await runChild([cli, 'sync', '--all', '--json'], { cwd: repo.root, env });
+    if (sync.code !== 0) throw new Error(`sync --all exited ${sync.code}: ${sync.stderr.slice(-2000)}`);
+    const outcomes = (JSON.parse(sync.stdout) as { outcomes: Outcome[] }).outcomes;
+    const uploaded = outcomes.filter((o) => o.status === 'uploaded' || o.status === 'already_exists').length;
+    const status = JSON.parse((await runChild([cli, 'status', '--json'], { cwd: repo.root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: server.url }) })).stdout) as {
+      pending: number;
+      events_pending: number;
+      failed: number;
+    };
+    if (status.pending !== 0 || status.events_pending !== 0 || status.failed !== 0) throw new Error(`queue not empty after sync --all: ${JSON.stringify(status)}`);
+
+    const rate = uploaded / (sync.ms / 1000);
+    console.log(`features: ${features.length}, bodies delivered: ${uploaded} (outcomes ${outcomes.length}), concurrency ${CONCURRENCY}`);
+    console.log(`cold sync --all: ${sync.ms.toFixed(0)} ms spawn to exit, cpu ${sync.cpuMs.toFixed(0)} ms (CLI + its git children) -> ${rate.toFixed(0)} bodies/s end to end; queue empty after (status --json)`);
+    console.log('phases (KITTY_SYNC_TRACE; wall and CPU since the previous mark):');
+    for (const p of phases(sync.stderr)) console.log(`  ${String(p.at).padStart(5)} ms  +${String(p.wall).padStart(5)} ms wall  +${String(p.cpu).padStart(5)} ms cpu  ${p.label}`);
+    const last = phases(sync.stderr).at(-1)?.at ?? 0;
+    console.log(`  ${sync.ms.toFixed(0).padStart(5)} ms  +${(sync.ms - last).toFixed(0).padStart(5)} ms wall  (after the last mark: exit, and process start before node's clock)`);
+    console.log('per phase (what the issue asks to compare: everything before sending must cost less than sending):');
+    for (const row of phaseSummary(phases(sync.stderr), sync.ms)) console.log(`  ${row}`);
+
+    // The same number of corpus bodies through bench/drain, one fresh-process run.
+    const drain = await runChild([drainBench, String(uploaded), String(CONCURRENCY), '1'], { env: { ...process.env, KS_BENCH_CHILD: '1' } });
+    const line = drain.stdout.split('\n').find((l) => l.startsWith('KS_BENCH_RESULT '));
+    if (drain.code !== 0 || !line) throw new Error(`bench/drain failed (${drain.code}): ${drain.stderr.slice(-2000)}`);
+    const d = JSON.parse(line.slice('KS_BENCH_RESULT '.length)) as { drainRate: number; fetchFloorRate: number; floorRate: number };
+    console.log(`bench/drain on ${uploaded} corpus bodies (same run): drain ${d.drainRate.toFixed(0)} bodies/s, node-fetch floor ${d.fetchFloorRate.toFixed(0)}, http.request floor ${d.floorRate.toFixed(0)}`);
+    console.log(`backfill / drain: ${((rate / d.drainRate) * 100).toFixed(0)} %   (target >= 70 %)`);
+  } finally {
+    await stopServer(server);
+    await repo.cleanup();
+  }
+}
+
+await main();
