@@ -7,6 +7,7 @@ import { encodePushContent } from '../../lib/delivery/encoding.js';
 import { retryAfter } from '../../lib/delivery/responses.js';
 import { ConfigError } from '../../lib/delivery/server-url.js';
 import { indexEvent, pushRequest, startTestReceiver, testNamespace } from '../support/receiver.js';
+import { boundFor, timed } from '../support/timing.js';
 
 const TOKEN = 'tok-SECRET-1234567890';
 
@@ -173,13 +174,18 @@ test('5xx → retry', async (t) => {
 });
 
 test('timeout → retry "timeout" (server accepts and never answers)', async (t) => {
-  const r = await startTestReceiver({ faults: { hang: true } });
+  const r = await startTestReceiver();
   t.teardown(() => r.close());
-  const transport = transportFor(t, r.url, { token: null, timeoutMs: 200 });
+  // The timeout grows with a baseline (one answered request): the server must have read each request
+  // before the client gives up on it, however busy the machine is.
+  const baseline = await timed(() => transportFor(t, r.url, { token: null }).sendEvents([indexEvent(testNamespace(), 'spec.md', 'x')]));
+  t.is(baseline.value.kind, 'results');
+  r.setFaults({ hang: true });
+  const transport = transportFor(t, r.url, { token: null, timeoutMs: Math.round(boundFor(200, baseline.ms)) });
   t.deepEqual(await transport.pushContent(someRequest()), { kind: 'retry', reason: 'timeout' });
   t.deepEqual(await transport.sendEvents([indexEvent(testNamespace(), 'spec.md', 'x')]), { kind: 'retry', reason: 'timeout' });
-  // The client may give up before the (busy) server has even read the request: wait for it.
-  for (let i = 0; i < 250 && r.stats().faults.hang < 2; i++) await new Promise((res) => setTimeout(res, 20));
+  // The server counts a hang once it has read the request, which may come after the client gave up.
+  for (let i = 0; i < 1500 && r.stats().faults.hang < 2; i++) await new Promise((res) => setTimeout(res, 20));
   t.is(r.stats().faults.hang, 2);
 });
 
