@@ -3,6 +3,7 @@
 import test from 'ava';
 import { readdirSync } from 'node:fs';
 import { cli } from '../support/proc.js';
+import { startTestReceiver } from '../support/receiver.js';
 import { boundFor } from '../support/timing.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
 import { addBareRemote, blobAt, commit, deadUrl, feature, fileReceiver, hangingServer, type HookRepo, installHooks, namespace, newRepo, OFF, onlineEnv, status, summaryOf } from '../support/hooks.js';
@@ -73,11 +74,14 @@ test('new branch: the commits not yet on the remote are delivered, content at th
     t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }
 
-  const before = receiver().stats().requests;
-  const del = await git(repo.root, ['push', 'origin', '--delete', 'feat/new'], online());
+  // A receiver of its own: the file's receiver is shared by tests running at the same time.
+  const watcher = await startTestReceiver();
+  t.teardown(() => watcher.close());
+  const before = watcher.stats().requests;
+  const del = await git(repo.root, ['push', 'origin', '--delete', 'feat/new'], onlineEnv(watcher.url));
   t.is(del.code, 0, del.stderr);
   t.notRegex(del.stderr, /kitty-sync/);
-  t.deepEqual(receiver().stats().requests, before);
+  t.deepEqual(watcher.stats().requests, before);
 });
 
 test('push with the server down succeeds quickly; the work is queued and replays with drain', async (t) => {
@@ -104,10 +108,13 @@ test('push to a hung server returns within the drain budget; the work is queued'
   const { repo } = await setup(t, slug);
   const hung = await hangingServer();
   t.teardown(hung.close);
-  // The baseline: the same push with a server that answers (the same work, nothing to wait for).
+  // The baseline: the same push with a server that answers (the same work, nothing to wait for). Its
+  // own receiver: the file's receiver is shared, and other tests compare its request counts.
+  const answering = await startTestReceiver();
+  t.teardown(() => answering.close());
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec answered\n' });
   await commit(repo.root, 'answered', OFF);
-  const baseline = await git(repo.root, ['push', 'origin', 'main'], online());
+  const baseline = await git(repo.root, ['push', 'origin', 'main'], onlineEnv(answering.url));
   t.is(baseline.code, 0, baseline.stderr);
   t.is(summaryOf(baseline.stderr, slug)?.uploaded, 1, baseline.stderr);
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec hung\n' });
