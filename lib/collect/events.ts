@@ -53,14 +53,7 @@ export interface EventRecord {
  * A new event for one indexed artifact; `lamportClock` must come from the persisted clock, already
  * incremented under the queue lock. `eventId` defaults to a fresh ULID.
  */
-export function newEventRecord(
-  item: IndexedItem,
-  ctx: CommitContext,
-  nodeId: string,
-  lamportClock: number,
-  nowMs: number,
-  eventId: string = ulid(nowMs),
-): EventRecord {
+export function newEventRecord(item: IndexedItem, ctx: CommitContext, nodeId: string, lamportClock: number, nowMs: number, eventId: string = ulid(nowMs)): EventRecord {
   return {
     event_id: eventId,
     namespace: pickNamespace(item.namespace),
@@ -153,7 +146,9 @@ export function snapshotFacts(index: FeatureIndex): Pick<SnapshotRecord, 'parity
 
 /** SHA-256 (hex) of the sorted content hashes concatenated: independent of scan order. */
 export function parityHash(contentHashes: string[]): string {
-  return createHash('sha256').update([...contentHashes].sort().join('')).digest('hex');
+  return createHash('sha256')
+    .update([...contentHashes].sort().join(''))
+    .digest('hex');
 }
 
 export function buildSnapshotEvent(r: SnapshotRecord): SnapshotEvent {

@@ -70,14 +70,7 @@ export const BUILTIN_MANIFESTS: Readonly<Record<BuiltinMission, Manifest>> = {
     required_always: [],
     required_by_step: [
       ['discover', [e('input.spec.documentation', 'input', 'spec.md')]],
-      [
-        'audit',
-        [
-          e('workflow.plan.documentation', 'workflow', 'plan.md'),
-          e('workflow.tasks.documentation', 'workflow', 'tasks.md'),
-          e('evidence.gap-analysis', 'evidence', 'gap-analysis.md'),
-        ],
-      ],
+      ['audit', [e('workflow.plan.documentation', 'workflow', 'plan.md'), e('workflow.tasks.documentation', 'workflow', 'tasks.md'), e('evidence.gap-analysis', 'evidence', 'gap-analysis.md')]],
       ['design', [e('workflow.plan.documentation', 'workflow', 'plan.md'), e('workflow.tasks.documentation', 'workflow', 'tasks.md')]],
       ['generate', [e('output.docs.generated', 'output', 'docs/**/*.md')]],
       ['validate', []],

@@ -51,10 +51,13 @@ test('sync --all --dry-run --json over all corpus features classifies every file
   t.is(Object.keys(report.namespaces).length, features.length);
   for (const ns of Object.values(report.namespaces)) t.is(ns.project_uuid, TEST_UUID);
 
-  const files = await countFiles(path.join(r.root, 'kitty-specs')) - 1; // minus Bad_Dir/spec.md
+  const files = (await countFiles(path.join(r.root, 'kitty-specs'))) - 1; // minus Bad_Dir/spec.md
   const perFile = report.outcomes.filter((o) => o.feature_slug !== 'Bad_Dir');
   t.is(perFile.length, files);
-  t.deepEqual(report.outcomes.filter((o) => o.feature_slug === 'Bad_Dir').map((o) => [o.artifact_path, o.status, o.reason]), [['', 'skipped', 'invalid_feature_slug']]);
+  t.deepEqual(
+    report.outcomes.filter((o) => o.feature_slug === 'Bad_Dir').map((o) => [o.artifact_path, o.status, o.reason]),
+    [['', 'skipped', 'invalid_feature_slug']],
+  );
   for (const o of report.outcomes) {
     t.true(o.status === 'queued' ? o.reason === 'dry_run' : o.status === 'skipped' && typeof o.reason === 'string', JSON.stringify(o));
   }
