@@ -120,7 +120,12 @@ async function main(): Promise<void> {
       if (s.pending !== 0) throw new Error(`${name}: ${s.pending} still pending: the hook did not deliver`);
     }
 
-    console.log(`bench/credentials: ${RUNS} runs each, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    console.log(
+      `bench/credentials: ${RUNS} runs each, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
     for (const [name, xs] of Object.entries(fills)) console.log(`  ${name.padEnd(28)} median ${median(xs).toFixed(1)} ms wall`);
     console.log(`  fill, store helper, CPU       median ${median(cpu).toFixed(1)} ms (user+sys of git and the helper)`);
     for (const [name, xs] of Object.entries(times)) console.log(`  commit, token from ${name.padEnd(9)} median ${median(xs).toFixed(1)} ms`);

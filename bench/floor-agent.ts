@@ -70,7 +70,9 @@ async function main(): Promise<void> {
   const db = bytes ? new SQL.Database(bytes) : new SQL.Database();
   db.exec('CREATE TABLE IF NOT EXISTS tasks (path TEXT, hash TEXT, body BLOB, event TEXT); BEGIN');
   const now = Date.now();
-  const events = items.map((item, i) => buildIndexEvent(newEventRecord(item, { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench', git_branch: 'main', head_commit_sha: head }, 'floor', now + i, now)));
+  const events = items.map((item, i) =>
+    buildIndexEvent(newEventRecord(item, { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench', git_branch: 'main', head_commit_sha: head }, 'floor', now + i, now)),
+  );
   const insert = db.prepare('INSERT INTO tasks VALUES (?, ?, ?, ?)');
   items.forEach((item, i) => insert.run([item.artifact_path, item.content_hash, item.body, JSON.stringify(events[i])]));
   insert.free();

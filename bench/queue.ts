@@ -78,7 +78,14 @@ async function main(): Promise<void> {
         rss = Math.max(rss, out.maxRssKb);
         rmSync(stateDir, { recursive: true, force: true });
       }
-      rows.push({ pending: size, median_ms: +median(times).toFixed(1), min_ms: +Math.min(...times).toFixed(1), wasm_init_ms: +median(inits).toFixed(1), db_bytes: dbBytes, peak_rss_mb: +(rss / 1024).toFixed(1) });
+      rows.push({
+        pending: size,
+        median_ms: +median(times).toFixed(1),
+        min_ms: +Math.min(...times).toFixed(1),
+        wasm_init_ms: +median(inits).toFixed(1),
+        db_bytes: dbBytes,
+        peak_rss_mb: +(rss / 1024).toFixed(1),
+      });
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -106,12 +106,16 @@ async function main(): Promise<void> {
     // Interleaved, so that the load of a shared machine weighs on every size alike.
     for (let i = 0; i < requests; i++) for (const x of targets) await apiStep(x, i);
     for (let i = 0; i < Math.min(requests, 100); i++) for (const x of targets) await pageStep(x);
-    console.log(`bench/serve: median ms of ${requests} requests per figure (pages: ${Math.min(requests, 100)}), loopback, keep-alive, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`);
+    console.log(
+      `bench/serve: median ms of ${requests} requests per figure (pages: ${Math.min(requests, 100)}), loopback, keep-alive, node ${process.version}, ${os.cpus().length} cores, load ${os.loadavg()[0].toFixed(1)}`,
+    );
     console.log('stored artifacts | events batch (20) | push stored | push already_exists | feature page (100 rows) | artifact page | serve.db');
     for (const x of targets) {
       const m = Object.fromEntries(Object.entries(x.samples).map(([k, v]) => [k, median(v).toFixed(2)]));
       const dbMb = statSync(path.join(x.dataDir, 'serve.db')).size / 1024 / 1024;
-      console.log(`${String(x.size).padStart(16)} | ${m.events.padStart(17)} | ${m.stored.padStart(11)} | ${m.already.padStart(19)} | ${m.page.padStart(23)} | ${m.artifactPage.padStart(13)} | ${dbMb.toFixed(0)} MB`);
+      console.log(
+        `${String(x.size).padStart(16)} | ${m.events.padStart(17)} | ${m.stored.padStart(11)} | ${m.already.padStart(19)} | ${m.page.padStart(23)} | ${m.artifactPage.padStart(13)} | ${dbMb.toFixed(0)} MB`,
+      );
     }
   } finally {
     agent.destroy();

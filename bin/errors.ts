@@ -32,6 +32,6 @@ export function reportFailure(err: unknown, verbose: boolean): void {
     process.exitCode = EXIT.usage;
     return;
   }
-  process.stderr.write(`kitty-sync: unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`kitty-sync: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = EXIT.unexpected;
 }

@@ -15,10 +15,7 @@ export async function progressBar(enabled: boolean, label: string): Promise<Prog
   return {
     update(done, total) {
       if (!bar) {
-        bar = new cliProgress.SingleBar(
-          { format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, clearOnComplete: true, hideCursor: true },
-          cliProgress.Presets.shades_classic,
-        );
+        bar = new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total}`, stream: process.stderr, clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic);
         bar.start(total, done);
       }
       bar.setTotal(Math.max(total, done));

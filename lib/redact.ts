@@ -18,7 +18,14 @@ export function redactUrl(url: string): string {
   let out = url;
   const at = url.lastIndexOf('@', authorityEnd - 1);
   if (scheme && at >= start) out = `${url.slice(0, start)}${MASK}${url.slice(at)}`;
-  return out.replace(/\?([^#]*)/, (_, query: string) => `?${query.split('&').map((kv) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=${MASK}` : kv === '' ? kv : MASK)).join('&')}`);
+  return out.replace(
+    /\?([^#]*)/,
+    (_, query: string) =>
+      `?${query
+        .split('&')
+        .map((kv) => (kv.includes('=') ? `${kv.slice(0, kv.indexOf('='))}=${MASK}` : kv === '' ? kv : MASK))
+        .join('&')}`,
+  );
 }
 
 /** Every URL in `text` redacted (see redactUrl). */

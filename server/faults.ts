@@ -24,12 +24,7 @@ export interface FaultConfig {
   endpoints: FaultEndpoint[];
 }
 
-export type FaultDecision =
-  | { kind: 'none' }
-  | { kind: 'hang' }
-  | { kind: 'drop' }
-  | { kind: 'rate_limit'; retryAfterSeconds: number }
-  | { kind: 'fail'; status: number };
+export type FaultDecision = { kind: 'none' } | { kind: 'hang' } | { kind: 'drop' } | { kind: 'rate_limit'; retryAfterSeconds: number } | { kind: 'fail'; status: number };
 
 export const NO_FAULTS: FaultConfig = {
   failRate: 0,
@@ -86,7 +81,10 @@ export class FaultInjector {
   private config: FaultConfig = { ...NO_FAULTS };
   private failFirstLeft = 0;
 
-  constructor(initial: Partial<FaultConfig> = {}, private readonly random: () => number = Math.random) {
+  constructor(
+    initial: Partial<FaultConfig> = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.set(initial, true);
   }
 

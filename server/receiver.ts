@@ -131,7 +131,7 @@ export class Receiver {
   }
 
   get url(): string {
-    const host = this.address?.family === 'IPv6' ? `[${this.address.address}]` : this.address?.address ?? DEFAULT_HOST;
+    const host = this.address?.family === 'IPv6' ? `[${this.address.address}]` : (this.address?.address ?? DEFAULT_HOST);
     return `http://${host}:${this.port}`;
   }
 
@@ -311,7 +311,9 @@ export class Receiver {
 
   /** Decompresses (events must be gzip) and parses JSON. */
   private async decode(req: http.IncomingMessage, raw: Buffer, route: FaultEndpoint): Promise<{ json: unknown } | { rejection: Rejection }> {
-    const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    const encoding = String(req.headers['content-encoding'] ?? 'identity')
+      .trim()
+      .toLowerCase();
     let bytes = raw;
     if (encoding === 'gzip') {
       try {

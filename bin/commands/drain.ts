@@ -12,7 +12,6 @@ import { printJson } from '../output.js';
 import { EXIT, UserError } from '../../lib/errors.js';
 import { progressBar } from '../progress.js';
 
-
 export default defineCommand({
   command: 'drain',
   describe: 'replay the queue to the server (exit 0: nothing left pending; 75: work remains queued)',
@@ -67,4 +66,3 @@ export default defineCommand({
     process.exitCode = left === 0 ? EXIT.ok : EXIT.pending;
   },
 });
-

@@ -10,12 +10,10 @@ import { parseWholeNumber } from '../usage.js';
 /** More than the log ever holds (~2 MiB, rotated): a larger limit is surely a mistake. */
 const MAX_LIMIT = 100_000;
 
-
 export default defineCommand({
   command: 'log',
   describe: 'show recent outcomes',
-  options: (y) =>
-    y.option('limit', { type: 'string', default: '50', describe: `how many entries (1-${MAX_LIMIT})` }).option('repo', repoOption),
+  options: (y) => y.option('limit', { type: 'string', default: '50', describe: `how many entries (1-${MAX_LIMIT})` }).option('repo', repoOption),
   run: async (args) => {
     const limit = parseWholeNumber(args.limit, 1, MAX_LIMIT);
     if ('problem' in limit) throw new UserError(`--limit: ${limit.problem}`);

@@ -5,7 +5,6 @@ import { loadContext, notice, repoOption } from '../context.js';
 import { printJson } from '../output.js';
 import { UserError } from '../../lib/errors.js';
 
-
 export default defineCommand({
   command: 'retry [ids..]',
   describe: 'put failed uploads back in the queue (then run `kitty-sync drain`)',
@@ -18,9 +17,7 @@ export default defineCommand({
     if (!args.all && args.ids.length === 0) throw new UserError('name the ids to retry (see `kitty-sync failed`) or use --all');
     if (args.all && args.ids.length > 0) throw new UserError('give ids or --all, not both');
     const { settings } = await loadContext(args.repo);
-    const r = await withQueue({ stateDir: settings.stateDir, capacity: settings.capacity, onNotice: notice }, (q) =>
-      q.retryDeadLetters(args.all ? 'all' : args.ids.map(String)),
-    );
+    const r = await withQueue({ stateDir: settings.stateDir, capacity: settings.capacity, onNotice: notice }, (q) => q.retryDeadLetters(args.all ? 'all' : args.ids.map(String)));
     if (args.json) {
       printJson(r);
     } else {

@@ -60,8 +60,12 @@ export default defineCommand({
           : 'not set (`kitty-sync login`, or KITTY_SYNC_TOKEN)';
     out.push(`token:     ${tokenLine}`);
     out.push(`state:     ${settings.stateDir}`);
-    const on = Object.entries(hooks).filter(([, yes]) => yes).map(([h]) => h);
-    const off = Object.entries(hooks).filter(([, yes]) => !yes).map(([h]) => h);
+    const on = Object.entries(hooks)
+      .filter(([, yes]) => yes)
+      .map(([h]) => h);
+    const off = Object.entries(hooks)
+      .filter(([, yes]) => !yes)
+      .map(([h]) => h);
     if (off.length === 0) out.push(`hooks:     installed (${on.join(', ')})`);
     else if (on.length === 0) out.push('hooks:     not installed in this repository: commits and pushes are not synced (run `kitty-sync install`)');
     else out.push(`hooks:     ${on.join(', ')} installed; ${off.join(', ')} missing (run \`kitty-sync install\`)`);

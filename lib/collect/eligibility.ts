@@ -6,14 +6,7 @@ import { MAX_BODY_BYTES } from '../contract/limits.js';
 
 export const ALLOWED_EXTENSIONS: readonly string[] = ['.md', '.json', '.yaml', '.yml', '.csv'];
 
-const TOP_LEVEL_SURFACES: ReadonlySet<string> = new Set([
-  'spec.md',
-  'plan.md',
-  'tasks.md',
-  'research.md',
-  'quickstart.md',
-  'data-model.md',
-]);
+const TOP_LEVEL_SURFACES: ReadonlySet<string> = new Set(['spec.md', 'plan.md', 'tasks.md', 'research.md', 'quickstart.md', 'data-model.md']);
 const RECURSIVE_SURFACES = ['research/', 'contracts/', 'checklists/'];
 /** Work-package prompts, as 047: case-sensitive, and `.*` crosses folders (`tasks/WP03-x/review-cycle-1.md`). */
 const WP_PROMPT_RE = /^tasks\/WP\d+.*\.md$/s;

@@ -40,7 +40,7 @@ export function unquoteGitPath(printed: string): Buffer {
 export function decodePathBytes(bytes: Buffer): string {
   if (isUtf8(bytes)) return bytes.toString('utf8');
   let out = '';
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const len = sequenceLength(bytes[i]);
     if (len > 0 && i + len <= bytes.length && isUtf8(bytes.subarray(i, i + len))) {
       out += bytes.toString('utf8', i, i + len);

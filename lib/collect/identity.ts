@@ -65,8 +65,7 @@ export interface FeatureNamespaceInput {
 
 export type FeatureNamespaceResult =
   /** `manifest` is null for a mission 047 has no manifest for. */
-  | { ok: true; namespace: NamespaceRef; manifest: Manifest | null }
-  | { ok: false; reason: Extract<SkipReason, 'invalid_feature_slug' | 'invalid_metadata'>; detail: string };
+  { ok: true; namespace: NamespaceRef; manifest: Manifest | null } | { ok: false; reason: Extract<SkipReason, 'invalid_feature_slug' | 'invalid_metadata'>; detail: string };
 
 /**
  * The five namespace fields of one feature at `rev`. A missing meta.json means all
@@ -160,7 +159,11 @@ export function repoSlugFromUrl(url: string): string | null {
       /* keep as is */
     }
   }
-  const parts = p.replace(/\/+$/, '').replace(/\.git$/, '').split(/[/\\]/).filter((s) => s !== '' && s !== '.');
+  const parts = p
+    .replace(/\/+$/, '')
+    .replace(/\.git$/, '')
+    .split(/[/\\]/)
+    .filter((s) => s !== '' && s !== '.');
   if (parts.length < 2) return null;
   return `${parts[parts.length - 2]}/${parts[parts.length - 1]}`;
 }

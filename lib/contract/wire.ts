@@ -10,13 +10,7 @@ export interface NamespaceRef {
   manifest_version: string;
 }
 
-export const NAMESPACE_FIELDS = [
-  'project_uuid',
-  'feature_slug',
-  'target_branch',
-  'mission_key',
-  'manifest_version',
-] as const satisfies readonly (keyof NamespaceRef)[];
+export const NAMESPACE_FIELDS = ['project_uuid', 'feature_slug', 'target_branch', 'mission_key', 'manifest_version'] as const satisfies readonly (keyof NamespaceRef)[];
 
 export const EVENTS_BATCH_PATH = '/api/v1/events/batch/';
 export const PUSH_CONTENT_PATH = '/api/dossier/push-content/';

@@ -29,9 +29,7 @@ export type EventsResult =
 export type FailureResult = Extract<BodyResult, { kind: 'retry' | 'unauthorized' | 'halt' | 'permanent' | 'aborted' }>;
 
 /** What `probe` saw: the server's raw answer to an empty events batch, or why none came. */
-export type ProbeResult =
-  | { reached: true; status: number; body: Record<string, unknown> | null; detail: string }
-  | { reached: false; reason: string };
+export type ProbeResult = { reached: true; status: number; body: Record<string, unknown> | null; detail: string } | { reached: false; reason: string };
 
 export interface RawResponse {
   status: number;
@@ -87,7 +85,7 @@ function haltMessage(status: 410 | 412, code: string | null, detail: string): st
   const what =
     status === 410
       ? 'this endpoint is retired there; point KITTY_SYNC_SERVER_URL (or sync.server_url) at a server that takes this protocol, such as `kitty-sync serve`'
-      : 'it refuses this protocol version; check that the server speaks spec-kitty 047\'s sync protocol';
+      : "it refuses this protocol version; check that the server speaks spec-kitty 047's sync protocol";
   return `${said}: ${what}, then run \`kitty-sync drain\`. Nothing was lost: everything stays queued.`;
 }
 

@@ -42,9 +42,7 @@ export function parseServerUrl(serverUrl: string, allowInsecureHttp = false): UR
     throw new ConfigError('server URL must not contain credentials; store the token with `kitty-sync login` or set KITTY_SYNC_TOKEN');
   }
   if (url.protocol === 'http:' && !allowInsecureHttp && !isLoopbackHost(url.hostname)) {
-    throw new ConfigError(
-      `refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https://, or allow it with KITTY_SYNC_ALLOW_INSECURE_HTTP=1 (or sync.allow_insecure_http: true)`,
-    );
+    throw new ConfigError(`refusing plain http:// to ${url.hostname}: the token would travel unencrypted; use https://, or allow it with KITTY_SYNC_ALLOW_INSECURE_HTTP=1 (or sync.allow_insecure_http: true)`);
   }
   url.search = '';
   url.hash = '';

@@ -4,7 +4,12 @@
 // row is pending, and decode back to the row they name.
 import { createHash } from 'node:crypto';
 const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-const DIGIT = new Map([...B32].flatMap((c, i) => [[c, i], [c.toLowerCase(), i]]));
+const DIGIT = new Map(
+  [...B32].flatMap((c, i) => [
+    [c, i],
+    [c.toLowerCase(), i],
+  ]),
+);
 export const KIND_UPLOAD = 0;
 export const KIND_EVENT = 1;
 

@@ -94,9 +94,7 @@ export class HookManagerError extends Error {
 export function addLefthookEntries(root: string, hooks: readonly HookName[]): { file: string; created: boolean; changed: boolean } {
   const { file, exists } = lefthookLocalFile(root);
   if (exists && !/\.ya?ml$/.test(file)) {
-    throw new HookManagerError(
-      `${file}: only a YAML lefthook-local file can be edited; add a "${LEFTHOOK_COMMAND}" command under post-commit and pre-push by hand:\n${lefthookSnippet(hooks)}`,
-    );
+    throw new HookManagerError(`${file}: only a YAML lefthook-local file can be edited; add a "${LEFTHOOK_COMMAND}" command under post-commit and pre-push by hand:\n${lefthookSnippet(hooks)}`);
   }
   const before = exists ? readFileSync(file, 'utf8') : '';
   const doc = parseDocument(before);
@@ -156,9 +154,7 @@ function isEmptyMap(node: unknown): boolean {
 }
 
 function lefthookSnippet(hooks: readonly HookName[]): string {
-  return hooks
-    .map((h) => `${h}:\n  commands:\n    ${LEFTHOOK_COMMAND}:\n      run: ${JSON.stringify(lefthookRun(h))}${h === 'pre-push' ? '\n      use_stdin: true' : ''}`)
-    .join('\n');
+  return hooks.map((h) => `${h}:\n  commands:\n    ${LEFTHOOK_COMMAND}:\n      run: ${JSON.stringify(lefthookRun(h))}${h === 'pre-push' ? '\n      use_stdin: true' : ''}`).join('\n');
 }
 
 /** The line install adds to .git/info/exclude so that lefthook-local.yml never shows as untracked. */

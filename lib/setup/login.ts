@@ -119,7 +119,7 @@ export async function logout(choice: ServerChoice, opts: { env?: NodeJS.ProcessE
   return {
     server: choice.origin,
     removed: still === null,
-    problem: still === null ? null : 'a credential helper still returns a token for this server (it may not support removal); remove it with that helper\'s own tool',
+    problem: still === null ? null : "a credential helper still returns a token for this server (it may not support removal); remove it with that helper's own tool",
   };
 }
 

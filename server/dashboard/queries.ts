@@ -135,9 +135,7 @@ export class DashboardQueries {
   }
 
   versions(namespaceId: number, artifactPath: string): VersionRow[] {
-    return this.db
-      .prepare('SELECT seq, content_hash, size_bytes, received_ms FROM versions WHERE namespace_id = ? AND artifact_path = ? ORDER BY seq DESC')
-      .all(namespaceId, artifactPath) as VersionRow[];
+    return this.db.prepare('SELECT seq, content_hash, size_bytes, received_ms FROM versions WHERE namespace_id = ? AND artifact_path = ? ORDER BY seq DESC').all(namespaceId, artifactPath) as VersionRow[];
   }
 
   version(namespaceId: number, artifactPath: string, seq: number): (VersionRow & { body: string }) | null {
@@ -158,9 +156,8 @@ export class DashboardQueries {
 
   /** The newest MissionDossierSnapshotComputed payload of a namespace, if any. */
   snapshot(namespaceId: number): { payload: Record<string, unknown>; received_ms: number } | null {
-    const row = this.db
-      .prepare('SELECT envelope, received_ms FROM events WHERE namespace_id = ? AND event_type = ? ORDER BY seq DESC LIMIT 1')
-      .get(namespaceId, SNAPSHOT_COMPUTED) as { envelope: string; received_ms: number } | undefined;
+    const row = this.db.prepare('SELECT envelope, received_ms FROM events WHERE namespace_id = ? AND event_type = ? ORDER BY seq DESC LIMIT 1').get(namespaceId, SNAPSHOT_COMPUTED) as
+      { envelope: string; received_ms: number } | undefined;
     if (!row) return null;
     const env = JSON.parse(row.envelope) as { payload?: Record<string, unknown> };
     return { payload: env.payload ?? {}, received_ms: Number(row.received_ms) };

@@ -73,7 +73,10 @@ export class Dashboard {
     const ctx: PageContext = { q: this.q, render: await this.render, loggedIn: this.auth.required };
     let parts: string[];
     try {
-      parts = url.pathname.split('/').filter(Boolean).map((s) => decodeURIComponent(s));
+      parts = url.pathname
+        .split('/')
+        .filter(Boolean)
+        .map((s) => decodeURIComponent(s));
     } catch {
       return notFound(ctx, 'That address is not valid.');
     }

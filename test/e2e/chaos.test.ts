@@ -215,7 +215,10 @@ test('chaos: faults, kills and two worktrees lose nothing and never regress a ve
   t.is(st.events_pending, 0);
   t.is(st.failed, 0, 'a fault-only run leaves no dead letters');
   t.notRegex(status.stderr, /could not be read|moved aside|corrupt/i);
-  t.deepEqual(readdirSync(st.state_dir).filter((f) => f.includes('corrupt')), []);
+  t.deepEqual(
+    readdirSync(st.state_dir).filter((f) => f.includes('corrupt')),
+    [],
+  );
   const failed = await cli(main, ['failed', '--json'], env);
   t.deepEqual((JSON.parse(failed.stdout) as { failed: unknown[] }).failed, []);
 

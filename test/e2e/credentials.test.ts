@@ -135,7 +135,11 @@ test('a hook without KITTY_SYNC_TOKEN (as from a GUI client) delivers with the t
   const second = await commit(repo.root, 'after login', env);
   t.regex(second.stderr, /kitty-sync: 001-cred: [1-9]\d* uploaded/);
   t.is(receiver.stats().unauthorized, 1 + 1, 'the 401s before login: the first commit and the refused login check');
-  const stored = receiver.artifacts().filter((a) => a.namespace.project_uuid === repo.uuid).map((a) => a.artifact_path).sort();
+  const stored = receiver
+    .artifacts()
+    .filter((a) => a.namespace.project_uuid === repo.uuid)
+    .map((a) => a.artifact_path)
+    .sort();
   t.deepEqual(stored, ['plan.md', 'spec.md', 'tasks/WP01-first.md']);
 
   // KITTY_SYNC_TOKEN wins over the stored token (here a wrong one: 401).
@@ -185,4 +189,3 @@ test('on a terminal, login prompts for the token without echoing it', async (t) 
   t.false(screen.includes(TOKEN), 'the token was echoed');
   t.true(readFileSync(home.store, 'utf8').includes(TOKEN));
 });
-

@@ -74,7 +74,7 @@ test('a repository set up as the README says: every check ✓, exit 0, and the p
   t.false(d.text.includes(TOKEN));
 });
 
-test('token: refused → ✗ with `kitty-sync login`; from Git\'s credential helper → ✓; none → ✗', async (t) => {
+test("token: refused → ✗ with `kitty-sync login`; from Git's credential helper → ✓; none → ✗", async (t) => {
   const repo = await readyRepo(t);
   const wrong = await doctor(repo.root, { KITTY_SYNC_SERVER_URL: serve.url, KITTY_SYNC_TOKEN: 'kst_wrong_0000000000' });
   t.is(wrong.code, 1);
@@ -190,4 +190,3 @@ async function answering(t: { teardown(fn: () => unknown): void }, status: numbe
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
-

@@ -43,6 +43,9 @@ test('pre-push of two refs, one without a project uuid: that ref gets its own li
   t.log(push.stderr);
   t.regex(push.stderr, /refs\/heads\/old: no project uuid.*skipped/);
   t.regex(push.stderr, /001-new: 1 uploaded/);
-  t.deepEqual(receiver.artifacts().map((a) => `${a.namespace.feature_slug}/${a.artifact_path}`), ['001-new/spec.md']);
+  t.deepEqual(
+    receiver.artifacts().map((a) => `${a.namespace.feature_slug}/${a.artifact_path}`),
+    ['001-new/spec.md'],
+  );
   t.is(push.stderr.split('\n').filter((l) => /no project uuid/.test(l)).length, 1, 'one line for that ref');
 });

@@ -47,7 +47,10 @@ test('https through a forward proxy (CONNECT) with the CA from KITTY_SYNC_CA_FIL
   const viaProxy = await commit(repo.root, 'through the proxy', { ...base, KITTY_SYNC_SERVER_URL: server, HTTPS_PROXY: proxy.url, KITTY_SYNC_CA_FILE: cert.certFile });
   t.deepEqual(summaryOf(viaProxy.stderr, '001-proxy'), { uploaded: 3, already_exists: 0, queued: 0, skipped: 1, failed: 0 }, viaProxy.stderr);
   t.true(proxy.records.length > 0 && proxy.records.every((r) => r.method === 'CONNECT' && r.target === `${NAME}:${front.port}`), JSON.stringify(proxy.records));
-  t.false(proxy.records.some((r) => r.sawAuthorization), 'the token crossed the proxy in clear');
+  t.false(
+    proxy.records.some((r) => r.sawAuthorization),
+    'the token crossed the proxy in clear',
+  );
   t.true(front.requests > 0);
   t.is(receiver.artifacts().filter((a) => a.namespace.project_uuid === repo.uuid).length, 3);
 

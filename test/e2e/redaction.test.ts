@@ -46,7 +46,10 @@ test('a token with a line break or a character outside Latin-1: one configuratio
   const receiver = await startTestReceiver();
   t.teardown(() => receiver.close());
   const root = await committedRepo(t);
-  for (const [token, why] of [['abc\ndef', /line break/], ['abc€def', /outside Latin-1/]] as const) {
+  for (const [token, why] of [
+    ['abc\ndef', /line break/],
+    ['abc€def', /outside Latin-1/],
+  ] as const) {
     const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: token });
     const r = await cli(root, ['drain'], env);
     t.log(r.stderr);

@@ -147,8 +147,14 @@ test('drain: a 307 to another origin is not followed and the other origin never 
 
   const drain = await cli(s.root, ['drain', '--force', '--json'], env);
   t.true(a.seen.length > 0, 'A was asked');
-  t.true(a.seen.every((h) => h.authorization === `Bearer ${TOKEN}`), 'A (the configured origin) gets the token');
-  t.true(b.seen.every((h) => h.authorization === undefined), 'B never sees Authorization');
+  t.true(
+    a.seen.every((h) => h.authorization === `Bearer ${TOKEN}`),
+    'A (the configured origin) gets the token',
+  );
+  t.true(
+    b.seen.every((h) => h.authorization === undefined),
+    'B never sees Authorization',
+  );
   t.is(b.seen.length, 0, 'the cross-origin redirect is not followed at all');
   t.regex(drain.stdout, /redirect_to_other_origin/);
   const failed = await cli(s.root, ['failed', '--json'], env);

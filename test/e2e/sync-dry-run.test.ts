@@ -57,7 +57,10 @@ test('sync --all --dry-run --json over all corpus features classifies every file
 
   // Every file but hidden ones (never scanned, as in 047) gets exactly one outcome.
   t.is(report.outcomes.length, await countFiles(path.join(r.root, 'kitty-specs')));
-  t.deepEqual(report.outcomes.filter((o) => o.feature_slug === 'Any_Dir').map((o) => [o.artifact_path, o.status]), [['spec.md', 'queued']]);
+  t.deepEqual(
+    report.outcomes.filter((o) => o.feature_slug === 'Any_Dir').map((o) => [o.artifact_path, o.status]),
+    [['spec.md', 'queued']],
+  );
   for (const o of report.outcomes) {
     t.true(o.status === 'queued' ? o.reason === 'dry_run' : o.status === 'skipped' && typeof o.reason === 'string', JSON.stringify(o));
   }

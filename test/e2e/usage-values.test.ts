@@ -5,7 +5,12 @@ import test from 'ava';
 import { cleanEnv, cli } from '../support/proc.js';
 import { makeRepo } from '../support/git.js';
 
-function usage(t: { is(a: unknown, b: unknown, m?: string): void; true(v: boolean, m?: string): void; notRegex(s: string, r: RegExp, m?: string): void; regex(s: string, r: RegExp, m?: string): void }, r: { code: number | null; stderr: string }, what: string, expect: RegExp): void {
+function usage(
+  t: { is(a: unknown, b: unknown, m?: string): void; true(v: boolean, m?: string): void; notRegex(s: string, r: RegExp, m?: string): void; regex(s: string, r: RegExp, m?: string): void },
+  r: { code: number | null; stderr: string },
+  what: string,
+  expect: RegExp,
+): void {
   t.is(r.code, 2, `${what}: exit ${r.code}: ${r.stderr}`);
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   t.true(lines.length >= 1 && lines.length <= 2, `${what}: one line and at most a hint: ${r.stderr}`);

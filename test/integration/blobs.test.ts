@@ -35,12 +35,7 @@ test('missing objects and paths give null; other reads continue', async (t) => {
   await commitAll(r, 'a');
   const reader = new BlobReader(r.root);
   t.teardown(() => reader.close());
-  const [a, none, badId, b] = await Promise.all([
-    reader.read('HEAD:a.md'),
-    reader.read('HEAD:nope.md'),
-    reader.read('0123456789012345678901234567890123456789'),
-    reader.read('HEAD:a.md'),
-  ]);
+  const [a, none, badId, b] = await Promise.all([reader.read('HEAD:a.md'), reader.read('HEAD:nope.md'), reader.read('0123456789012345678901234567890123456789'), reader.read('HEAD:a.md')]);
   t.is(a?.toString(), 'A');
   t.is(none, null);
   t.is(badId, null);

@@ -96,7 +96,11 @@ test('featureNamespace: any directory name is a feature; malformed metadata is a
   const run = (featureSlug: string) => featureNamespace({ blobs, rev: sha, featureSlug, projectUuid: TEST_UUID, defaultTargetBranch: async () => 'main' });
   // 047 takes any folder under kitty-specs/: today's `<slug>-<ULID>` names and older ones alike.
   for (const f of ['feature-alias-removal-01KW0N87', 'Docs']) t.like(await run(f), { ok: true, namespace: { feature_slug: f } }, f);
-  for (const [f, re] of [['001-broken', /invalid JSON/], ['002-array', /not a JSON object/], ['003-typed', /target_branch must be a string/]] as const) {
+  for (const [f, re] of [
+    ['001-broken', /invalid JSON/],
+    ['002-array', /not a JSON object/],
+    ['003-typed', /target_branch must be a string/],
+  ] as const) {
     const res = await run(f);
     t.like(res, { ok: false, reason: 'invalid_metadata' }, f);
     if (!res.ok) {

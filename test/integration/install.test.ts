@@ -74,7 +74,10 @@ test('a new CLI path (agent moved) updates the launchers in place', async (t) =>
   const cli2 = makeFakeCli(temp);
   const r = await install({ repo, cliPath: cli2.cliPath });
   t.false(r.alreadyInstalled);
-  t.deepEqual(r.changes.filter((c) => c.kind !== 'unchanged').map((c) => `${c.kind} ${c.what}`), ['updated launcher', 'updated launcher']);
+  t.deepEqual(
+    r.changes.filter((c) => c.kind !== 'unchanged').map((c) => `${c.kind} ${c.what}`),
+    ['updated launcher', 'updated launcher'],
+  );
   commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
   t.is(postCommits(cli2.calls()).length, 1);
 });

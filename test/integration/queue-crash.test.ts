@@ -51,7 +51,11 @@ test('SIGKILL at random points never loses an acknowledged task nor tears the fi
       // The file opens without a corruption notice and still holds everything acknowledged so far.
       const expected = [...acknowledged];
       const paths = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => new Set(q.readyBodies(1e6, { force: true }).map((b) => b.artifact_path)));
-      t.deepEqual(expected.filter((p) => !paths.has(p)), [], `after kill ${i + 1}`);
+      t.deepEqual(
+        expected.filter((p) => !paths.has(p)),
+        [],
+        `after kill ${i + 1}`,
+      );
     }
   };
   await Promise.all(Array.from({ length: LANES }, (_, l) => lane(l)));

@@ -71,14 +71,11 @@ export interface SpawnedReceiver {
   stop(opts?: { signal?: NodeJS.Signals; keepData?: boolean }): Promise<number | null>;
 }
 
-
 /**
  * Starts `node dist/bundle/kitty-sync.js serve --port 0 --host 127.0.0.1 --data DIR [--token T] [args]`
  * and waits for its "listening on" line (rejects with its output if it exits first).
  */
-export async function spawnReceiver(
-  opts: { args?: string[]; token?: string; dataDir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<SpawnedReceiver> {
+export async function spawnReceiver(opts: { args?: string[]; token?: string; dataDir?: string; port?: number; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<SpawnedReceiver> {
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'ks-serve-'));
   const args = [CLI_PATH, 'serve', '--port', String(opts.port ?? 0), '--host', '127.0.0.1', '--data', dataDir, ...(opts.token ? ['--token', opts.token] : []), ...(opts.args ?? [])];

@@ -1,12 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import {
-  checkEligibility,
-  hasAllowedExtension,
-  isStrictUtf8,
-  sha256Hex,
-  surfaceOf,
-} from '../../lib/collect/eligibility.js';
+import { checkEligibility, hasAllowedExtension, isStrictUtf8, sha256Hex, surfaceOf } from '../../lib/collect/eligibility.js';
 import { MAX_BODY_BYTES } from '../../lib/contract/limits.js';
 import type { ArtifactCandidate, GitEntryKind } from '../../lib/types.js';
 

@@ -4,15 +4,7 @@
 import test from 'ava';
 import { sourceImports, type SourceImport } from '../support/source-imports.js';
 
-const LAYERS: readonly (readonly string[])[] = [
-  ['bin'],
-  ['lib/run', 'lib/setup'],
-  ['lib/delivery'],
-  ['lib/queue'],
-  ['lib/collect'],
-  ['lib'],
-  ['lib/contract'],
-];
+const LAYERS: readonly (readonly string[])[] = [['bin'], ['lib/run', 'lib/setup'], ['lib/delivery'], ['lib/queue'], ['lib/collect'], ['lib'], ['lib/contract']];
 
 /** The folder a repository path belongs to (`lib/queue/queue.ts` → `lib/queue`, `lib/config.ts` → `lib`). */
 function folderOf(file: string): string {
@@ -43,7 +35,11 @@ function violations(imports: SourceImport[]): string[] {
 test('lib/ and bin/ import only down the layers', (t) => {
   const imports = [...sourceImports('bin'), ...sourceImports('lib')];
   t.true(imports.length > 100, 'the scan sees the imports');
-  for (const layer of LAYERS.flat()) t.true(imports.some((i) => folderOf(i.from) === layer), `${layer} has sources`);
+  for (const layer of LAYERS.flat())
+    t.true(
+      imports.some((i) => folderOf(i.from) === layer),
+      `${layer} has sources`,
+    );
   t.deepEqual(violations(imports), []);
 });
 

@@ -14,7 +14,10 @@ test('appends and reads back in order, skipping a torn line', (t) => {
   appendFileSync(logPath(dir), '\n');
   t.is(appendOutcomes(dir, 'drain', [outcome(3)]), null);
   const entries = readOutcomes(dir);
-  t.deepEqual(entries.map((e) => e.artifact_path), ['f1.md', 'f2.md', 'f3.md']);
+  t.deepEqual(
+    entries.map((e) => e.artifact_path),
+    ['f1.md', 'f2.md', 'f3.md'],
+  );
   t.is(entries[2].source, 'drain');
   t.regex(entries[0].at, /^\d{4}-\d\d-\d\dT/);
 });
@@ -25,7 +28,10 @@ test('rotates past the size bound and keeps one generation', (t) => {
   appendOutcomes(dir, 'sync', [outcome(1)]);
   t.true(statSync(`${logPath(dir)}.1`).size > LOG_MAX_BYTES);
   t.true(statSync(logPath(dir)).size < 1000);
-  t.deepEqual(readOutcomes(dir, 1).map((e) => e.artifact_path), ['f1.md']);
+  t.deepEqual(
+    readOutcomes(dir, 1).map((e) => e.artifact_path),
+    ['f1.md'],
+  );
 });
 
 test('an unwritable state directory is reported, not thrown', (t) => {

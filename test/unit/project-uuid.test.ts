@@ -66,7 +66,10 @@ test('an existing project section gets uuid as its first key; every other byte s
 test('an existing uuid is kept, file untouched; an invalid one is reported, not replaced', (t) => {
   const good = `# c\nproject:\n  uuid: ${UUID}\n`;
   const a = repoWith(good);
-  t.deepEqual(ensureProjectUuid(a.root, () => 'never'), { file: a.file, uuid: UUID, written: false, createdFile: false, valid: true });
+  t.deepEqual(
+    ensureProjectUuid(a.root, () => 'never'),
+    { file: a.file, uuid: UUID, written: false, createdFile: false, valid: true },
+  );
   t.is(readFileSync(a.file, 'utf8'), good);
 
   const b = repoWith('project:\n  uuid: not-a-uuid\n');
