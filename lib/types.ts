@@ -1,7 +1,7 @@
 // Domain types shared by every module. Data flows one way:
 // Git -> ArtifactCandidate -> EligibleArtifact -> queue (BodyTask, IndexEvent) -> drain -> UploadOutcome.
 
-import type { NamespaceRef, PushContentRequest as WirePushContentRequest } from './contract/wire.js';
+import type { ArtifactIndexedPayload, NamespaceRef, PushContentRequest as WirePushContentRequest } from './contract/wire.js';
 
 /** The five fields that identify where an artifact lives on the server (SPEC §2): the contract's. */
 export type { NamespaceRef };
@@ -119,21 +119,7 @@ interface EnvelopeBase<T extends string, P> {
 }
 
 /** A MissionDossierArtifactIndexed event as sent on the wire (SPEC §5.1). */
-export type IndexEvent = EnvelopeBase<
-  'MissionDossierArtifactIndexed',
-  {
-    feature_slug: string;
-    artifact_key: string;
-    artifact_class: string;
-    relative_path: string;
-    content_hash_sha256: string;
-    size_bytes: number;
-    wp_id: string | null;
-    step_id: string | null;
-    required_status: 'required' | 'optional';
-    namespace: NamespaceRef;
-  }
->;
+export type IndexEvent = EnvelopeBase<'MissionDossierArtifactIndexed', ArtifactIndexedPayload>;
 
 export interface ArtifactCounts {
   total: number;
