@@ -54,6 +54,14 @@ function likePattern(q: string): string {
   return `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** An indexed artifact with its current content (if any body arrived): the artifact list and page read the same row. */
+const ARTIFACT_ROWS = `SELECT i.artifact_path, i.artifact_key, i.artifact_class, i.required_status, i.content_hash AS index_hash, i.size_bytes AS index_size,
+                a.content_hash, b.size_bytes, a.version_count, a.last_received_ms
+         FROM index_entries i
+         LEFT JOIN artifacts a ON a.namespace_id = i.namespace_id AND a.artifact_path = i.artifact_path
+         LEFT JOIN blobs b ON b.content_hash = a.content_hash
+         WHERE i.namespace_id = ?`;
+
 export class DashboardQueries {
   constructor(private readonly db: Database.Database) {}
 
@@ -106,32 +114,11 @@ export class DashboardQueries {
   }
 
   artifacts(namespaceId: number): ArtifactRow[] {
-    return this.db
-      .prepare(
-        `SELECT i.artifact_path, i.artifact_key, i.artifact_class, i.required_status, i.content_hash AS index_hash, i.size_bytes AS index_size,
-                a.content_hash, b.size_bytes, a.version_count, a.last_received_ms
-         FROM index_entries i
-         LEFT JOIN artifacts a ON a.namespace_id = i.namespace_id AND a.artifact_path = i.artifact_path
-         LEFT JOIN blobs b ON b.content_hash = a.content_hash
-         WHERE i.namespace_id = ?
-         ORDER BY i.artifact_path`,
-      )
-      .all(namespaceId) as ArtifactRow[];
+    return this.db.prepare(`${ARTIFACT_ROWS} ORDER BY i.artifact_path`).all(namespaceId) as ArtifactRow[];
   }
 
   artifact(namespaceId: number, artifactPath: string): ArtifactRow | null {
-    return (
-      (this.db
-        .prepare(
-          `SELECT i.artifact_path, i.artifact_key, i.artifact_class, i.required_status, i.content_hash AS index_hash, i.size_bytes AS index_size,
-                  a.content_hash, b.size_bytes, a.version_count, a.last_received_ms
-           FROM index_entries i
-           LEFT JOIN artifacts a ON a.namespace_id = i.namespace_id AND a.artifact_path = i.artifact_path
-           LEFT JOIN blobs b ON b.content_hash = a.content_hash
-           WHERE i.namespace_id = ? AND i.artifact_path = ?`,
-        )
-        .get(namespaceId, artifactPath) as ArtifactRow | undefined) ?? null
-    );
+    return (this.db.prepare(`${ARTIFACT_ROWS} AND i.artifact_path = ?`).get(namespaceId, artifactPath) as ArtifactRow | undefined) ?? null;
   }
 
   versions(namespaceId: number, artifactPath: string): VersionRow[] {

@@ -2,13 +2,12 @@
 // by another process, a full disk, a read-only state directory) are one line naming the path and the
 // remedy, exit 2; the stack trace only with --verbose. The hook's disk-full line names the path.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockTimeoutError } from '../../lib/queue/lock.js';
 import { describeForeseeable } from '../../lib/run/foreseeable.js';
-import { cleanEnv, cli, run } from '../support/proc.js';
+import { cleanEnv, cli, holdQueueLock, run } from '../support/proc.js';
 import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 import { startTestReceiver } from '../support/receiver.js';
 
@@ -49,13 +48,7 @@ test('drain with bodies/ as a file (ENOTDIR): one line naming it and the remedy,
 
 test('a queue lock held by another live process: one line naming the lock and the remedy, exit 2', async (t) => {
   const { root, stateDir } = await queuedRepo(t);
-  const holderScript = fileURLToPath(new URL('../support/lock-holder.js', import.meta.url));
-  const holder = spawn(process.execPath, [holderScript, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => holder.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
-    holder.once('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
-  });
+  await holdQueueLock(t, stateDir);
   const r = await cli(root, ['retry', '--all'], cleanEnv());
   t.log(r.stderr);
   t.is(r.code, 2);

@@ -3,11 +3,9 @@
 // executable), also for what an older version created with looser modes (fixed on the next run),
 // and for the lock directories and lock-owner files while a lock is held.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { cleanEnv, cli } from '../support/proc.js';
+import { cleanEnv, cli, holdQueueLock } from '../support/proc.js';
 import { git, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 interface Entry {
@@ -57,9 +55,18 @@ test('install, a hook and a drain leave every directory of the state dir 0700 an
   const { root, stateDir, env } = await installedRepo(t);
   await cli(root, ['drain'], env);
   const entries = walk(stateDir);
-  t.true(entries.some((e) => e.file.endsWith('queue.sqlite')), 'the queue exists');
-  t.true(entries.some((e) => e.file.includes(`${path.sep}bodies${path.sep}`)), 'bodies exist');
-  t.true(entries.some((e) => e.file.endsWith(`hooks${path.sep}post-commit`)), 'launchers exist');
+  t.true(
+    entries.some((e) => e.file.endsWith('queue.sqlite')),
+    'the queue exists',
+  );
+  t.true(
+    entries.some((e) => e.file.includes(`${path.sep}bodies${path.sep}`)),
+    'bodies exist',
+  );
+  t.true(
+    entries.some((e) => e.file.endsWith(`hooks${path.sep}post-commit`)),
+    'launchers exist',
+  );
   t.deepEqual(wrongModes(stateDir), []);
 });
 
@@ -74,13 +81,7 @@ test('modes left loose by an older version (0755 dirs, 0644 files) are fixed on 
 
 test('a held lock: its directory is 0700 and its owner file 0600', async (t) => {
   const { stateDir } = await installedRepo(t);
-  const holderScript = fileURLToPath(new URL('../support/lock-holder.js', import.meta.url));
-  const holder = spawn(process.execPath, [holderScript, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => holder.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
-    holder.once('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
-  });
+  await holdQueueLock(t, stateDir);
   t.is(lstatSync(path.join(stateDir, 'queue.lock')).mode & 0o777, 0o700);
   t.is(lstatSync(path.join(stateDir, 'queue.lock-owner')).mode & 0o777, 0o600);
 });

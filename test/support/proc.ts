@@ -92,3 +92,18 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Another live process holding the queue lock of `stateDir` (test/support/lock-holder.ts); resolves
+ * once it holds it, and is killed when the test ends.
+ */
+export async function holdQueueLock(t: { teardown(fn: () => unknown): void }, stateDir: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL('./lock-holder.js', import.meta.url));
+  const holder = spawn(process.execPath, [script, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => holder.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+    holder.once('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
+  });
+  return holder;
+}
