@@ -2,7 +2,11 @@
 import { readFileSync } from 'node:fs';
 
 export async function runHookCli(args: string[]): Promise<void> {
-  const [name, ...rest] = args.filter((a) => a !== '--verbose');
+  // --since <sha>: the branch's watermark as the post-commit launcher read it (lib/watermark.ts).
+  const sinceAt = args.indexOf('--since');
+  const since = sinceAt >= 0 && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(args[sinceAt + 1] ?? '') ? args[sinceAt + 1] : null;
+  const plain = sinceAt >= 0 ? [...args.slice(0, sinceAt), ...args.slice(sinceAt + 2)] : args;
+  const [name, ...rest] = plain.filter((a) => a !== '--verbose');
   const verbose = args.includes('--verbose');
   if (name !== 'post-commit' && name !== 'pre-push') {
     process.stderr.write(`kitty-sync: unknown hook ${JSON.stringify(name ?? '')} (expected post-commit or pre-push)\n`);
@@ -19,7 +23,7 @@ export async function runHookCli(args: string[]): Promise<void> {
   try {
     // Git's opening questions go first, so they run while the rest of the agent loads.
     const { openRepoEarly } = await import('../lib/git.js');
-    const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null);
+    const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null, since);
     const { runHook } = await import('../lib/hook.js');
     await runHook({
       early,

@@ -131,6 +131,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
               content_hash: sha256Hex(outcome.bytes),
               size_bytes: outcome.bytes.length,
               body: outcome.bytes,
+              object_id: candidate.object_id,
             });
           }),
         );

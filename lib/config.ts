@@ -24,6 +24,8 @@ export interface Settings {
   /** Stale-work policy: a task older than this, or retried this often, is dead-lettered. */
   maxTaskAgeMs: number;
   maxRetries: number;
+  /** Per-request timeout of the transport; also how long an abandoned upload may still be in flight. */
+  requestTimeoutMs: number;
   /** Problems met while reading configuration (each names the file and the reason). */
   warnings: string[];
 }
@@ -51,6 +53,9 @@ export const DEFAULT_CAPACITY = 100_000;
 export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_MAX_TASK_AGE_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_RETRIES = 1000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Margin beyond the request timeout before an abandoned upload is surely over (the transport's timer cohorts add up to 200 ms). */
+export const SETTLE_MARGIN_MS = 2_000;
 
 /** The project's configuration file, relative to the work tree (project uuid and `sync:` settings). */
 export const CONFIG_FILE = '.kittify/config.yaml';
@@ -140,6 +145,7 @@ export function resolveSettings(input: ResolveInput): Settings {
     concurrency: Math.max(1, pickNumber(flags.concurrency, 'KITTY_SYNC_CONCURRENCY', 'concurrency', DEFAULT_CONCURRENCY)),
     maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
+    requestTimeoutMs: Math.min(Math.max(pickNumber(undefined, 'KITTY_SYNC_REQUEST_TIMEOUT_MS', 'request_timeout_ms', DEFAULT_REQUEST_TIMEOUT_MS), 100), 600_000),
     warnings,
   };
 }
@@ -150,8 +156,15 @@ export function runPolicy(s: Settings): {
   capacity: number;
   concurrency: number;
   stale: { maxAgeMs: number; maxRetries: number };
+  settleMs: number;
 } {
-  return { stateDir: s.stateDir, capacity: s.capacity, concurrency: s.concurrency, stale: { maxAgeMs: s.maxTaskAgeMs, maxRetries: s.maxRetries } };
+  return {
+    stateDir: s.stateDir,
+    capacity: s.capacity,
+    concurrency: s.concurrency,
+    stale: { maxAgeMs: s.maxTaskAgeMs, maxRetries: s.maxRetries },
+    settleMs: s.requestTimeoutMs + SETTLE_MARGIN_MS,
+  };
 }
 
 /** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */

@@ -1,16 +1,115 @@
 // Queue database schema and its migrations by version (SPEC §6).
 //
-// Version 2 (current) keeps rows small because sql.js loads and writes the whole file in every hook
-// (bench/queue.ts): namespaces and commit contexts are stored once and referenced by integer id,
-// hashes are raw bytes, ids are derived rather than stored, and an index event is a few columns over
-// its body task (its envelope is rebuilt on read) instead of a JSON document per row.
+// Rows stay small because sql.js loads and writes the whole file in every hook (bench/queue.ts):
+// namespaces are stored once and referenced by integer id, hashes are raw bytes, upload ids are
+// derived rather than stored. Version 3 (current, issue 11) keeps bodies and index-event envelopes
+// in packs (lib/pack.ts) that rows point into, records which packs (merged spools) exist, and
+// remembers abandoned uploads for re-confirmation. Version 2 rebuilt an event from columns; v3
+// treats an event as an opaque envelope keyed by its event_id.
 import type { Database } from 'sql.js';
+import { buildIndexEvent, type EventRecord } from './events.js';
+import { artifactKey } from './namespace.js';
+import { encodeId, KIND_EVENT, nodeBits } from './task-ids.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
-export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
+export const TABLES = ['meta', 'namespaces', 'packs', 'body_tasks', 'index_events', 'dead_letters', 'abandoned'] as const;
+const V2_TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
 
 const CURRENT_DDL = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS namespaces (
+  ns_id INTEGER PRIMARY KEY,
+  project_uuid TEXT NOT NULL, feature_slug TEXT NOT NULL, target_branch TEXT NOT NULL,
+  mission_key TEXT NOT NULL, manifest_version TEXT NOT NULL,
+  UNIQUE (project_uuid, feature_slug, target_branch, mission_key, manifest_version)
+);
+-- Every merged spool (a pack) by file name: a spool whose name is here is never merged again.
+-- dead = 1: no row refers to it any more; the file is deleted after the save and the row once the
+-- file is gone (a crash in between must not let the file pass for an unmerged spool).
+CREATE TABLE IF NOT EXISTS packs (
+  pack_id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  dead INTEGER NOT NULL DEFAULT 0
+);
+-- One row per pending body upload, keyed by (five namespace fields via ns_id, artifact_path,
+-- content_hash). The body is size_bytes at "off" in pack pack_id (NULL: a v2 body file
+-- bodies/<sha256>). oid: the Git blob id (to re-read a damaged body).
+CREATE TABLE IF NOT EXISTS body_tasks (
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  pack_id INTEGER,
+  off INTEGER,
+  oid BLOB,
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
+CREATE INDEX IF NOT EXISTS body_tasks_pack ON body_tasks (pack_id) WHERE pack_id IS NOT NULL;
+-- One row per unsent index event: its envelope is len bytes at "off" in pack pack_id, or inline
+-- (envelope) when it came from elsewhere (a v2 queue, a dead letter put back). A body task with the
+-- same seq waits for this event. skey: a newer event with the same key supersedes this one.
+CREATE TABLE IF NOT EXISTS index_events (
+  seq INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  skey TEXT,
+  pack_id INTEGER,
+  off INTEGER,
+  len INTEGER,
+  envelope TEXT,
+  lamport_clock INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS index_events_id ON index_events (event_id);
+CREATE INDEX IF NOT EXISTS index_events_skey ON index_events (skey) WHERE skey IS NOT NULL;
+CREATE INDEX IF NOT EXISTS index_events_pack ON index_events (pack_id) WHERE pack_id IS NOT NULL;
+-- Permanently failed work: the task as JSON (an event's envelope is copied in), why, and when. A
+-- body letter keeps its pack reference (pack_id, off, len) so retry can re-send it. superseded is
+-- set when a newer version of the artifact is enqueued: such a letter is never re-queued.
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('body', 'event')),
+  ref_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  ns_id INTEGER,
+  feature_slug TEXT NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash TEXT,
+  task TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  failed_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  superseded INTEGER NOT NULL DEFAULT 0,
+  pack_id INTEGER,
+  off INTEGER,
+  len INTEGER
+);
+CREATE INDEX IF NOT EXISTS dead_letters_artifact ON dead_letters (ns_id, artifact_path);
+CREATE INDEX IF NOT EXISTS dead_letters_pack ON dead_letters (pack_id) WHERE pack_id IS NOT NULL;
+-- Uploads abandoned while possibly still in flight (budget, kill, timeout): until = when that
+-- request can no longer be in flight. A newer version of the artifact delivered before then is
+-- sent once more after it (issue 11 §4).
+CREATE TABLE IF NOT EXISTS abandoned (
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  until INTEGER NOT NULL,
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+`;
+
+const V2_DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS namespaces (
   ns_id INTEGER PRIMARY KEY,
@@ -85,7 +184,7 @@ CREATE INDEX IF NOT EXISTS dead_letters_artifact ON dead_letters (ns_id, artifac
 /** Tables of schema version 1 (see migrations in queue.ts). */
 export const V1_TABLES = ['meta', 'body_tasks', 'index_events', 'dead_letters'] as const;
 
-/** Creates the current tables and indexes (used by createSchema and by migrations). */
+/** Creates the current tables and indexes. */
 export function createTables(db: Database): void {
   db.exec(CURRENT_DDL);
 }
@@ -142,7 +241,7 @@ export function schemaVersion(db: Database): number {
       false,
     );
   }
-  const required = version === SCHEMA_VERSION ? TABLES : V1_TABLES;
+  const required = version === SCHEMA_VERSION ? TABLES : version === 2 ? V2_TABLES : V1_TABLES;
   const missing = required.filter((t) => !names.has(t));
   if (missing.length) throw new SchemaError(`tables missing: ${missing.join(', ')}`, true);
   return version;
@@ -162,7 +261,7 @@ function migrate1to2(db: Database): void {
     ALTER TABLE index_events RENAME TO v1_index_events;
     ALTER TABLE dead_letters RENAME TO v1_dead_letters;
   `);
-  createTables(db);
+  db.exec(V2_DDL);
   let seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
   const hashBytes = (hex: unknown): Uint8Array => Buffer.from(String(hex), 'hex');
   const nsId = (vals: string[]): number => {
@@ -252,7 +351,64 @@ function migrate1to2(db: Database): void {
   if (getMeta(db, 'lamport_clock') === undefined) setMeta(db, 'lamport_clock', 0);
 }
 
-export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2 };
+/**
+ * v2 -> v3: bodies stay where v2 put them (bodies/<sha256>: pack_id NULL); each pending event gets
+ * its envelope inline, built once from v2's columns, under the event id v2 derived (so the server
+ * still deduplicates an event v2 already sent).
+ */
+function migrate2to3(db: Database): void {
+  db.exec(`
+    ALTER TABLE body_tasks ADD COLUMN pack_id INTEGER;
+    ALTER TABLE body_tasks ADD COLUMN off INTEGER;
+    ALTER TABLE body_tasks ADD COLUMN oid BLOB;
+    ALTER TABLE dead_letters ADD COLUMN pack_id INTEGER;
+    ALTER TABLE dead_letters ADD COLUMN off INTEGER;
+    ALTER TABLE dead_letters ADD COLUMN len INTEGER;
+    DROP INDEX IF EXISTS index_events_detached;
+    ALTER TABLE index_events RENAME TO v2_index_events;
+  `);
+  db.exec(CURRENT_DDL);
+  const nodeId = getMeta(db, 'node_id') ?? 'unknown';
+  const node = nodeBits(nodeId);
+  const rows = db.exec(`SELECT e.seq, e.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
+      c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
+      COALESCE(e.artifact_path, b.artifact_path), lower(hex(COALESCE(e.content_hash, b.content_hash))), COALESCE(e.size_bytes, b.size_bytes),
+      e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error
+    FROM v2_index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
+    JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`);
+  for (const r of rows[0]?.values ?? []) {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
+    const ns = { project_uuid: String(r[2]), feature_slug: String(r[3]), target_branch: String(r[4]), mission_key: String(r[5]), manifest_version: String(r[6]) };
+    const eventId = encodeId(node, KIND_EVENT, createdAt, seq);
+    const rec: EventRecord = {
+      event_id: eventId,
+      namespace: ns,
+      context: { project_slug: String(r[7]), repo_slug: String(r[8]), git_branch: String(r[9]), head_commit_sha: String(r[10]) },
+      artifact_path: String(r[11]),
+      content_hash: String(r[12]),
+      size_bytes: Number(r[13]),
+      classification: {
+        artifact_key: String(r[14]),
+        artifact_class: String(r[15]),
+        wp_id: r[16] === null ? null : String(r[16]),
+        step_id: r[17] === null ? null : String(r[17]),
+        required_status: Number(r[18]) ? 'required' : 'optional',
+      },
+      node_id: nodeId,
+      lamport_clock: Number(r[19]),
+      timestamp_ms: createdAt,
+    };
+    db.run(
+      `INSERT INTO index_events (seq, event_id, skey, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,NULL,NULL,NULL,?,?,?,?,?,?)`,
+      [seq, eventId, artifactKey(ns, rec.artifact_path), JSON.stringify(buildIndexEvent(rec)), rec.lamport_clock, createdAt, Number(r[20]), Number(r[21]), r[22]],
+    );
+  }
+  db.exec('DROP TABLE v2_index_events; DROP TABLE contexts;');
+}
+
+export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3 };
 
 /** Brings a database from `from` to SCHEMA_VERSION, one version per transaction. Returns whether anything ran. */
 export function migrate(db: Database, from: number, migrations: Record<number, (db: Database) => void> = MIGRATIONS): boolean {

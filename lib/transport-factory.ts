@@ -8,12 +8,12 @@ export interface MadeTransport {
   problem: string | null;
 }
 
-export async function makeTransport(settings: Pick<Settings, 'serverUrl' | 'token' | 'allowInsecureHttp'>): Promise<MadeTransport> {
+export async function makeTransport(settings: Pick<Settings, 'serverUrl' | 'token' | 'allowInsecureHttp'> & Partial<Pick<Settings, 'requestTimeoutMs'>>): Promise<MadeTransport> {
   if (!settings.serverUrl) return { transport: null, problem: null };
   const { Transport } = await import('./transport.js');
   try {
     return {
-      transport: new Transport({ serverUrl: settings.serverUrl, token: settings.token, allowInsecureHttp: settings.allowInsecureHttp }),
+      transport: new Transport({ serverUrl: settings.serverUrl, token: settings.token, allowInsecureHttp: settings.allowInsecureHttp, timeoutMs: settings.requestTimeoutMs }),
       problem: null,
     };
   } catch (err) {

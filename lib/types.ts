@@ -68,6 +68,8 @@ export interface EligibleArtifact extends ArtifactClassification {
   content_hash: string;
   size_bytes: number;
   body: Buffer;
+  /** Git blob id of the body (re-read from Git if the stored copy is ever found damaged). */
+  object_id?: string | null;
 }
 
 /** Where the artifacts came from; copied into each index event's envelope. */
