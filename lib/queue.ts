@@ -32,7 +32,7 @@ import {
 import { backoffMs } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
 import { fsyncDir } from './bodystore.js';
-import { entryKind, moveAside as moveEntryAside, touchNoFollow } from './state-fs.js';
+import { ensureDir, entryKind, moveAside as moveEntryAside, touchNoFollow } from './state-fs.js';
 import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { CommitContext, EligibleArtifact, IndexEvent, NamespaceRef } from './types.js';
 
@@ -1070,7 +1070,13 @@ export function readTaskBody(stateDir: string, task: Pick<BodyTask, 'pack' | 'of
 export function mergeSpools(q: Queue, opts: { own?: BuiltPack; notice?: (m: string) => void } = {}): MergeReport {
   const total: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0 };
   const stateDir = q.stateDir;
-  if (entryKind(spoolDir(stateDir)) === null) return total;
+  const kind = entryKind(spoolDir(stateDir));
+  if (kind === null) return total;
+  if (kind !== 'dir') {
+    // A link or file in its place is never listed through: moved aside, a fresh directory made.
+    ensureDir(spoolDir(stateDir), opts.notice);
+    return total;
+  }
   const listing = listSpool(stateDir);
   for (const t of listing.deadTemps) removeSpoolFile(stateDir, t);
   const known = q.packNames();
