@@ -172,6 +172,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     },
   });
   transport?.close();
+  if (report.deferred) {
+    const n = report.outcomes.filter((o) => o.status === 'queued' && o.reason === 'budget_exhausted').length;
+    inv.print(`kitty-sync: ${n} artifact(s) captured; the time budget left no time to queue them now: the next hook or \`kitty-sync drain\` sends them`);
+  }
   if (report.busy) {
     const n = report.outcomes.filter((o) => o.reason === 'queue_busy').length;
     inv.print(
