@@ -35,7 +35,7 @@ const command: CommandModule<object, Args> = {
           throw new UsageError(`--budget: ${(err as Error).message}`);
         }
       }
-      const { settings } = await loadContext(args.repo);
+      const { settings, repo } = await loadContext(args.repo);
       const { transport, problem } = await makeTransport(settings);
       if (problem) throw new UsageError(problem);
       const progress = await progressBar(!args.json, 'draining');
@@ -44,6 +44,7 @@ const command: CommandModule<object, Args> = {
         transport,
         budgetMs,
         force: args.force,
+        repoDir: repo.paths.root,
         onNotice: notice,
         onProgress: (d, t) => progress.update(d, t),
       });
