@@ -137,6 +137,8 @@ export interface QueueStats {
   /** Body tasks by retry count bucket: "0", "1", "2", "3-4", "5-8", "9-16", "17+". */
   retry_histogram: Record<string, number>;
   capacity: number;
+  /** Captures (spools) written while the queue was busy and not merged yet: their work is not counted above. */
+  spools_unmerged: number;
 }
 
 export interface DeadLetter {
@@ -772,6 +774,7 @@ export class Queue {
       per_feature: perFeature,
       retry_histogram: histogram,
       capacity: this.opts.capacity,
+      spools_unmerged: listSpool(this.opts.stateDir).packs.filter((n) => !this.hasPack(n)).length,
     };
   }
 
