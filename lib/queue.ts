@@ -30,7 +30,7 @@ import {
   saveQueueFile,
 } from './queue-file.js';
 import { backoffMs } from './retry.js';
-import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
+import { getMeta, SCHEMA_VERSION, setMeta, supersedeKey } from './schema.js';
 import { fsyncDir } from './bodystore.js';
 import { ensureDir, entryKind, moveAside as moveEntryAside, touchNoFollow } from './state-fs.js';
 import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
@@ -222,6 +222,8 @@ export class Queue {
   /** v2 body files (bodies/<hash>) whose rows left in this session. */
   readonly removedLegacy = new Set<string>();
   private reader: PackReader | null = null;
+  /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
+  private readonly fresh = new Map<string, BuiltPack | Buffer>();
   /** What withQueue's spool merge did before `fn` ran. */
   lastMerge: MergeReport | null = null;
   private lamport: number;
@@ -332,9 +334,18 @@ export class Queue {
     return encodeId(this.node, KIND_UPLOAD, createdAt, seq);
   }
 
-  private packReader(): PackReader {
+  private packReader(): Pick<PackReader, 'read'> {
     this.reader ??= new PackReader(this.opts.stateDir, this.opts.notice);
-    return this.reader;
+    const reader = this.reader;
+    return {
+      read: (name, off, len) => {
+        const mine = this.fresh.get(name);
+        if (mine === undefined) return reader.read(name, off, len);
+        const bytes = Buffer.isBuffer(mine) ? mine : Buffer.concat(mine.chunks, mine.size);
+        this.fresh.set(name, bytes);
+        return off + len <= bytes.length ? Buffer.from(bytes.subarray(off, off + len)) : null;
+      },
+    };
   }
 
   private insertBody(
@@ -355,7 +366,7 @@ export class Queue {
   }
 
   /** An index event row; its envelope is in a pack (packId, off, len) or inline. */
-  private insertEvent(seq: number, eventId: string, skey: string | null, createdAt: number, where: { packId: number; off: number; len: number } | { envelope: string }): void {
+  private insertEvent(seq: number, eventId: string, skey: number | null, createdAt: number, where: { packId: number; off: number; len: number } | { envelope: string }): void {
     const inPack = 'packId' in where;
     this.run(
       `INSERT INTO index_events (seq, event_id, skey, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
@@ -414,6 +425,7 @@ export class Queue {
       const { spools: _s, ...rest } = result;
       return rest;
     }
+    this.fresh.set(pack.name, pack);
     // Written now, under the lock, while the caller's transaction goes on; the save awaits it.
     this.packWrites = this.packWrites.then(() => writePack(this.opts.stateDir, pack, this.opts.notice));
     this.packWrites.catch(() => undefined);
@@ -471,21 +483,23 @@ export class Queue {
           tasks--;
         }
         const ev = b.event ? events.get(b.event) : undefined;
-        if (ev?.key) removed += this.deleteEvents('skey', ev.key);
+        const skey = ev?.key ? supersedeKey(ev.key) : null;
+        if (skey !== null) removed += this.deleteEvents('skey', skey);
         if (removed > 0) result.superseded++;
         this.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
 
         const seq = ++this.seq;
         this.insertBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
-        if (ev) this.insertEvent(seq, ev.id, ev.key, now, { packId, off: base + ev.off, len: ev.len });
+        if (ev) this.insertEvent(seq, ev.id, skey, now, { packId, off: base + ev.off, len: ev.len });
         tasks++;
         result.added++;
       }
       // Events with no body task of their own (e.g. index entries of files that are not uploaded).
       for (const ev of header.events) {
         if (handled.has(ev.id)) continue;
-        if (ev.key) this.deleteEvents('skey', ev.key);
-        this.insertEvent(++this.seq, ev.id, ev.key, now, { packId, off: base + ev.off, len: ev.len });
+        const skey = ev.key ? supersedeKey(ev.key) : null;
+        if (skey !== null) this.deleteEvents('skey', skey);
+        this.insertEvent(++this.seq, ev.id, skey, now, { packId, off: base + ev.off, len: ev.len });
       }
       // Nothing of it needed (all duplicates): collectable at once.
       this.touchedPacks.add(packId);
@@ -636,7 +650,7 @@ export class Queue {
       `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
        VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [ulid(), String(r[1]), seq, body ? body[7] : nsRef ? this.nsId(pickNamespace(nsRef)) : null, feature, artifactPath, hash,
-        JSON.stringify({ event_id: String(r[1]), skey: str(r[11]), envelope, namespace: nsRef, created_at: Number(r[2]), retry_count: Number(r[8]), last_error: str(r[10]) }),
+        JSON.stringify({ event_id: String(r[1]), skey: numOrNull(r[11]), envelope, namespace: nsRef, created_at: Number(r[2]), retry_count: Number(r[8]), last_error: str(r[10]) }),
         reason, this.opts.now(), Number(r[8])],
     );
     this.deleteEvents('seq', seq);
@@ -893,7 +907,7 @@ export class Queue {
           // A fresh event id: the server may remember the refused one.
           const eventId = ulid(now);
           envelope.event_id = eventId;
-          this.insertEvent(seq, eventId, typeof task.skey === 'string' ? task.skey : null, now, { envelope: JSON.stringify(envelope) });
+          this.insertEvent(seq, eventId, typeof task.skey === 'number' ? task.skey : null, now, { envelope: JSON.stringify(envelope) });
         }
         this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
         out.requeued++;
@@ -1045,7 +1059,7 @@ function letterEnvelope(task: Record<string, unknown>): (IndexEvent & Record<str
 }
 
 /** A task's stored body (pack or v2 file), or null when gone or unreadable. */
-export function readTaskBody(stateDir: string, task: Pick<BodyTask, 'pack' | 'off' | 'size_bytes' | 'content_hash'>, reader?: PackReader): Buffer | null {
+export function readTaskBody(stateDir: string, task: Pick<BodyTask, 'pack' | 'off' | 'size_bytes' | 'content_hash'>, reader?: Pick<PackReader, 'read'>): Buffer | null {
   if (task.pack === null || task.off === null) {
     try {
       return readLegacyBody(stateDir, task.content_hash);
@@ -1053,11 +1067,12 @@ export function readTaskBody(stateDir: string, task: Pick<BodyTask, 'pack' | 'of
       return null;
     }
   }
-  const own = reader ?? new PackReader(stateDir);
+  if (reader) return reader.read(task.pack, task.off, task.size_bytes);
+  const own = new PackReader(stateDir);
   try {
     return own.read(task.pack, task.off, task.size_bytes);
   } finally {
-    if (!reader) own.close();
+    own.close();
   }
 }
 
@@ -1160,7 +1175,8 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
     if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchNoFollow(marker, opts.onNotice);
   }
   // v2 body files: collected once no row uses any.
-  if (existsSync(bodiesDir(stateDir)) && !q.hasLegacyBodies()) {
+  // Only a real directory: a link there is never followed (its files are not ours to delete).
+  if (entryKind(bodiesDir(stateDir)) === 'dir' && !q.hasLegacyBodies()) {
     await sweepBodies(stateDir, new Set());
     try {
       rmSync(bodiesDir(stateDir), { recursive: false });

@@ -6,12 +6,18 @@
 // in packs (lib/pack.ts) that rows point into, records which packs (merged spools) exist, and
 // remembers abandoned uploads for re-confirmation. Version 2 rebuilt an event from columns; v3
 // treats an event as an opaque envelope keyed by its event_id.
+import { createHash } from 'node:crypto';
 import type { Database } from 'sql.js';
 import { buildIndexEvent, type EventRecord } from './events.js';
 import { artifactKey } from './namespace.js';
 import { encodeId, KIND_EVENT, nodeBits } from './task-ids.js';
 
 export const SCHEMA_VERSION = 3;
+
+/** An event's supersede key as stored (index_events.skey): 52 bits of its SHA-256, a safe integer. */
+export function supersedeKey(key: string): number {
+  return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 13), 16);
+}
 
 export const TABLES = ['meta', 'namespaces', 'packs', 'body_tasks', 'index_events', 'dead_letters', 'abandoned'] as const;
 const V2_TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
@@ -56,11 +62,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attemp
 CREATE INDEX IF NOT EXISTS body_tasks_pack ON body_tasks (pack_id) WHERE pack_id IS NOT NULL;
 -- One row per unsent index event: its envelope is len bytes at "off" in pack pack_id, or inline
 -- (envelope) when it came from elsewhere (a v2 queue, a dead letter put back). A body task with the
--- same seq waits for this event. skey: a newer event with the same key supersedes this one.
+-- same seq waits for this event. skey: a newer event with the same supersede key replaces this
+-- one; stored as 52 bits of the key's SHA-256 (keys are namespace + path, ~150 bytes: as text, with
+-- their index, they more than doubled the file every hook loads).
 CREATE TABLE IF NOT EXISTS index_events (
   seq INTEGER PRIMARY KEY,
   event_id TEXT NOT NULL,
-  skey TEXT,
+  skey INTEGER,
   pack_id INTEGER,
   off INTEGER,
   len INTEGER,
@@ -402,7 +410,7 @@ function migrate2to3(db: Database): void {
     db.run(
       `INSERT INTO index_events (seq, event_id, skey, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
        VALUES (?,?,?,NULL,NULL,NULL,?,?,?,?,?,?)`,
-      [seq, eventId, artifactKey(ns, rec.artifact_path), JSON.stringify(buildIndexEvent(rec)), rec.lamport_clock, createdAt, Number(r[20]), Number(r[21]), r[22]],
+      [seq, eventId, supersedeKey(artifactKey(ns, rec.artifact_path)), JSON.stringify(buildIndexEvent(rec)), rec.lamport_clock, createdAt, Number(r[20]), Number(r[21]), r[22]],
     );
   }
   db.exec('DROP TABLE v2_index_events; DROP TABLE contexts;');

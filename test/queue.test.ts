@@ -449,3 +449,15 @@ test('a pack that cannot be written: the enqueue fails, no row is saved, nothing
   t.deepEqual(readFileSync(dbPath(stateDir)), before);
   t.deepEqual(await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => b.artifact_path)), ['plan.md']);
 });
+
+test('what an enqueue added is readable in the same session, before its pack is on disk', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', '# Spec\n');
+  const seen = await withQueue({ stateDir }, (q) => {
+    q.enqueue([spec], CTX);
+    const [b] = q.readyBodies(5);
+    return { events: q.readyEvents(5).map((e) => e.envelope.payload.relative_path), body: q.bodyOf(b)?.toString() };
+  });
+  t.deepEqual(seen, { events: ['spec.md'], body: '# Spec\n' });
+  t.is(await readQueue({ stateDir }, (q) => q.stats().events_pending), 1, 'and nothing was dead-lettered for it');
+});

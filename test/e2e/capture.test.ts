@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnReceiver } from '../helpers/receiver.js';
 import {
   blobAt,
+  CLI_PATH,
   cli,
   commit,
   feature,
@@ -148,7 +149,8 @@ test('a rebase is delivered by the next commit', async (t) => {
   await assertLatest(t, repo, slug, next.sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
 });
 
-test('a late older upload is corrected: the newer version is sent once more after the abandoned request can no longer be in flight', async (t) => {
+for (const how of ['its budget ends', 'it is killed (kill -9)'] as const) {
+test(`a late older upload is corrected when the drain sending it ${how}: the newer version is sent once more after the abandoned request can no longer be in flight`, async (t) => {
   const serve = await spawnReceiver();
   t.teardown(async () => void (await serve.stop()));
   const repo = await setup(t);
@@ -164,10 +166,19 @@ test('a late older upload is corrected: the newer version is sent once more afte
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v1 (late)\n' });
   const v1 = await commit(repo.root, 'v1', { KITTY_SYNC_SERVER_URL: '' });
   await serve.setFaults({ latencyMs: { min: 7000, max: 7000 }, endpoints: ['push-content'] });
-  const abandoned = await cli(repo.root, ['drain', '--budget', '2500ms'], env);
+  if (how === 'its budget ends') {
+    const abandoned = await cli(repo.root, ['drain', '--budget', '2500ms'], env);
+    t.is(abandoned.code, 75, abandoned.stderr);
+  } else {
+    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), ...env }, stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    while ((await serve.stats()).faults.latency === 0 && child.exitCode === null) await sleep(50);
+    child.kill('SIGKILL');
+    await exited;
+    t.true(existsSync(path.join(repo.stateDir, 'inflight')), 'the killed drain left its in-flight journal');
+  }
   const abandonedAt = Date.now();
-  t.is(abandoned.code, 75, abandoned.stderr);
-  t.is((await serve.stats()).faults.latency, 1, 'the v1 request reached the server before the budget ended');
+  t.is((await serve.stats()).faults.latency, 1, 'the v1 request reached the server before the drain stopped');
   // v2: delivered at once by the next commit.
   await serve.setFaults({ reset: true });
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v2\n' });
@@ -190,6 +201,7 @@ test('a late older upload is corrected: the newer version is sent once more afte
   t.is((await cli(repo.root, ['drain', '--force'], env)).code, 0);
   t.is((await serve.stats()).requests.push_content, before);
 });
+}
 
 test('no re-confirmation without an abandoned upload: an ordinary v1 then v2 sends each body once', async (t) => {
   const repo = await setup(t);
