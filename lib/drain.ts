@@ -75,7 +75,7 @@ const BODIES_PER_PASS = 1000;
 /** Results are written back in batches, not one file save per task. */
 const APPLY_EVERY = 250;
 
-type EventResultRow = { event_id: string; result: TaskResult };
+type EventResultRow = { event_id: string; result: TaskResult; seq: number };
 
 /**
  * Results the network gave that are not yet written back. Each pass writes them in the same
@@ -449,14 +449,14 @@ async function sendEvents(
         const r = byId.get(e.event_id);
         if (!r) {
           // The server did not answer for this event: keep it, with backoff.
-          applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'retry', error: 'no_result_for_event' } });
           report.events.retried += 1;
         } else if (r.status === 'rejected') {
-          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
           report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
           report.events.rejected += 1;
         } else {
-          applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' } });
           accepted.push(e.event_id);
           report.events.delivered += 1;
         }
@@ -464,20 +464,20 @@ async function sendEvents(
       return null;
     }
     case 'aborted':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'released' } });
       return 'deadline';
     case 'unauthorized':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'released' } });
       report.message = unauthorizedMessage();
       return 'unauthorized';
     case 'retry':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
       report.events.retried += batch.length;
       report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
       return 'events_failed';
     case 'permanent':
       for (const e of batch) {
-        applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'dead', reason: result.reason } });
         report.outcomes.push(deadOutcome(e, result.reason));
       }
       report.events.rejected += batch.length;

@@ -12,7 +12,7 @@
 // The trailer makes a torn or damaged file detectable: it is never half-merged. The file is written
 // under a temporary name and renamed into place, so a merger never sees a spool being written.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, promises as fsp, readdirSync, readSync, renameSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { ulid } from 'ulid';
 import { processStartTime } from './lock.js';
@@ -150,19 +150,41 @@ export class PackBuilder {
  * Writes a pack: a temporary file (named after this process, so a dead writer's leftover can be
  * told from a live one's), one writev, one fsync, then a rename into place. The rename's directory
  * entry is made durable by whoever saves the queue next (it fsyncs the spool directory first).
+ * Asynchronous: a drain may be waiting on sockets meanwhile (see writePackSync for compaction).
  */
-export function writePack(stateDir: string, pack: BuiltPack, notice: Notice): string {
-  const dir = spoolDir(stateDir);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  ensureDir(dir, notice);
-  const final = packPath(stateDir, pack.name);
-  const tmp = path.join(dir, `${TMP_PREFIX}${pack.name}.${process.pid}.${processStartTime(process.pid) ?? '0'}`);
+export async function writePack(stateDir: string, pack: BuiltPack, notice: Notice): Promise<string> {
+  const { final, tmp } = packTarget(stateDir, pack, notice);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
+    // libuv writes every buffer (it loops over IOV_MAX-sized groups and short writes).
+    const { bytesWritten } = await fh.writev(pack.chunks);
+    if (bytesWritten !== pack.size) throw new Error(`short write of ${pack.name}: ${bytesWritten} of ${pack.size} bytes`);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    renameSync(tmp, final);
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
+    throw err;
+  }
+  return final;
+}
+
+/** writePack, synchronously (compaction runs inside a queue transaction). */
+export function writePackSync(stateDir: string, pack: BuiltPack, notice: Notice): string {
+  const { final, tmp } = packTarget(stateDir, pack, notice);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
   try {
     try {
       let chunks = pack.chunks;
       let left = pack.size;
-      // writev may write less than asked (signals, huge buffers): continue where it stopped.
+      // writev may write less than asked: continue where it stopped.
       while (left > 0) {
         let n = writevSync(fd, chunks);
         left -= n;
@@ -191,6 +213,13 @@ export function writePack(stateDir: string, pack: BuiltPack, notice: Notice): st
     throw err;
   }
   return final;
+}
+
+function packTarget(stateDir: string, pack: BuiltPack, notice: Notice): { final: string; tmp: string } {
+  const dir = spoolDir(stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  ensureDir(dir, notice);
+  return { final: packPath(stateDir, pack.name), tmp: path.join(dir, `${TMP_PREFIX}${pack.name}.${process.pid}.${processStartTime(process.pid) ?? '0'}`) };
 }
 
 export class PackError extends Error {}

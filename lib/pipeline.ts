@@ -66,7 +66,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   // 1. Capture. The pending marker makes the next hook start Node even if this run dies before merging.
   const pack = buildCapture(input.groups);
   if (pack) {
-    writePack(input.stateDir, pack, notice);
+    await writePack(input.stateDir, pack, notice);
     touchNoFollow(pendingMarkerPath(input.stateDir), notice);
   }
   mark('spooled');

@@ -1,7 +1,7 @@
 // The queue's file on disk: loading sql.js, opening and validating the database bytes, moving a
 // corrupt file aside, and writing a new version durably. What the rows mean is lib/queue.ts.
 import { setFlagsFromString } from 'node:v8';
-import { closeSync, constants, fsyncSync, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
@@ -195,13 +195,14 @@ function currentGeneration(file: string): number | null {
 export async function saveQueueFile(file: string, bytes: Buffer, expected: number | null): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
+    // Asynchronous on purpose: a drain saves while its requests are in flight, and a synchronous
+    // fsync would stall every one of them (and any timer) for as long as the disk takes.
+    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
     try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-      fsyncSync(fd);
+      await fh.writeFile(bytes);
+      await fh.sync();
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
     const now = currentGeneration(file);
     if (now !== expected) {

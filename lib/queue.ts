@@ -15,7 +15,7 @@ import { buildCapture } from './capture.js';
 import { buildIndexEvent, type EventRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from './namespace.js';
-import { baseOf, listSpool, packPath, PackBuilder, PackError, PackReader, readPack, removeSpoolFile, spoolDir, writePack, type BuiltPack, type OpenedPack, type PackHeader } from './pack.js';
+import { baseOf, listSpool, packPath, PackBuilder, PackError, PackReader, readPack, removeSpoolFile, spoolDir, writePack, writePackSync, type BuiltPack, type OpenedPack, type PackHeader } from './pack.js';
 import {
   dbPath,
   freshDb,
@@ -100,6 +100,8 @@ export interface BodyTask {
 
 export interface StoredEvent {
   event_id: string;
+  /** The row, for a cheap lookup when its result is applied (event_id is not indexed). */
+  seq: number;
   envelope: IndexEvent;
   retry_count: number;
   next_attempt_at: number;
@@ -226,6 +228,8 @@ export class Queue {
   private readonly fresh = new Map<string, BuiltPack | Buffer>();
   /** What withQueue's spool merge did before `fn` ran. */
   lastMerge: MergeReport | null = null;
+  /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
+  newPackRefs = false;
   private lamport: number;
   private seq: number;
   readonly nodeId: string;
@@ -456,6 +460,7 @@ export class Queue {
       this.run('INSERT INTO packs (name, size, created_at, dead) VALUES (?,?,?,0)', [name, size, now]);
       const packId = Number(this.one('SELECT last_insert_rowid()')?.[0]);
       result.spools = 1;
+      this.newPackRefs = true;
       if (header.kind !== 'capture') return;
       const events = new Map(header.events.map((e) => [e.id, e]));
       const handled = new Set<string>();
@@ -570,7 +575,7 @@ export class Queue {
         }
         continue;
       }
-      out.push({ event_id: String(r[1]), envelope, created_at: Number(r[2]), retry_count: Number(r[8]), next_attempt_at: Number(r[9]), last_error: str(r[10]) });
+      out.push({ event_id: String(r[1]), seq: Number(r[0]), envelope, created_at: Number(r[2]), retry_count: Number(r[8]), next_attempt_at: Number(r[9]), last_error: str(r[10]) });
     }
     return out;
   }
@@ -614,7 +619,8 @@ export class Queue {
     return r && Number(r[0]) === d.createdAt ? d.seq : null;
   }
 
-  private eventSeq(eventId: string): number | null {
+  private eventSeq(eventId: string, seq?: number): number | null {
+    if (seq !== undefined) return this.one('SELECT event_id FROM index_events WHERE seq = ?', [seq])?.[0] === eventId ? seq : null;
     const r = this.one('SELECT seq FROM index_events WHERE event_id = ?', [eventId]);
     return r ? Number(r[0]) : null;
   }
@@ -658,11 +664,11 @@ export class Queue {
   }
 
   /** Records what happened to sent events. A 'dead' event also dead-letters its body task. Unknown ids are ignored. */
-  applyEventResults(results: { event_id: string; result: TaskResult }[]): void {
+  applyEventResults(results: { event_id: string; result: TaskResult; seq?: number }[]): void {
     this.writable();
     this.transaction(() => {
-      for (const { event_id, result } of results) {
-        const seq = this.eventSeq(event_id);
+      for (const { event_id, result, seq: known } of results) {
+        const seq = this.eventSeq(event_id, known);
         if (seq === null || result.kind === 'released') continue;
         this.changed = true;
         if (result.kind === 'delivered') {
@@ -1001,9 +1007,10 @@ export class Queue {
       placed.push(b.addRaw(bytes));
     }
     const pack = b.build('compact', this.opts.now());
-    writePack(this.opts.stateDir, pack, this.opts.notice);
+    writePackSync(this.opts.stateDir, pack, this.opts.notice);
     const base = baseOf(pack);
     this.run('INSERT INTO packs (name, size, created_at, dead) VALUES (?,?,?,0)', [pack.name, pack.size, this.opts.now()]);
+    this.newPackRefs = true;
     const newId = Number(this.one('SELECT last_insert_rowid()')?.[0]);
     items.forEach((it, i) => this.run(`UPDATE ${it.table} SET pack_id = ?, off = ? WHERE ${it.key} = ?`, [newId, base + placed[i], it.keyVal]));
     return true;
@@ -1158,8 +1165,9 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
   const marker = pendingMarkerPath(stateDir);
   // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
   if (pending) touchNoFollow(marker, opts.onNotice);
-  // The packs' directory entries (renamed in by their writers) are durable before rows point at them.
-  if (entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
+  // The directory entries of packs this save starts referring to (renamed in by their writers,
+  // without a directory fsync) are made durable before the rows that point at them.
+  if (q.newPackRefs && entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
   const bytes = q.exportBytes(((generation ?? 0) + 1) % 0x7fffffff);
   removeDeadTempFiles(stateDir);
   await saveQueueFile(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), generation);

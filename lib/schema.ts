@@ -59,10 +59,10 @@ CREATE TABLE IF NOT EXISTS body_tasks (
   PRIMARY KEY (ns_id, artifact_path, content_hash)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
-CREATE INDEX IF NOT EXISTS body_tasks_pack ON body_tasks (pack_id) WHERE pack_id IS NOT NULL;
 -- One row per unsent index event: its envelope is len bytes at "off" in pack pack_id, or inline
 -- (envelope) when it came from elsewhere (a v2 queue, a dead letter put back). A body task with the
--- same seq waits for this event. skey: a newer event with the same supersede key replaces this
+-- same seq waits for this event (no index on event_id or pack_id: drains name events by seq too,
+-- and only collection asks by pack; every index is bytes each hook loads). skey: a newer event with the same supersede key replaces this
 -- one; stored as 52 bits of the key's SHA-256 (keys are namespace + path, ~150 bytes: as text, with
 -- their index, they more than doubled the file every hook loads).
 CREATE TABLE IF NOT EXISTS index_events (
@@ -79,9 +79,7 @@ CREATE TABLE IF NOT EXISTS index_events (
   next_attempt_at INTEGER NOT NULL,
   last_error TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS index_events_id ON index_events (event_id);
 CREATE INDEX IF NOT EXISTS index_events_skey ON index_events (skey) WHERE skey IS NOT NULL;
-CREATE INDEX IF NOT EXISTS index_events_pack ON index_events (pack_id) WHERE pack_id IS NOT NULL;
 -- Permanently failed work: the task as JSON (an event's envelope is copied in), why, and when. A
 -- body letter keeps its pack reference (pack_id, off, len) so retry can re-send it. superseded is
 -- set when a newer version of the artifact is enqueued: such a letter is never re-queued.

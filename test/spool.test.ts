@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCapture } from '../lib/capture.js';
-import { writePack } from '../lib/pack.js';
+import { writePackSync as writePack } from '../lib/pack.js';
 import { dbPath, readBody, readQueue, withQueue } from '../lib/queue.js';
 import { QueueChangedError } from '../lib/queue-file.js';
 import { artifact, CTX, namespace } from './fixtures/artifacts.js';
