@@ -251,6 +251,32 @@ export function readPack(file: string, notice: Notice): OpenedPack {
   return verifyPack(buf);
 }
 
+/**
+ * Only the header of a pack (no checksum check): what `status` counts for a spool not merged yet.
+ * Null when it cannot be read.
+ */
+export function readPackHeader(file: string): PackHeader | null {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const head = Buffer.alloc(MAGIC.length + 4);
+    if (readSync(fd, head, 0, head.length, 0) !== head.length || !head.subarray(0, MAGIC.length).equals(MAGIC)) return null;
+    const len = head.readUInt32LE(MAGIC.length);
+    const json = Buffer.alloc(len);
+    if (readSync(fd, json, 0, len, head.length) !== len) return null;
+    const header = JSON.parse(json.toString('utf8')) as PackHeader;
+    return Array.isArray(header?.bodies) && Array.isArray(header.events) ? header : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function verifyPack(buf: Buffer): OpenedPack {
   if (buf.length < MAGIC.length + 4 + TRAILER_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new PackError('it is not a kitty-sync spool');
   const end = buf.length - TRAILER_BYTES;

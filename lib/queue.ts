@@ -15,7 +15,7 @@ import { buildCapture } from './capture.js';
 import { buildIndexEvent, type EventRecord } from './events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from './namespace.js';
-import { baseOf, listSpool, packPath, PackBuilder, PackError, PackReader, readPack, removeSpoolFile, spoolDir, writePack, writePackSync, type BuiltPack, type OpenedPack, type PackHeader } from './pack.js';
+import { baseOf, listSpool, packPath, PackBuilder, PackError, PackReader, readPack, readPackHeader, removeSpoolFile, spoolDir, writePack, writePackSync, type BuiltPack, type OpenedPack, type PackHeader } from './pack.js';
 import {
   dbPath,
   freshDb,
@@ -762,7 +762,31 @@ export class Queue {
 
   // --- inspection -----------------------------------------------------------------------------
 
+  /**
+   * The counts. Captures still waiting in spools (their writer could not merge them: another process
+   * held the queue, or its budget ran out) are pending work too: their bodies and events are counted
+   * as pending and ready (from the spool's header), and spools_unmerged says how many spools.
+   */
   stats(): QueueStats {
+    const s = this.queueStats();
+    for (const name of listSpool(this.opts.stateDir).packs) {
+      if (this.hasPack(name)) continue;
+      const header = readPackHeader(packPath(this.opts.stateDir, name));
+      if (header?.kind !== 'capture') continue;
+      s.spools_unmerged++;
+      s.pending += header.bodies.length;
+      s.ready += header.bodies.length;
+      s.events_pending += header.events.length;
+      s.events_ready += header.events.length;
+      for (const b of header.bodies) {
+        const f = (s.per_feature[b.ns.feature_slug] ??= { pending: 0, failed: 0 });
+        f.pending++;
+      }
+    }
+    return s;
+  }
+
+  private queueStats(): QueueStats {
     const now = this.opts.now();
     const pending = this.count('SELECT COUNT(*) FROM body_tasks');
     const ready = this.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
@@ -794,7 +818,7 @@ export class Queue {
       per_feature: perFeature,
       retry_histogram: histogram,
       capacity: this.opts.capacity,
-      spools_unmerged: listSpool(this.opts.stateDir).packs.filter((n) => !this.hasPack(n)).length,
+      spools_unmerged: 0,
     };
   }
 

@@ -333,8 +333,9 @@ for (const [name, corrupt] of [
     corrupt(dbPath(stateDir));
     const notices: string[] = [];
     // A read-only view tells but moves nothing.
-    const seen = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats().pending);
-    t.is(seen, 0);
+    const seen = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats());
+    // The queue file is unreadable, but the captured work is still in its pack: counted as pending.
+    t.like(seen, { pending: 6, spools_unmerged: 1 });
     t.is(notices.length, 1);
     t.regex(notices[0], /will be moved aside/);
     notices.length = 0;
