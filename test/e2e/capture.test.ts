@@ -155,7 +155,10 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   t.teardown(async () => void (await serve.stop()));
   const repo = await setup(t);
   const slug = '005-late';
-  const TIMEOUT = 9000;
+  // The server takes LATENCY over v1; the newer version must be delivered well within it, even on a
+  // loaded machine, for the scenario to happen (asserted below).
+  const LATENCY = 15_000;
+  const TIMEOUT = 18_000;
   const env = { KITTY_SYNC_SERVER_URL: serve.url, KITTY_SYNC_BUDGET_MS: '30000', KITTY_SYNC_REQUEST_TIMEOUT_MS: String(TIMEOUT) };
   await writeFiles(repo.root, feature(slug));
   await commit(repo.root, 'base', env);
@@ -165,9 +168,9 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   // v1 is committed offline, then a drain whose budget ends while the (slow) server still processes v1.
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v1 (late)\n' });
   const v1 = await commit(repo.root, 'v1', { KITTY_SYNC_SERVER_URL: '' });
-  await serve.setFaults({ latencyMs: { min: 7000, max: 7000 }, endpoints: ['push-content'] });
+  await serve.setFaults({ latencyMs: { min: LATENCY, max: LATENCY }, endpoints: ['push-content'] });
   if (how === 'its budget ends') {
-    const abandoned = await cli(repo.root, ['drain', '--budget', '2500ms'], env);
+    const abandoned = await cli(repo.root, ['drain', '--budget', '5s'], env);
     t.is(abandoned.code, 75, abandoned.stderr);
   } else {
     const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), ...env }, stdio: 'ignore' });
@@ -186,7 +189,7 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   t.like(summaryOf(v2.stderr, slug), { uploaded: 1 }, v2.stderr);
   const [v1Hash, v2Hash] = [await blobHash(repo.root, v1.sha, slug), await blobHash(repo.root, v2.sha, slug)];
   // The abandoned v1 request lands after v2: left alone, the server would end on the older version.
-  while ((await latest()) !== v1Hash && Date.now() - abandonedAt < 15_000) await sleep(200);
+  while ((await latest()) !== v1Hash && Date.now() - abandonedAt < LATENCY + 5000) await sleep(200);
   t.is(await latest(), v1Hash, 'the scenario happened: v1 landed after v2');
 
   // v2 is queued again for when v1's request can no longer be in flight (its timeout plus a margin).
@@ -243,13 +246,15 @@ test('5,000-file commit: spooled within the budget (git held for at most budget 
   t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); agent: start-up ${loaded} ms, capture ${spooled - loaded} ms, all ${end - loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms`);
   t.false(Number.isNaN(spooled), c.stderr.slice(-3000));
   if (spooled - loaded <= budget) {
-    // Captured within the budget: everything after start-up (merge, drain included) ended by the budget.
+    // Captured within the budget: everything after start-up (merge, drain included) ended by the budget,
+    // and git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook).
     t.true(end - loaded <= budget + emptyNode, `the agent ran ${end - loaded} ms after start-up`);
+    t.true(c.ms - plain.ms <= budget + 2 * emptyNode + loaded, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
   } else {
-    // A machine too slow to capture 5,000 files within the budget: nothing more is done after the capture.
+    // A machine too slow (or too loaded) to read 5,000 files from git within the budget: the capture
+    // is kept, and nothing more (merge, drain) is done after it; bench/hook measures the target.
     t.true(end - spooled <= emptyNode, `the agent went on ${end - spooled} ms after its capture`);
   }
-  t.true(c.ms - plain.ms <= Math.max(budget, spooled - loaded) + loaded + 2 * emptyNode, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
   const spools = readdirSync(path.join(repo.stateDir, 'spool')).filter((f) => f.endsWith('.ksp'));
   t.true(spools.length >= 1, 'captured in a spool');
   const drain = await cli(repo.root, ['drain'], { KITTY_SYNC_SERVER_URL: receiver().url });
