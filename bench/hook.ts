@@ -3,7 +3,10 @@
 // (bench/floor-agent.ts: the least an agent on simple-git + sql.js + node-fetch must do):
 //   (a) a commit that touches no kitty-specs/ file, empty queue   (target: <= 10 ms added)
 //   (b) a commit that changes every file of a real ~20-file corpus feature, with the
-//       receiver up (a `kitty-sync serve` child process), delivery included (<= 250 ms added)
+//       receiver up (a `kitty-sync serve` child process), delivery included (<= 250 ms added;
+//       issue 11: <= 1.15x what the stack floor adds)
+//   (c) a commit that changes 5,000 files under kitty-specs/ (issue 11: git held for at most the
+//       hook budget plus 2x what the empty Node hook adds); --big-runs N (default 3, 0 skips it)
 // Everything is real: `kitty-sync install --repo`, `git commit`, the agent, HTTP on 127.0.0.1.
 // Usage: node dist/bench/hook.js [--runs N] [--feature NAME] [--profile]
 //   --profile: afterwards, run the agent once for case (b) under `node --cpu-prof` and a
@@ -21,6 +24,9 @@ const arg = (name: string): string | undefined => {
 const RUNS = Number(arg('--runs')) || 20;
 const FEATURE = arg('--feature') ?? '054-constitution-interview-compiler-and-bootstrap';
 const PROFILE = process.argv.includes('--profile');
+const BIG_RUNS = arg('--big-runs') === undefined ? 3 : Number(arg('--big-runs'));
+const BIG_FILES = 5000;
+const HOOK_BUDGET_MS = 2000;
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/bundle/kitty-sync.js');
 const CORPUS = process.env.KITTY_SYNC_CORPUS ?? path.resolve(ROOT, '../shared/corpus/kitty-specs');
@@ -205,16 +211,66 @@ async function main(): Promise<void> {
       }
     };
     print('(a) commit touching no kitty-specs/ file, empty queue:', 10, a);
+    const added = (times: Record<Variant, number[]>, v: Variant): number => median(times[v]) - median(times['no hooks']);
+    const aDiff = added(a, 'kitty-sync') - added(a, 'stack floor');
+    console.log(`    kitty-sync vs stack floor: ${aDiff >= 0 ? '+' : ''}${aDiff.toFixed(1)} ms (issue 11 target: within 5 ms: ${Math.abs(aDiff) <= 5 ? 'met' : 'MISSED'})`);
     print(`(b) commit changing all ${eligible} documents of ${FEATURE}, receiver up, delivery included:`, 250, b);
+    const ratio = added(b, 'kitty-sync') / added(b, 'stack floor');
+    console.log(`    kitty-sync adds ${ratio.toFixed(2)}x what the stack floor adds (issue 11 target: <= 1.15x: ${ratio <= 1.15 ? 'met' : 'MISSED'})`);
     console.log(`    kitty-sync summaries seen: ${[...summaries].join(' | ')}`);
     if (floorShort > 0) console.log(`    WARNING: ${floorShort} of ${RUNS} stack-floor commits did not store every body`);
     if (notDelivered > 0) console.log(`    WARNING: ${notDelivered} of ${RUNS} kitty-sync commits did not deliver everything within the hook`);
 
+    if (BIG_RUNS > 0) bigCase(base, env, BIG_RUNS);
     if (PROFILE) profileAgent(repos['kitty-sync'], env, base, RUNS + 1);
   } finally {
     receiver.stop();
     rmSync(base, { recursive: true, force: true });
   }
+}
+
+// ---- (c): 5,000 files in one commit ----
+
+function bigCase(base: string, env: NodeJS.ProcessEnv, runs: number): void {
+  const variants: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook'];
+  const slug = '099-bench-huge';
+  const repos = {} as Record<Variant, string>;
+  for (const v of variants) {
+    const dir = path.join(base, `big-${v.replace(/\W+/g, '-')}`);
+    git(base, ['-c', 'init.defaultBranch=main', 'init', '-q', dir]);
+    git(dir, ['config', 'commit.gpgsign', 'false']);
+    cpSync(path.join(base, '.kittify'), path.join(dir, '.kittify'), { recursive: true });
+    const fdir = path.join(dir, 'kitty-specs', slug, 'research');
+    mkdirSync(fdir, { recursive: true });
+    writeFileSync(path.join(dir, 'kitty-specs', slug, 'meta.json'), JSON.stringify({ target_branch: 'main', mission_type: 'software-dev' }));
+    for (let i = 0; i < BIG_FILES; i++) writeFileSync(path.join(fdir, `note-${i}.md`), `# note ${i}\n\n${'lorem ipsum '.repeat(40)}\n`);
+    git(dir, ['add', '-A']);
+    git(dir, ['commit', '-q', '-m', 'root'], { ...baseEnv, KITTY_SYNC: '0' });
+    repos[v] = dir;
+  }
+  execFileSync(process.execPath, [CLI, 'install', '--repo', repos['kitty-sync']], { env: baseEnv, stdio: 'ignore' });
+  const hookFile = path.join(repos['empty Node hook'], '.git', 'hooks', 'post-commit');
+  writeFileSync(hookFile, `#!/bin/sh\nexec '${process.execPath}' -e 0\n`);
+  chmodSync(hookFile, 0o755);
+  const bigEnv = { ...env, KITTY_SYNC_BUDGET_MS: String(HOOK_BUDGET_MS) };
+  const times: Record<string, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
+  for (let i = 0; i < runs; i++) {
+    for (const v of variants) {
+      const fdir = path.join(repos[v], 'kitty-specs', slug, 'research');
+      for (let f = 0; f < BIG_FILES; f++) appendFileSync(path.join(fdir, `note-${f}.md`), `run ${i}\n`);
+      git(repos[v], ['add', '-A']);
+      times[v].push(timedCommit(repos[v], `big${i}`, bigEnv).ms);
+      // Empty the queue between runs (not measured), so each run captures into the same state.
+      if (v === 'kitty-sync') execFileSync(process.execPath, [CLI, 'drain'], { cwd: repos[v], env: bigEnv, stdio: 'ignore' });
+    }
+  }
+  const baseMs = median(times['no hooks']);
+  const held = median(times['kitty-sync']) - baseMs;
+  const nodeHook = median(times['empty Node hook']) - baseMs;
+  const limit = HOOK_BUDGET_MS + 2 * nodeHook;
+  console.log(`(c) commit changing ${BIG_FILES} files under kitty-specs/ (${runs} runs, budget ${HOOK_BUDGET_MS} ms):`);
+  for (const v of variants) console.log(`  ${v.padEnd(16)} median ${median(times[v]).toFixed(1).padStart(8)} ms  added +${(median(times[v]) - baseMs).toFixed(1)} ms`);
+  console.log(`    kitty-sync held git ${held.toFixed(0)} ms; budget + 2x empty Node hook = ${limit.toFixed(0)} ms: ${held <= limit ? 'met' : 'MISSED'}`);
 }
 
 // ---- --profile: one agent run for case (b) under --cpu-prof plus a wall-clock tracer ----

@@ -7,7 +7,7 @@ const HOOK_HELP = `kitty-sync hook post-commit [--verbose]
 kitty-sync hook pre-push <remote> <url> [--verbose]   (Git's ref lines on stdin)
 
 Runs as a Git hook: the hooks that \`kitty-sync install\` puts in a repository call it.
-  post-commit  syncs the files under kitty-specs/ that HEAD changed, then drains the queue briefly
+  post-commit  syncs what changed under kitty-specs/ since the branch's last capture, then drains briefly
   pre-push     syncs the files the pushed refs change, at each pushed tip, then drains briefly
 Options:
   --verbose    print every artifact's outcome, not only the skipped and failed ones
@@ -17,7 +17,11 @@ Always exits 0: a hook never fails or blocks the commit or push. KITTY_SYNC=0 tu
 export async function runHookCli(args: string[]): Promise<void> {
   redactOutput();
   quietOnClosedPipe(true);
-  const [name, ...rest] = args.filter((a) => a !== '--verbose');
+  // --since <sha>: the branch's watermark as the post-commit launcher read it (lib/run/watermark.ts).
+  const sinceAt = args.indexOf('--since');
+  const since = sinceAt >= 0 && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(args[sinceAt + 1] ?? '') ? args[sinceAt + 1] : null;
+  const plain = sinceAt >= 0 ? [...args.slice(0, sinceAt), ...args.slice(sinceAt + 2)] : args;
+  const [name, ...rest] = plain.filter((a) => a !== '--verbose');
   const verbose = args.includes('--verbose');
   if (name === undefined || name === 'help' || args.includes('--help') || args.includes('-h')) {
     process.stdout.write(HOOK_HELP);
@@ -38,7 +42,7 @@ export async function runHookCli(args: string[]): Promise<void> {
   try {
     // Git's opening questions go first, so they run while the rest of the agent loads.
     const { openRepoEarly } = await import('../lib/collect/git.js');
-    const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null);
+    const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null, since);
     const { runHook } = await import('../lib/run/hook.js');
     await runHook({
       early,

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 
 // Over a file-size limit (RLIMIT_FSIZE) a write must fail with EFBIG, which we report, as Node
-// intends by ignoring SIGXFSZ. signal-exit (used by proper-lockfile and write-file-atomic) re-raises
+// intends by ignoring SIGXFSZ. signal-exit (used by write-file-atomic) re-raises
 // the signal, killing the process mid-save, unless another listener exists: this is that listener.
 process.on('SIGXFSZ', () => undefined);
 

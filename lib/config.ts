@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BUDGET_RANGE, clampSetting, CONCURRENCY_RANGE, TASK_AGE_RANGE, type Range } from './durations.js';
+import { BUDGET_RANGE, clampSetting, CONCURRENCY_RANGE, REQUEST_TIMEOUT_RANGE, TASK_AGE_RANGE, type Range } from './durations.js';
 import { firstLine } from './errors.js';
 
 export type HookName = 'post-commit' | 'pre-push';
@@ -30,6 +30,8 @@ export interface Settings {
   maxRetries: number;
   /** The envelope's team_slug (047 sends 'local' when no team is known). */
   teamSlug: string;
+  /** Per-request timeout of the transport; also how long an abandoned upload may still be in flight. */
+  requestTimeoutMs: number;
   /** Problems met while reading configuration (each names the file and the reason). */
   warnings: string[];
 }
@@ -58,6 +60,9 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_MAX_TASK_AGE_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_MAX_RETRIES = 1000;
 export const DEFAULT_TEAM_SLUG = 'local';
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** Margin beyond the request timeout before an abandoned upload is surely over (the transport's timer cohorts add up to 200 ms). */
+export const SETTLE_MARGIN_MS = 2_000;
 
 /** The project's configuration file, relative to the work tree (project uuid and `sync:` settings). */
 export const CONFIG_FILE = '.kittify/config.yaml';
@@ -167,6 +172,7 @@ export function resolveSettings(input: ResolveInput): Settings {
     maxTaskAgeMs: pickNumber(undefined, 'KITTY_SYNC_MAX_TASK_AGE_MS', 'max_task_age_ms', DEFAULT_MAX_TASK_AGE_MS, TASK_AGE_RANGE),
     maxRetries: pickNumber(undefined, 'KITTY_SYNC_MAX_RETRIES', 'max_retries', DEFAULT_MAX_RETRIES),
     teamSlug: pickString(undefined, 'KITTY_SYNC_TEAM', 'team_slug')?.trim() || DEFAULT_TEAM_SLUG,
+    requestTimeoutMs: pickNumber(undefined, 'KITTY_SYNC_REQUEST_TIMEOUT_MS', 'request_timeout_ms', DEFAULT_REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_RANGE),
     warnings,
   };
 }
@@ -177,8 +183,15 @@ export function runPolicy(s: Settings): {
   capacity: number;
   concurrency: number;
   stale: { maxAgeMs: number; maxRetries: number };
+  settleMs: number;
 } {
-  return { stateDir: s.stateDir, capacity: s.capacity, concurrency: s.concurrency, stale: { maxAgeMs: s.maxTaskAgeMs, maxRetries: s.maxRetries } };
+  return {
+    stateDir: s.stateDir,
+    capacity: s.capacity,
+    concurrency: s.concurrency,
+    stale: { maxAgeMs: s.maxTaskAgeMs, maxRetries: s.maxRetries },
+    settleMs: s.requestTimeoutMs + SETTLE_MARGIN_MS,
+  };
 }
 
 /** Parses a duration such as `500ms`, `5s`, `2m`, `1h` or a bare number of milliseconds. */

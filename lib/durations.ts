@@ -6,6 +6,8 @@
 export const MAX_BUDGET_MS = 3_600_000;
 /** Stale-work age limit: at most ten years. */
 export const MAX_TASK_AGE_MS = 10 * 365 * 24 * 3_600_000;
+/** One request's timeout: at least 100 ms, at most 10 minutes. */
+export const REQUEST_TIMEOUT_RANGE: Range = { min: 100, max: 600_000, describe: ms };
 /** Concurrent uploads: one worker each, so a huge number would only exhaust memory. */
 export const MAX_CONCURRENCY = 64;
 

@@ -69,6 +69,8 @@ export interface EligibleArtifact extends ArtifactClassification {
   content_hash: string;
   size_bytes: number;
   body: Buffer;
+  /** Git blob id of the body (re-read from Git if the stored copy is ever found damaged). */
+  object_id?: string | null;
 }
 
 /** A file 047 indexes (present as text): one MissionDossierArtifactIndexed event each. */

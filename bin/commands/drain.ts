@@ -42,6 +42,7 @@ export default defineCommand({
       transport,
       budgetMs,
       force: args.force,
+      repoDir: repo.paths.root,
       onNotice: notice,
       onProgress: (d, t) => progress.update(d, t),
     });

@@ -74,6 +74,7 @@ export default defineCommand({
     out.push(`events:    ${stats.events_pending} index events pending${stats.events_pending ? ` (${stats.events_ready} ready, ${stats.events_backoff} in backoff)` : ''}`);
     const wait = waitLine(stats);
     if (wait) out.push(`next:      ${wait}`);
+    if (stats.spools_unmerged) out.push(`captured:  ${stats.spools_unmerged} spool(s) not merged yet (another process held the queue); the next hook or \`kitty-sync drain\` merges them`);
     out.push(`failed:    ${stats.failed}${stats.failed ? ' (see `kitty-sync failed`, bring back with `kitty-sync retry --all`)' : ''}`);
     out.push(`oldest:    ${stats.oldest_pending_age_ms === null ? '-' : formatAge(stats.oldest_pending_age_ms)}`);
     const features = Object.entries(stats.per_feature);

@@ -75,9 +75,13 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
     budgetMs: null,
     onNotice: notice,
     onProgress: (d, t) => progress.update(d, t),
+    repoDir: repo.paths.root,
   });
   progress.stop();
   transport?.close();
+  if (run.busy) {
+    notice(`another kitty-sync process${run.busy.holderPid ? ` (pid ${run.busy.holderPid})` : ''} holds the queue; this capture waits in the spool and is sent by the next hook or \`kitty-sync drain\``);
+  }
   const logProblem = appendOutcomes(settings.stateDir, 'sync', run.outcomes);
   if (logProblem) notice(logProblem);
   if (argv.json) {

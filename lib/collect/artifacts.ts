@@ -166,6 +166,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
               content_hash: facts.hash!,
               size_bytes: facts.size,
               body: j.bytes!,
+              object_id: c.object_id,
             });
           }
         }

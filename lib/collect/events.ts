@@ -1,7 +1,7 @@
 // Dossier events (SPEC §5.1), shaped exactly as spec-kitty 047's emitter shapes them
 // (../shared/conformance/047/wire.json): one MissionDossierArtifactIndexed per indexed file,
-// then one MissionDossierSnapshotComputed per feature. The queue stores an Indexed event as a
-// compact EventRecord and rebuilds the envelope on read; a snapshot is stored as its payload.
+// then one MissionDossierSnapshotComputed per feature. A capture (lib/queue/capture.ts) builds each
+// envelope once and the queue keeps it as it is, filling in only the Lamport clock when sending.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { ulid } from 'ulid';
@@ -142,6 +142,12 @@ export function snapshotFacts(index: FeatureIndex): Pick<SnapshotRecord, 'parity
     artifact_counts: counts,
     completeness_status: !index.manifest_known ? 'unknown' : counts.required_missing === 0 ? 'complete' : 'incomplete',
   };
+}
+
+/** A version-4-shaped UUID derived from an event id, so a snapshot keeps one snapshot_id across resends. */
+export function snapshotUuid(eventId: string): string {
+  const h = createHash('sha256').update(eventId).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** SHA-256 (hex) of the sorted content hashes concatenated: independent of scan order. */

@@ -213,16 +213,29 @@ export async function headChanges(cwd: string, under: string): Promise<HeadChang
   return commit && /^[0-9a-f]{40,64}$/.test(commit) ? { commit, paths } : null;
 }
 
+/** The paths that differ under a top-level directory between commit `since` and HEAD (commit: '' as it is not printed). */
+export async function changesSince(cwd: string, since: string, under: string): Promise<HeadChanges> {
+  const out = await gitAt(path.resolve(cwd)).raw([
+    'diff-tree', '-r', '--name-only', '--no-renames', since, 'HEAD', '--', `:(top,literal)${under.replace(/\/+$/, '')}`,
+  ]);
+  return { commit: '', paths: pathLines(out) };
+}
+
 /**
- * `openRepo` and, when `under` is given, `headChanges`, started at once. Both promises are
- * already guarded against "unhandled rejection", so a caller may await them later.
+ * `openRepo` and, when `under` is given, `headChanges` (or, given a watermark `since`, the changes
+ * since it), started at once. Both promises are already guarded against "unhandled rejection", so a
+ * caller may await them later.
  */
-export function openRepoEarly(cwd: string, under: string | null): { repo: Promise<Repo>; head: Promise<HeadChanges | null> | null } {
+export function openRepoEarly(
+  cwd: string,
+  under: string | null,
+  since: string | null = null,
+): { repo: Promise<Repo>; head: Promise<HeadChanges | null> | null; since: string | null } {
   const repo = openRepo(cwd);
-  const head = under === null ? null : headChanges(cwd, under);
+  const head = under === null ? null : since ? changesSince(cwd, since, under) : headChanges(cwd, under);
   repo.catch(() => undefined);
   head?.catch(() => undefined);
-  return { repo, head };
+  return { repo, head, since: under === null ? null : since };
 }
 
 /** Parses `git ls-tree -r -l` output (names quoted): `<mode> <type> <id> <size>\t<path>\n`. */

@@ -6,8 +6,12 @@
 // The queue lock is only held to read work and to apply results, never during network I/O;
 // a separate drain lock keeps to one drainer at a time.
 import path from 'node:path';
+import { BlobReader } from '../collect/blobs.js';
+import { sha256Hex } from '../collect/eligibility.js';
 import { acquireLock, LockTimeoutError } from '../queue/lock.js';
-import { readBody, withQueue, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import { PackReader } from '../queue/pack.js';
+import { readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import { clearInflight, readInflight, writeInflight } from './inflight.js';
 import type { PushContentBody } from './encoding.js';
 import type { BodyResult, EventsResult } from './responses.js';
 import { mark } from '../trace.js';
@@ -51,6 +55,12 @@ export interface DrainOptions {
   drainLock?: () => Promise<void>;
   /** Called as bodies finish: (done, total known so far). */
   onProgress?: (done: number, total: number) => void;
+  /** A directory git can run in (work tree or git dir): a damaged stored body is re-read from Git there. */
+  repoDir?: string;
+  /** How long an abandoned upload may still be in flight (the request timeout plus a margin). */
+  settleMs?: number;
+  /** How long to wait for the queue lock (hooks: briefly); past it the drain reports `busy`. */
+  lockWaitMs?: number;
 }
 
 export interface DrainReport {
@@ -68,8 +78,7 @@ const BODIES_PER_PASS = 1000;
 /** Results are written back in batches, not one file save per task. */
 const APPLY_EVERY = 250;
 
-type EventResultRow = { event_id: string; result: TaskResult };
-type BodyResultRow = { upload_id: string; result: TaskResult };
+type EventResultRow = { event_id: string; result: TaskResult; seq: number };
 
 /**
  * Results the network gave that are not yet written back. Each pass writes them in the same
@@ -80,7 +89,7 @@ class Ledger {
   events: EventResultRow[] = [];
   bodies: BodyResultRow[] = [];
 
-  constructor(private readonly queueOpts: { stateDir: string; capacity?: number; onNotice?: (m: string) => void }) {}
+  constructor(private readonly queueOpts: QueueOptions) {}
 
   /** Takes the pending results out of the ledger (to be applied later by `apply`). */
   take(): { events: EventResultRow[]; bodies: BodyResultRow[] } {
@@ -106,7 +115,14 @@ class Ledger {
 }
 
 export async function drain(opts: DrainOptions): Promise<DrainReport> {
-  const queueOpts = { stateDir: opts.stateDir, capacity: opts.capacity, onNotice: opts.onNotice };
+  const queueOpts = {
+    stateDir: opts.stateDir,
+    capacity: opts.capacity,
+    onNotice: opts.onNotice,
+    settleMs: opts.settleMs,
+    compact: false,
+    ...(opts.lockWaitMs === undefined ? {} : { lock: { timeoutMs: opts.lockWaitMs } }),
+  };
   const report: DrainReport = {
     stop: 'done',
     outcomes: [],
@@ -128,9 +144,21 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   // The drain lock is taken before the first read: work read outside it could be stale by the time
   // it is sent (another drainer delivering a newer version meanwhile), and an older version would
   // then overwrite a newer one.
-  const release = opts.transport ? (opts.first ? opts.drainLock ?? null : await tryDrainLock(opts.stateDir)) : null;
+  const release = opts.transport ? (opts.first ? opts.drainLock ?? null : await tryDrainLock(opts.stateDir, opts.onNotice)) : null;
+  // Only the drain-lock holder compacts packs: nobody else reads them while it runs.
+  queueOpts.compact = release !== null;
+  const bodies = new BodySource(opts.stateDir, opts.repoDir);
   try {
-    const first = opts.first && release ? opts.first : await ledger.commit((q) => firstRead(q, { ...opts, transport: release ? opts.transport : null }));
+    let first: FirstRead;
+    try {
+      first = opts.first && release ? opts.first : await ledger.commit((q) => firstRead(q, { ...opts, transport: release ? opts.transport : null }));
+    } catch (err) {
+      if (!(err instanceof LockTimeoutError)) throw err;
+      // Another process holds the queue (a big save): leave it all for the next run.
+      return finish('busy', await readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats()));
+    }
+    // The abandoned uploads a dead drain left in its journal are recorded now: the journal can go.
+    if (first.recovered > 0) clearInflight(opts.stateDir);
     for (const d of first.stale) {
       report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
     }
@@ -150,10 +178,24 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
         mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
         if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
         if (deadline.signal.aborted) return finish('deadline', stats);
+        if (work.bodies.length > 0) {
+          const now = Date.now();
+          writeInflight(opts.stateDir, work.bodies.map((b) => ({ namespace: b.namespace, artifact_path: b.artifact_path, content_hash: b.content_hash, startedAt: now })), opts.onNotice);
+        }
 
-        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() });
+        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies);
         mark('drain: pass sent');
-        const next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+        let next: { work: Work | null; stats: QueueStats };
+        try {
+          next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+        } catch (err) {
+          if (!(err instanceof LockTimeoutError)) throw err;
+          // Results not written back are sent again later (the server answers already_exists); the
+          // journal stays, so those uploads count as abandoned.
+          return finish('busy', stats);
+        }
+        // Every body of the pass has its result in the queue now.
+        clearInflight(opts.stateDir);
         stats = next.stats;
         if (stop || !next.work) return finish(stop ?? 'done', stats);
         work = next.work;
@@ -162,7 +204,44 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       if (timer) clearTimeout(timer);
     }
   } finally {
+    bodies.close();
     await release?.();
+  }
+}
+
+/**
+ * Reads each body as stored and checks it against its content hash before it is sent (issue 12 §5).
+ * A damaged or missing copy is re-read from Git by its blob id when the repository still has it;
+ * otherwise the task is quarantined (`local_body_corrupt`) with advice that works.
+ */
+class BodySource {
+  private readonly packs: PackReader;
+  private git: BlobReader | null = null;
+
+  constructor(
+    private readonly stateDir: string,
+    private readonly repoDir: string | undefined,
+  ) {
+    this.packs = new PackReader(stateDir);
+  }
+
+  async read(task: BodyTask): Promise<{ body: Buffer } | { corrupt: string }> {
+    const stored = readTaskBody(this.stateDir, task, this.packs);
+    if (stored !== null && sha256Hex(stored) === task.content_hash) return { body: stored };
+    const what = stored === null ? 'is missing' : 'does not match its content hash';
+    if (task.oid && this.repoDir) {
+      this.git ??= new BlobReader(this.repoDir);
+      const fromGit = await this.git.read(task.oid).catch(() => null);
+      if (fromGit && sha256Hex(fromGit) === task.content_hash) return { body: fromGit };
+    }
+    return {
+      corrupt: `local_body_corrupt: the stored copy of ${task.namespace.feature_slug}/${task.artifact_path} ${what} and Git no longer has that version; run \`kitty-sync sync ${task.namespace.feature_slug}\` to capture it again`,
+    };
+  }
+
+  close(): void {
+    this.packs.close();
+    void this.git?.close();
   }
 }
 
@@ -173,6 +252,8 @@ export interface Work {
 
 /** What a drain reads before its first pass: stale work expired, the first work, the counts. */
 export interface FirstRead {
+  /** Abandoned uploads recovered from a dead drain's in-flight journal. */
+  recovered: number;
   expired: number;
   stale: DeadLetter[];
   work: Work | null;
@@ -186,10 +267,13 @@ export interface FirstRead {
 export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
   const since = Date.now();
   q.clampWaits();
+  // With a transport the caller holds the drain lock: a journal found now belongs to a dead drain.
+  const leftover = opts.transport ? readInflight(q.stateDir) : [];
+  q.recordAbandonedUploads(leftover);
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
   // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
-  return { expired, stale, work: opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null, stats: q.stats() };
+  return { recovered: leftover.length, expired, stale, work: opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null, stats: q.stats() };
 }
 
 function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
@@ -232,6 +316,7 @@ async function runPass(
   report: DrainReport,
   ledger: Ledger,
   opts: DrainOptions,
+  source: BodySource,
 ): Promise<DrainStop | null> {
   // A 401 stops everything still in flight; the deadline does the same through `signal`.
   const stopAll = new AbortController();
@@ -271,11 +356,18 @@ async function runPass(
   const sendBody = async (task: BodyTask): Promise<void> => {
     tried.add(task.upload_id);
     let result: BodyResult;
+    let sent = false;
+    const startedAt = Date.now();
     if (combined.aborted) {
       result = { kind: 'aborted' };
     } else {
-      const body = readBody(opts.stateDir, task.content_hash);
-      result = body === null ? { kind: 'permanent', reason: 'body_missing: the stored body file is gone' } : await transport.pushContent(toRequest(task, body), combined);
+      const read = await source.read(task);
+      if ('corrupt' in read) {
+        result = { kind: 'permanent', reason: read.corrupt };
+      } else {
+        sent = true;
+        result = await transport.pushContent(toRequest(task, read.body), combined);
+      }
     }
     if (result.kind === 'unauthorized' && stop !== 'unauthorized') {
       stop = 'unauthorized';
@@ -286,8 +378,8 @@ async function runPass(
       report.message = result.message;
       stopAll.abort();
     }
-    const { taskResult, outcome } = interpret(task, result);
-    ledger.bodies.push({ upload_id: task.upload_id, result: taskResult });
+    const { taskResult, outcome } = interpret(task, result, sent);
+    ledger.bodies.push({ upload_id: task.upload_id, result: taskResult, startedAt, key: task });
     report.outcomes.push(outcome);
     done += 1;
     opts.onProgress?.(done, ready.length);
@@ -367,14 +459,14 @@ async function sendEvents(
         const r = byId.get(e.event_id);
         if (!r) {
           // The server did not answer for this event: keep it, with backoff.
-          applied.push({ event_id: e.event_id, result: { kind: 'retry', error: 'no_result_for_event' } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'retry', error: 'no_result_for_event' } });
           report.events.retried += 1;
         } else if (r.status === 'rejected') {
-          applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'dead', reason: `rejected: ${r.error ?? 'no reason given'}` } });
           report.outcomes.push(deadOutcome(e, r.error ?? 'no reason given'));
           report.events.rejected += 1;
         } else {
-          applied.push({ event_id: e.event_id, result: { kind: 'delivered' } });
+          applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' } });
           accepted.push(e.event_id);
           report.events.delivered += 1;
         }
@@ -382,24 +474,24 @@ async function sendEvents(
       return null;
     }
     case 'aborted':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'released' } });
       return 'deadline';
     case 'unauthorized':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'released' } });
       report.message = unauthorizedMessage();
       return 'unauthorized';
     case 'halt':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'released' } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'released' } });
       report.message = result.message;
       return 'protocol_refused';
     case 'retry':
-      for (const e of batch) applied.push({ event_id: e.event_id, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
+      for (const e of batch) applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) } });
       report.events.retried += batch.length;
       report.message = `index events could not be delivered (${result.reason}); bodies wait for the next drain`;
       return 'events_failed';
     case 'permanent':
       for (const e of batch) {
-        applied.push({ event_id: e.event_id, result: { kind: 'dead', reason: result.reason } });
+        applied.push({ event_id: e.event_id, seq: e.seq, result: { kind: 'dead', reason: result.reason } });
         report.outcomes.push(deadOutcome(e, result.reason));
       }
       report.events.rejected += batch.length;
@@ -424,7 +516,7 @@ function toRequest(task: BodyTask, body: Buffer): PushContentBody {
 }
 
 /** Maps a transport result to the queue's action and the user's outcome (SPEC §5.2 table). */
-export function interpret(task: BodyTask, result: BodyResult): { taskResult: TaskResult; outcome: UploadOutcome } {
+export function interpret(task: BodyTask, result: BodyResult, sent = true): { taskResult: TaskResult; outcome: UploadOutcome } {
   const base = { feature_slug: task.namespace.feature_slug, artifact_path: task.artifact_path, content_hash: task.content_hash };
   switch (result.kind) {
     case 'stored':
@@ -433,7 +525,7 @@ export function interpret(task: BodyTask, result: BodyResult): { taskResult: Tas
       return { taskResult: { kind: 'delivered' }, outcome: { ...base, status: 'already_exists', reason: null } };
     case 'retry':
       return {
-        taskResult: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs) },
+        taskResult: { kind: 'retry', error: result.reason, notBeforeMs: notBefore(result.retryAfterMs), abandoned: sent && NO_ANSWER.test(result.reason) },
         outcome: { ...base, status: 'queued', reason: result.reason },
       };
     case 'unauthorized':
@@ -441,11 +533,19 @@ export function interpret(task: BodyTask, result: BodyResult): { taskResult: Tas
     case 'halt':
       return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: result.reason } };
     case 'aborted':
-      return { taskResult: { kind: 'released' }, outcome: { ...base, status: 'queued', reason: 'budget_exhausted' } };
-    case 'permanent':
-      return { taskResult: { kind: 'dead', reason: result.reason }, outcome: { ...base, status: 'failed', reason: result.reason } };
+      // Aborted after it went out: the server may still be applying it.
+      return { taskResult: { kind: 'released', abandoned: sent }, outcome: { ...base, status: 'queued', reason: 'budget_exhausted' } };
+    case 'permanent': {
+      // A quarantined body: a short code for the outcome, the advice in its detail and dead letter.
+      const local = /^(local_\w+): (.*)$/s.exec(result.reason);
+      const outcome: UploadOutcome = local ? { ...base, status: 'failed', reason: local[1], detail: local[2] } : { ...base, status: 'failed', reason: result.reason };
+      return { taskResult: { kind: 'dead', reason: result.reason }, outcome };
+    }
   }
 }
+
+/** Failures after which the request may still reach the server (no answer came back). */
+const NO_ANSWER = /^(timeout|connection_reset|network_error)/;
 
 function notBefore(retryAfterMs: number | undefined): number | undefined {
   return retryAfterMs === undefined ? undefined : Date.now() + retryAfterMs;
@@ -456,10 +556,10 @@ function unauthorizedMessage(): string {
 }
 
 /** One drainer at a time: a second process skips draining instead of waiting. */
-export async function tryDrainLock(stateDir: string): Promise<(() => Promise<void>) | null> {
+export async function tryDrainLock(stateDir: string, onNotice?: (m: string) => void): Promise<(() => Promise<void>) | null> {
   try {
     // The lock is held for the whole drain (network I/O included), so it is separate from the queue lock.
-    const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, staleMs: 15_000 });
+    const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, onNotice });
     return () => lock.release();
   } catch (err) {
     if (err instanceof LockTimeoutError) return null;

@@ -17,7 +17,7 @@ export interface MakeTransportOptions {
 }
 
 export async function makeTransport(
-  settings: Pick<Settings, 'serverUrl' | 'token' | 'allowInsecureHttp'> & Partial<Pick<Settings, 'caFile'>>,
+  settings: Pick<Settings, 'serverUrl' | 'token' | 'allowInsecureHttp'> & Partial<Pick<Settings, 'caFile' | 'requestTimeoutMs'>>,
   opts: MakeTransportOptions = {},
 ): Promise<MadeTransport> {
   if (!settings.serverUrl) return { transport: null, problem: null };
@@ -34,6 +34,7 @@ export async function makeTransport(
         token: settings.token ?? (async () => (await import('./credentials.js')).fillToken(serverUrl, { cwd: opts.cwd, env: opts.env })),
         allowInsecureHttp: settings.allowInsecureHttp,
         ca,
+        timeoutMs: settings.requestTimeoutMs,
       }),
       problem: null,
     };

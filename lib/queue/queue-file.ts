@@ -1,12 +1,13 @@
 // The queue's file on disk: loading sql.js, opening and validating the database bytes, moving a
 // corrupt file aside, and writing a new version durably. What the rows mean is lib/queue.ts.
 import { setFlagsFromString } from 'node:v8';
-import { promises as fsp, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Database, SqlJsStatic } from 'sql.js';
 import { ulid } from 'ulid';
-import { fsyncDir, writeDurably } from './bodystore.js';
+import { fsyncDir } from './bodystore.js';
+import { NOFOLLOW, readFileNoFollow } from '../state-fs.js';
 import { createSchema, getMeta, migrate, SchemaError, schemaVersion, setMeta } from './schema.js';
 
 export const DB_FILE = 'queue.sqlite';
@@ -86,6 +87,13 @@ export interface Opened {
   db: Database;
   /** Needs saving even if nothing else changes (migrated). */
   dirty: boolean;
+  /** The save generation of the file read (its header's user_version), or null when there was no file. */
+  generation: number | null;
+}
+
+/** The save generation kept in a database file's header (SQLite's user_version, offset 60). */
+export function generationOf(buf: Uint8Array): number {
+  return buf.length >= 100 ? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readUInt32BE(60) : 0;
 }
 
 export function freshDb(SQL: SqlJsStatic): Database {
@@ -115,7 +123,7 @@ export function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
       setMeta(db, 'node_id', ulid());
       dirty = true;
     }
-    return { db, dirty };
+    return { db, dirty, generation: generationOf(buf) };
   } catch (err) {
     db?.close();
     if (err instanceof SchemaError && !err.corrupt) throw err;
@@ -124,13 +132,9 @@ export function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
   }
 }
 
-export async function readFileOrNull(file: string): Promise<Buffer | null> {
-  try {
-    return await fsp.readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
+/** The file's bytes or null when missing; a symlink in its place is moved aside, never followed (issue 12 §6). */
+export async function readFileOrNull(file: string, notice?: (msg: string) => void): Promise<Buffer | null> {
+  return readFileNoFollow(file, notice);
 }
 
 export async function moveAside(stateDir: string, reason: string, now: number, onNotice?: (msg: string) => void): Promise<void> {
@@ -140,7 +144,7 @@ export async function moveAside(stateDir: string, reason: string, now: number, o
   await fsyncDir(stateDir);
   onNotice?.(
     `the queue file ${file} could not be read (${reason}); it was moved to ${aside} for inspection and a fresh queue was started. ` +
-      'Work queued in it will be re-queued by the next commit or `kitty-sync sync`.',
+      'Work still in its spools is queued again from them now; anything else is re-queued by the next commit or `kitty-sync sync`.',
   );
 }
 
@@ -148,25 +152,72 @@ export async function moveAside(stateDir: string, reason: string, now: number, o
 /** Opens the queue for a read-modify-write: a missing file is a fresh queue, a corrupt one is moved aside. */
 export async function openForWrite(SQL: SqlJsStatic, opts: { stateDir: string; onNotice?: (msg: string) => void }, now: number): Promise<Opened> {
   const file = dbPath(opts.stateDir);
-  const buf = await readFileOrNull(file);
-  if (buf === null) return { db: freshDb(SQL), dirty: false };
+  const buf = await readFileOrNull(file, opts.onNotice);
+  if (buf === null) return { db: freshDb(SQL), dirty: false, generation: null };
   try {
     return openBuffer(SQL, buf);
   } catch (err) {
     if (!(err instanceof CorruptQueueError)) throw err;
     await moveAside(opts.stateDir, err.message, now, opts.onNotice);
-    return { db: freshDb(SQL), dirty: false };
+    return { db: freshDb(SQL), dirty: false, generation: null };
+  }
+}
+
+/** The queue file was saved by another process since this one read it: nothing was written. */
+export class QueueChangedError extends Error {
+  override name = 'QueueChangedError';
+}
+
+/** The current generation of the file on disk, or null when there is none. */
+function currentGeneration(file: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const head = Buffer.alloc(100);
+    const n = readSync(fd, head, 0, 100, 0);
+    return generationOf(head.subarray(0, n));
+  } finally {
+    closeSync(fd);
   }
 }
 
 /**
- * temp file, fsync, rename: a crash or a full disk leaves the old file or the new one, never a torn
- * one, and the error says so (a full disk must read as "nothing changed", not as a raw errno).
+ * temp file, fsync, generation check, rename: a crash or a full disk leaves the old file or the new
+ * one, never a torn one, and the error says so (a full disk must read as "nothing changed", not as
+ * a raw errno). The rename happens only if the file on disk is still the one this process read
+ * (`expected`: its generation, null for "no file"): even a lock wrongly broken cannot lose an update.
  */
-export async function writeFileDurably(file: string, bytes: Buffer): Promise<void> {
+export async function saveQueueFile(file: string, bytes: Buffer, expected: number | null): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    await writeDurably(`${file}.tmp`, file, bytes);
+    // Asynchronous on purpose: a drain saves while its requests are in flight, and a synchronous
+    // fsync would stall every one of them (and any timer) for as long as the disk takes.
+    const fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const now = currentGeneration(file);
+    if (now !== expected) {
+      throw new QueueChangedError(
+        `the queue ${file} was saved by another process since this one read it (generation ${expected ?? 'none'} -> ${now ?? 'none'}); nothing was saved, and work still in spools is merged by the next run`,
+      );
+    }
+    renameSync(tmp, file);
   } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created, or renamed */
+    }
+    if (err instanceof QueueChangedError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new Error(`could not save the queue ${file} (${e.message}); the previous queue file is unchanged`, { cause: err });
   }

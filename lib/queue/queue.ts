@@ -1,16 +1,21 @@
-// The durable upload queue (SPEC §6, issue 3): a sql.js database of metadata in the state
-// directory, bodies content-addressed beside it (bodystore), every read-modify-write under an
-// inter-process lock (lock.ts) with an atomic whole-file save (queue-file.ts). Network I/O never
-// happens here: callers read work in one withQueue, send it, then apply the results in another.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+// The durable upload queue (SPEC §6, issues 3 and 11): a sql.js database of metadata in the state
+// directory; bodies and index-event envelopes in packs beside it (lib/pack.ts) that rows point
+// into. Captures arrive as spools written without any lock; whoever holds the queue lock merges
+// every complete spool, each in one transaction and exactly once (the pack's name is recorded in
+// the same save). Every read-modify-write runs under the inter-process lock (lock.ts) with an
+// atomic whole-file save that refuses to overwrite a file another process saved meanwhile
+// (queue-file.ts). Network I/O never happens here: callers read work in one withQueue, send it,
+// then apply the results in another.
+import { existsSync, mkdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import { ulid } from 'ulid';
-import { bodyPath, fsyncDir, readBody as readBodyFile, removeBodies, sweepBodies, writeBodies } from './bodystore.js';
-import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, newEventRecord, snapshotFacts, type EventRecord, type SnapshotRecord } from '../collect/events.js';
+import { bodiesDir, readBody as readLegacyBody, sweepBodies } from './bodystore.js';
+import { buildCapture } from './capture.js';
+import { buildIndexEvent, buildSnapshotEvent, type EventRecord, type SnapshotRecord } from '../collect/events.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { namespaceKey, pickNamespace } from '../contract/namespace.js';
+import { baseOf, listSpool, packPath, PackBuilder, PackError, PackReader, readPack, readPackHeader, removeSpoolFile, spoolDir, writePack, writePackSync, type BuiltPack, type OpenedPack, type PackEvent, type PackHeader } from './pack.js';
 import {
   dbPath,
   freshDb,
@@ -22,28 +27,43 @@ import {
   readFileOrNull,
   CorruptQueueError,
   removeDeadTempFiles,
-  writeFileDurably,
+  saveQueueFile,
 } from './queue-file.js';
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
-import { getMeta, SCHEMA_VERSION, setMeta } from './schema.js';
-import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from './task-ids.js';
-import type { ArtifactClassification, CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
+import { getMeta, SCHEMA_VERSION, setMeta, snapshotKey, supersedeKey } from './schema.js';
+import { fsyncDir } from './bodystore.js';
+import { ensureDir, entryKind, moveAside as moveEntryAside, touchNoFollow } from '../state-fs.js';
+import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
+import type { CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
 
 import { mark } from '../trace.js';
-import { DEFAULT_CAPACITY } from '../config.js';
+import { DEFAULT_CAPACITY, DEFAULT_REQUEST_TIMEOUT_MS, SETTLE_MARGIN_MS } from '../config.js';
 export { dbPath, preloadQueue } from './queue-file.js';
 
 export const LOCK_FILE = 'queue.lock';
 export const PENDING_MARKER = 'pending';
+/**
+ * How long after an upload was handed to the network it can no longer be in flight: the transport's
+ * request timeout plus its timer cohort window and a margin. See `abandoned` (schema.ts).
+ */
+export const DEFAULT_SETTLE_MS = DEFAULT_REQUEST_TIMEOUT_MS + SETTLE_MARGIN_MS;
+/** Packs at least this big whose live items are under a quarter of them are compacted by drains. */
+export const COMPACT_MIN_BYTES = 1024 * 1024;
 
 export interface QueueOptions {
   stateDir: string;
   /** Maximum number of body tasks; new work beyond it is refused and counted. */
   capacity?: number;
   now?: () => number;
-  /** Told once, in one clear sentence, when a corrupt queue file was moved aside. */
+  /** Told, in one clear sentence each, about a corrupt queue file moved aside, damaged spools, foreign entries. */
   onNotice?: (msg: string) => void;
   lock?: LockOptions;
+  /** See DEFAULT_SETTLE_MS (the request timeout plus a margin). */
+  settleMs?: number;
+  /** Set by a drain holding the drain lock: packs mostly consumed may be compacted (nobody else reads them). */
+  compact?: boolean;
+  /** A spool this process just wrote (merged from memory instead of being read back and verified). */
+  own?: BuiltPack;
 }
 
 export interface EnqueueResult {
@@ -52,6 +72,13 @@ export interface EnqueueResult {
   superseded: number;
   refused: number;
   refusedArtifacts: { feature_slug: string; artifact_path: string; content_hash: string }[];
+}
+
+export interface MergeReport extends EnqueueResult {
+  /** Spools merged in this transaction. */
+  spools: number;
+  /** Events queued without a body of their own (Indexed events of files not uploaded, snapshots). */
+  events: number;
 }
 
 export interface BodyTask {
@@ -66,10 +93,17 @@ export interface BodyTask {
   retry_count: number;
   next_attempt_at: number;
   last_error: string | null;
+  /** Where the body is: a pack and the absolute offset in it, or null (a v2 file bodies/<hash>). */
+  pack: string | null;
+  off: number | null;
+  /** Git blob id, to re-read a damaged body (issue 12 §5). */
+  oid: string | null;
 }
 
 export interface StoredEvent {
   event_id: string;
+  /** The row, for a cheap lookup when its result is applied (event_id is not indexed). */
+  seq: number;
   envelope: DossierEvent;
   retry_count: number;
   next_attempt_at: number;
@@ -77,10 +111,19 @@ export interface StoredEvent {
   created_at: number;
 }
 
+/** A body's result as the drain reports it: when its request started and which artifact version it was. */
+export interface BodyResultRow {
+  upload_id: string;
+  result: TaskResult;
+  startedAt?: number;
+  key?: { namespace: NamespaceRef; artifact_path: string; content_hash: string };
+}
+
 export type TaskResult =
   | { kind: 'delivered' }
-  | { kind: 'retry'; error: string; notBeforeMs?: number }
-  | { kind: 'released' }
+  /** abandoned: the request went out and got no answer (timeout, reset): the server may still apply it. */
+  | { kind: 'retry'; error: string; notBeforeMs?: number; abandoned?: boolean }
+  | { kind: 'released'; abandoned?: boolean }
   | { kind: 'dead'; reason: string };
 
 export interface QueueStats {
@@ -107,6 +150,8 @@ export interface QueueStats {
   /** Body tasks by retry count bucket: "0", "1", "2", "3-4", "5-8", "9-16", "17+". */
   retry_histogram: Record<string, number>;
   capacity: number;
+  /** Captures (spools) written while the queue was busy and not merged yet: their work is not counted above. */
+  spools_unmerged: number;
 }
 
 export interface DeadLetter {
@@ -126,7 +171,7 @@ export interface RetryResult {
   /** Dead letters dropped because a newer version of the artifact was enqueued since. */
   superseded: number;
   unknown: string[];
-  /** Body dead letters kept because their body file is gone (cannot be re-sent). */
+  /** Body dead letters kept because their stored body is gone or damaged (cannot be re-sent). */
   unavailable: string[];
 }
 
@@ -140,15 +185,16 @@ export function pendingMarkerPath(stateDir: string): string {
 type Row = SqlValue[];
 
 const HASH_RE = /^[0-9a-f]{64}$/;
+const OID_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 const hexOf = (v: SqlValue): string => Buffer.from(v as Uint8Array).toString('hex');
 const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
 const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
+const numOrNull = (v: SqlValue): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** A version-4-shaped UUID derived from an event id, so a stored snapshot keeps one snapshot_id across resends. */
-function snapshotUuid(eventId: string): string {
-  const h = createHash('sha256').update(eventId).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${'89ab'[parseInt(h[16], 16) & 3]}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+/** An event's supersede key and identity as stored (52-bit hashes; see index_events in schema.ts). */
+function eventKeys(ev: Pick<PackEvent, 'key' | 'ident'> | undefined): { skey: number | null; ident: number | null } {
+  return { skey: ev?.key ? supersedeKey(ev.key) : null, ident: ev?.ident ? supersedeKey(ev.ident) : null };
 }
 
 function histogramBucket(n: number): string {
@@ -172,52 +218,34 @@ function nsFromRow(r: Row, i: number): NamespaceRef {
 }
 
 // Columns: 0 seq, 1 created_at, 2-6 namespace, 7 path, 8 hash, 9 size, 10 retry, 11 next, 12 last_error,
-// 13 ns_id, 14 created_at of the pending event (null when already sent).
+// 13 ns_id, 14 event_id of the pending event (null when already sent), 15 pack name, 16 off, 17 oid, 18 pack_id.
 const BODY_SELECT = `SELECT b.seq, b.created_at, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
-    b.next_attempt_at, b.last_error, b.ns_id, e.created_at
-  FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq`;
+    b.next_attempt_at, b.last_error, b.ns_id, e.event_id, p.name, b.off, b.oid, b.pack_id
+  FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`;
 
-// Columns: 0 seq, 1 created_at, 2-6 namespace, 7-10 context, 11 path, 12 hash, 13 size, 14 key, 15 class,
-// 16 wp, 17 step, 18 required, 19 lamport, 20 retry, 21 next, 22 last_error, 23 ns_id, 24 team_slug.
-const EVENT_SELECT = `SELECT e.seq, e.created_at, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
-    COALESCE(e.artifact_path, b.artifact_path), COALESCE(e.content_hash, b.content_hash), COALESCE(e.size_bytes, b.size_bytes),
-    e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error, n.ns_id,
-    c.team_slug
-  FROM index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
-  JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`;
-
-// Columns: 0 seq, 1 created_at, 2-6 namespace, 7-10 context, 11 facts, 12 lamport, 13 retry, 14 next, 15 last_error,
-// 16 ns_id, 17 team_slug.
-const SNAPSHOT_SELECT = `SELECT s.seq, s.created_at, ${NS_COLS}, c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha,
-    s.facts, s.lamport_clock, s.retry_count, s.next_attempt_at, s.last_error, n.ns_id, c.team_slug
-  FROM snapshot_events s JOIN namespaces n ON n.ns_id = s.ns_id JOIN contexts c ON c.ctx_id = s.ctx_id`;
-
-/** A context row back to the envelope's values ('' stands for a null on the wire). */
-function contextFromRow(r: Row, i: number, team: SqlValue): CommitContext {
-  const orNull = (v: SqlValue): string | null => (v === null || v === '' ? null : String(v));
-  return { team_slug: String(team ?? 'local'), project_slug: String(r[i]), repo_slug: orNull(r[i + 1]), git_branch: orNull(r[i + 2]), head_commit_sha: orNull(r[i + 3]) };
-}
-
-interface EventRow {
-  seq: number;
-  rec: EventRecord;
-  created_at: number;
-  retry_count: number;
-  next_attempt_at: number;
-  last_error: string | null;
-}
+// Columns: 0 seq, 1 event_id, 2 created_at, 3 pack name, 4 off, 5 len, 6 envelope, 7 lamport, 8 retry, 9 next, 10 last_error, 11 skey, 12 ident.
+const EVENT_SELECT = `SELECT e.seq, e.event_id, e.created_at, p.name, e.off, e.len, e.envelope, e.lamport_clock, e.retry_count, e.next_attempt_at,
+    e.last_error, e.skey, e.ident
+  FROM index_events e LEFT JOIN packs p ON p.pack_id = e.pack_id`;
 
 /** An opened, locked, in-memory view of the queue; only valid inside withQueue/readQueue. */
 export class Queue {
   private stmts = new Map<string, Statement>();
   private nsIds = new Map<string, number>();
   private changed = false;
-  /** Bodies to write (before the rows are saved), by hash. */
-  private readonly pendingBodies = new Map<string, Buffer>();
-  /** Body writes started by `enqueue`; the save waits for them before it writes the rows. */
-  private bodyWrites: Promise<unknown> = Promise.resolve();
-  /** Hashes of body rows removed in this session: candidates for garbage collection after the save. */
-  readonly removedHashes = new Set<string>();
+  /** Packs written by `enqueue` in this session; the save waits for them before it writes the rows. */
+  private packWrites: Promise<unknown> = Promise.resolve();
+  /** Packs that lost a reference in this session: candidates for collection (or compaction) at the save. */
+  readonly touchedPacks = new Set<number>();
+  /** v2 body files (bodies/<hash>) whose rows left in this session. */
+  readonly removedLegacy = new Set<string>();
+  private reader: PackReader | null = null;
+  /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
+  private readonly fresh = new Map<string, BuiltPack | Buffer>();
+  /** What withQueue's spool merge did before `fn` ran. */
+  lastMerge: MergeReport | null = null;
+  /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
+  newPackRefs = false;
   private lamport: number;
   private seq: number;
   readonly nodeId: string;
@@ -225,7 +253,7 @@ export class Queue {
 
   constructor(
     private db: Database,
-    private readonly opts: { now: () => number; capacity: number; readonly: boolean; stateDir: string },
+    private readonly opts: { now: () => number; capacity: number; readonly: boolean; stateDir: string; settleMs: number; notice?: (m: string) => void },
   ) {
     this.lamport = Number(getMeta(db, 'lamport_clock') ?? 0) || 0;
     this.seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
@@ -239,6 +267,14 @@ export class Queue {
 
   markDirty(): void {
     this.changed = true;
+  }
+
+  get stateDir(): string {
+    return this.opts.stateDir;
+  }
+
+  get capacity(): number {
+    return this.opts.capacity;
   }
 
   // --- statement helpers ----------------------------------------------------------------------
@@ -314,188 +350,209 @@ export class Queue {
     return Number(id);
   }
 
-  private ctxId(ctx: CommitContext): number {
-    // team_slug: dead letters from before schema v3 have none.
-    const vals = [ctx.project_slug, ctx.repo_slug ?? '', ctx.git_branch ?? '', ctx.head_commit_sha ?? '', ctx.team_slug ?? 'local'];
-    this.run('INSERT OR IGNORE INTO contexts (project_slug, repo_slug, git_branch, head_commit_sha, team_slug) VALUES (?,?,?,?,?)', vals);
-    return Number(
-      this.one('SELECT ctx_id FROM contexts WHERE project_slug = ? AND repo_slug = ? AND git_branch = ? AND head_commit_sha = ? AND team_slug = ?', vals)?.[0],
-    );
-  }
-
   uploadId(createdAt: number, seq: number): string {
     return encodeId(this.node, KIND_UPLOAD, createdAt, seq);
   }
 
-  eventId(createdAt: number, seq: number): string {
-    return encodeId(this.node, KIND_EVENT, createdAt, seq);
+  private packReader(): Pick<PackReader, 'read'> {
+    this.reader ??= new PackReader(this.opts.stateDir, this.opts.notice);
+    const reader = this.reader;
+    return {
+      read: (name, off, len) => {
+        const mine = this.fresh.get(name);
+        if (mine === undefined) return reader.read(name, off, len);
+        const bytes = Buffer.isBuffer(mine) ? mine : Buffer.concat(mine.chunks, mine.size);
+        this.fresh.set(name, bytes);
+        return off + len <= bytes.length ? Buffer.from(bytes.subarray(off, off + len)) : null;
+      },
+    };
   }
 
-  private insertBody(ns: number, artifactPath: string, hash: string, seq: number, size: number, createdAt: number): number {
+  private insertBody(
+    ns: number,
+    artifactPath: string,
+    hash: string,
+    seq: number,
+    size: number,
+    createdAt: number,
+    loc: { packId: number | null; off: number | null; oid: string | null },
+    nextAttemptAt = createdAt,
+  ): number {
     return this.run(
-      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error)
-       VALUES (?,?,?,?,?,?,0,?,NULL)`,
-      [ns, artifactPath, bytesOf(hash), seq, size, createdAt, createdAt],
+      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+       VALUES (?,?,?,?,?,?,0,?,NULL,?,?,?)`,
+      [ns, artifactPath, bytesOf(hash), seq, size, createdAt, nextAttemptAt, loc.packId, loc.off, loc.oid && OID_RE.test(loc.oid) ? bytesOf(loc.oid) : null],
     );
   }
 
-  /** Inserts an event row; `detached` carries the artifact columns when no body task has this seq. */
-  private insertEvent(seq: number, ctxId: number, rec: EventRecord, createdAt: number, detached: { ns: number } | null): void {
-    const c = rec.classification;
+  /** An event row; its envelope is in a pack (packId, off, len) or inline. */
+  private insertEvent(
+    seq: number,
+    eventId: string,
+    keys: { skey: number | null; ident: number | null },
+    createdAt: number,
+    where: { packId: number; off: number; len: number } | { envelope: string },
+  ): void {
+    const inPack = 'packId' in where;
     this.run(
-      `INSERT INTO index_events (seq, ctx_id, artifact_key, artifact_class, wp_id, step_id, required, lamport_clock, created_at,
-         retry_count, next_attempt_at, last_error, ns_id, artifact_path, content_hash, size_bytes)
-       VALUES (?,?,?,?,?,?,?,?,?,0,?,NULL,?,?,?,?)`,
-      [seq, ctxId, c.artifact_key, c.artifact_class, c.wp_id, c.step_id, c.required_status === 'required' ? 1 : 0, rec.lamport_clock, createdAt, createdAt,
-        detached?.ns ?? null, detached ? rec.artifact_path : null, detached ? bytesOf(rec.content_hash) : null, detached ? rec.size_bytes : null],
+      `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,?,?,?,?,0,?,NULL)`,
+      [seq, eventId, keys.skey, keys.ident, inPack ? where.packId : null, inPack ? where.off : null, inPack ? where.len : null, inPack ? null : where.envelope, ++this.lamport, createdAt, createdAt],
     );
   }
 
-  /** Removes a body task; a still-unsent event of it keeps the artifact columns it needs. */
-  private deleteBody(seq: number): void {
-    const r = this.one('SELECT ns_id, artifact_path, content_hash, size_bytes FROM body_tasks WHERE seq = ?', [seq]);
-    if (!r) return;
-    this.run('UPDATE index_events SET ns_id = ?, artifact_path = ?, content_hash = ?, size_bytes = ? WHERE seq = ? AND ns_id IS NULL', [r[0], r[1], r[2], r[3], seq]);
-    this.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r[0], r[1], r[2]]);
-    this.removedHashes.add(hexOf(r[2]));
+  /** Remembers an upload that may still land on the server until `until`. */
+  private recordAbandoned(ns: SqlValue, artifactPath: SqlValue, hash: SqlValue, until: number): void {
+    this.run(
+      'INSERT INTO abandoned (ns_id, artifact_path, content_hash, until) VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET until = max(until, excluded.until)',
+      [ns, artifactPath, hash, until],
+    );
   }
 
-  // --- enqueue --------------------------------------------------------------------------------
+  /** Removes a body task (its pack may become collectable). */
+  private deleteBody(seq: number): void {
+    const r = this.one('SELECT ns_id, artifact_path, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
+    if (!r) return;
+    this.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r[0], r[1], r[2]]);
+    if (r[3] === null) this.removedLegacy.add(hexOf(r[2]));
+    else this.touchedPacks.add(Number(r[3]));
+  }
+
+  private deleteEvents(where: 'seq' | 'skey', value: SqlValue): number {
+    const rows = this.all(`SELECT seq, pack_id FROM index_events WHERE ${where} = ?`, [value]);
+    for (const [seq, packId] of rows) {
+      this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+      if (packId !== null) this.touchedPacks.add(Number(packId));
+    }
+    return rows.length;
+  }
+
+  // --- capture: spools and enqueue ----------------------------------------------------------------
 
   /**
-   * Adds one body task and one index event per new artifact version, in one transaction.
-   * Same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash pending:
-   * the older task and its unsent event are removed (`superseded`). Beyond capacity: `refused`.
-   * Then, per feature of `indexes`, an Indexed event for every other indexed file and one snapshot,
-   * as 047 emits them (see enqueueIndex).
+   * Adds one body task and one index event per new artifact version, then, per feature of
+   * `indexes`, an Indexed event for every other indexed file and one snapshot, as 047 emits them;
+   * all in one transaction (a pack is written for them; the save waits for it). See mergePack for
+   * duplicates, supersedes and capacity. The hooks capture through spools (mergeSpools); this is
+   * the same merge for a caller that already holds the lock.
    */
   enqueue(items: EligibleArtifact[], ctx: CommitContext, indexes: FeatureIndex[] = []): EnqueueResult {
     this.writable();
-    const result: EnqueueResult = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] };
-    if (items.length === 0 && indexes.length === 0) return result;
+    const pack = buildCapture([{ context: ctx, eligible: items, indexes }], this.opts.now());
+    if (!pack) return { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] };
+    const wasChanged = this.changed;
+    const result = this.mergePack(pack.name, pack.header, baseOf(pack), pack.size);
+    if (result.added === 0 && result.superseded === 0 && result.events === 0) {
+      // Nothing new: no pack to write, nothing to save.
+      const id = Number(this.one('SELECT pack_id FROM packs WHERE name = ?', [pack.name])?.[0]);
+      this.run('DELETE FROM packs WHERE pack_id = ?', [id]);
+      this.touchedPacks.delete(id);
+      this.changed = wasChanged;
+      const { spools: _s, events: _e, ...rest } = result;
+      return rest;
+    }
+    this.fresh.set(pack.name, pack);
+    // Written now, under the lock, while the caller's transaction goes on; the save awaits it.
+    this.packWrites = this.packWrites.then(() => writePack(this.opts.stateDir, pack, this.opts.notice));
+    this.packWrites.catch(() => undefined);
+    const { spools: _s, events: _e, ...rest } = result;
+    return rest;
+  }
+
+  /** Resolves when every pack written by `enqueue` is durably on disk; rejects if a write failed. */
+  packsWritten(): Promise<unknown> {
+    return this.packWrites;
+  }
+
+  /** Whether a pack of this name was merged already (exactly once: its tasks are in this queue, or were). */
+  hasPack(name: string): boolean {
+    return !!this.one('SELECT 1 FROM packs WHERE name = ?', [name]);
+  }
+
+  /**
+   * Merges one spool's tasks and events in one transaction and records the pack, so the same spool
+   * is never merged twice. Offsets in the header are relative to the data region at `base`.
+   * A body: same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash
+   * pending: the older task and its unsent events are removed (`superseded`). Beyond capacity:
+   * `refused`. An event without a body (047 indexes every file, and sums each feature up in a
+   * snapshot): skipped when an identical one is pending, else it replaces older unsent ones of its
+   * key; a snapshot is skipped only when nothing else of the spool was new, so that it always
+   * follows the events it sums up.
+   */
+  mergePack(name: string, header: PackHeader, base: number, size: number): MergeReport {
+    this.writable();
+    const result: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
+    if (this.hasPack(name)) return result;
     const now = this.opts.now();
     this.transaction(() => {
+      this.run('INSERT INTO packs (name, size, created_at, dead) VALUES (?,?,?,0)', [name, size, now]);
+      const packId = Number(this.one('SELECT last_insert_rowid()')?.[0]);
+      result.spools = 1;
+      this.newPackRefs = true;
+      if (header.kind !== 'capture') return;
+      const events = new Map(header.events.map((e) => [e.id, e]));
+      const handled = new Set<string>();
       let tasks = this.count('SELECT COUNT(*) FROM body_tasks');
-      let ctxId: number | null = null;
-      for (const item of items) {
-        if (!HASH_RE.test(item.content_hash)) throw new Error(`enqueue: ${item.artifact_path}: content_hash must be lowercase hex SHA-256`);
-        const ns = this.nsId(item.namespace);
-        const pending = this.all('SELECT seq, content_hash FROM body_tasks WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
-        if (pending.some((r) => hexOf(r[1]) === item.content_hash)) {
+      for (const b of header.bodies) {
+        if (b.event) handled.add(b.event);
+        if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
+        const ns = this.nsId(pickNamespace(b.ns));
+        const pending = this.all('SELECT seq, content_hash FROM body_tasks WHERE ns_id = ? AND artifact_path = ?', [ns, b.path]);
+        if (pending.some((r) => hexOf(r[1]) === b.hash)) {
           result.duplicate++;
           continue;
         }
         if (pending.length === 0 && tasks >= this.opts.capacity) {
           result.refused++;
-          result.refusedArtifacts.push({ feature_slug: item.namespace.feature_slug, artifact_path: item.artifact_path, content_hash: item.content_hash });
+          result.refusedArtifacts.push({ feature_slug: b.ns.feature_slug, artifact_path: b.path, content_hash: b.hash });
           continue;
         }
-        // Older versions: their tasks, their unsent events (also those whose task already left).
+        // Older versions: their tasks and unsent events (also those whose task already left).
         let removed = 0;
         for (const [seq] of pending) {
-          removed += this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+          removed += this.deleteEvents('seq', seq);
           this.deleteBody(Number(seq));
           removed++;
           tasks--;
         }
-        removed += this.run('DELETE FROM index_events WHERE ns_id = ? AND artifact_path = ?', [ns, item.artifact_path]);
+        const ev = b.event ? events.get(b.event) : undefined;
+        const keys = eventKeys(ev);
+        if (keys.skey !== null) removed += this.deleteEvents('skey', keys.skey);
         if (removed > 0) result.superseded++;
-        this.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, item.artifact_path]);
+        this.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
 
         const seq = ++this.seq;
-        const rec = newEventRecord(item, ctx, envelopeNodeId(), ++this.lamport, now, this.eventId(now, seq));
-        ctxId ??= this.ctxId(ctx);
-        this.insertBody(ns, item.artifact_path, item.content_hash, seq, item.size_bytes, now);
-        this.insertEvent(seq, ctxId, rec, now, null);
-        this.pendingBodies.set(item.content_hash, item.body);
-        this.removedHashes.delete(item.content_hash);
+        this.insertBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
+        if (ev) this.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
         tasks++;
         result.added++;
       }
-      for (const index of indexes) if (this.enqueueIndex(index, ctx, now)) this.changed = true;
+      // Events with no body task of their own: Indexed events of files not uploaded, snapshots.
+      let newEvents = 0;
+      for (const ev of header.events) {
+        if (handled.has(ev.id)) continue;
+        const keys = eventKeys(ev);
+        if (keys.skey !== null) {
+          const identical = keys.ident !== null && this.count('SELECT EXISTS (SELECT 1 FROM index_events WHERE skey = ? AND ident = ?)', [keys.skey, keys.ident]) === 1;
+          // A snapshot counts as new when anything else of this spool was (even of another feature: a spare resend is harmless).
+          if (identical && (!ev.snapshot || result.added + newEvents === 0)) continue;
+          // Older unsent events of the key, except one that a pending body (another version) waits for.
+          for (const [seq] of this.all('SELECT seq FROM index_events e WHERE skey = ? AND NOT EXISTS (SELECT 1 FROM body_tasks b WHERE b.seq = e.seq)', [keys.skey])) {
+            this.deleteEvents('seq', seq);
+          }
+        }
+        this.insertEvent(++this.seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+        result.events++;
+        if (!ev.snapshot) newEvents++;
+      }
+      // Nothing of it needed (all duplicates): collectable at once.
+      this.touchedPacks.add(packId);
     });
-    if (result.added > 0 || result.superseded > 0) this.changed = true;
-    // Bodies go to disk now, under the lock, while the caller's transaction goes on (a hook reads
-    // its first work and exports the database meanwhile): their fsyncs are the slowest part.
-    if (this.pendingBodies.size) this.startBodyWrites();
+    this.changed = true;
     return result;
   }
 
-  /**
-   * The rest of a feature's index: an Indexed event (detached: no body task) for each indexed file
-   * whose identical event is not already pending, replacing older unsent detached events of that
-   * path, then one snapshot replacing an unsent older one of the namespace. Returns whether it added any.
-   */
-  private enqueueIndex(index: FeatureIndex, ctx: CommitContext, now: number): boolean {
-    const ns = this.nsId(index.namespace);
-    let ctxId: number | null = null;
-    let added = false;
-    for (const a of index.artifacts) {
-      const hash = bytesOf(a.content_hash);
-      // Pending with its body task (enqueued above or earlier), or already detached: nothing to add.
-      if (this.one('SELECT 1 FROM body_tasks b JOIN index_events e ON e.seq = b.seq WHERE b.ns_id = ? AND b.artifact_path = ? AND b.content_hash = ?', [ns, a.artifact_path, hash])) continue;
-      const detached = this.all('SELECT seq, content_hash FROM index_events WHERE ns_id = ? AND artifact_path = ?', [ns, a.artifact_path]);
-      if (detached.some((r) => hexOf(r[1]) === a.content_hash)) continue;
-      for (const [seq] of detached) this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
-      const seq = ++this.seq;
-      const rec = newEventRecord({ ...a, namespace: index.namespace }, ctx, envelopeNodeId(), ++this.lamport, now, this.eventId(now, seq));
-      ctxId ??= this.ctxId(ctx);
-      this.insertEvent(seq, ctxId, rec, now, { ns });
-      added = true;
-    }
-    const facts = JSON.stringify(snapshotFacts(index));
-    const pending = this.all('SELECT seq, facts FROM snapshot_events WHERE ns_id = ?', [ns]);
-    if (!added && pending.some((r) => String(r[1]) === facts)) return false;
-    for (const [seq] of pending) this.run('DELETE FROM snapshot_events WHERE seq = ?', [seq]);
-    ctxId ??= this.ctxId(ctx);
-    this.run(
-      `INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
-       VALUES (?,?,?,?,?,?,0,?,NULL)`,
-      [++this.seq, ns, ctxId, facts, ++this.lamport, now, now],
-    );
-    return true;
-  }
-
-  private startBodyWrites(): void {
-    const batch = [...this.pendingBodies].map(([hash, body]) => ({ hash, body }));
-    this.pendingBodies.clear();
-    this.bodyWrites = this.bodyWrites.then(() => writeBodies(this.opts.stateDir, batch));
-    // Handled here so a failure before the save awaits it is not an unhandled rejection; the save
-    // still sees it (bodiesWritten rejects) and then writes no rows.
-    this.bodyWrites.catch(() => undefined);
-  }
-
-  /** Resolves when every body enqueued so far is durably on disk; rejects if a write failed. */
-  bodiesWritten(): Promise<unknown> {
-    if (this.pendingBodies.size) this.startBodyWrites();
-    return this.bodyWrites;
-  }
-
   // --- reading work ---------------------------------------------------------------------------
-
-  private eventFromRow(r: Row): EventRow {
-    const seq = Number(r[0]);
-    const createdAt = Number(r[1]);
-    const rec: EventRecord = {
-      event_id: this.eventId(createdAt, seq),
-      namespace: nsFromRow(r, 2),
-      context: contextFromRow(r, 7, r[24]),
-      artifact_path: String(r[11]),
-      content_hash: hexOf(r[12]),
-      size_bytes: Number(r[13]),
-      classification: {
-        artifact_key: String(r[14]),
-        artifact_class: String(r[15]),
-        wp_id: str(r[16]),
-        step_id: str(r[17]),
-        required_status: Number(r[18]) ? 'required' : 'optional',
-      } satisfies ArtifactClassification,
-      node_id: envelopeNodeId(),
-      lamport_clock: Number(r[19]),
-      timestamp_ms: createdAt,
-    };
-    return { seq, rec, created_at: createdAt, retry_count: Number(r[20]), next_attempt_at: Number(r[21]), last_error: str(r[22]) };
-  }
 
   private bodyFromRow(r: Row): BodyTask {
     const seq = Number(r[0]);
@@ -507,46 +564,58 @@ export class Queue {
       content_hash: hexOf(r[8]),
       hash_algorithm: 'sha256',
       size_bytes: Number(r[9]),
-      event_id: r[14] === null ? null : this.eventId(Number(r[14]), seq),
+      event_id: str(r[14]),
       created_at: createdAt,
       retry_count: Number(r[10]),
       next_attempt_at: Number(r[11]),
       last_error: str(r[12]),
+      pack: str(r[15]),
+      off: numOrNull(r[16]),
+      oid: r[17] === null || r[17] === undefined ? null : hexOf(r[17]),
     };
   }
 
-  private snapshotFromRow(r: Row): { seq: number; rec: SnapshotRecord; created_at: number; retry_count: number; next_attempt_at: number; last_error: string | null } {
-    const seq = Number(r[0]);
-    const createdAt = Number(r[1]);
-    const facts = JSON.parse(String(r[11])) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
-    const rec: SnapshotRecord = {
-      event_id: this.eventId(createdAt, seq),
-      // Derived from the event id: a resend of the same snapshot names the same snapshot.
-      snapshot_id: snapshotUuid(this.eventId(createdAt, seq)),
-      namespace: nsFromRow(r, 2),
-      ...facts,
-      context: contextFromRow(r, 7, r[17]),
-      node_id: envelopeNodeId(),
-      lamport_clock: Number(r[12]),
-      timestamp_ms: createdAt,
-    };
-    return { seq, rec, created_at: createdAt, retry_count: Number(r[13]), next_attempt_at: Number(r[14]), last_error: str(r[15]) };
+  /** The envelope of an event row (from its pack or inline), with this queue's Lamport clock; null if unreadable. */
+  private envelopeOf(r: Row): DossierEvent | null {
+    let text: string | null = str(r[6]);
+    if (text === null) {
+      const name = str(r[3]);
+      const bytes = name === null ? null : this.packReader().read(name, Number(r[4]), Number(r[5]));
+      text = bytes === null ? null : bytes.toString('utf8');
+    }
+    if (text === null) return null;
+    try {
+      const env = JSON.parse(text) as DossierEvent & Record<string, unknown>;
+      if (env === null || typeof env !== 'object' || env.event_id !== String(r[1])) return null;
+      // The clock belongs to the queue (ticked as events are merged), not to the capture that wrote the envelope.
+      env.lamport_clock = Number(r[7]);
+      return env;
+    } catch {
+      return null;
+    }
   }
 
-  /** Unsent events (Indexed and snapshots) whose time has come (all with force), in enqueue order. */
+  /** Unsent events (Indexed and snapshots) whose time has come (all with force), in enqueue order. An unreadable one is dead-lettered (writable views). */
   readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
-    const where = opts.force ? '' : 'WHERE e.next_attempt_at <= ?';
-    const params = opts.force ? [limit] : [this.opts.now(), limit];
-    const indexed = this.all(`${EVENT_SELECT} ${where} ORDER BY e.seq LIMIT ?`, params).map((r) => {
-      const { seq, rec, created_at, retry_count, next_attempt_at, last_error } = this.eventFromRow(r);
-      return { seq, event: { event_id: rec.event_id, envelope: buildIndexEvent(rec) as DossierEvent, created_at, retry_count, next_attempt_at, last_error } };
-    });
-    const snapshots = this.all(`${SNAPSHOT_SELECT} ${where.replace('e.', 's.')} ORDER BY s.seq LIMIT ?`, params).map((r) => {
-      const { seq, rec, created_at, retry_count, next_attempt_at, last_error } = this.snapshotFromRow(r);
-      return { seq, event: { event_id: rec.event_id, envelope: buildSnapshotEvent(rec) as DossierEvent, created_at, retry_count, next_attempt_at, last_error } };
-    });
-    if (snapshots.length === 0) return indexed.map((x) => x.event);
-    return [...indexed, ...snapshots].sort((a, b) => a.seq - b.seq).slice(0, limit).map((x) => x.event);
+    const rows = opts.force
+      ? this.all(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
+      : this.all(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [this.opts.now(), limit]);
+    const out: StoredEvent[] = [];
+    for (const r of rows) {
+      const envelope = this.envelopeOf(r);
+      if (envelope === null) {
+        if (!this.opts.readonly) {
+          this.transaction(() => {
+            this.deadLetterEvent(Number(r[0]), 'local_event_corrupt: its stored envelope is missing or damaged');
+            this.deadLetterBody(Number(r[0]), 'local_event_corrupt: its index event could not be read; run `kitty-sync sync <feature>`');
+          });
+          this.changed = true;
+        }
+        continue;
+      }
+      out.push({ event_id: String(r[1]), seq: Number(r[0]), envelope, created_at: Number(r[2]), retry_count: Number(r[8]), next_attempt_at: Number(r[9]), last_error: str(r[10]) });
+    }
+    return out;
   }
 
   /** Body tasks whose time has come (all with force), oldest first. */
@@ -555,6 +624,22 @@ export class Queue {
       ? this.all(`${BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit])
       : this.all(`${BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [this.opts.now(), limit]);
     return rows.map((r) => this.bodyFromRow(r));
+  }
+
+  /**
+   * Remembers uploads that were handed to the network by a drain that then died (its in-flight
+   * journal, lib/inflight.ts): each may still land on the server until `startedAt + settle`.
+   */
+  recordAbandonedUploads(list: { namespace: NamespaceRef; artifact_path: string; content_hash: string; startedAt: number }[]): void {
+    this.writable();
+    if (list.length === 0) return;
+    this.transaction(() => {
+      for (const u of list) {
+        if (!HASH_RE.test(u.content_hash)) continue;
+        this.recordAbandoned(this.nsId(pickNamespace(u.namespace)), u.artifact_path, bytesOf(u.content_hash), u.startedAt + this.opts.settleMs);
+      }
+    });
+    this.changed = true;
   }
 
   // --- applying results -----------------------------------------------------------------------
@@ -579,21 +664,18 @@ export class Queue {
     return n;
   }
 
-  /** The seq of a pending event/body named by `id`, or null (unknown, or a stale id of a re-queued row). */
+  /** The seq of a pending body named by `id`, or null (unknown, or a stale id of a re-queued row). */
   private seqOf(kind: number, id: string): number | null {
     const d = decodeId(this.node, kind, id);
     if (!d) return null;
-    const tables = kind === KIND_EVENT ? (['index_events', 'snapshot_events'] as const) : (['body_tasks'] as const);
-    for (const table of tables) {
-      const r = this.one(`SELECT created_at FROM ${table} WHERE seq = ?`, [d.seq]);
-      if (r) return Number(r[0]) === d.createdAt ? d.seq : null;
-    }
-    return null;
+    const r = this.one('SELECT created_at FROM body_tasks WHERE seq = ?', [d.seq]);
+    return r && Number(r[0]) === d.createdAt ? d.seq : null;
   }
 
-  /** Which table holds the pending event `seq`. */
-  private eventTable(seq: number): 'index_events' | 'snapshot_events' {
-    return this.one('SELECT 1 FROM snapshot_events WHERE seq = ?', [seq]) ? 'snapshot_events' : 'index_events';
+  private eventSeq(eventId: string, seq?: number): number | null {
+    if (seq !== undefined) return this.one('SELECT event_id FROM index_events WHERE seq = ?', [seq])?.[0] === eventId ? seq : null;
+    const r = this.one('SELECT seq FROM index_events WHERE event_id = ?', [eventId]);
+    return r ? Number(r[0]) : null;
   }
 
   private deadLetterBody(seq: number, reason: string): boolean {
@@ -601,59 +683,53 @@ export class Queue {
     if (!r) return false;
     const task = this.bodyFromRow(r);
     this.run(
-      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
-       VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ulid(), task.upload_id, seq, r[13], task.namespace.feature_slug, task.artifact_path, task.content_hash, JSON.stringify(task), reason, this.opts.now(), task.retry_count],
+      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count, pack_id, off, len)
+       VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [ulid(), task.upload_id, seq, r[13], task.namespace.feature_slug, task.artifact_path, task.content_hash, JSON.stringify(task), reason, this.opts.now(), task.retry_count,
+        r[18], task.off, task.size_bytes],
     );
     this.deleteBody(seq);
-    // Its body file stays: the dead letter references it (retry re-sends it).
-    this.removedHashes.delete(task.content_hash);
+    // Its stored body stays: the dead letter refers to it (retry re-sends it).
+    this.removedLegacy.delete(task.content_hash);
     return true;
   }
 
+  /** Dead-letters an event; its envelope is copied into the letter, so the letter pins no pack. */
   private deadLetterEvent(seq: number, reason: string): boolean {
-    if (this.eventTable(seq) === 'snapshot_events') return this.deadLetterSnapshot(seq, reason);
     const r = this.one(`${EVENT_SELECT} WHERE e.seq = ?`, [seq]);
     if (!r) return false;
-    const { rec, created_at, retry_count, last_error } = this.eventFromRow(r);
+    const envelope = this.envelopeOf(r);
+    const body = this.one(`SELECT ${NS_COLS}, b.artifact_path, b.content_hash, b.ns_id FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id WHERE b.seq = ?`, [seq]);
+    const payload = (envelope?.payload ?? {}) as unknown as Record<string, unknown>;
+    const feature = body ? String(body[1]) : typeof payload.feature_slug === 'string' ? payload.feature_slug : '';
+    const artifactPath = body ? String(body[5]) : typeof payload.relative_path === 'string' ? payload.relative_path : '';
+    const hash = body ? hexOf(body[6]) : typeof payload.content_hash_sha256 === 'string' ? payload.content_hash_sha256 : null;
+    const nsRef = body ? nsFromRow(body, 0) : ((payload.namespace as NamespaceRef | undefined) ?? null);
     this.run(
       `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
        VALUES (?, 'event', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [ulid(), rec.event_id, seq, r[23], rec.namespace.feature_slug, rec.artifact_path, rec.content_hash,
-        JSON.stringify({ ...rec, created_at, retry_count, last_error }), reason, this.opts.now(), retry_count],
+      [ulid(), String(r[1]), seq, body ? body[7] : nsRef ? this.nsId(pickNamespace(nsRef)) : null, feature, artifactPath, hash,
+        JSON.stringify({ event_id: String(r[1]), skey: numOrNull(r[11]), ident: numOrNull(r[12]), envelope, namespace: nsRef, created_at: Number(r[2]), retry_count: Number(r[8]), last_error: str(r[10]) }),
+        reason, this.opts.now(), Number(r[8])],
     );
-    this.run('DELETE FROM index_events WHERE seq = ?', [seq]);
-    return true;
-  }
-
-  private deadLetterSnapshot(seq: number, reason: string): boolean {
-    const r = this.one(`${SNAPSHOT_SELECT} WHERE s.seq = ?`, [seq]);
-    if (!r) return false;
-    const { rec, created_at, retry_count, last_error } = this.snapshotFromRow(r);
-    this.run(
-      `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
-       VALUES (?, 'event', ?, ?, ?, ?, '', NULL, ?, ?, ?, ?)`,
-      [ulid(), rec.event_id, seq, r[16], rec.namespace.feature_slug, JSON.stringify({ snapshot: rec, created_at, retry_count, last_error }), reason, this.opts.now(), retry_count],
-    );
-    this.run('DELETE FROM snapshot_events WHERE seq = ?', [seq]);
+    this.deleteEvents('seq', seq);
     return true;
   }
 
   /** Records what happened to sent events. A 'dead' event also dead-letters its body task. Unknown ids are ignored. */
-  applyEventResults(results: { event_id: string; result: TaskResult }[]): void {
+  applyEventResults(results: { event_id: string; result: TaskResult; seq?: number }[]): void {
     this.writable();
     this.transaction(() => {
-      for (const { event_id, result } of results) {
-        const seq = this.seqOf(KIND_EVENT, event_id);
+      for (const { event_id, result, seq: known } of results) {
+        const seq = this.eventSeq(event_id, known);
         if (seq === null || result.kind === 'released') continue;
         this.changed = true;
-        const table = this.eventTable(seq);
         if (result.kind === 'delivered') {
-          this.run(`DELETE FROM ${table} WHERE seq = ?`, [seq]);
+          this.deleteEvents('seq', seq);
         } else if (result.kind === 'retry') {
-          this.run(`UPDATE ${table} SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?`, [result.error, seq]);
-          const n = this.count(`SELECT retry_count FROM ${table} WHERE seq = ?`, [seq]);
-          this.run(`UPDATE ${table} SET next_attempt_at = ? WHERE seq = ?`, [this.nextAttempt(n, result.notBeforeMs), seq]);
+          this.run('UPDATE index_events SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?', [result.error, seq]);
+          const n = this.count('SELECT retry_count FROM index_events WHERE seq = ?', [seq]);
+          this.run('UPDATE index_events SET next_attempt_at = ? WHERE seq = ?', [this.nextAttempt(n, result.notBeforeMs), seq]);
         } else {
           this.deadLetterEvent(seq, result.reason);
           // Without its index entry the body would only ever get index_entry_not_found.
@@ -663,16 +739,46 @@ export class Queue {
     });
   }
 
-  /** Records what happened to sent bodies. Unknown ids (superseded meanwhile) are ignored. */
-  applyBodyResults(results: { upload_id: string; result: TaskResult }[]): void {
+  /**
+   * Records what happened to sent bodies. Unknown ids (superseded meanwhile) are ignored, except that
+   * an abandoned upload is remembered even then (it may still land). A delivery that an abandoned
+   * upload of another version of the artifact could still overtake (its in-flight window ends after
+   * this delivery began) is scheduled once more for after that window: a re-confirmation (issue 11 §4).
+   */
+  applyBodyResults(results: BodyResultRow[]): void {
     this.writable();
+    const now = this.opts.now();
     this.transaction(() => {
-      for (const { upload_id, result } of results) {
+      // Abandoned uploads whose window closed long ago can no longer matter to any attempt.
+      if (this.count('SELECT EXISTS (SELECT 1 FROM abandoned WHERE until < ?)', [now - this.opts.settleMs])) {
+        this.run('DELETE FROM abandoned WHERE until < ?', [now - this.opts.settleMs]);
+        this.changed = true;
+      }
+      for (const { upload_id, result, startedAt, key } of results) {
+        const abandoned = (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && startedAt !== undefined;
+        if (abandoned && key && HASH_RE.test(key.content_hash)) {
+          this.recordAbandoned(this.nsId(pickNamespace(key.namespace)), key.artifact_path, bytesOf(key.content_hash), startedAt + this.opts.settleMs);
+          this.changed = true;
+        }
         const seq = this.seqOf(KIND_UPLOAD, upload_id);
         if (seq === null || result.kind === 'released') continue;
         this.changed = true;
         if (result.kind === 'delivered') {
+          const r = this.one('SELECT ns_id, artifact_path, content_hash, pack_id, off, oid, size_bytes FROM body_tasks WHERE seq = ?', [seq]);
+          if (!r) continue;
+          const overtaking = this.one('SELECT max(until) FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ? AND until > ?', [r[0], r[1], r[2], startedAt ?? 0])?.[0];
+          this.run('DELETE FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r[0], r[1], r[2]]);
           this.deleteBody(seq);
+          if (overtaking !== null && overtaking !== undefined) {
+            // Same content again, no index event (its entry exists), once the older request is surely over.
+            this.run(
+              `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+               VALUES (?,?,?,?,?,?,0,?,'reconfirm_after_abandoned_upload',?,?,?)`,
+              [r[0], r[1], r[2], ++this.seq, r[6], now, Math.max(now, Number(overtaking)), r[3], r[4], r[5]],
+            );
+            if (r[3] !== null) this.touchedPacks.delete(Number(r[3]));
+            else this.removedLegacy.delete(hexOf(r[2]));
+          }
         } else if (result.kind === 'retry') {
           const n = this.count('SELECT retry_count FROM body_tasks WHERE seq = ?', [seq]) + 1;
           this.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, this.nextAttempt(n, result.notBeforeMs), result.error, seq]);
@@ -689,13 +795,11 @@ export class Queue {
     const cutoff = this.opts.now() - policy.maxAgeMs;
     let moved = 0;
     this.transaction(() => {
-      for (const table of ['index_events', 'snapshot_events', 'body_tasks'] as const) {
+      for (const table of ['index_events', 'body_tasks'] as const) {
         const rows = this.all(`SELECT seq, created_at < ? FROM ${table} WHERE created_at < ? OR retry_count >= ?`, [cutoff, cutoff, policy.maxRetries]);
         for (const [seq, old] of rows) {
           const reason = Number(old) ? 'stale_max_age' : 'stale_max_retries';
-          if (table === 'snapshot_events') {
-            if (this.deadLetterSnapshot(Number(seq), reason)) moved++;
-          } else if (table === 'index_events') {
+          if (table === 'index_events') {
             if (this.deadLetterEvent(Number(seq), reason)) moved++;
             // The body cannot be accepted without its index entry either.
             if (this.deadLetterBody(Number(seq), `event_${reason}`)) moved++;
@@ -711,7 +815,31 @@ export class Queue {
 
   // --- inspection -----------------------------------------------------------------------------
 
+  /**
+   * The counts. Captures still waiting in spools (their writer could not merge them: another process
+   * held the queue, or its budget ran out) are pending work too: their bodies and events are counted
+   * as pending and ready (from the spool's header), and spools_unmerged says how many spools.
+   */
   stats(): QueueStats {
+    const s = this.queueStats();
+    for (const name of listSpool(this.opts.stateDir).packs) {
+      if (this.hasPack(name)) continue;
+      const header = readPackHeader(packPath(this.opts.stateDir, name));
+      if (header?.kind !== 'capture') continue;
+      s.spools_unmerged++;
+      s.pending += header.bodies.length;
+      s.ready += header.bodies.length;
+      s.events_pending += header.events.length;
+      s.events_ready += header.events.length;
+      for (const b of header.bodies) {
+        const f = (s.per_feature[b.ns.feature_slug] ??= { pending: 0, failed: 0 });
+        f.pending++;
+      }
+    }
+    return s;
+  }
+
+  private queueStats(): QueueStats {
     const now = this.opts.now();
     const pending = this.count('SELECT COUNT(*) FROM body_tasks');
     // A body goes only with or after its own index event (drain.readReadyWork), so it counts as ready
@@ -721,15 +849,12 @@ export class Queue {
       'SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)',
       [now, now],
     );
-    const eventsPending = this.count('SELECT (SELECT COUNT(*) FROM index_events) + (SELECT COUNT(*) FROM snapshot_events)');
-    const eventsReady = this.count(
-      'SELECT (SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?) + (SELECT COUNT(*) FROM snapshot_events WHERE next_attempt_at <= ?)',
-      [now, now],
-    );
+    const eventsPending = this.count('SELECT COUNT(*) FROM index_events');
+    const eventsReady = this.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]);
     let nextAttemptAt: number | null = null;
     if (ready === 0 && eventsReady === 0 && pending + eventsPending > 0) {
       const next = this.one(
-        'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(next_attempt_at) FROM snapshot_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
+        'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
       )?.[0];
       if (next !== null && next !== undefined) nextAttemptAt = Math.min(Number(next), now + MAX_WAIT_MS);
     }
@@ -752,9 +877,7 @@ export class Queue {
       const b = histogramBucket(Number(retries));
       histogram[b] = (histogram[b] ?? 0) + Number(n);
     }
-    const oldest = this.one(
-      'SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events UNION ALL SELECT MIN(created_at) FROM snapshot_events)',
-    )?.[0];
+    const oldest = this.one('SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events)')?.[0];
     return {
       pending,
       ready,
@@ -771,6 +894,7 @@ export class Queue {
       per_feature: perFeature,
       retry_histogram: histogram,
       capacity: this.opts.capacity,
+      spools_unmerged: 0,
     };
   }
 
@@ -801,21 +925,23 @@ export class Queue {
    * Puts dead letters back in the queue (fresh retry count, ready now, new ids). The body and the
    * event of one artifact version go back together. A dead letter whose artifact had a newer
    * version enqueued since is dropped and counted as superseded: an older version is never re-sent.
+   * A body whose stored copy is gone or was found damaged stays a dead letter (`unavailable`):
+   * `kitty-sync sync <feature>` captures it again from Git.
    */
   retryDeadLetters(ids: string[] | 'all'): RetryResult {
     this.writable();
     const out: RetryResult = { requeued: 0, superseded: 0, unknown: [], unavailable: [] };
     const now = this.opts.now();
     this.transaction(() => {
-      const cols = 'SELECT id, kind, seq, artifact_path, content_hash, task, superseded FROM dead_letters';
+      const cols = 'SELECT d.id, d.kind, d.seq, d.artifact_path, d.content_hash, d.task, d.superseded, d.pack_id, d.off, p.name, d.reason FROM dead_letters d LEFT JOIN packs p ON p.pack_id = d.pack_id';
       let rows: Row[];
       if (ids === 'all') {
-        rows = this.all(`${cols} ORDER BY seq, kind`);
+        rows = this.all(`${cols} ORDER BY d.seq, d.kind`);
       } else {
         rows = [];
         const chosen = new Set<string>();
         for (const id of new Set(ids)) {
-          const r = this.one(`${cols} WHERE id = ?`, [id]);
+          const r = this.one(`${cols} WHERE d.id = ?`, [id]);
           if (!r) {
             out.unknown.push(id);
             continue;
@@ -826,42 +952,40 @@ export class Queue {
         // Bring the partner (same artifact version, other kind) along.
         for (const r of [...rows]) {
           if (Number(r[2]) <= 0) continue;
-          for (const p of this.all(`${cols} WHERE seq = ? AND kind <> ?`, [r[2], r[1]])) {
+          for (const p of this.all(`${cols} WHERE d.seq = ? AND d.kind <> ?`, [r[2], r[1]])) {
             if (!chosen.has(String(p[0]))) {
               chosen.add(String(p[0]));
               rows.push(p);
             }
           }
         }
-        // Bodies before events, so an event finds its body task and needs no copied columns.
+        // Bodies before events, so an event finds its body task.
         rows.sort((x, y) => Number(x[2]) - Number(y[2]) || String(x[1]).localeCompare(String(y[1])));
       }
       const newSeq = new Map<number, number>();
-      for (const [id, kind, seqV, artifactPath, hash, taskJson, superseded] of rows) {
+      for (const [id, kind, seqV, artifactPath, hash, taskJson, superseded, packId, off, packName, reason] of rows) {
         let task: Record<string, unknown> | null = null;
         try {
           task = JSON.parse(String(taskJson)) as Record<string, unknown>;
         } catch {
           task = null;
         }
-        const snap = task?.snapshot as SnapshotRecord | undefined;
-        if (kind === 'event' && snap?.namespace && snap.context) {
-          const ns = this.nsId(pickNamespace(snap.namespace));
-          const facts = JSON.stringify({ parity_hash_sha256: snap.parity_hash_sha256, artifact_counts: snap.artifact_counts, completeness_status: snap.completeness_status });
-          if (Number(superseded) || this.one('SELECT 1 FROM snapshot_events WHERE ns_id = ?', [ns])) {
+        const nsRef = task?.namespace as NamespaceRef | undefined;
+        // A snapshot's letter names no file: it goes back unless a newer snapshot of its feature is pending.
+        const snapshotSkey = kind === 'event' && task && hash === null ? letterSnapshotKey(task) : null;
+        if (task && snapshotSkey !== null) {
+          const envelope = letterEnvelope(task);
+          if (Number(superseded) || !envelope || this.one('SELECT 1 FROM index_events WHERE skey = ?', [snapshotSkey])) {
             out.superseded++;
           } else {
-            this.run(
-              `INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
-               VALUES (?,?,?,?,?,?,0,?,NULL)`,
-              [++this.seq, ns, this.ctxId(snap.context), facts, ++this.lamport, now, now],
-            );
+            const eventId = ulid(now);
+            envelope.event_id = eventId;
+            this.insertEvent(++this.seq, eventId, { skey: snapshotSkey, ident: typeof task.ident === 'number' ? task.ident : null }, now, { envelope: JSON.stringify(envelope) });
             out.requeued++;
           }
           this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
           continue;
         }
-        const nsRef = task?.namespace as NamespaceRef | undefined;
         if (!task || !nsRef || typeof hash !== 'string' || !HASH_RE.test(hash)) {
           out.unavailable.push(String(id));
           continue;
@@ -870,13 +994,19 @@ export class Queue {
         const newerPending = this.one('SELECT 1 FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ?', [ns, artifactPath, bytesOf(hash)]);
         if (Number(superseded) || newerPending) {
           this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
-          if (kind === 'body') this.removedHashes.add(hash);
+          if (kind === 'body') {
+            if (packId !== null) this.touchedPacks.add(Number(packId));
+            else this.removedLegacy.add(hash);
+          }
           out.superseded++;
           continue;
         }
-        if (kind === 'body' && !existsSync(bodyPath(this.opts.stateDir, hash))) {
-          out.unavailable.push(String(id));
-          continue;
+        if (kind === 'body') {
+          const stored = packId !== null ? packName !== null && existsSync(packPath(this.opts.stateDir, String(packName))) : existsSync(path.join(bodiesDir(this.opts.stateDir), hash));
+          if (!stored || String(reason).startsWith('local_body_corrupt')) {
+            out.unavailable.push(String(id));
+            continue;
+          }
         }
         // One fresh seq per artifact version, shared by its body and event.
         const oldSeq = Number(seqV);
@@ -886,16 +1016,19 @@ export class Queue {
           if (oldSeq > 0) newSeq.set(oldSeq, seq);
         }
         if (kind === 'body') {
-          this.insertBody(ns, String(artifactPath), hash, seq, Number(task.size_bytes) || 0, now);
+          const oid = typeof task.oid === 'string' ? task.oid : null;
+          this.insertBody(ns, String(artifactPath), hash, seq, Number(task.size_bytes) || 0, now, { packId: numOrNull(packId), off: numOrNull(off), oid });
+          if (packId !== null) this.touchedPacks.delete(Number(packId));
         } else {
-          const rec = task as unknown as EventRecord;
-          if (!rec.context || !rec.classification) {
+          const envelope = letterEnvelope(task);
+          if (!envelope) {
             out.unavailable.push(String(id));
             continue;
           }
-          const hasBody = !!this.one('SELECT 1 FROM body_tasks WHERE seq = ?', [seq]);
-          const full: EventRecord = { ...rec, artifact_path: String(artifactPath), content_hash: hash, lamport_clock: ++this.lamport };
-          this.insertEvent(seq, this.ctxId(rec.context), full, now, hasBody ? null : { ns });
+          // A fresh event id: the server may remember the refused one.
+          const eventId = ulid(now);
+          envelope.event_id = eventId;
+          this.insertEvent(seq, eventId, { skey: typeof task.skey === 'number' ? task.skey : null, ident: typeof task.ident === 'number' ? task.ident : null }, now, { envelope: JSON.stringify(envelope) });
         }
         this.run('DELETE FROM dead_letters WHERE id = ?', [id]);
         out.requeued++;
@@ -906,29 +1039,110 @@ export class Queue {
   }
 
   hasPending(): boolean {
-    return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events) OR EXISTS (SELECT 1 FROM snapshot_events)')?.[0];
+    return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)')?.[0];
   }
 
-  /** Of `hashes`, those some row (task or dead letter) still needs. One scan, not one per hash. */
-  referencedBodies(hashes: Iterable<string>): Set<string> {
-    const wanted = [...new Set(hashes)].filter((h) => HASH_RE.test(h));
-    const found = new Set<string>();
-    for (let i = 0; i < wanted.length; i += 200) {
-      const chunk = wanted.slice(i, i + 200);
-      const marks = chunk.map(() => '?').join(',');
-      const rows = this.db.exec(
-        `SELECT DISTINCT lower(hex(content_hash)) FROM body_tasks WHERE content_hash IN (${marks})
-         UNION SELECT content_hash FROM dead_letters WHERE kind = 'body' AND content_hash IN (${marks})`,
-        [...chunk.map(bytesOf), ...chunk],
-      );
-      for (const [h] of rows[0]?.values ?? []) found.add(String(h));
+  /** Some row still uses a v2 body file (bodies/<hash>). */
+  hasLegacyBodies(): boolean {
+    return !!this.one("SELECT EXISTS (SELECT 1 FROM body_tasks WHERE pack_id IS NULL) OR EXISTS (SELECT 1 FROM dead_letters WHERE kind = 'body' AND pack_id IS NULL)")?.[0];
+  }
+
+  /** Packs known to this queue by name: live ones and dead ones whose file may still exist. */
+  packNames(): Map<string, { id: number; dead: boolean }> {
+    const m = new Map<string, { id: number; dead: boolean }>();
+    for (const [id, name, dead] of this.all('SELECT pack_id, name, dead FROM packs')) m.set(String(name), { id: Number(id), dead: Number(dead) === 1 });
+    return m;
+  }
+
+  /** Forgets dead packs whose files are gone. */
+  forgetPacks(ids: number[]): void {
+    if (ids.length === 0) return;
+    this.transaction(() => {
+      for (const id of ids) this.run('DELETE FROM packs WHERE pack_id = ? AND dead = 1', [id]);
+    });
+    this.changed = true;
+  }
+
+  private refBytes(packId: number): number {
+    return this.count(
+      `SELECT (SELECT COALESCE(SUM(size_bytes), 0) FROM body_tasks WHERE pack_id = ?1) + (SELECT COALESCE(SUM(len), 0) FROM index_events WHERE pack_id = ?1)
+        + (SELECT COALESCE(SUM(len), 0) FROM dead_letters WHERE pack_id = ?1)`,
+      [packId],
+    );
+  }
+
+  private refCount(packId: number): number {
+    return this.count(
+      `SELECT EXISTS (SELECT 1 FROM body_tasks WHERE pack_id = ?1) OR EXISTS (SELECT 1 FROM index_events WHERE pack_id = ?1)
+        OR EXISTS (SELECT 1 FROM dead_letters WHERE pack_id = ?1)`,
+      [packId],
+    );
+  }
+
+  /**
+   * Marks the touched packs nobody refers to any more as dead (their files go after the save) and,
+   * when compacting is allowed, copies the few live items of a mostly consumed big pack into a
+   * small new one, so a dead letter or a long-pending body never pins a large pack. Returns the
+   * names of the packs to delete after the save.
+   */
+  collectPacks(compact: boolean): string[] {
+    if (this.touchedPacks.size === 0) return [];
+    const doomed: string[] = [];
+    this.transaction(() => {
+      for (const id of this.touchedPacks) {
+        const p = this.one('SELECT name, size, dead FROM packs WHERE pack_id = ?', [id]);
+        if (!p || Number(p[2]) === 1) continue;
+        if (this.refCount(id) === 0) {
+          this.run('UPDATE packs SET dead = 1 WHERE pack_id = ?', [id]);
+          doomed.push(String(p[0]));
+          continue;
+        }
+        if (compact && Number(p[1]) >= COMPACT_MIN_BYTES && this.refBytes(id) * 4 < Number(p[1]) && this.compactPack(id, String(p[0]))) {
+          this.run('UPDATE packs SET dead = 1 WHERE pack_id = ?', [id]);
+          doomed.push(String(p[0]));
+        }
+      }
+    });
+    this.touchedPacks.clear();
+    if (doomed.length) this.changed = true;
+    return doomed;
+  }
+
+  /** Copies the live items of a pack into a new 'compact' pack (written and fsynced now) and repoints the rows. */
+  private compactPack(id: number, name: string): boolean {
+    const items: { table: string; key: string; keyVal: SqlValue; off: number; len: number }[] = [];
+    for (const [seq, off, size] of this.all('SELECT seq, off, size_bytes FROM body_tasks WHERE pack_id = ?', [id])) items.push({ table: 'body_tasks', key: 'seq', keyVal: seq, off: Number(off), len: Number(size) });
+    for (const [seq, off, len] of this.all('SELECT seq, off, len FROM index_events WHERE pack_id = ?', [id])) items.push({ table: 'index_events', key: 'seq', keyVal: seq, off: Number(off), len: Number(len) });
+    for (const [did, off, len] of this.all('SELECT id, off, len FROM dead_letters WHERE pack_id = ?', [id])) items.push({ table: 'dead_letters', key: 'id', keyVal: did, off: Number(off), len: Number(len) });
+    const b = new PackBuilder();
+    const placed: number[] = [];
+    for (const it of items) {
+      const bytes = this.packReader().read(name, it.off, it.len);
+      if (bytes === null) return false; // unreadable: leave everything where it is
+      placed.push(b.addRaw(bytes));
     }
-    return found;
+    const pack = b.build('compact', this.opts.now());
+    writePackSync(this.opts.stateDir, pack, this.opts.notice);
+    const base = baseOf(pack);
+    this.run('INSERT INTO packs (name, size, created_at, dead) VALUES (?,?,?,0)', [pack.name, pack.size, this.opts.now()]);
+    this.newPackRefs = true;
+    const newId = Number(this.one('SELECT last_insert_rowid()')?.[0]);
+    items.forEach((it, i) => this.run(`UPDATE ${it.table} SET pack_id = ?, off = ? WHERE ${it.key} = ?`, [newId, base + placed[i], it.keyVal]));
+    return true;
   }
 
-  /** No body row at all: every body file is an orphan. */
-  hasNoBodyRows(): boolean {
-    return !this.one("SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM dead_letters WHERE kind = 'body')")?.[0];
+  /** The stored body of any task or body dead letter with this hash, or null. */
+  storedBody(contentHash: string): Buffer | null {
+    const r =
+      this.one('SELECT p.name, b.off, b.size_bytes FROM body_tasks b LEFT JOIN packs p ON p.pack_id = b.pack_id WHERE b.content_hash = ? LIMIT 1', [bytesOf(contentHash)]) ??
+      this.one("SELECT p.name, d.off, d.len FROM dead_letters d LEFT JOIN packs p ON p.pack_id = d.pack_id WHERE d.kind = 'body' AND d.content_hash = ? LIMIT 1", [contentHash]);
+    if (!r) return null;
+    return this.bodyOf({ pack: str(r[0]), off: numOrNull(r[1]), size_bytes: Number(r[2]), content_hash: contentHash });
+  }
+
+  /** The stored body of a task, or null when it is gone or unreadable (verify its hash before use). */
+  bodyOf(task: Pick<BodyTask, 'pack' | 'off' | 'size_bytes' | 'content_hash'>): Buffer | null {
+    return readTaskBody(this.opts.stateDir, task, this.packReader());
   }
 
   // --- persistence (used by withQueue) --------------------------------------------------------
@@ -936,12 +1150,16 @@ export class Queue {
   freeStatements(): void {
     for (const s of this.stmts.values()) s.free();
     this.stmts.clear();
+    this.reader?.close();
+    this.reader = null;
   }
 
   /** Serializes the database (meta counters included), compacting it when much of it is free pages. */
-  exportBytes(): Uint8Array {
+  exportBytes(generation: number): Uint8Array {
     setMeta(this.db, 'lamport_clock', this.lamport);
     setMeta(this.db, 'enqueue_seq', this.seq);
+    // The header's user_version is the save generation (queue-file.ts checks it before replacing the file).
+    this.db.exec(`PRAGMA user_version = ${generation | 0}`);
     this.freeStatements();
     const free = Number(this.db.exec('PRAGMA freelist_count')[0]?.values[0]?.[0] ?? 0);
     const pages = Number(this.db.exec('PRAGMA page_count')[0]?.values[0]?.[0] ?? 0);
@@ -951,6 +1169,109 @@ export class Queue {
   }
 }
 
+/** The envelope kept in an event dead letter (v4), or rebuilt from an older letter's record (v3 kept a snapshot as `snapshot`). */
+function letterEnvelope(task: Record<string, unknown>): (DossierEvent & Record<string, unknown>) | null {
+  const env = task.envelope;
+  if (env && typeof env === 'object') return { ...(env as DossierEvent) } as DossierEvent & Record<string, unknown>;
+  const snap = task.snapshot as SnapshotRecord | undefined;
+  if (snap?.namespace && snap.context) return buildSnapshotEvent({ ...snap, context: { ...snap.context, team_slug: snap.context.team_slug ?? 'local' } }) as DossierEvent & Record<string, unknown>;
+  const rec = task as unknown as EventRecord;
+  if (rec.context && rec.classification && rec.namespace && typeof rec.artifact_path === 'string') {
+    return buildIndexEvent({ ...rec, context: { ...rec.context, team_slug: rec.context.team_slug ?? 'local' }, content_hash: String(rec.content_hash) }) as DossierEvent & Record<string, unknown>;
+  }
+  return null;
+}
+
+/** The supersede key (stored form) of a snapshot's dead letter, or null when the letter is not a snapshot's. */
+function letterSnapshotKey(task: Record<string, unknown>): number | null {
+  const env = task.envelope as { event_type?: string } | undefined;
+  if (env?.event_type === 'MissionDossierSnapshotComputed' && typeof task.skey === 'number') return task.skey;
+  const snap = task.snapshot as SnapshotRecord | undefined;
+  return snap?.namespace ? supersedeKey(snapshotKey(pickNamespace(snap.namespace))) : null;
+}
+
+/** A task's stored body (pack or v2 file), or null when gone or unreadable. */
+export function readTaskBody(stateDir: string, task: Pick<BodyTask, 'pack' | 'off' | 'size_bytes' | 'content_hash'>, reader?: Pick<PackReader, 'read'>): Buffer | null {
+  if (task.pack === null || task.off === null) {
+    try {
+      return readLegacyBody(stateDir, task.content_hash);
+    } catch {
+      return null;
+    }
+  }
+  if (reader) return reader.read(task.pack, task.off, task.size_bytes);
+  const own = new PackReader(stateDir);
+  try {
+    return own.read(task.pack, task.off, task.size_bytes);
+  } finally {
+    own.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging spools.
+
+/**
+ * Merges every complete spool in the spool directory that this queue has not merged yet, oldest
+ * first, each in its own transaction. A damaged one (torn by a power loss, altered) is never merged:
+ * it is moved aside with a notice. Leftovers are tidied: temporary files of dead writers, files of
+ * dead packs, and compaction output that never made it into a save.
+ */
+export function mergeSpools(q: Queue, opts: { own?: BuiltPack; notice?: (m: string) => void } = {}): MergeReport {
+  const total: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
+  const stateDir = q.stateDir;
+  const kind = entryKind(spoolDir(stateDir));
+  if (kind === null) return total;
+  if (kind !== 'dir') {
+    // A link or file in its place is never listed through: moved aside, a fresh directory made.
+    ensureDir(spoolDir(stateDir), opts.notice);
+    return total;
+  }
+  const listing = listSpool(stateDir);
+  for (const t of listing.deadTemps) removeSpoolFile(stateDir, t);
+  const known = q.packNames();
+  const present = new Set(listing.packs);
+  const gone = [...known].filter(([name, p]) => p.dead && !present.has(name)).map(([, p]) => p.id);
+  q.forgetPacks(gone);
+  for (const name of listing.packs) {
+    const k = known.get(name);
+    if (k?.dead) {
+      removeSpoolFile(stateDir, name); // collected, but the process died before deleting the file
+      continue;
+    }
+    if (k) continue;
+    let opened: OpenedPack;
+    if (opts.own && opts.own.name === name) {
+      opened = { header: opts.own.header, base: baseOf(opts.own), size: opts.own.size };
+    } else {
+      try {
+        opened = readPack(packPath(stateDir, name), opts.notice);
+      } catch (err) {
+        if (!(err instanceof PackError)) throw err;
+        const file = packPath(stateDir, name);
+        moveEntryAside(file, `a damaged spool (${err.message}); it was not merged. Run \`kitty-sync sync --all\` to capture its documents again`, opts.notice);
+        continue;
+      }
+    }
+    if (opened.header.kind === 'compact') {
+      removeSpoolFile(stateDir, name); // a compaction whose save never happened: its items are still in their old pack
+      continue;
+    }
+    const r = q.mergePack(name, opened.header, opened.base, opened.size);
+    total.added += r.added;
+    total.duplicate += r.duplicate;
+    total.superseded += r.superseded;
+    total.refused += r.refused;
+    total.refusedArtifacts.push(...r.refusedArtifacts);
+    total.spools += r.spools;
+    total.events += r.events;
+  }
+  if (total.refused > 0) {
+    opts.notice?.(`the queue is full (capacity ${q.capacity}): ${total.refused} artifact(s) were not queued; run \`kitty-sync drain\` and commit or \`kitty-sync sync\` again`);
+  }
+  return total;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
@@ -958,61 +1279,74 @@ function resolved(opts: QueueOptions) {
   return {
     now: opts.now ?? Date.now,
     capacity: opts.capacity ?? DEFAULT_CAPACITY,
+    settleMs: opts.settleMs ?? DEFAULT_SETTLE_MS,
   };
 }
 
-async function save(q: Queue, stateDir: string): Promise<void> {
-  await q.bodiesWritten();
+async function save(q: Queue, opts: QueueOptions, generation: number | null): Promise<void> {
+  const stateDir = opts.stateDir;
+  await q.packsWritten();
+  const doomed = q.collectPacks(opts.compact === true);
   const pending = q.hasPending();
-  const noBodyRows = q.hasNoBodyRows();
   const marker = pendingMarkerPath(stateDir);
   // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
-  if (pending && !existsSync(marker)) writeFileSync(marker, '', { mode: 0o600 });
-  const bytes = q.exportBytes();
+  if (pending) touchNoFollow(marker, opts.onNotice);
+  // The directory entries of packs this save starts referring to (renamed in by their writers,
+  // without a directory fsync) are made durable before the rows that point at them.
+  if (q.newPackRefs && entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
+  const bytes = q.exportBytes(((generation ?? 0) + 1) % 0x7fffffff);
   removeDeadTempFiles(stateDir);
-  await writeFileDurably(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  await saveQueueFile(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), generation);
   await fsyncDir(stateDir);
+  for (const name of doomed) removeSpoolFile(stateDir, name);
   if (!pending) {
     try {
       unlinkSync(marker);
     } catch {
       /* not there */
     }
+    // A spool written after this merge's listing must still make the next hook start Node.
+    if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchNoFollow(marker, opts.onNotice);
   }
-  // Collect bodies no row needs any more: a full sweep when nothing references any body (cheap then,
-  // and it also removes leftovers of killed writers), else just the hashes this session removed.
-  if (noBodyRows) await sweepBodies(stateDir, new Set());
-  else if (q.removedHashes.size) {
-    const keep = q.referencedBodies(q.removedHashes);
-    await removeBodies(stateDir, q.removedHashes, (h) => keep.has(h));
+  // v2 body files: collected once no row uses any.
+  // Only a real directory: a link there is never followed (its files are not ours to delete).
+  if (entryKind(bodiesDir(stateDir)) === 'dir' && !q.hasLegacyBodies()) {
+    await sweepBodies(stateDir, new Set());
+    try {
+      rmSync(bodiesDir(stateDir), { recursive: false });
+    } catch {
+      /* not empty (foreign files) or gone */
+    }
   }
 }
 
 /**
- * lock → load (re-read under the lock) → fn → save atomically if anything changed → unlock.
- * If the database turns out corrupt while fn runs, it is moved aside and fn runs once more on a
- * fresh queue, so fn must only act through `q`.
+ * lock → load (re-read under the lock) → merge complete spools → fn → save atomically if anything
+ * changed → unlock. If the database turns out corrupt while fn runs, it is moved aside and fn runs
+ * once more on a fresh queue, so fn must only act through `q`.
  */
 export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Promise<T>): Promise<T> {
-  const { now, capacity } = resolved(opts);
+  const { now, capacity, settleMs } = resolved(opts);
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const SQL = await loadSql();
   mark('queue: sql.js ready');
   const file = dbPath(opts.stateDir);
-  const lock = await acquireLock(file, path.join(opts.stateDir, LOCK_FILE), opts.lock);
+  const lock = await acquireLock(file, path.join(opts.stateDir, LOCK_FILE), { onNotice: opts.onNotice, ...opts.lock });
   mark('queue: locked');
   try {
     for (let attempt = 0; ; attempt++) {
-      const { db, dirty } = await openForWrite(SQL, opts, now());
-      const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir });
+      const { db, dirty, generation } = await openForWrite(SQL, opts, now());
+      const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir, settleMs, notice: opts.onNotice });
       if (dirty) q.markDirty();
       try {
         mark('queue: read');
+        q.lastMerge = mergeSpools(q, { own: opts.own, notice: opts.onNotice });
+        mark('queue: spools merged');
         const result = await fn(q);
-        if (q.dirty) {
+        if (q.dirty || q.touchedPacks.size > 0) {
           const compromised = lock.compromised();
           if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
-          await save(q, opts.stateDir);
+          await save(q, opts, generation);
           mark('queue: saved');
         }
         return result;
@@ -1020,8 +1354,8 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
         if (attempt > 0 || !isCorruptionError(err) || !existsSync(file)) throw err;
         await moveAside(opts.stateDir, err instanceof Error ? err.message : String(err), now(), opts.onNotice);
       } finally {
-        // Body writes still running (fn failed before the save) end before the lock is released.
-        await q.bodiesWritten().catch(() => undefined);
+        // Pack writes still running (fn failed before the save) end before the lock is released.
+        await q.packsWritten().catch(() => undefined);
         q.freeStatements();
         db.close();
       }
@@ -1033,7 +1367,7 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
 
 /** Loads the queue without the lock and never writes or creates anything (status, failed). */
 export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Promise<T> {
-  const { now, capacity } = resolved(opts);
+  const { now, capacity, settleMs } = resolved(opts);
   const SQL = await loadSql();
   const buf = await readFileOrNull(dbPath(opts.stateDir));
   let db: Database;
@@ -1050,7 +1384,7 @@ export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Pro
       db = freshDb(SQL);
     }
   }
-  const q = new Queue(db, { now, capacity, readonly: true, stateDir: opts.stateDir });
+  const q = new Queue(db, { now, capacity, readonly: true, stateDir: opts.stateDir, settleMs, notice: opts.onNotice });
   try {
     return fn(q);
   } finally {
@@ -1059,9 +1393,13 @@ export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Pro
   }
 }
 
-/** The stored body of a task, or null when it is gone (e.g. collected after a newer version superseded it). */
-export function readBody(stateDir: string, contentHash: string): Buffer | null {
-  return readBodyFile(stateDir, contentHash);
+/**
+ * The stored body with this content hash, from any task or dead letter that has one, or null (tests
+ * and tools; the drain reads a task's own body with readTaskBody).
+ */
+export async function readBody(stateDir: string, contentHash: string): Promise<Buffer | null> {
+  if (!HASH_RE.test(contentHash)) return null;
+  return readQueue({ stateDir }, (q) => q.storedBody(contentHash));
 }
 
 export { SCHEMA_VERSION };

@@ -1,14 +1,27 @@
 // Queue database schema and its migrations by version (SPEC §6).
 //
-// Version 2 (current) keeps rows small because sql.js loads and writes the whole file in every hook
-// (bench/queue.ts): namespaces and commit contexts are stored once and referenced by integer id,
-// hashes are raw bytes, ids are derived rather than stored, and an index event is a few columns over
-// its body task (its envelope is rebuilt on read) instead of a JSON document per row.
+// Rows stay small because sql.js loads and writes the whole file in every hook (bench/queue.ts):
+// namespaces are stored once and referenced by integer id, hashes are raw bytes, upload ids are
+// derived rather than stored. Version 4 (current, issue 11) keeps bodies and event envelopes in
+// packs (pack.ts) that rows point into, records which packs (merged spools) exist, and remembers
+// abandoned uploads for re-confirmation. Versions 2 and 3 rebuilt an event from columns (v3 added
+// 047's team_slug and snapshots); v4 treats every event as an opaque envelope keyed by its event_id.
+import { createHash } from 'node:crypto';
 import type { Database } from 'sql.js';
+import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, snapshotUuid, type EventRecord, type SnapshotRecord } from '../collect/events.js';
+import { artifactKey, namespaceKey } from '../contract/namespace.js';
+import { encodeId, KIND_EVENT, nodeBits } from './task-ids.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
-export const TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'snapshot_events', 'dead_letters'] as const;
+/** An event's supersede key or identity as stored (index_events.skey, ident): 52 bits of its SHA-256, a safe integer. */
+export function supersedeKey(key: string): number {
+  return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 13), 16);
+}
+
+export const TABLES = ['meta', 'namespaces', 'packs', 'body_tasks', 'index_events', 'dead_letters', 'abandoned'] as const;
+const V2_TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
+const V3_TABLES = [...V2_TABLES, 'snapshot_events'] as const;
 
 const CURRENT_DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -18,13 +31,106 @@ CREATE TABLE IF NOT EXISTS namespaces (
   mission_key TEXT NOT NULL, manifest_version TEXT NOT NULL,
   UNIQUE (project_uuid, feature_slug, target_branch, mission_key, manifest_version)
 );
--- An event envelope's context. A null on the wire (no origin, no branch) is stored as '' so the
--- UNIQUE constraint can find the row again (NULLs are all distinct to it).
+-- Every merged spool (a pack) by file name: a spool whose name is here is never merged again.
+-- dead = 1: no row refers to it any more; the file is deleted after the save and the row once the
+-- file is gone (a crash in between must not let the file pass for an unmerged spool).
+CREATE TABLE IF NOT EXISTS packs (
+  pack_id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  dead INTEGER NOT NULL DEFAULT 0
+);
+-- One row per pending body upload, keyed by (five namespace fields via ns_id, artifact_path,
+-- content_hash). The body is size_bytes at "off" in pack pack_id (NULL: a v2 body file
+-- bodies/<sha256>). oid: the Git blob id (to re-read a damaged body).
+CREATE TABLE IF NOT EXISTS body_tasks (
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  pack_id INTEGER,
+  off INTEGER,
+  oid BLOB,
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
+-- One row per unsent event, Indexed or snapshot (sent in seq order): its envelope is len bytes at
+-- "off" in pack pack_id, or inline (envelope) when it came from elsewhere (an older queue, a dead
+-- letter put back). A body task with the same seq waits for this event (no index on event_id or
+-- pack_id: drains name events by seq too, and only collection asks by pack; every index is bytes
+-- each hook loads). skey: a newer event with the same supersede key (namespace + path, or a
+-- feature's snapshot) replaces this one; ident: what it says (content hash, snapshot facts), so an
+-- identical one is not queued twice. Both are stored as 52 bits of their SHA-256 (as text, keys
+-- with their index more than doubled the file every hook loads).
+CREATE TABLE IF NOT EXISTS index_events (
+  seq INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  skey INTEGER,
+  ident INTEGER,
+  pack_id INTEGER,
+  off INTEGER,
+  len INTEGER,
+  envelope TEXT,
+  lamport_clock INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS index_events_skey ON index_events (skey) WHERE skey IS NOT NULL;
+-- Permanently failed work: the task as JSON (an event's envelope is copied in), why, and when. A
+-- body letter keeps its pack reference (pack_id, off, len) so retry can re-send it. superseded is
+-- set when a newer version of the artifact is enqueued: such a letter is never re-queued.
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('body', 'event')),
+  ref_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  ns_id INTEGER,
+  feature_slug TEXT NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash TEXT,
+  task TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  failed_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  superseded INTEGER NOT NULL DEFAULT 0,
+  pack_id INTEGER,
+  off INTEGER,
+  len INTEGER
+);
+CREATE INDEX IF NOT EXISTS dead_letters_artifact ON dead_letters (ns_id, artifact_path);
+CREATE INDEX IF NOT EXISTS dead_letters_pack ON dead_letters (pack_id) WHERE pack_id IS NOT NULL;
+-- Uploads abandoned while possibly still in flight (budget, kill, timeout): until = when that
+-- request can no longer be in flight. A newer version of the artifact delivered before then is
+-- sent once more after it (issue 11 §4).
+CREATE TABLE IF NOT EXISTS abandoned (
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  until INTEGER NOT NULL,
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+`;
+
+const V2_DDL = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS namespaces (
+  ns_id INTEGER PRIMARY KEY,
+  project_uuid TEXT NOT NULL, feature_slug TEXT NOT NULL, target_branch TEXT NOT NULL,
+  mission_key TEXT NOT NULL, manifest_version TEXT NOT NULL,
+  UNIQUE (project_uuid, feature_slug, target_branch, mission_key, manifest_version)
+);
 CREATE TABLE IF NOT EXISTS contexts (
   ctx_id INTEGER PRIMARY KEY,
   project_slug TEXT NOT NULL, repo_slug TEXT NOT NULL, git_branch TEXT NOT NULL, head_commit_sha TEXT NOT NULL,
-  team_slug TEXT NOT NULL DEFAULT 'local',
-  UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
+  UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha)
 );
 -- One row per pending body upload, keyed by the unique tuple (five namespace fields via ns_id,
 -- artifact_path, content_hash): the table is its own unique index. content_hash is the raw 32-byte
@@ -65,20 +171,6 @@ CREATE TABLE IF NOT EXISTS index_events (
   size_bytes INTEGER
 );
 CREATE INDEX IF NOT EXISTS index_events_detached ON index_events (ns_id, artifact_path) WHERE ns_id IS NOT NULL;
--- One row per unsent MissionDossierSnapshotComputed event (one per feature and sync); seq comes from
--- the same counter as index events, so a snapshot is sent after the Indexed events it sums up.
-CREATE TABLE IF NOT EXISTS snapshot_events (
-  seq INTEGER PRIMARY KEY,
-  ns_id INTEGER NOT NULL,
-  ctx_id INTEGER NOT NULL,
-  facts TEXT NOT NULL,
-  lamport_clock INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  retry_count INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS snapshot_events_ns ON snapshot_events (ns_id);
 -- Permanently failed work: the whole task as JSON (few rows), why, and when. superseded is set
 -- when a newer version of the artifact is enqueued: such a letter is never re-queued.
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -99,10 +191,25 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_artifact ON dead_letters (ns_id, artifact_path);
 `;
 
+// What version 3 added to version 2 (047: envelopes carry team_slug; snapshots are queued).
+const V3_DDL = `
+CREATE TABLE IF NOT EXISTS snapshot_events (
+  seq INTEGER PRIMARY KEY,
+  ns_id INTEGER NOT NULL,
+  ctx_id INTEGER NOT NULL,
+  facts TEXT NOT NULL,
+  lamport_clock INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT
+);
+`;
+
 /** Tables of schema version 1 (see migrations in queue.ts). */
 export const V1_TABLES = ['meta', 'body_tasks', 'index_events', 'dead_letters'] as const;
 
-/** Creates the current tables and indexes (used by createSchema and by migrations). */
+/** Creates the current tables and indexes. */
 export function createTables(db: Database): void {
   db.exec(CURRENT_DDL);
 }
@@ -159,7 +266,7 @@ export function schemaVersion(db: Database): number {
       false,
     );
   }
-  const required = version === SCHEMA_VERSION ? TABLES : V1_TABLES;
+  const required = version === SCHEMA_VERSION ? TABLES : version === 3 ? V3_TABLES : version === 2 ? V2_TABLES : V1_TABLES;
   const missing = required.filter((t) => !names.has(t));
   if (missing.length) throw new SchemaError(`tables missing: ${missing.join(', ')}`, true);
   return version;
@@ -179,7 +286,7 @@ function migrate1to2(db: Database): void {
     ALTER TABLE index_events RENAME TO v1_index_events;
     ALTER TABLE dead_letters RENAME TO v1_dead_letters;
   `);
-  createTables(db);
+  db.exec(V2_DDL);
   let seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
   const hashBytes = (hex: unknown): Uint8Array => Buffer.from(String(hex), 'hex');
   const nsId = (vals: string[]): number => {
@@ -271,21 +378,102 @@ function migrate1to2(db: Database): void {
 
 /**
  * v3 (047 conformance): envelopes carry team_slug (contexts gain the column, in their unique key)
- * and snapshots are queued in snapshot_events. A database migrated from v1 already has both.
+ * and snapshots are queued in snapshot_events.
  */
 function migrate2to3(db: Database): void {
   const cols = db.exec('PRAGMA table_info(contexts)')[0]?.values.map((r) => String(r[1])) ?? [];
   if (!cols.includes('team_slug')) {
-    db.exec('ALTER TABLE contexts RENAME TO v2_contexts');
-    createTables(db);
-    db.exec(`INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
+    db.exec(`ALTER TABLE contexts RENAME TO v2_contexts;
+      CREATE TABLE contexts (
+        ctx_id INTEGER PRIMARY KEY,
+        project_slug TEXT NOT NULL, repo_slug TEXT NOT NULL, git_branch TEXT NOT NULL, head_commit_sha TEXT NOT NULL,
+        team_slug TEXT NOT NULL DEFAULT 'local',
+        UNIQUE (project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
+      );
+      INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug)
       SELECT ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, 'local' FROM v2_contexts;
       DROP TABLE v2_contexts;`);
   }
-  createTables(db);
+  db.exec(V3_DDL);
 }
 
-export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3 };
+/**
+ * v3 -> v4: bodies stay where v3 put them (bodies/<sha256>: pack_id NULL); each pending event
+ * (Indexed or snapshot) gets its envelope inline, built once from v3's columns, under the event id
+ * v3 derived (so the server still deduplicates an event v3 already sent).
+ */
+function migrate3to4(db: Database): void {
+  db.exec(`
+    ALTER TABLE body_tasks ADD COLUMN pack_id INTEGER;
+    ALTER TABLE body_tasks ADD COLUMN off INTEGER;
+    ALTER TABLE body_tasks ADD COLUMN oid BLOB;
+    ALTER TABLE dead_letters ADD COLUMN pack_id INTEGER;
+    ALTER TABLE dead_letters ADD COLUMN off INTEGER;
+    ALTER TABLE dead_letters ADD COLUMN len INTEGER;
+    DROP INDEX IF EXISTS index_events_detached;
+    ALTER TABLE index_events RENAME TO v3_index_events;
+  `);
+  db.exec(CURRENT_DDL);
+  const node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
+  const envelopeNode = envelopeNodeId();
+  const orNull = (v: unknown): string | null => (v === null || v === '' ? null : String(v));
+  const context = (r: unknown[], i: number) => ({ team_slug: String(r[i + 4] ?? 'local'), project_slug: String(r[i]), repo_slug: orNull(r[i + 1]), git_branch: orNull(r[i + 2]), head_commit_sha: orNull(r[i + 3]) });
+  const ns = (r: unknown[], i: number) => ({ project_uuid: String(r[i]), feature_slug: String(r[i + 1]), target_branch: String(r[i + 2]), mission_key: String(r[i + 3]), manifest_version: String(r[i + 4]) });
+  const insert = (seq: number, eventId: string, skey: string, ident: string, envelope: unknown, lamport: number, createdAt: number, retry: unknown, next: unknown, lastError: unknown) =>
+    db.run(
+      `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,NULL,NULL,NULL,?,?,?,?,?,?)`,
+      [seq, eventId, supersedeKey(skey), supersedeKey(ident), JSON.stringify(envelope), lamport, createdAt, Number(retry), Number(next), (lastError as string | null) ?? null],
+    );
+  const indexed = db.exec(`SELECT e.seq, e.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
+      c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha, c.team_slug,
+      COALESCE(e.artifact_path, b.artifact_path), lower(hex(COALESCE(e.content_hash, b.content_hash))), COALESCE(e.size_bytes, b.size_bytes),
+      e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error
+    FROM v3_index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
+    JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`);
+  for (const r of indexed[0]?.values ?? []) {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
+    const rec: EventRecord = {
+      event_id: encodeId(node, KIND_EVENT, createdAt, seq),
+      namespace: ns(r, 2),
+      context: context(r, 7),
+      artifact_path: String(r[12]),
+      content_hash: String(r[13]),
+      size_bytes: Number(r[14]),
+      classification: {
+        artifact_key: String(r[15]),
+        artifact_class: String(r[16]),
+        wp_id: r[17] === null ? null : String(r[17]),
+        step_id: r[18] === null ? null : String(r[18]),
+        required_status: Number(r[19]) ? 'required' : 'optional',
+      },
+      node_id: envelopeNode,
+      lamport_clock: Number(r[20]),
+      timestamp_ms: createdAt,
+    };
+    insert(seq, rec.event_id, artifactKey(rec.namespace, rec.artifact_path), rec.content_hash, buildIndexEvent(rec), rec.lamport_clock, createdAt, r[21], r[22], r[23]);
+  }
+  const snapshots = db.exec(`SELECT s.seq, s.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
+      c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha, c.team_slug, s.facts, s.lamport_clock, s.retry_count, s.next_attempt_at, s.last_error
+    FROM snapshot_events s JOIN namespaces n ON n.ns_id = s.ns_id JOIN contexts c ON c.ctx_id = s.ctx_id`);
+  for (const r of snapshots[0]?.values ?? []) {
+    const seq = Number(r[0]);
+    const createdAt = Number(r[1]);
+    const eventId = encodeId(node, KIND_EVENT, createdAt, seq);
+    const facts = JSON.parse(String(r[12])) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
+    const rec: SnapshotRecord = { event_id: eventId, snapshot_id: snapshotUuid(eventId), namespace: ns(r, 2), ...facts, context: context(r, 7), node_id: envelopeNode, lamport_clock: Number(r[13]), timestamp_ms: createdAt };
+    insert(seq, eventId, snapshotKey(rec.namespace), String(r[12]), buildSnapshotEvent(rec), rec.lamport_clock, createdAt, r[14], r[15], r[16]);
+  }
+  db.exec('DROP TABLE v3_index_events; DROP TABLE snapshot_events; DROP TABLE contexts;');
+}
+
+/** The supersede key of a feature's snapshot: a newer pending snapshot of the namespace replaces it. */
+export function snapshotKey(ns: Parameters<typeof namespaceKey>[0]): string {
+  return `snapshot ${namespaceKey(ns)}`;
+}
+
+export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3, 3: migrate3to4 };
 
 /** Brings a database from `from` to SCHEMA_VERSION, one version per transaction. Returns whether anything ran. */
 export function migrate(db: Database, from: number, migrations: Record<number, (db: Database) => void> = MIGRATIONS): boolean {

@@ -15,6 +15,7 @@ import { makeTransport, type MadeTransport } from '../delivery/transport-factory
 import { mark } from '../trace.js';
 import { describeForeseeable } from './foreseeable.js';
 import { secureStateDirsSoon } from '../state-perms.js';
+import { readWatermark, writeWatermark } from './watermark.js';
 import type { CommitContext, UploadOutcome } from '../types.js';
 
 const ZERO_SHA = /^0+$/;
@@ -45,8 +46,10 @@ export interface HookInvocation {
 /** The opening git calls of a hook, started together (see `startHookGit`). */
 export interface EarlyGit {
   repo: Promise<Repo>;
-  /** post-commit only: what HEAD changed under kitty-specs/. */
+  /** post-commit only: what HEAD changed under kitty-specs/ (since `since` when the launcher gave a watermark). */
   head: Promise<HeadChanges | null> | null;
+  /** The watermark the launcher read (the paths in `head` are relative to it). */
+  since?: string | null;
 }
 
 /** Time allowed beyond the drain budget for collecting, enqueueing and saving. */
@@ -67,7 +70,12 @@ interface Target {
   paths: string[];
   /** The pushed ref (pre-push), named when that ref alone is skipped. */
   ref?: string;
+  /** post-commit: the branch whose watermark moves to `rev` once this target is captured. */
+  watermark?: { branch: string; sha: string };
 }
+
+/** Longest a hook waits for the queue lock before leaving its capture to the next lock holder. */
+export const HOOK_LOCK_WAIT_MS = 250;
 
 export function parsePrePushInput(stdin: string): RefUpdate[] {
   const updates: RefUpdate[] = [];
@@ -100,21 +108,26 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
   const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
+  // The whole run after start-up (capture, merge, drain) fits in the budget (issue 11 §2).
+  const deadlineAt = Date.now() + (settings.budgetMs ?? 0);
   const watchdog = setTimeout(() => {
     inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
     inv.abandon?.();
   }, (settings.budgetMs ?? 0) + WATCHDOG_GRACE_MS);
   watchdog.unref();
   try {
-    await syncTargets(inv, repo, settings, made);
+    await syncTargets(inv, repo, settings, made, deadlineAt);
   } finally {
     clearTimeout(watchdog);
   }
 }
 
-async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>): Promise<void> {
+async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>, deadlineAt: number): Promise<void> {
+  const notice = (m: string): void => inv.print(`kitty-sync: ${m}`);
   const targets =
-    inv.name === 'post-commit' ? await postCommitTargets(repo, inv.early?.head ?? null) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
+    inv.name === 'post-commit'
+      ? await postCommitTargets(repo, settings.stateDir, inv.early ?? null, notice)
+      : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   mark('changed paths listed');
   const groups: SyncGroup[] = [];
@@ -167,9 +180,26 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     skipped,
     transport,
     budgetMs: settings.budgetMs,
-    onNotice: (m) => inv.print(`kitty-sync: ${m}`),
+    deadlineAt,
+    lockWaitMs: Math.min(HOOK_LOCK_WAIT_MS, Math.max(0, deadlineAt - Date.now())),
+    repoDir: repo.paths.root,
+    onNotice: notice,
+    // The spool is durable: this commit is captured even if the rest of the run dies.
+    onCaptured: () => {
+      for (const t of targets) if (t.watermark) writeWatermark(settings.stateDir, t.watermark.branch, t.watermark.sha, notice);
+    },
   });
   transport?.close();
+  if (report.deferred) {
+    const n = report.outcomes.filter((o) => o.status === 'queued' && o.reason === 'budget_exhausted').length;
+    inv.print(`kitty-sync: ${n} artifact(s) captured; the time budget left no time to queue them now: the next hook or \`kitty-sync drain\` sends them`);
+  }
+  if (report.busy) {
+    const n = report.outcomes.filter((o) => o.reason === 'queue_busy').length;
+    inv.print(
+      `kitty-sync: another kitty-sync process${report.busy.holderPid ? ` (pid ${report.busy.holderPid})` : ''} holds the queue; ${n} captured artifact(s) wait in the spool and are sent by the next hook or \`kitty-sync drain\``,
+    );
+  }
 
   for (const line of summaryLines(report.outcomes, inv.verbose)) inv.print(line);
   if (report.drain.message) inv.print(`kitty-sync: ${report.drain.message}`);
@@ -181,13 +211,29 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
 }
 
-async function postCommitTargets(repo: Repo, asked: Promise<HeadChanges | null> | null): Promise<Target[]> {
+/**
+ * The paths to capture at HEAD: those that differ between the branch's watermark and HEAD (every
+ * commit since the last capture, whatever happened to history in between), or, without a usable
+ * watermark, what HEAD itself changed.
+ */
+async function postCommitTargets(repo: Repo, stateDir: string, early: EarlyGit | null, notice: (m: string) => void): Promise<Target[]> {
   const head = repo.headAtOpen;
   if (!head) return [];
+  const branch = await repo.headBranch();
+  const mark = branch ? { branch, sha: head } : undefined;
+  const since = branch ? readWatermark(stateDir, branch, notice) : null;
+  if (since === head) return [{ rev: head, branch: null, paths: [], watermark: mark }];
+  const asked = await early?.head?.catch(() => null);
+  if (since) {
+    // The launcher asked git already when it passed the same watermark.
+    if (asked && early?.since === since) return [{ rev: head, branch: null, paths: asked.paths, watermark: mark }];
+    const paths = await repo.changedPathsBetween(since, head, { under: SPECS_DIR }).catch(() => null);
+    if (paths) return [{ rev: head, branch: null, paths, watermark: mark }];
+    // The watermark commit is gone (history rewritten and pruned): HEAD's own changes, as before.
+  }
   // The early answer counts only if it is about the same commit (HEAD may have moved in between).
-  const early = await asked?.catch(() => null);
-  const paths = early?.commit === head ? early.paths : await repo.changedPaths(head, { under: SPECS_DIR });
-  return [{ rev: head, branch: null, paths }];
+  const paths = asked && !early?.since && asked.commit === head ? asked.paths : await repo.changedPaths(head, { under: SPECS_DIR });
+  return [{ rev: head, branch: null, paths, watermark: mark }];
 }
 
 /**

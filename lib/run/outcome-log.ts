@@ -1,8 +1,9 @@
 // The outcome log: every artifact outcome of every run, appended as JSON lines to a
 // bounded, rotated file in the state directory (SPEC §4), read back by `kitty-sync log`.
-import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { UploadOutcome } from '../types.js';
+import { appendNoFollow, readFileNoFollow } from '../state-fs.js';
 
 export const LOG_FILE = 'outcomes.log';
 /** Rotate past this size; one rotated generation is kept, so the log stays under ~2x this. */
@@ -27,26 +28,28 @@ export function logPath(stateDir: string): string {
 export function appendOutcomes(stateDir: string, source: RunSource, outcomes: UploadOutcome[], now = new Date()): string | null {
   if (outcomes.length === 0) return null;
   const file = logPath(stateDir);
+  // A symlink in the log's place is moved aside, never appended through (issue 12 §6): say so.
+  let moved: string | null = null;
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     rotateIfLarge(file);
     const at = now.toISOString();
     const lines = outcomes.map((o) => JSON.stringify({ at, source, ...o } satisfies LogEntry)).join('\n');
-    appendFileSync(file, `${lines}\n`, { mode: 0o600 });
-    return null;
+    appendNoFollow(file, `${lines}\n`, (m) => (moved = m));
+    return moved;
   } catch (err) {
-    return `could not write the outcome log ${file}: ${err instanceof Error ? err.message : String(err)}`;
+    return `${moved ? `${moved}; ` : ''}could not write the outcome log ${file}: ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 
 function rotateIfLarge(file: string): void {
-  let size: number;
+  let st;
   try {
-    size = statSync(file).size;
+    st = lstatSync(file);
   } catch {
     return;
   }
-  if (size >= LOG_MAX_BYTES) renameSync(file, `${file}.1`);
+  if (st.isFile() && st.size >= LOG_MAX_BYTES) renameSync(file, `${file}.1`);
 }
 
 /** The most recent `limit` entries, oldest first, from the rotated and current files. Torn lines are skipped. */
@@ -56,7 +59,10 @@ export function readOutcomes(stateDir: string, limit = 200): LogEntry[] {
   for (const f of [`${file}.1`, file]) {
     let text: string;
     try {
-      text = readFileSync(f, 'utf8');
+      // Read without following a link: a symlinked log shows nothing rather than a foreign file.
+      const buf = readFileNoFollowQuiet(f);
+      if (buf === null) continue;
+      text = buf.toString('utf8');
     } catch {
       continue;
     }
@@ -70,4 +76,14 @@ export function readOutcomes(stateDir: string, limit = 200): LogEntry[] {
     }
   }
   return entries.slice(-limit);
+}
+
+/** The file's bytes, or null when missing or not a regular file (nothing is moved by a reader). */
+function readFileNoFollowQuiet(file: string): Buffer | null {
+  try {
+    if (!lstatSync(file).isFile()) return null;
+  } catch {
+    return null;
+  }
+  return readFileNoFollow(file, undefined);
 }

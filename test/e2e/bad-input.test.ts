@@ -30,7 +30,7 @@ async function setup(t: { teardown(fn: () => unknown): void }): Promise<Setup> {
     await repo.cleanup();
   });
   const root = repo.root;
-  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '5000' });
+  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
   writeFileSync(path.join(root, 'README.md'), 'base\n');
   await gitOk(root, ['add', '-A'], env);
   await gitOk(root, ['commit', '-q', '-m', 'base'], env);

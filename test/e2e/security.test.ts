@@ -67,7 +67,7 @@ test('the token never reaches the state directory, the log, error messages or --
     await receiver.close();
     await echo.close();
   });
-  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: TOKEN, KITTY_SYNC_BUDGET_MS: '3000' });
+  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: TOKEN, KITTY_SYNC_BUDGET_MS: '30000' });
   const s = await repoWithHooks(t, env);
   const outputs: { what: string; r: Proc }[] = [{ what: 'install', r: s.install }];
 
@@ -108,7 +108,7 @@ test('the token never reaches the state directory, the log, error messages or --
 test('the token comes from the environment only: sync.token in config.yaml is ignored', async (t) => {
   const receiver = await startTestReceiver({ token: TOKEN });
   t.teardown(() => receiver.close());
-  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '3000' });
+  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_BUDGET_MS: '30000' });
   const s = await repoWithHooks(t, env, `sync:\n  token: ${TOKEN}\n`);
   const status = await cli(s.root, ['status', '--json'], env);
   t.is((JSON.parse(status.stdout) as { token_configured: boolean }).token_configured, false);
@@ -221,7 +221,7 @@ test('install and the hooks never execute content from the repository', async (t
   const basePath = cleanEnv().PATH ?? '';
   const env = cleanEnv({
     KITTY_SYNC_SERVER_URL: receiver.url,
-    KITTY_SYNC_BUDGET_MS: '3000',
+    KITTY_SYNC_BUDGET_MS: '30000',
     // npm scripts (and husky) run git with the repo's node_modules/.bin first on PATH. A `git` there
     // would be run by the user's own git command before any hook, so it is not ours to defend;
     // `kitty-sync` and `node` there are what a careless launcher would pick up.

@@ -120,6 +120,51 @@ test('post-commit: the marker is looked for in KITTY_SYNC_HOME when set', async 
   t.is(hookCalls(cli.calls(), 'post-commit').length, 1);
 });
 
+/** Writes the branch's watermark as the agent would (lib/watermark.ts). */
+function setWatermark(repo: string, branch: string, sha: string): void {
+  const file = path.join(commonDir(repo), 'kitty-sync', 'watermark', ...branch.split('/'));
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${sha}\n`);
+}
+
+test('post-commit watermark: nothing under kitty-specs/ differs from the watermark, no CLI; a change since it (in any commit) starts the CLI with --since', async (t) => {
+  const { repo, cli } = await setup();
+  t.is(commit(repo, { 'kitty-specs/001-a/spec.md': '# one\n' }).status, 0);
+  const captured = gitOk(repo, ['rev-parse', 'HEAD']).trim();
+  setWatermark(repo, 'main', captured);
+  cli.reset();
+  // A commit the hook skipped (KITTY_SYNC=0) changed kitty-specs/ after the watermark ...
+  t.is(commit(repo, { 'kitty-specs/001-a/plan.md': '# skipped\n' }, { KITTY_SYNC: '0' }).status, 0);
+  // ... so the next commit, touching nothing there itself, still starts the agent, from the watermark.
+  t.is(commit(repo, { 'src/a.txt': 'a\n' }).status, 0);
+  t.deepEqual(hookCalls(cli.calls(), 'post-commit').map((c) => c.argv), [['hook', 'post-commit', '--since', captured]]);
+  // Caught up: the watermark is HEAD; a commit without kitty-specs/ changes starts nothing.
+  setWatermark(repo, 'main', gitOk(repo, ['rev-parse', 'HEAD']).trim());
+  cli.reset();
+  t.is(commit(repo, { 'src/b.txt': 'b\n' }).status, 0);
+  t.deepEqual(cli.calls(), []);
+});
+
+test('post-commit watermark: a branch name with a slash, in a linked worktree (.git is a file), read without git', async (t) => {
+  const { repo, cli } = await setup();
+  const wt = path.join(path.dirname(repo), `${path.basename(repo)}-wt`);
+  gitOk(repo, ['worktree', 'add', '-q', '-b', 'feature/x', wt]);
+  t.is(commit(wt, { 'kitty-specs/001-a/spec.md': '# one\n' }).status, 0);
+  setWatermark(repo, 'feature/x', gitOk(wt, ['rev-parse', 'HEAD']).trim());
+  cli.reset();
+  t.is(commit(wt, { 'src/a.txt': 'a\n' }).status, 0);
+  t.deepEqual(cli.calls(), [], 'nothing under kitty-specs/ since the watermark');
+  t.is(commit(wt, { 'kitty-specs/001-a/spec.md': '# two\n' }).status, 0);
+  t.is(hookCalls(cli.calls(), 'post-commit').length, 1);
+});
+
+test('post-commit watermark: a watermark git no longer knows (history rewritten, pruned) falls through to the agent', async (t) => {
+  const { repo, cli } = await setup();
+  setWatermark(repo, 'main', 'f'.repeat(40));
+  t.is(commit(repo, { 'src/a.txt': 'a\n' }).status, 0);
+  t.deepEqual(hookCalls(cli.calls(), 'post-commit').map((c) => c.argv), [['hook', 'post-commit', '--since', 'f'.repeat(40)]]);
+});
+
 test('KITTY_SYNC=0: neither hook starts the CLI', async (t) => {
   const { repo, cli } = await setup();
   const bare = path.join(temp.make(), 'remote.git');

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isoTimestamp } from '../../lib/collect/events.js';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../../lib/queue/queue.js';
@@ -19,10 +19,11 @@ function clock(start = 1_700_000_000_000): { now: () => number; advance: (ms: nu
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
-const bodyFiles = (stateDir: string): string[] =>
-  existsSync(path.join(stateDir, 'bodies')) ? readdirSync(path.join(stateDir, 'bodies')).sort() : [];
+/** Pack files in the spool directory (issue 11: bodies live in packs, not one file each). */
+const packFiles = (stateDir: string): string[] =>
+  existsSync(path.join(stateDir, 'spool')) ? readdirSync(path.join(stateDir, 'spool')).filter((f) => f.endsWith('.ksp')).sort() : [];
 
-test('enqueue adds one body task and one index event per artifact, persisted with bodies beside the db', async (t) => {
+test('enqueue adds one body task and one index event per artifact, persisted with bodies in one pack beside the db', async (t) => {
   const stateDir = tmpState(t);
   const spec = artifact('spec.md', '# Spec\n');
   const plan = artifact('plan.md', '# Plan\n');
@@ -30,8 +31,10 @@ test('enqueue adds one body task and one index event per artifact, persisted wit
   t.deepEqual(res, { added: 2, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [] });
   t.true(existsSync(dbPath(stateDir)));
   t.is(statSync(stateDir).mode & 0o777, 0o700);
-  t.deepEqual(bodyFiles(stateDir), [spec.content_hash, plan.content_hash].sort());
+  t.is(packFiles(stateDir).length, 1, 'one pack for the whole enqueue, not one file per body');
+  t.is(statSync(path.join(stateDir, 'spool', packFiles(stateDir)[0])).mode & 0o777, 0o600);
   t.deepEqual(await readBody(stateDir, spec.content_hash), spec.body);
+  t.deepEqual(await readBody(stateDir, plan.content_hash), plan.body);
   // Metadata only: the body text is not inside the database file.
   t.false(readFileSync(dbPath(stateDir)).includes(Buffer.from('# Spec')));
 
@@ -92,26 +95,30 @@ test('enqueue is idempotent: the same namespace, path and content gives one task
   t.is(statSync(dbPath(stateDir)).mtimeMs, mtime, 'nothing changed, nothing saved');
 });
 
-test('the same content in another namespace (other branch) is its own task; the body file is shared', async (t) => {
+test('the same content in another namespace (other branch) is its own task', async (t) => {
   const stateDir = tmpState(t);
   const main = artifact('spec.md', 'same', namespace('001-alpha', 'main'));
   const other = artifact('spec.md', 'same', namespace('001-alpha', 'release/2'));
   const res = await withQueue({ stateDir }, (q) => q.enqueue([main, other], CTX));
   t.is(res.added, 2);
-  t.deepEqual(bodyFiles(stateDir), [main.content_hash]);
+  const bodies = await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => [b.namespace.target_branch, q.bodyOf(b)?.toString()]));
+  t.deepEqual(bodies, [['main', 'same'], ['release/2', 'same']]);
 });
 
-test('a newer version supersedes the pending older task and its unsent event; old body is collected', async (t) => {
+test('a newer version supersedes the pending older task and its unsent event; the old pack is collected', async (t) => {
   const stateDir = tmpState(t);
   const v1 = artifact('plan.md', 'version 1');
   const v2 = artifact('plan.md', 'version 2');
   await withQueue({ stateDir }, (q) => q.enqueue([v1], CTX));
+  const [firstPack] = packFiles(stateDir);
   const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
   t.like(res, { added: 1, superseded: 1, duplicate: 0 });
   const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
   t.deepEqual(bodies.map((b) => b.content_hash), [v2.content_hash]);
   t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
-  t.deepEqual(bodyFiles(stateDir), [v2.content_hash]);
+  t.is(packFiles(stateDir).length, 1);
+  t.false(packFiles(stateDir).includes(firstPack), 'the pack nothing refers to any more is deleted');
+  t.is(await readBody(stateDir, v1.content_hash), null);
 });
 
 test('a newer version also supersedes an unsent event whose body task already left', async (t) => {
@@ -180,9 +187,9 @@ test('results: delivered removes, retry backs off (notBefore honoured), released
   t.is(dead.length, 1);
   t.like(dead[0], { kind: 'body', artifact_path: 'research/d.md', reason: 'http_400', content_hash: items[3].content_hash });
   t.deepEqual(dead[0].namespace, items[3].namespace);
-  // The dead letter keeps its body (retry re-sends it); the delivered one is collected.
-  t.true(bodyFiles(stateDir).includes(items[3].content_hash));
-  t.false(bodyFiles(stateDir).includes(items[0].content_hash));
+  // The dead letter keeps its body (retry re-sends it): its pack stays.
+  t.deepEqual(await readBody(stateDir, items[3].content_hash), items[3].body);
+  t.is(packFiles(stateDir).length, 1);
 });
 
 test('a rejected event dead-letters its body task too; retry brings both back with fresh ids', async (t) => {
@@ -224,7 +231,7 @@ test('retrying a dead letter whose artifact has a newer version does not re-queu
   t.like(res, { requeued: 0, superseded: 1 });
   const s = await readQueue({ stateDir }, (q) => q.stats());
   t.like(s, { pending: 0, failed: 0, events_pending: 0 });
-  t.deepEqual(bodyFiles(stateDir), [], 'nothing references any body: all collected');
+  t.deepEqual(packFiles(stateDir), [], 'nothing references any pack: all collected');
 });
 
 test('expireStale dead-letters work past max age or max retries', async (t) => {
@@ -272,7 +279,7 @@ test('pending marker exists exactly while work is pending', async (t) => {
   t.true(existsSync(marker), 'the body is still pending');
   await withQueue({ stateDir }, (q) => q.applyBodyResults(q.readyBodies(5).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
   t.false(existsSync(marker));
-  t.deepEqual(bodyFiles(stateDir), []);
+  t.deepEqual(packFiles(stateDir), []);
 });
 
 test('readQueue never creates files and refuses mutations', async (t) => {
@@ -283,23 +290,28 @@ test('readQueue never creates files and refuses mutations', async (t) => {
   t.false(existsSync(stateDir));
 });
 
-test('body files: deduplicated, orphans (killed writers, unreferenced files) swept when nothing references them', async (t) => {
+test('packs: kept while any task of them is pending, deleted with the last; leftovers of dead writers swept', async (t) => {
   const stateDir = tmpState(t);
   const a = artifact('spec.md', 'same');
   const b = artifact('research/copy.md', 'same');
   await withQueue({ stateDir }, (q) => q.enqueue([a, b], CTX));
-  t.deepEqual(bodyFiles(stateDir), [a.content_hash]);
-  // Leftovers: a torn temporary file and a body nothing references.
-  writeFileSync(path.join(stateDir, 'bodies', `.tmp-${a.content_hash}-1-x`), 'partial');
-  writeFileSync(path.join(stateDir, 'bodies', sha256('orphan')), 'orphan');
-  // One of the two tasks delivered: the shared body is still needed.
+  t.is(packFiles(stateDir).length, 1);
+  // A temporary spool of a writer that is gone (pid 1's start time never matches this name).
+  const deadTemp = path.join(stateDir, 'spool', '.tmp-01ARZ3NDEKTSV4RRFFQ69G5FAV.ksp.1.0');
+  writeFileSync(deadTemp, 'partial');
+  // One of the two tasks delivered: the pack is still needed.
   const [first] = await readQueue({ stateDir }, (q) => q.readyBodies(1));
   await withQueue({ stateDir }, (q) => q.applyBodyResults([{ upload_id: first.upload_id, result: { kind: 'delivered' } }]));
-  t.true(bodyFiles(stateDir).includes(a.content_hash));
+  t.is(packFiles(stateDir).length, 1);
+  t.false(existsSync(deadTemp));
   const [second] = await readQueue({ stateDir }, (q) => q.readyBodies(1));
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(5).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
   await withQueue({ stateDir }, (q) => q.applyBodyResults([{ upload_id: second.upload_id, result: { kind: 'delivered' } }]));
-  t.deepEqual(bodyFiles(stateDir), []);
+  t.deepEqual(packFiles(stateDir), []);
   t.is(await readBody(stateDir, a.content_hash), null);
+  // The dead pack's row goes once its file is gone (a later save), so the packs table stays small.
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('plan.md')], CTX));
+  t.is(await readQueue({ stateDir }, (q) => q.packNames().size), 1);
 });
 
 test('lamport clock and enqueue order persist across opens', async (t) => {
@@ -322,8 +334,9 @@ for (const [name, corrupt] of [
     corrupt(dbPath(stateDir));
     const notices: string[] = [];
     // A read-only view tells but moves nothing.
-    const seen = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats().pending);
-    t.is(seen, 0);
+    const seen = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats());
+    // The queue file is unreadable, but the captured work is still in its pack: counted as pending.
+    t.like(seen, { pending: 6, spools_unmerged: 1 });
     t.is(notices.length, 1);
     t.regex(notices[0], /will be moved aside/);
     notices.length = 0;
@@ -334,7 +347,8 @@ for (const [name, corrupt] of [
     t.is(aside.length, 1);
     t.true(notices[0].includes(dbPath(stateDir)));
     t.true(notices[0].includes(path.join(stateDir, aside[0])));
-    t.is((await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats())).pending, 1);
+    // The work of the lost queue is still in its pack: the fresh queue merged it again.
+    t.is((await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.stats())).pending, 7);
     t.is(notices.length, 1, 'told once');
   });
 }
@@ -416,24 +430,36 @@ test('a save removes temp files left by saves that were killed before their rena
   t.is(await readQueue({ stateDir }, (q) => q.stats().pending), 2);
 });
 
-test('bodies that cannot be written: the enqueue fails, no row is saved, nothing is left running', async (t) => {
+test('a pack that cannot be written: the enqueue fails, no row is saved, nothing is left running', async (t) => {
   const stateDir = tmpState(t);
   const spec = artifact('spec.md', '# Spec\n');
   const plan = artifact('plan.md', '# Plan\n');
   await withQueue({ stateDir }, (q) => q.enqueue([plan], CTX));
   const before = readFileSync(dbPath(stateDir));
-  // A file where the bodies directory belongs: every body write fails (also for root).
-  rmSync(path.join(stateDir, 'bodies'), { recursive: true });
-  writeFileSync(path.join(stateDir, 'bodies'), 'not a directory');
   await t.throwsAsync(
     withQueue({ stateDir }, async (q) => {
       q.enqueue([spec], CTX);
-      // The writes run while the transaction goes on; a failure waits for the save to see it.
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // A directory where the new pack's name belongs: its rename into place fails (also for root).
+      const name = q.packNames();
+      const mine = [...name.keys()].find((n) => !packFiles(stateDir).includes(n))!;
+      mkdirSync(path.join(stateDir, 'spool', mine));
+      writeFileSync(path.join(stateDir, 'spool', mine, 'x'), 'occupied');
       return q.stats();
     }),
-    { code: 'EEXIST' },
+    { message: /ENOTEMPTY|EISDIR|EEXIST/ },
   );
   t.deepEqual(readFileSync(dbPath(stateDir)), before);
   t.deepEqual(await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => b.artifact_path)), ['plan.md']);
+});
+
+test('what an enqueue added is readable in the same session, before its pack is on disk', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', '# Spec\n');
+  const seen = await withQueue({ stateDir }, (q) => {
+    q.enqueue([spec], CTX);
+    const [b] = q.readyBodies(5);
+    return { events: q.readyEvents(5).map((e) => indexed(e).payload.relative_path), body: q.bodyOf(b)?.toString() };
+  });
+  t.deepEqual(seen, { events: ['spec.md'], body: '# Spec\n' });
+  t.is(await readQueue({ stateDir }, (q) => q.stats().events_pending), 1, 'and nothing was dead-lettered for it');
 });

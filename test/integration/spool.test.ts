@@ -1,0 +1,210 @@
+// Spools, packs and the merge (issue 11): lock-free capture, exactly-once merge, torn spools,
+// racing mergers, kill -9 at random points, the generation check, pack compaction.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCapture } from '../../lib/queue/capture.js';
+import { writePackSync as writePack } from '../../lib/queue/pack.js';
+import { dbPath, readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
+import { QueueChangedError } from '../../lib/queue/queue-file.js';
+import { artifact, CTX, namespace } from '../support/artifacts.js';
+
+const worker = fileURLToPath(new URL('../support/spool-worker.js', import.meta.url));
+
+function tmpState(t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-spool-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'state');
+}
+
+const spoolFiles = (stateDir: string): string[] => (existsSync(path.join(stateDir, 'spool')) ? readdirSync(path.join(stateDir, 'spool')).sort() : []);
+
+function spool(stateDir: string, paths: string[], ns = namespace()): string {
+  const pack = buildCapture([{ context: CTX, eligible: paths.map((p) => artifact(p, `${p} body\n`, ns)) }])!;
+  writePack(stateDir, pack, undefined);
+  return pack.name;
+}
+
+/** Marks every pending event and body delivered; returns the body paths delivered. */
+async function deliverAll(stateDir: string): Promise<string[]> {
+  return withQueue({ stateDir }, (q) => {
+    q.applyEventResults(q.readyEvents(1e6, { force: true }).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } })));
+    const bodies = q.readyBodies(1e6, { force: true });
+    q.applyBodyResults(bodies.map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } })));
+    return bodies.map((b) => b.artifact_path);
+  });
+}
+
+test('a spool is one file, merged by the next lock holder, exactly once (a second merge is a no-op)', async (t) => {
+  const stateDir = tmpState(t);
+  const name = spool(stateDir, ['spec.md', 'plan.md', 'research/a.md']);
+  t.deepEqual(spoolFiles(stateDir), [name]);
+  const first = await withQueue({ stateDir }, (q) => q.lastMerge);
+  t.like(first, { spools: 1, added: 3 });
+  t.deepEqual(await deliverAll(stateDir), ['spec.md', 'plan.md', 'research/a.md']);
+  // Delivered and collected; had the spool been merged again, its tasks would be pending once more.
+  const again = await withQueue({ stateDir }, (q) => ({ merge: q.lastMerge, pending: q.stats().pending }));
+  t.like(again, { merge: { spools: 0, added: 0 }, pending: 0 });
+  t.deepEqual(spoolFiles(stateDir), [], 'the pack went with its last task');
+});
+
+test('a damaged or truncated spool is never merged, even in part: moved aside with a line naming it; the others merge', async (t) => {
+  const stateDir = tmpState(t);
+  const damaged = spool(stateDir, ['spec.md', 'plan.md']);
+  const truncated = spool(stateDir, ['tasks.md']);
+  const good = spool(stateDir, ['research/ok.md']);
+  const dir = path.join(stateDir, 'spool');
+  const bytes = readFileSync(path.join(dir, damaged));
+  bytes[bytes.length - 60] ^= 0xff; // inside the last body
+  writeFileSync(path.join(dir, damaged), bytes);
+  const cut = readFileSync(path.join(dir, truncated));
+  writeFileSync(path.join(dir, truncated), cut.subarray(0, cut.length - 20));
+  const notices: string[] = [];
+  const merged = await withQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => ({ m: q.lastMerge, paths: q.readyBodies(10).map((b) => b.artifact_path) }));
+  t.deepEqual(merged.paths, ['research/ok.md']);
+  t.is(notices.length, 2, notices.join('\n'));
+  t.true(notices.some((n) => n.includes(damaged) && /checksum/.test(n)));
+  t.true(notices.some((n) => n.includes(truncated) && /truncated|length/.test(n)));
+  t.true(notices.every((n) => /sync --all/.test(n)), 'says how to capture the documents again');
+  t.true(spoolFiles(stateDir).includes(good));
+  t.is(spoolFiles(stateDir).filter((f) => f.includes('moved-aside')).length, 2, 'kept for inspection');
+});
+
+test('two processes racing to merge the same spools: each spool merged once, one task and one event per artifact, Lamport clock unique', async (t) => {
+  const stateDir = tmpState(t);
+  const SPOOLS = 30;
+  for (let i = 0; i < SPOOLS; i++) spool(stateDir, [`research/s${i}-a.md`, `research/s${i}-b.md`, `research/s${i}-c.md`]);
+  const run = (): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [worker, stateDir, 'merge'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(Number(/merged (\d+)/.exec(out)?.[1] ?? NaN)) : reject(new Error(err))));
+    });
+  const counts = await Promise.all([run(), run(), run()]);
+  t.is(counts.reduce((a, b) => a + b, 0), SPOOLS, `merges per process: ${counts.join(', ')}`);
+  const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(1e6), events: q.readyEvents(1e6) }));
+  t.is(bodies.length, SPOOLS * 3);
+  t.is(new Set(bodies.map((b) => b.artifact_path)).size, SPOOLS * 3);
+  t.is(events.length, SPOOLS * 3);
+  t.deepEqual(
+    events.map((e) => e.envelope.lamport_clock).sort((a, b) => a - b),
+    Array.from({ length: SPOOLS * 3 }, (_, i) => i + 1),
+  );
+  t.deepEqual(new Set(bodies.map((b) => b.event_id)), new Set(events.map((e) => e.event_id)), 'each body is linked to its own event by event_id');
+});
+
+/** Runs a capture worker and SIGKILLs it `delayMs` after it is ready; resolves the acknowledged paths. */
+function runAndKill(stateDir: string, name: string, delayMs: number, merge: boolean): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [worker, stateDir, 'capture', name, ...(merge ? ['merge'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const acked: string[] = [];
+    let buf = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), delayMs);
+        else if (line.startsWith('ack ')) acked.push(...line.slice(4).split(' '));
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${name} exited with ${code}: ${stderr}`))));
+  });
+}
+
+test('kill -9 at random points across capture and merge: every acknowledged spool is merged exactly once, nothing half-merged', async (t) => {
+  const stateDir = tmpState(t);
+  const KILLS = 24;
+  const acked: string[] = [];
+  const delivered = new Set<string>();
+  const notices: string[] = [];
+  for (let i = 0; i < KILLS; i += 2) {
+    // Two at once: kills also land while the other waits for the lock or merges.
+    const got = await Promise.all([
+      runAndKill(stateDir, `w${i}`, Math.floor(Math.random() * 500), true),
+      runAndKill(stateDir, `w${i + 1}`, Math.floor(Math.random() * 500), i % 4 === 0),
+    ]);
+    acked.push(...got.flat());
+    // Deliver what is merged so far: a spool merged a second time would bring its tasks back.
+    const now = await withQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.readyBodies(1e6, { force: true }).map((b) => b.artifact_path));
+    const twice = now.filter((p) => delivered.has(p));
+    t.deepEqual(twice, [], `after kill ${i + 2}: merged again`);
+    for (const p of await deliverAll(stateDir)) delivered.add(p);
+  }
+  // Whatever was acknowledged was merged (and delivered) exactly once.
+  for (const p of await deliverAll(stateDir)) {
+    t.false(delivered.has(p), `${p} merged twice`);
+    delivered.add(p);
+  }
+  t.deepEqual(acked.filter((p) => !delivered.has(p)), [], 'an acknowledged capture was lost');
+  t.deepEqual(notices, [], 'no spool was torn or damaged');
+  t.deepEqual(spoolFiles(stateDir).filter((f) => !f.startsWith('.tmp-')), [], 'every pack collected');
+  t.true(acked.length > 0);
+  t.log(`${KILLS} kills, ${acked.length} acknowledged artifacts`);
+});
+
+test('a save refuses to replace a queue file another process saved since this one read it (generation check)', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  const before = readFileSync(dbPath(stateDir));
+  const other = Buffer.from(before);
+  other.writeUInt32BE(other.readUInt32BE(60) + 7, 60); // another writer's generation
+  const err = await t.throwsAsync(
+    withQueue({ stateDir }, (q) => {
+      q.enqueue([artifact('plan.md')], CTX);
+      // A process that wrongly took the lock saves meanwhile.
+      writeFileSync(dbPath(stateDir), other);
+    }),
+  );
+  t.true(err instanceof QueueChangedError, String(err));
+  t.regex(err!.message, /saved by another process/);
+  t.deepEqual(readFileSync(dbPath(stateDir)), other, "the other process's save is kept");
+  // Nothing is lost: the refused run's capture is still a spool, merged by the next lock holder.
+  const paths = await withQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => b.artifact_path));
+  t.deepEqual(paths.sort(), ['plan.md', 'spec.md']);
+});
+
+test('a drain compacts a big pack whose tasks are mostly gone; a dead letter never pins it', async (t) => {
+  const stateDir = tmpState(t);
+  const items = Array.from({ length: 40 }, (_, i) => artifact(`research/big-${i}.md`, `${i} `.repeat(20_000)));
+  await withQueue({ stateDir }, (q) => q.enqueue(items, CTX));
+  const [bigPack] = spoolFiles(stateDir);
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(100).map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' } }))));
+  const bodies = await readQueue({ stateDir }, (q) => q.readyBodies(100));
+  // 37 delivered, one dead letter, two still pending: well under a quarter of the pack is live.
+  await withQueue({ stateDir, compact: true }, (q) =>
+    q.applyBodyResults(
+      bodies.map((b, i) => ({ upload_id: b.upload_id, result: i === 0 ? { kind: 'dead', reason: 'http_400' } : i < 3 ? { kind: 'retry', error: 'http_503' } : { kind: 'delivered' } })),
+    ),
+  );
+  const after = spoolFiles(stateDir);
+  t.is(after.length, 1);
+  t.not(after[0], bigPack, 'the big pack is gone');
+  t.true(readFileSync(path.join(stateDir, 'spool', after[0])).length < 200_000);
+  for (const i of [0, 1, 2]) t.deepEqual(await readBody(stateDir, items[i].content_hash), items[i].body, `item ${i} readable from the new pack`);
+  const retried = await withQueue({ stateDir }, (q) => q.retryDeadLetters('all'));
+  t.like(retried, { requeued: 1, unavailable: [] });
+});
+
+test('a symlinked spool directory is never followed: moved aside with a line, the pack lands inside the state dir', async (t) => {
+  const stateDir = tmpState(t);
+  const outside = path.join(path.dirname(stateDir), 'outside');
+  mkdirSync(outside);
+  mkdirSync(stateDir, { recursive: true });
+  symlinkSync(outside, path.join(stateDir, 'spool'));
+  const notices: string[] = [];
+  await withQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  t.deepEqual(readdirSync(outside), [], 'nothing written through the link');
+  t.is(notices.length, 1);
+  t.regex(notices[0], /spool was a symbolic link \(to .*outside\).*moved to/);
+  t.deepEqual(await readBody(stateDir, artifact('spec.md').content_hash), artifact('spec.md').body);
+});
