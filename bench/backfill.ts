@@ -95,14 +95,15 @@ function phases(stderr: string): { at: number; wall: number; cpu: number; label:
 }
 
 /**
- * The marks grouped as a user sees a backfill: start-up and reading the repository, the enqueue
- * transaction (sql.js start, capture, save), delivery (events, bodies, the drain's saves), the end.
+ * The marks grouped as a user sees a backfill: start-up and reading the repository, the capture
+ * (one spool file), the merge into the queue (sql.js start, merge, save), delivery (events, bodies, the drain's saves), the end.
  * A group ends at the first mark whose label matches; the wall and CPU are the sums of the deltas.
  */
 function phaseSummary(rows: ReturnType<typeof phases>, totalMs: number): string[] {
   const groups: [string, (label: string) => boolean][] = [
     ['start-up + reading blobs + eligibility (to "artifacts collected")', (l) => /^sync: \d+ artifacts collected$/.test(l)],
-    ['enqueue: sql.js start, capture, save (to "enqueued")', (l) => l === 'enqueued'],
+    ['capture: the spool of bodies and events written (to "spooled")', (l) => l === 'spooled'],
+    ['merge: sql.js start, merge, save (to "merged")', (l) => l === 'merged'],
     ['delivery: events + bodies + the drain\'s saves (to "drain: finished")', (l) => l === 'drain: finished'],
     ['report + outcome log (to "sync: reported")', (l) => l === 'sync: reported'],
   ];

@@ -160,7 +160,9 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     // The abandoned uploads a dead drain left in its journal are recorded now: the journal can go.
     if (first.recovered > 0) clearInflight(opts.stateDir);
     for (const d of first.stale) {
-      report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', reason: d.reason });
+      const local = /^(local_\w+): (.*)$/s.exec(d.reason);
+      const why = local ? { reason: local[1], detail: local[2] } : { reason: d.reason };
+      report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', ...why });
     }
     if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
     if (!opts.transport) return finish('no_server', first.stats);
@@ -271,9 +273,14 @@ export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' |
   const leftover = opts.transport ? readInflight(q.stateDir) : [];
   q.recordAbandonedUploads(leftover);
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-  // Stale work ends as `failed` like any other permanent failure: reported and logged, never silent.
-  const stale = expired === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && d.reason.includes('stale_'));
-  return { recovered: leftover.length, expired, stale, work: opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null, stats: q.stats() };
+  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null;
+  // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
+  // `failed` like any other permanent failure: reported and logged, never silent.
+  const stale =
+    expired === 0 && q.unreadableEvents === 0
+      ? []
+      : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
+  return { recovered: leftover.length, expired, stale, work, stats: q.stats() };
 }
 
 function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {

@@ -163,7 +163,8 @@ export async function writePack(stateDir: string, pack: BuiltPack, notice: Notic
     fh = await fsp.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
     // libuv writes every buffer (it loops over IOV_MAX-sized groups and short writes).
     const { bytesWritten } = await fh.writev(pack.chunks);
-    if (bytesWritten !== pack.size) throw new Error(`short write of ${pack.name}: ${bytesWritten} of ${pack.size} bytes`);
+    // A short write to a regular file: the disk is full or a file-size limit (ulimit -f) was reached.
+    if (bytesWritten !== pack.size) throw Object.assign(new Error(`short write of the capture spool ${final}: ${bytesWritten} of ${pack.size} bytes`), { code: 'EFBIG', path: final });
     await fh.sync();
     await fh.close();
     fh = undefined;

@@ -242,6 +242,8 @@ export class Queue {
   private reader: PackReader | null = null;
   /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
   private readonly fresh = new Map<string, BuiltPack | Buffer>();
+  /** Events found unreadable (and, in a writable view, dead-lettered with their bodies) in this session. */
+  unreadableEvents = 0;
   /** What withQueue's spool merge did before `fn` ran. */
   lastMerge: MergeReport | null = null;
   /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
@@ -604,6 +606,7 @@ export class Queue {
     for (const r of rows) {
       const envelope = this.envelopeOf(r);
       if (envelope === null) {
+        this.unreadableEvents++;
         if (!this.opts.readonly) {
           this.transaction(() => {
             this.deadLetterEvent(Number(r[0]), 'local_event_corrupt: its stored envelope is missing or damaged');

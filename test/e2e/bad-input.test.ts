@@ -170,7 +170,7 @@ test('a garbage queue file is moved aside, the user is told, the commit succeeds
   t.notRegex(status.stderr, /could not be read/);
 });
 
-test('disk full during a save (RLIMIT_FSIZE): the old queue stays byte-identical, the error is clear, the commit succeeds', async (t) => {
+test('disk full during a capture (RLIMIT_FSIZE): the old queue stays byte-identical, the error names the file, the commit succeeds', async (t) => {
   const s = await setup(t);
   // Offline first so that the queue holds work (nothing can be sent).
   const offline = { ...s.env, KITTY_SYNC_SERVER_URL: '' };
@@ -181,15 +181,16 @@ test('disk full during a save (RLIMIT_FSIZE): the old queue stays byte-identical
   const before = readFileSync(queueFile);
   t.true(before.length > 4096);
 
-  // The next commit's hook may write at most 4 KiB per file: the queue's temporary file fails
-  // with EFBIG (Node ignores SIGXFSZ, so the write errors like a full disk instead of killing it).
+  // The next commit's hook may write at most 4 KiB per file: its capture spool (bodies and 047's
+  // events) stops short (Node ignores SIGXFSZ, so the write errors like a full disk instead of killing it).
   await writeFiles(s.root, { 'kitty-specs/001-feature/plan.md': '# plan\n' });
   await gitOk(s.root, ['add', '-A'], offline);
   const limited = await run('sh', ['-c', 'ulimit -f 8 && exec git -c commit.gpgsign=false commit -q -m "disk full"'], { cwd: s.root, env: offline });
   t.is(limited.code, 0, limited.stderr);
   t.log(limited.stderr);
-  t.regex(limited.stderr, /EFBIG|too large|no space/i);
-  t.regex(limited.stderr, /queue/i, 'the message says the queue could not be saved');
+  t.regex(limited.stderr, /EFBIG|too large|no space|file-size limit/i);
+  // The capture (spool) is written first; it is what the limit stops. The message names the file.
+  t.regex(limited.stderr, new RegExp(`${escape(path.join(s.stateDir, 'spool'))}/\\S+\\.ksp`), 'the message names the spool that could not be written');
   t.deepEqual(readFileSync(queueFile), before, 'the old queue is byte-identical');
   t.deepEqual(readdirSync(s.stateDir).filter((f) => f.startsWith('queue.sqlite.') && !f.endsWith('.lock')), [], 'no temporary file left behind');
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnReceiver } from '../support/receiver.js';
 import { blobAt, commit, feature, fileReceiver, installHooks, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
+import { boundFor } from '../support/timing.js';
 import { CLI_PATH, cli } from '../support/proc.js';
 
 const receiver = fileReceiver(test);
@@ -55,7 +56,8 @@ test('a commit while another live process holds the queue lock returns within it
   const busy = await commit(repo.root, 'busy', offline);
   t.log(`commit with the lock free ${free.ms.toFixed(0)} ms, held by pid ${child.pid}: ${busy.ms.toFixed(0)} ms (budget ${budget} ms)`);
   t.is(busy.code, 0);
-  t.true(busy.ms < free.ms + budget, `held lock cost ${(busy.ms - free.ms).toFixed(0)} ms, more than the budget`);
+  // Before issue 11 such a commit waited for the lock (30 s); now it waits at most 250 ms of its budget.
+  t.true(busy.ms < boundFor(budget, free.ms), `held lock: ${busy.ms.toFixed(0)} ms against ${free.ms.toFixed(0)} ms with the lock free`);
   t.regex(busy.stderr, new RegExp(`another kitty-sync process \\(pid ${child.pid}\\) holds the queue; 1 captured artifact\\(s\\) wait in the spool`));
   t.like(summaryOf(busy.stderr, slug), { queued: 1 });
 
@@ -145,10 +147,11 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   const env = { KITTY_SYNC_SERVER_URL: serve.url, KITTY_SYNC_BUDGET_MS: '30000', KITTY_SYNC_REQUEST_TIMEOUT_MS: String(TIMEOUT) };
   await writeFiles(repo.root, feature(slug));
   await commit(repo.root, 'base', env);
-  const latest = async (): Promise<string | undefined> =>
-    (await serve.artifacts()).find((x) => x.namespace.project_uuid === repo.uuid && x.artifact_path === 'spec.md')?.latest_hash;
+  const record = async () => (await serve.artifacts()).find((x) => x.namespace.project_uuid === repo.uuid && x.artifact_path === 'spec.md');
+  const latest = async (): Promise<string | undefined> => (await record())?.latest_hash;
+  /** The hashes of spec.md's bodies in the order the server received them. */
+  const arrivals = async (): Promise<string[]> => ((await record())?.versions ?? []).map((v) => v.content_hash);
 
-  // v1 is committed offline, then a drain whose budget ends while the (slow) server still processes v1.
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v1 (late)\n' });
   const v1 = await commit(repo.root, 'v1', { KITTY_SYNC_SERVER_URL: '' });
   await serve.setFaults({ latencyMs: { min: LATENCY, max: LATENCY }, endpoints: ['push-content'] });
@@ -171,9 +174,12 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   const v2 = await commit(repo.root, 'v2', env);
   t.like(summaryOf(v2.stderr, slug), { uploaded: 1 }, v2.stderr);
   const [v1Hash, v2Hash] = [await blobHash(repo.root, v1.sha, slug), await blobHash(repo.root, v2.sha, slug)];
-  // The abandoned v1 request lands after v2: left alone, the server would end on the older version.
-  while ((await latest()) !== v1Hash && Date.now() - abandonedAt < LATENCY + 5000) await sleep(200);
-  t.is(await latest(), v1Hash, 'the scenario happened: v1 landed after v2');
+  // The abandoned v1 request lands after v2. `serve` keeps the content its index names current, so it
+  // stays on v2; a server that takes the last write (as 047-era ones do) would now be on v1.
+  const lateV1 = async () => (await arrivals()).lastIndexOf(v1Hash) > (await arrivals()).indexOf(v2Hash);
+  while (!(await lateV1()) && Date.now() - abandonedAt < LATENCY + 5000) await sleep(200);
+  t.true(await lateV1(), 'the scenario happened: v1 landed after v2');
+  const pushedBefore = (await serve.stats()).requests.push_content;
 
   // v2 is queued again for when v1's request can no longer be in flight (its timeout plus a margin).
   const early = await cli(repo.root, ['drain'], env);
@@ -181,7 +187,8 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
   await sleep(Math.max(0, abandonedAt + TIMEOUT + 2000 - Date.now()) + 300);
   const drain = await cli(repo.root, ['drain'], env);
   t.is(drain.code, 0, drain.stderr);
-  t.is(await latest(), v2Hash, 'corrected: the server ends on the newer version');
+  t.is((await serve.stats()).requests.push_content, pushedBefore + 1, 'v2 was sent once more, after the window');
+  t.is(await latest(), v2Hash, 'the server ends on the newer version');
   // Once only: nothing more is queued or sent.
   const before = (await serve.stats()).requests.push_content;
   t.is((await cli(repo.root, ['drain', '--force'], env)).code, 0);

@@ -1,8 +1,8 @@
-// Issue 12 item 7: failures a user can foresee and fix (a file where bodies/ should be, a lock held
+// Issue 12 item 7: failures a user can foresee and fix (a file where a directory should be, a lock held
 // by another process, a full disk, a read-only state directory) are one line naming the path and the
 // remedy, exit 2; the stack trace only with --verbose. The hook's disk-full line names the path.
 import test from 'ava';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LockTimeoutError } from '../../lib/queue/lock.js';
@@ -24,26 +24,55 @@ async function queuedRepo(t: { teardown(fn: () => unknown): void }) {
   return { root: repo.root, stateDir: path.join(repo.root, '.git', 'kitty-sync') };
 }
 
-test('drain with bodies/ as a file (ENOTDIR): one line naming it and the remedy, exit 2; the stack only with --verbose', async (t) => {
-  const receiver = await startTestReceiver();
-  t.teardown(() => receiver.close());
-  const { root, stateDir } = await queuedRepo(t);
-  const bodies = path.join(stateDir, 'bodies');
-  rmSync(bodies, { recursive: true, force: true });
-  writeFileSync(bodies, 'not a directory\n');
-  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url });
+test('drain with its state directory below a file (ENOTDIR): one line naming the file and the remedy, exit 2; the stack only with --verbose', async (t) => {
+  const { root } = await queuedRepo(t);
+  const blocker = path.join(path.dirname(root), 'not-a-dir');
+  writeFileSync(blocker, 'a file where a directory should be\n');
+  const env = cleanEnv({ KITTY_SYNC_HOME: path.join(blocker, 'state') });
   const r = await cli(root, ['drain'], env);
   t.log(r.stderr);
   t.is(r.code, 2);
   const lines = r.stderr.trim().split('\n');
   t.is(lines.length, 1, 'one line');
-  t.true(lines[0].includes(bodies), 'names the path');
+  t.true(lines[0].includes(blocker), 'names the path');
   t.regex(lines[0], /move it aside/);
   t.notRegex(r.stderr, STACK_LINE);
   t.notRegex(r.stderr, /unexpected error/);
   const verbose = await cli(root, ['drain', '--verbose'], env);
   t.is(verbose.code, 2);
   t.regex(verbose.stderr, STACK_LINE, '--verbose adds the stack');
+});
+
+test('a link where spool/ should be: moved aside, never followed; the work it held fails visibly and `sync --all` recovers it', async (t) => {
+  const receiver = await startTestReceiver();
+  t.teardown(() => receiver.close());
+  const { root, stateDir } = await queuedRepo(t);
+  const spool = path.join(stateDir, 'spool');
+  t.true(
+    readdirSync(spool).some((f) => f.endsWith('.ksp')),
+    'the queued work lives in a pack',
+  );
+  // The packs end up outside the state directory, reachable only through a link.
+  const outside = path.join(path.dirname(root), 'elsewhere');
+  renameSync(spool, outside);
+  symlinkSync(outside, spool);
+  const env = cleanEnv({ KITTY_SYNC_SERVER_URL: receiver.url });
+  const r = await cli(root, ['drain'], env);
+  t.log(r.stderr);
+  t.regex(r.stderr, new RegExp(`${spool.replace(/[/.]/g, '\\$&')} was a symbolic link \\(to ${outside.replace(/[/.]/g, '\\$&')}\\); kitty-sync never follows links`));
+  t.notRegex(r.stderr, STACK_LINE);
+  t.true(lstatSync(spool).isDirectory(), 'a fresh spool directory in its place');
+  t.regex(r.stderr, /failed.*local_event_corrupt|local_event_corrupt/, 'the work whose stored events are out of reach is reported as failed');
+  t.deepEqual(receiver.artifacts(), [], 'nothing was read through the link');
+  const sync = await cli(root, ['sync', '--all'], env);
+  t.is(sync.code, 0, sync.stderr);
+  t.deepEqual(
+    receiver
+      .artifacts()
+      .map((a) => a.artifact_path)
+      .sort(),
+    ['plan.md', 'spec.md'],
+  );
 });
 
 test('a queue lock held by another live process: one line naming the lock and the remedy, exit 2', async (t) => {
@@ -59,7 +88,7 @@ test('a queue lock held by another live process: one line naming the lock and th
   t.notRegex(r.stderr, STACK_LINE);
 });
 
-test('the hook out of space while writing a body: its line names the path; the commit succeeds', async (t) => {
+test('the hook out of space while writing its capture: its line names the path; the commit succeeds', async (t) => {
   const repo = await makeRepo();
   t.teardown(() => repo.cleanup());
   const env = cleanEnv({ KITTY_SYNC_SERVER_URL: '' });
@@ -76,7 +105,7 @@ test('the hook out of space while writing a body: its line names the path; the c
   t.log(r.stderr);
   const line = r.stderr.split('\n').find((l) => /could not finish/.test(l)) ?? '';
   t.regex(line, /EFBIG|no space|size limit/i);
-  t.true(line.includes(path.join(repo.root, '.git', 'kitty-sync', 'bodies')), `names the path: ${line}`);
+  t.true(line.includes(path.join(repo.root, '.git', 'kitty-sync', 'spool')), `names the path: ${line}`);
   await git(repo.root, ['status'], env);
 });
 

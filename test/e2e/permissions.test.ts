@@ -60,8 +60,8 @@ test('install, a hook and a drain leave every directory of the state dir 0700 an
     'the queue exists',
   );
   t.true(
-    entries.some((e) => e.file.includes(`${path.sep}bodies${path.sep}`)),
-    'bodies exist',
+    entries.some((e) => e.file.includes(`${path.sep}spool${path.sep}`) && e.file.endsWith('.ksp')),
+    'captures (packs of bodies and events) exist',
   );
   t.true(
     entries.some((e) => e.file.endsWith(`hooks${path.sep}post-commit`)),
@@ -83,5 +83,5 @@ test('a held lock: its directory is 0700 and its owner file 0600', async (t) => 
   const { stateDir } = await installedRepo(t);
   await holdQueueLock(t, stateDir);
   t.is(lstatSync(path.join(stateDir, 'queue.lock')).mode & 0o777, 0o700);
-  t.is(lstatSync(path.join(stateDir, 'queue.lock-owner')).mode & 0o777, 0o600);
+  t.is(lstatSync(path.join(stateDir, 'queue.lock', 'owner')).mode & 0o777, 0o600);
 });

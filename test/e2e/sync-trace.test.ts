@@ -21,7 +21,7 @@ test('sync --all with KITTY_SYNC_TRACE=1: collect and report marks on stderr, st
     labels.filter((l) => l.startsWith('sync:')),
     ['sync: modules loaded', 'sync: 2 artifacts collected', 'sync: reported'],
   );
-  t.true(labels.indexOf('sync: 2 artifacts collected') < labels.indexOf('enqueued'), labels.join(' | '));
+  t.true(labels.indexOf('sync: 2 artifacts collected') < labels.indexOf('spooled'), labels.join(' | '));
   t.is((JSON.parse(traced.stdout) as { outcomes: unknown[] }).outcomes.length, 2);
 
   // Off by default: no trace lines at all.

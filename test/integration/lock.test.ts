@@ -118,7 +118,10 @@ for (const [kind, make] of [
     t.is(notices.length, 1);
     t.true(notices[0].startsWith(lockPath), notices[0]);
     t.regex(notices[0], /not a kitty-sync lock.*moved to/);
-    t.true(readdirSync(path.dirname(lockPath)).some((f) => f.startsWith('queue.lock.moved-aside-')), 'kept for inspection');
+    t.true(
+      readdirSync(path.dirname(lockPath)).some((f) => f.startsWith('queue.lock.moved-aside-')),
+      'kept for inspection',
+    );
     // Far below the 30 s wait the old lock took for a dangling link.
     t.true(waited < 30_000 / 10, `took ${waited.toFixed(0)} ms`);
   });

@@ -1,0 +1,171 @@
+// 047's events in the spool/pack queue (schema v4): an Indexed event for every indexed file (with a
+// body or not) and one snapshot per feature, stored as opaque envelopes with a supersede key and an
+// identity. What is queued twice, what replaces what, and what a v3 queue becomes.
+import test from 'ava';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { dbPath, readQueue, withQueue, type StoredEvent } from '../../lib/queue/queue.js';
+import { MIGRATIONS, SCHEMA_VERSION, setMeta } from '../../lib/queue/schema.js';
+import type { EligibleArtifact, FeatureIndex } from '../../lib/types.js';
+import { artifact, CTX, namespace } from '../support/artifacts.js';
+import { openSqlJs, V1_DDL } from '../support/queue-v1.js';
+
+function tmpState(t: { teardown: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-events-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return path.join(dir, 'state');
+}
+
+/** The feature index of these files (all indexed; the snapshot sums them up). */
+function indexOf(files: EligibleArtifact[]): FeatureIndex {
+  return {
+    namespace: files[0].namespace,
+    manifest_known: true,
+    artifacts: files.map((f) => ({
+      artifact_path: f.artifact_path,
+      content_hash: f.content_hash,
+      size_bytes: f.size_bytes,
+      artifact_key: f.artifact_key,
+      artifact_class: f.artifact_class,
+      wp_id: f.wp_id,
+      step_id: f.step_id,
+      required_status: f.required_status,
+    })),
+  };
+}
+
+/** Each event as "<path>@<first hash digits>" or "snapshot:<parity digits>", in sending order. */
+function shape(events: StoredEvent[]): string[] {
+  return events.map((e) =>
+    e.envelope.event_type === 'MissionDossierArtifactIndexed'
+      ? `${e.envelope.payload.relative_path}@${e.envelope.payload.content_hash_sha256.slice(0, 6)}`
+      : `snapshot:${e.envelope.payload.parity_hash_sha256.slice(0, 6)}`,
+  );
+}
+
+const pendingEvents = (stateDir: string) => readQueue({ stateDir }, (q) => q.readyEvents(100, { force: true }));
+
+test('a body, an indexed file without one, then the snapshot; the same capture again adds nothing', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', 'spec v1');
+  const big = artifact('research/big.csv', 'too big to upload, still indexed');
+  const first = await withQueue({ stateDir }, (q) => q.enqueue([spec], CTX, [indexOf([spec, big])]));
+  t.like(first, { added: 1, duplicate: 0 });
+  const events = await pendingEvents(stateDir);
+  t.deepEqual(shape(events).slice(0, 2), [`spec.md@${spec.content_hash.slice(0, 6)}`, `research/big.csv@${big.content_hash.slice(0, 6)}`]);
+  t.is(events[2].envelope.event_type, 'MissionDossierSnapshotComputed', 'the snapshot follows the events it sums up');
+  t.is(events.length, 3);
+  // The lamport clock is the queue's, in merge order.
+  t.deepEqual(
+    events.map((e) => e.envelope.lamport_clock),
+    [1, 2, 3],
+  );
+
+  const again = await withQueue({ stateDir }, (q) => q.enqueue([spec], CTX, [indexOf([spec, big])]));
+  t.like(again, { added: 0, duplicate: 1, superseded: 0 });
+  t.deepEqual(shape(await pendingEvents(stateDir)), shape(events), 'nothing queued twice, the snapshot included');
+});
+
+test('a changed file without a body replaces its older unsent event, and a new snapshot replaces the old one (and comes last)', async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', 'spec v1');
+  const v1 = artifact('research/big.csv', 'big v1');
+  const v2 = artifact('research/big.csv', 'big v2');
+  await withQueue({ stateDir }, (q) => q.enqueue([spec], CTX, [indexOf([spec, v1])]));
+  const before = await pendingEvents(stateDir);
+  await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([spec, v2])]));
+  const after = await pendingEvents(stateDir);
+  t.deepEqual(shape(after).slice(0, 2), [`spec.md@${spec.content_hash.slice(0, 6)}`, `research/big.csv@${v2.content_hash.slice(0, 6)}`]);
+  t.is(after.length, 3);
+  t.is(after[2].envelope.event_type, 'MissionDossierSnapshotComputed');
+  t.not(shape(after)[2], shape(before)[2], 'the snapshot now sums up v2');
+});
+
+test("an unchanged feature whose Indexed event was delivered re-queues it, and its snapshot is sent again after it", async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', 'spec v1');
+  const plan = artifact('plan.md', 'plan v1');
+  await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([spec, plan])]));
+  // plan's event is delivered; spec's and the snapshot stay pending.
+  await withQueue({ stateDir }, (q) => {
+    const planEvent = q.readyEvents(10).find((e) => e.envelope.event_type === 'MissionDossierArtifactIndexed' && e.envelope.payload.relative_path === 'plan.md')!;
+    q.applyEventResults([{ event_id: planEvent.event_id, seq: planEvent.seq, result: { kind: 'delivered' } }]);
+  });
+  await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([spec, plan])]));
+  const s = shape(await pendingEvents(stateDir));
+  t.is(s.length, 3);
+  t.is(s.filter((x) => x.startsWith('spec.md@')).length, 1, "spec's identical event is not queued twice");
+  t.true(s[2].startsWith('snapshot:'), 'the snapshot was re-queued behind the re-queued plan.md event');
+});
+
+test("a dead-lettered snapshot goes back on retry, unless a newer snapshot of its feature is pending", async (t) => {
+  const stateDir = tmpState(t);
+  const spec = artifact('spec.md', 'spec v1');
+  await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([spec])]));
+  await withQueue({ stateDir }, (q) => {
+    const snap = q.readyEvents(10).find((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed')!;
+    q.applyEventResults([{ event_id: snap.event_id, seq: snap.seq, result: { kind: 'dead', reason: 'http_400' } }]);
+  });
+  t.deepEqual(shape(await pendingEvents(stateDir)), [`spec.md@${spec.content_hash.slice(0, 6)}`]);
+  const back = await withQueue({ stateDir }, (q) => q.retryDeadLetters('all'));
+  t.like(back, { requeued: 1, superseded: 0 });
+  const events = await pendingEvents(stateDir);
+  t.is(events.at(-1)!.envelope.event_type, 'MissionDossierSnapshotComputed');
+
+  // Dead again, then a newer capture of the feature: the old letter is superseded, not re-sent.
+  await withQueue({ stateDir }, (q) => {
+    const snap = q.readyEvents(10).find((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed')!;
+    q.applyEventResults([{ event_id: snap.event_id, seq: snap.seq, result: { kind: 'dead', reason: 'http_400' } }]);
+  });
+  const spec2 = artifact('spec.md', 'spec v2');
+  await withQueue({ stateDir }, (q) => q.enqueue([spec2], CTX, [indexOf([spec2])]));
+  const again = await withQueue({ stateDir }, (q) => q.retryDeadLetters('all'));
+  t.like(again, { requeued: 0, superseded: 1 });
+  t.is((await pendingEvents(stateDir)).filter((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed').length, 1);
+});
+
+test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates to v4 without losing an event', async (t) => {
+  const stateDir = tmpState(t);
+  const SQL = await openSqlJs();
+  const db = new SQL.Database();
+  db.exec(V1_DDL);
+  for (const [k, v] of [['schema_version', '1'], ['lamport_clock', '10'], ['node_id', 'NODE1'], ['enqueue_seq', '0']]) db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  for (const v of [1, 2]) {
+    db.exec('BEGIN');
+    MIGRATIONS[v](db);
+    setMeta(db, 'schema_version', v + 1);
+    db.exec('COMMIT');
+  }
+  const ns = namespace('002-beta');
+  db.run('INSERT INTO namespaces (ns_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (1,?,?,?,?,?)', [
+    ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version,
+  ]);
+  db.run("INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug) VALUES (1, 'demo', '', 'main', ?, 'team-x')", ['c'.repeat(40)]);
+  const plan = artifact('plan.md', 'plan v3', ns);
+  // A detached Indexed event (its body already left), then the feature's snapshot.
+  db.run(
+    `INSERT INTO index_events (seq, ctx_id, artifact_key, artifact_class, wp_id, step_id, required, lamport_clock, created_at, retry_count, next_attempt_at, last_error,
+       ns_id, artifact_path, content_hash, size_bytes) VALUES (1, 1, 'artifact.plan', 'other', NULL, NULL, 0, 9, 1700000000000, 0, 1700000000000, NULL, 1, 'plan.md', ?, ?)`,
+    [Buffer.from(plan.content_hash, 'hex'), plan.size_bytes],
+  );
+  const facts = { parity_hash_sha256: 'f'.repeat(64), artifact_counts: { total: 1, required: 0, required_present: 0, required_missing: 0, optional: 1, optional_present: 1 }, completeness_status: 'complete' };
+  db.run("INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error) VALUES (2, 1, 1, ?, 10, 1700000000000, 3, 1700000000000, 'http_503')", [JSON.stringify(facts)]);
+  setMeta(db, 'enqueue_seq', 2);
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(dbPath(stateDir), db.export());
+  db.close();
+
+  const events = await withQueue({ stateDir }, (q) => q.readyEvents(10, { force: true }));
+  t.deepEqual(shape(events), [`plan.md@${plan.content_hash.slice(0, 6)}`, `snapshot:${'f'.repeat(6)}`]);
+  t.like(events[0].envelope, { team_slug: 'team-x', repo_slug: null, lamport_clock: 9, project_uuid: ns.project_uuid });
+  t.like(events[1], { retry_count: 3, last_error: 'http_503' });
+  t.like(events[1].envelope, { event_type: 'MissionDossierSnapshotComputed', lamport_clock: 10, team_slug: 'team-x' });
+  const after = new SQL.Database(readFileSync(dbPath(stateDir)));
+  t.is(String(after.exec("SELECT value FROM meta WHERE key = 'schema_version'")[0].values[0][0]), String(SCHEMA_VERSION));
+  t.deepEqual(after.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('snapshot_events', 'contexts')"), [], 'the v3 tables are gone');
+  after.close();
+  // A newer snapshot of the feature replaces the migrated one (same supersede key).
+  await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([artifact('plan.md', 'plan v4', ns)])]));
+  t.is((await pendingEvents(stateDir)).filter((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed').length, 1);
+});
