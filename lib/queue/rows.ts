@@ -1,0 +1,157 @@
+// Row access by column name. Every SELECT names its columns (aliases where two tables share a
+// name), and rows come back as objects keyed by those names, so no code depends on a column's
+// position. The names are read once per prepared statement (statements are cached), so a row costs
+// one small object, not a column-name lookup each.
+import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
+import type { NamespaceRef } from '../types.js';
+import type { BodyTask } from './types.js';
+
+/** A row keyed by its SELECT's column names; K lists the names the caller reads. */
+export type Row<K extends string = string> = Record<K, SqlValue>;
+
+export const HASH_RE = /^[0-9a-f]{64}$/;
+export const OID_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+export const hexOf = (v: SqlValue): string => Buffer.from(v as Uint8Array).toString('hex');
+export const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
+export const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
+export const numOrNull = (v: SqlValue): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** Prepared statements (cached per SQL text) with their column names, and the transaction helper. */
+export class Sql {
+  private readonly stmts = new Map<string, { stmt: Statement; cols: string[] }>();
+
+  constructor(readonly db: Database) {}
+
+  private prepared(sql: string): { stmt: Statement; cols: string[] } {
+    let p = this.stmts.get(sql);
+    if (!p) {
+      const stmt = this.db.prepare(sql);
+      p = { stmt, cols: stmt.getColumnNames() };
+      this.stmts.set(sql, p);
+    }
+    return p;
+  }
+
+  private static named<K extends string>(cols: string[], values: SqlValue[]): Row<K> {
+    const row: Record<string, SqlValue> = {};
+    for (let i = 0; i < cols.length; i++) row[cols[i]] = values[i];
+    return row as Row<K>;
+  }
+
+  all<K extends string>(sql: string, params: BindParams = []): Row<K>[] {
+    const { stmt, cols } = this.prepared(sql);
+    stmt.bind(params);
+    const rows: Row<K>[] = [];
+    try {
+      while (stmt.step()) rows.push(Sql.named<K>(cols, stmt.get()));
+    } finally {
+      stmt.reset();
+    }
+    return rows;
+  }
+
+  one<K extends string>(sql: string, params: BindParams = []): Row<K> | undefined {
+    const { stmt, cols } = this.prepared(sql);
+    stmt.bind(params);
+    try {
+      return stmt.step() ? Sql.named<K>(cols, stmt.get()) : undefined;
+    } finally {
+      stmt.reset();
+    }
+  }
+
+  /** The single value a scalar query (COUNT, EXISTS, MIN…) returns, or undefined without a row. */
+  value(sql: string, params: BindParams = []): SqlValue | undefined {
+    const { stmt } = this.prepared(sql);
+    stmt.bind(params);
+    try {
+      return stmt.step() ? stmt.get()[0] : undefined;
+    } finally {
+      stmt.reset();
+    }
+  }
+
+  count(sql: string, params: BindParams = []): number {
+    return Number(this.value(sql, params) ?? 0);
+  }
+
+  /** Runs a change; returns how many rows it changed. */
+  run(sql: string, params: BindParams = []): number {
+    this.prepared(sql).stmt.run(params);
+    return this.db.getRowsModified();
+  }
+
+  lastInsertId(): number {
+    return Number(this.value('SELECT last_insert_rowid()'));
+  }
+
+  transaction<T>(fn: () => T): T {
+    this.db.exec('BEGIN');
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  free(): void {
+    for (const p of this.stmts.values()) p.stmt.free();
+    this.stmts.clear();
+  }
+}
+
+// --- the shared SELECTs and their decoders ---------------------------------------------------------
+
+export type NsCol = 'project_uuid' | 'feature_slug' | 'target_branch' | 'mission_key' | 'manifest_version';
+/** The five namespace columns of `namespaces n`, under their own names. */
+export const NS_COLS = 'n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version';
+
+export function nsOf(r: Row<NsCol>): NamespaceRef {
+  return {
+    project_uuid: String(r.project_uuid),
+    feature_slug: String(r.feature_slug),
+    target_branch: String(r.target_branch),
+    mission_key: String(r.mission_key),
+    manifest_version: String(r.manifest_version),
+  };
+}
+
+/** A body task with its namespace, the event it waits for (null once that was sent), and where its body is. */
+export type BodyCol =
+  NsCol | 'seq' | 'created_at' | 'artifact_path' | 'content_hash' | 'size_bytes' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'ns_id' | 'event_id' | 'pack_name' | 'off' | 'oid' | 'pack_id';
+export type BodyRow = Row<BodyCol>;
+export const BODY_SELECT = `SELECT b.seq, b.created_at, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
+    b.next_attempt_at, b.last_error, b.ns_id, e.event_id, p.name AS pack_name, b.off, b.oid, b.pack_id
+  FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`;
+
+export function bodyOf(r: BodyRow, uploadId: (createdAt: number, seq: number) => string): BodyTask {
+  const seq = Number(r.seq);
+  const createdAt = Number(r.created_at);
+  return {
+    upload_id: uploadId(createdAt, seq),
+    namespace: nsOf(r),
+    artifact_path: String(r.artifact_path),
+    content_hash: hexOf(r.content_hash),
+    hash_algorithm: 'sha256',
+    size_bytes: Number(r.size_bytes),
+    event_id: str(r.event_id),
+    created_at: createdAt,
+    retry_count: Number(r.retry_count),
+    next_attempt_at: Number(r.next_attempt_at),
+    last_error: str(r.last_error),
+    pack: str(r.pack_name),
+    off: numOrNull(r.off),
+    oid: r.oid === null || r.oid === undefined ? null : hexOf(r.oid),
+  };
+}
+
+/** An event row: its envelope is inline (`envelope`) or `len` bytes at `off` in pack `pack_name`. */
+export type EventCol = 'seq' | 'event_id' | 'created_at' | 'pack_name' | 'off' | 'len' | 'envelope' | 'lamport_clock' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'skey' | 'ident';
+export type EventRow = Row<EventCol>;
+export const EVENT_SELECT = `SELECT e.seq, e.event_id, e.created_at, p.name AS pack_name, e.off, e.len, e.envelope, e.lamport_clock, e.retry_count, e.next_attempt_at,
+    e.last_error, e.skey, e.ident
+  FROM index_events e LEFT JOIN packs p ON p.pack_id = e.pack_id`;

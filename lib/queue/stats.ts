@@ -1,0 +1,103 @@
+// The counts `kitty-sync status` shows (and the drain reports): pending, ready and backoff work,
+// dead letters, the next attempt, the latest error, and captures still waiting in spools.
+import { listSpool, packPath, readPackHeader } from './pack.js';
+import { MAX_WAIT_MS } from './retry.js';
+import type { QueueStore } from './store.js';
+import type { QueueStats } from './types.js';
+
+function histogramBucket(n: number): string {
+  if (n <= 2) return String(n);
+  if (n <= 4) return '3-4';
+  if (n <= 8) return '5-8';
+  if (n <= 16) return '9-16';
+  return '17+';
+}
+
+export class Stats {
+  constructor(private readonly s: QueueStore) {}
+
+  /**
+   * The counts. Captures still waiting in spools (their writer could not merge them: another process
+   * held the queue, or its budget ran out) are pending work too: their bodies and events are counted
+   * as pending and ready (from the spool's header), and spools_unmerged says how many spools.
+   */
+  stats(): QueueStats {
+    const st = this.queueStats();
+    for (const name of listSpool(this.s.stateDir).packs) {
+      if (this.s.hasPack(name)) continue;
+      const header = readPackHeader(packPath(this.s.stateDir, name));
+      if (header?.kind !== 'capture') continue;
+      st.spools_unmerged++;
+      st.pending += header.bodies.length;
+      st.ready += header.bodies.length;
+      st.events_pending += header.events.length;
+      st.events_ready += header.events.length;
+      for (const b of header.bodies) {
+        const f = (st.per_feature[b.ns.feature_slug] ??= { pending: 0, failed: 0 });
+        f.pending++;
+      }
+    }
+    return st;
+  }
+
+  hasPending(): boolean {
+    return !!this.s.sql.value('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)');
+  }
+
+  private queueStats(): QueueStats {
+    const sql = this.s.sql;
+    const now = this.s.now();
+    const pending = sql.count('SELECT COUNT(*) FROM body_tasks');
+    // A body goes only with or after its own index event (drain.readReadyWork), so it counts as ready
+    // only when that event is ready too.
+    const ownTime = sql.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
+    const ready = sql.count('SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)', [now, now]);
+    const eventsPending = sql.count('SELECT COUNT(*) FROM index_events');
+    const eventsReady = sql.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]);
+    let nextAttemptAt: number | null = null;
+    if (ready === 0 && eventsReady === 0 && pending + eventsPending > 0) {
+      const next = sql.value(
+        'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
+      );
+      if (next !== null && next !== undefined) nextAttemptAt = Math.min(Number(next), now + MAX_WAIT_MS);
+    }
+    const lastError = sql.value(
+      'SELECT last_error FROM (SELECT last_error, next_attempt_at FROM index_events WHERE next_attempt_at > ? AND last_error IS NOT NULL UNION ALL SELECT last_error, next_attempt_at FROM body_tasks WHERE next_attempt_at > ? AND last_error IS NOT NULL) ORDER BY next_attempt_at DESC LIMIT 1',
+      [now, now],
+    );
+    const perFeature: QueueStats['per_feature'] = {};
+    const feature = (slug: string) => (perFeature[slug] ??= { pending: 0, failed: 0 });
+    for (const { slug, total } of sql.all<'slug' | 'total'>('SELECT n.feature_slug AS slug, COUNT(*) AS total FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id GROUP BY n.feature_slug')) {
+      feature(String(slug)).pending = Number(total);
+    }
+    let failed = 0;
+    for (const { slug, total } of sql.all<'slug' | 'total'>("SELECT feature_slug AS slug, COUNT(*) AS total FROM dead_letters WHERE kind = 'body' GROUP BY feature_slug")) {
+      feature(String(slug)).failed = Number(total);
+      failed += Number(total);
+    }
+    const histogram: Record<string, number> = {};
+    for (const { retries, total } of sql.all<'retries' | 'total'>('SELECT retry_count AS retries, COUNT(*) AS total FROM body_tasks GROUP BY retry_count')) {
+      const b = histogramBucket(Number(retries));
+      histogram[b] = (histogram[b] ?? 0) + Number(total);
+    }
+    const oldest = sql.value('SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events)');
+    return {
+      pending,
+      ready,
+      backoff: pending - ready,
+      waiting_for_events: ownTime - ready,
+      failed,
+      events_pending: eventsPending,
+      events_ready: eventsReady,
+      events_backoff: eventsPending - eventsReady,
+      events_failed: sql.count("SELECT COUNT(*) FROM dead_letters WHERE kind = 'event'"),
+      next_attempt_at: nextAttemptAt,
+      last_error: lastError === null || lastError === undefined ? null : String(lastError),
+      oldest_pending_age_ms: oldest === null || oldest === undefined ? null : Math.max(0, now - Number(oldest)),
+      per_feature: perFeature,
+      retry_histogram: histogram,
+      capacity: this.s.opts.capacity,
+      spools_unmerged: 0,
+    };
+  }
+}

@@ -1,0 +1,223 @@
+// The state every piece of an open queue shares: the database (through Sql), the session's counters
+// (Lamport clock, enqueue seq), which packs and v2 body files lost a reference, and the row
+// operations more than one piece needs (namespaces, inserting and removing tasks and events, reading
+// an event's envelope). The pieces (merge, work, dead letters, stats, pack refs) each take this.
+import type { Database, SqlValue } from 'sql.js';
+import { namespaceKey } from '../contract/namespace.js';
+import type { DossierEvent, NamespaceRef } from '../types.js';
+import { PackReader, type BuiltPack, type PackEvent } from './pack.js';
+import { backoffMs, MAX_WAIT_MS } from './retry.js';
+import { bytesOf, hexOf, OID_RE, Sql, str, type EventRow } from './rows.js';
+import { getMeta, setMeta, supersedeKey } from './schema.js';
+import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
+
+export interface StoreOptions {
+  now: () => number;
+  capacity: number;
+  readonly: boolean;
+  stateDir: string;
+  settleMs: number;
+  notice?: (m: string) => void;
+}
+
+/** An event's supersede key and identity as stored (52-bit hashes; see index_events in schema.ts). */
+export function eventKeys(ev: Pick<PackEvent, 'key' | 'ident'> | undefined): { skey: number | null; ident: number | null } {
+  return { skey: ev?.key ? supersedeKey(ev.key) : null, ident: ev?.ident ? supersedeKey(ev.ident) : null };
+}
+
+export class QueueStore {
+  readonly sql: Sql;
+  private readonly nsIds = new Map<string, number>();
+  /** Something changed: the queue is saved at the end of withQueue. */
+  changed = false;
+  /** Packs that lost a reference in this session: candidates for collection (or compaction) at the save. */
+  readonly touchedPacks = new Set<number>();
+  /** v2 body files (bodies/<hash>) whose rows left in this session. */
+  readonly removedLegacy = new Set<string>();
+  /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
+  readonly fresh = new Map<string, BuiltPack | Buffer>();
+  /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
+  newPackRefs = false;
+  /** Events found unreadable (and, in a writable view, dead-lettered with their bodies) in this session. */
+  unreadableEvents = 0;
+  private reader: PackReader | null = null;
+  private lamport: number;
+  /** The last enqueue seq handed out (nextSeq). */
+  seq: number;
+  private readonly node: number;
+
+  constructor(
+    private readonly db: Database,
+    readonly opts: StoreOptions,
+  ) {
+    this.sql = new Sql(db);
+    this.lamport = Number(getMeta(db, 'lamport_clock') ?? 0) || 0;
+    this.seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
+    this.node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
+  }
+
+  now(): number {
+    return this.opts.now();
+  }
+
+  get stateDir(): string {
+    return this.opts.stateDir;
+  }
+
+  writable(): void {
+    if (this.opts.readonly) throw new Error('this queue view is read-only (readQueue); use withQueue to change the queue');
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /** Whether a pack of this name was merged already (exactly once: its tasks are in this queue, or were). */
+  hasPack(name: string): boolean {
+    return this.sql.value('SELECT 1 FROM packs WHERE name = ?', [name]) !== undefined;
+  }
+
+  nsId(ns: NamespaceRef): number {
+    const key = namespaceKey(ns);
+    const cached = this.nsIds.get(key);
+    if (cached !== undefined) return cached;
+    const vals = [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version];
+    const where = 'project_uuid = ? AND feature_slug = ? AND target_branch = ? AND mission_key = ? AND manifest_version = ?';
+    let id = this.sql.value(`SELECT ns_id FROM namespaces WHERE ${where}`, vals);
+    if (id === undefined) {
+      this.sql.run('INSERT INTO namespaces (project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (?,?,?,?,?)', vals);
+      id = this.sql.lastInsertId();
+    }
+    this.nsIds.set(key, Number(id));
+    return Number(id);
+  }
+
+  uploadId(createdAt: number, seq: number): string {
+    return encodeId(this.node, KIND_UPLOAD, createdAt, seq);
+  }
+
+  /** Reads pack bytes; packs enqueued in this session are read from memory (their file may still be being written). */
+  packReader(): Pick<PackReader, 'read'> {
+    this.reader ??= new PackReader(this.opts.stateDir, this.opts.notice);
+    const reader = this.reader;
+    return {
+      read: (name, off, len) => {
+        const mine = this.fresh.get(name);
+        if (mine === undefined) return reader.read(name, off, len);
+        const bytes = Buffer.isBuffer(mine) ? mine : Buffer.concat(mine.chunks, mine.size);
+        this.fresh.set(name, bytes);
+        return off + len <= bytes.length ? Buffer.from(bytes.subarray(off, off + len)) : null;
+      },
+    };
+  }
+
+  insertBody(
+    ns: number,
+    artifactPath: string,
+    hash: string,
+    seq: number,
+    size: number,
+    createdAt: number,
+    loc: { packId: number | null; off: number | null; oid: string | null },
+    nextAttemptAt = createdAt,
+  ): number {
+    return this.sql.run(
+      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+       VALUES (?,?,?,?,?,?,0,?,NULL,?,?,?)`,
+      [ns, artifactPath, bytesOf(hash), seq, size, createdAt, nextAttemptAt, loc.packId, loc.off, loc.oid && OID_RE.test(loc.oid) ? bytesOf(loc.oid) : null],
+    );
+  }
+
+  /** An event row; its envelope is in a pack (packId, off, len) or inline. */
+  insertEvent(seq: number, eventId: string, keys: { skey: number | null; ident: number | null }, createdAt: number, where: { packId: number; off: number; len: number } | { envelope: string }): void {
+    const inPack = 'packId' in where;
+    this.sql.run(
+      `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?,?,?,?,?,?,?,?,?,?,0,?,NULL)`,
+      [seq, eventId, keys.skey, keys.ident, inPack ? where.packId : null, inPack ? where.off : null, inPack ? where.len : null, inPack ? null : where.envelope, ++this.lamport, createdAt, createdAt],
+    );
+  }
+
+  /** Remembers an upload that may still land on the server until `until`. */
+  recordAbandoned(ns: SqlValue, artifactPath: SqlValue, hash: SqlValue, until: number): void {
+    this.sql.run('INSERT INTO abandoned (ns_id, artifact_path, content_hash, until) VALUES (?,?,?,?) ON CONFLICT DO UPDATE SET until = max(until, excluded.until)', [ns, artifactPath, hash, until]);
+  }
+
+  /** Removes a body task (its pack may become collectable). */
+  deleteBody(seq: number): void {
+    const r = this.sql.one<'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id'>('SELECT ns_id, artifact_path, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
+    if (!r) return;
+    this.sql.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
+    if (r.pack_id === null) this.removedLegacy.add(hexOf(r.content_hash));
+    else this.touchedPacks.add(Number(r.pack_id));
+  }
+
+  deleteEvents(where: 'seq' | 'skey', value: SqlValue): number {
+    const rows = this.sql.all<'seq' | 'pack_id'>(`SELECT seq, pack_id FROM index_events WHERE ${where} = ?`, [value]);
+    for (const { seq, pack_id } of rows) {
+      this.sql.run('DELETE FROM index_events WHERE seq = ?', [seq]);
+      if (pack_id !== null) this.touchedPacks.add(Number(pack_id));
+    }
+    return rows.length;
+  }
+
+  /** The seq of a pending body named by `id`, or null (unknown, or a stale id of a re-queued row). */
+  seqOf(kind: number, id: string): number | null {
+    const d = decodeId(this.node, kind, id);
+    if (!d) return null;
+    const createdAt = this.sql.value('SELECT created_at FROM body_tasks WHERE seq = ?', [d.seq]);
+    return createdAt !== undefined && Number(createdAt) === d.createdAt ? d.seq : null;
+  }
+
+  eventSeq(eventId: string, seq?: number): number | null {
+    if (seq !== undefined) return this.sql.value('SELECT event_id FROM index_events WHERE seq = ?', [seq]) === eventId ? seq : null;
+    const found = this.sql.value('SELECT seq FROM index_events WHERE event_id = ?', [eventId]);
+    return found !== undefined ? Number(found) : null;
+  }
+
+  /** The envelope of an event row (from its pack or inline), with this queue's Lamport clock; null if unreadable. */
+  envelopeOf(r: EventRow): DossierEvent | null {
+    let text: string | null = str(r.envelope);
+    if (text === null) {
+      const name = str(r.pack_name);
+      const bytes = name === null ? null : this.packReader().read(name, Number(r.off), Number(r.len));
+      text = bytes === null ? null : bytes.toString('utf8');
+    }
+    if (text === null) return null;
+    try {
+      const env = JSON.parse(text) as DossierEvent & Record<string, unknown>;
+      if (env === null || typeof env !== 'object' || env.event_id !== String(r.event_id)) return null;
+      // The clock belongs to the queue (ticked as events are merged), not to the capture that wrote the envelope.
+      env.lamport_clock = Number(r.lamport_clock);
+      return env;
+    } catch {
+      return null;
+    }
+  }
+
+  nextAttempt(retryCount: number, notBeforeMs?: number): number {
+    const now = this.opts.now();
+    const at = now + backoffMs(retryCount);
+    return notBeforeMs !== undefined && notBeforeMs > at ? Math.min(notBeforeMs, now + MAX_WAIT_MS) : at;
+  }
+
+  freeStatements(): void {
+    this.sql.free();
+    this.reader?.close();
+    this.reader = null;
+  }
+
+  /** Serializes the database (meta counters included), compacting it when much of it is free pages. */
+  exportBytes(generation: number): Uint8Array {
+    setMeta(this.db, 'lamport_clock', this.lamport);
+    setMeta(this.db, 'enqueue_seq', this.seq);
+    // The header's user_version is the save generation (queue-file.ts checks it before replacing the file).
+    this.db.exec(`PRAGMA user_version = ${generation | 0}`);
+    this.freeStatements();
+    const free = Number(this.db.exec('PRAGMA freelist_count')[0]?.values[0]?.[0] ?? 0);
+    const pages = Number(this.db.exec('PRAGMA page_count')[0]?.values[0]?.[0] ?? 0);
+    // A drained queue would otherwise keep its peak size on disk, loaded by every hook.
+    if (free > 256 && free * 4 > pages) this.db.exec('VACUUM');
+    return this.db.export();
+  }
+}

@@ -1,0 +1,168 @@
+// The drain's side of the queue: the work that is ready to send, and the results it brings back
+// (delivered, retry with backoff, dead, abandoned in flight).
+import { pickNamespace } from '../contract/namespace.js';
+import type { NamespaceRef } from '../types.js';
+import type { DeadLetters } from './dead-letters.js';
+import { MAX_WAIT_MS } from './retry.js';
+import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, str, type BodyCol, type EventCol } from './rows.js';
+import type { QueueStore } from './store.js';
+import { KIND_UPLOAD } from './task-ids.js';
+import type { BodyResultRow, BodyTask, StoredEvent, TaskResult } from './types.js';
+
+export class Work {
+  constructor(
+    private readonly s: QueueStore,
+    private readonly letters: DeadLetters,
+  ) {}
+
+  /** Unsent events (Indexed and snapshots) whose time has come (all with force), in enqueue order. An unreadable one is dead-lettered (writable views). */
+  readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
+    const s = this.s;
+    const rows = opts.force
+      ? s.sql.all<EventCol>(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
+      : s.sql.all<EventCol>(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [s.now(), limit]);
+    const out: StoredEvent[] = [];
+    for (const r of rows) {
+      const envelope = s.envelopeOf(r);
+      if (envelope === null) {
+        s.unreadableEvents++;
+        if (!s.opts.readonly) {
+          s.sql.transaction(() => {
+            this.letters.event(Number(r.seq), 'local_event_corrupt: its stored envelope is missing or damaged');
+            this.letters.body(Number(r.seq), 'local_event_corrupt: its index event could not be read; run `kitty-sync sync <feature>`');
+          });
+          s.changed = true;
+        }
+        continue;
+      }
+      out.push({
+        event_id: String(r.event_id),
+        seq: Number(r.seq),
+        envelope,
+        created_at: Number(r.created_at),
+        retry_count: Number(r.retry_count),
+        next_attempt_at: Number(r.next_attempt_at),
+        last_error: str(r.last_error),
+      });
+    }
+    return out;
+  }
+
+  /** Body tasks whose time has come (all with force), oldest first. */
+  readyBodies(limit: number, opts: { force?: boolean } = {}): BodyTask[] {
+    const s = this.s;
+    const rows = opts.force ? s.sql.all<BodyCol>(`${BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit]) : s.sql.all<BodyCol>(`${BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [s.now(), limit]);
+    return rows.map((r) => bodyOf(r, (createdAt, seq) => s.uploadId(createdAt, seq)));
+  }
+
+  /**
+   * Remembers uploads that were handed to the network by a drain that then died (its in-flight
+   * journal, lib/inflight.ts): each may still land on the server until `startedAt + settle`.
+   */
+  recordAbandonedUploads(list: { namespace: NamespaceRef; artifact_path: string; content_hash: string; startedAt: number }[]): void {
+    const s = this.s;
+    s.writable();
+    if (list.length === 0) return;
+    s.sql.transaction(() => {
+      for (const u of list) {
+        if (!HASH_RE.test(u.content_hash)) continue;
+        s.recordAbandoned(s.nsId(pickNamespace(u.namespace)), u.artifact_path, bytesOf(u.content_hash), u.startedAt + s.opts.settleMs);
+      }
+    });
+    s.changed = true;
+  }
+
+  /**
+   * Next attempts stored further ahead than now + maxWaitMs (a clock that was fast then, or an
+   * uncapped wait stored by an older version) are brought back to now + maxWaitMs: nothing is parked
+   * for longer than that. Returns how many rows changed.
+   */
+  clampWaits(maxWaitMs: number = MAX_WAIT_MS): number {
+    const s = this.s;
+    s.writable();
+    const limit = s.now() + maxWaitMs;
+    let n = 0;
+    for (const table of ['body_tasks', 'index_events'] as const) n += s.sql.run(`UPDATE ${table} SET next_attempt_at = ? WHERE next_attempt_at > ?`, [limit, limit]);
+    if (n) s.changed = true;
+    return n;
+  }
+
+  /** Records what happened to sent events. A 'dead' event also dead-letters its body task. Unknown ids are ignored. */
+  applyEventResults(results: { event_id: string; result: TaskResult; seq?: number }[]): void {
+    const s = this.s;
+    s.writable();
+    s.sql.transaction(() => {
+      for (const { event_id, result, seq: known } of results) {
+        const seq = s.eventSeq(event_id, known);
+        if (seq === null || result.kind === 'released') continue;
+        s.changed = true;
+        if (result.kind === 'delivered') {
+          s.deleteEvents('seq', seq);
+        } else if (result.kind === 'retry') {
+          s.sql.run('UPDATE index_events SET retry_count = retry_count + 1, last_error = ? WHERE seq = ?', [result.error, seq]);
+          const n = s.sql.count('SELECT retry_count FROM index_events WHERE seq = ?', [seq]);
+          s.sql.run('UPDATE index_events SET next_attempt_at = ? WHERE seq = ?', [s.nextAttempt(n, result.notBeforeMs), seq]);
+        } else {
+          this.letters.event(seq, result.reason);
+          // Without its index entry the body would only ever get index_entry_not_found.
+          this.letters.body(seq, `event_rejected: ${result.reason}`);
+        }
+      }
+    });
+  }
+
+  /**
+   * Records what happened to sent bodies. Unknown ids (superseded meanwhile) are ignored, except that
+   * an abandoned upload is remembered even then (it may still land). A delivery that an abandoned
+   * upload of another version of the artifact could still overtake (its in-flight window ends after
+   * this delivery began) is scheduled once more for after that window: a re-confirmation (issue 11 §4).
+   */
+  applyBodyResults(results: BodyResultRow[]): void {
+    const s = this.s;
+    const sql = s.sql;
+    s.writable();
+    const now = s.now();
+    sql.transaction(() => {
+      // Abandoned uploads whose window closed long ago can no longer matter to any attempt.
+      if (sql.count('SELECT EXISTS (SELECT 1 FROM abandoned WHERE until < ?)', [now - s.opts.settleMs])) {
+        sql.run('DELETE FROM abandoned WHERE until < ?', [now - s.opts.settleMs]);
+        s.changed = true;
+      }
+      for (const { upload_id, result, startedAt, key } of results) {
+        const abandoned = (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && startedAt !== undefined;
+        if (abandoned && key && HASH_RE.test(key.content_hash)) {
+          s.recordAbandoned(s.nsId(pickNamespace(key.namespace)), key.artifact_path, bytesOf(key.content_hash), startedAt + s.opts.settleMs);
+          s.changed = true;
+        }
+        const seq = s.seqOf(KIND_UPLOAD, upload_id);
+        if (seq === null || result.kind === 'released') continue;
+        s.changed = true;
+        if (result.kind === 'delivered') {
+          const r = sql.one<'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id' | 'off' | 'oid' | 'size_bytes'>(
+            'SELECT ns_id, artifact_path, content_hash, pack_id, off, oid, size_bytes FROM body_tasks WHERE seq = ?',
+            [seq],
+          );
+          if (!r) continue;
+          const overtaking = sql.value('SELECT max(until) FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ? AND until > ?', [r.ns_id, r.artifact_path, r.content_hash, startedAt ?? 0]);
+          sql.run('DELETE FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
+          s.deleteBody(seq);
+          if (overtaking !== null && overtaking !== undefined) {
+            // Same content again, no index event (its entry exists), once the older request is surely over.
+            sql.run(
+              `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+               VALUES (?,?,?,?,?,?,0,?,'reconfirm_after_abandoned_upload',?,?,?)`,
+              [r.ns_id, r.artifact_path, r.content_hash, s.nextSeq(), r.size_bytes, now, Math.max(now, Number(overtaking)), r.pack_id, r.off, r.oid],
+            );
+            if (r.pack_id !== null) s.touchedPacks.delete(Number(r.pack_id));
+            else s.removedLegacy.delete(hexOf(r.content_hash));
+          }
+        } else if (result.kind === 'retry') {
+          const n = sql.count('SELECT retry_count FROM body_tasks WHERE seq = ?', [seq]) + 1;
+          sql.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, s.nextAttempt(n, result.notBeforeMs), result.error, seq]);
+        } else {
+          this.letters.body(seq, result.reason);
+        }
+      }
+    });
+  }
+}
