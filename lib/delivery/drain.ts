@@ -48,11 +48,10 @@ export interface DrainOptions {
   capacity?: number;
   onNotice?: (message: string) => void;
   /**
-   * The opening read, when the caller already did it in its own transaction (see firstRead)
-   * while holding the drain lock, whose release function is `drainLock`.
+   * A session the caller opened and did the opening read in, inside its own queue transaction
+   * (see DrainSession). Used when it holds the drain lock; the caller releases it.
    */
-  first?: FirstRead;
-  drainLock?: () => Promise<void>;
+  session?: DrainSession;
   /** Called as bodies finish: (done, total known so far). */
   onProgress?: (done: number, total: number) => void;
   /** A directory git can run in (work tree or git dir): a damaged stored body is re-read from Git there. */
@@ -143,15 +142,17 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   const ledger = new Ledger(queueOpts);
   // The drain lock is taken before the first read: work read outside it could be stale by the time
   // it is sent (another drainer delivering a newer version meanwhile), and an older version would
-  // then overwrite a newer one.
-  const release = opts.transport ? (opts.first ? opts.drainLock ?? null : await tryDrainLock(opts.stateDir, opts.onNotice)) : null;
+  // then overwrite a newer one. A caller's session that holds the lock and has read comes with both;
+  // otherwise this drain opens its own (and releases it).
+  const given = opts.session?.locked && opts.session.first ? opts.session : null;
+  const session = given ?? (await DrainSession.open(opts.stateDir, opts.transport, opts.onNotice));
   // Only the drain-lock holder compacts packs: nobody else reads them while it runs.
-  queueOpts.compact = release !== null;
+  queueOpts.compact = session.locked;
   const bodies = new BodySource(opts.stateDir, opts.repoDir);
   try {
     let first: FirstRead;
     try {
-      first = opts.first && release ? opts.first : await ledger.commit((q) => firstRead(q, { ...opts, transport: release ? opts.transport : null }));
+      first = session.first ?? (await ledger.commit((q) => session.read(q, opts)));
     } catch (err) {
       if (!(err instanceof LockTimeoutError)) throw err;
       // Another process holds the queue (a big save): leave it all for the next run.
@@ -166,7 +167,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     }
     if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
     if (!opts.transport) return finish('no_server', first.stats);
-    if (!release || !first.work) return finish('busy', first.stats);
+    if (!session.locked || !first.work) return finish('busy', first.stats);
     const transport = opts.transport;
 
     const deadline = new AbortController();
@@ -207,7 +208,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     }
   } finally {
     bodies.close();
-    await release?.();
+    if (session !== given) await session.release();
   }
 }
 
@@ -263,10 +264,49 @@ export interface FirstRead {
 }
 
 /**
- * The drain's opening read, inside a queue transaction the caller may already hold (the
- * pipeline runs it in its enqueue transaction: one save fewer per hook).
+ * The drain lock and the drain's opening read, with one lifecycle: open (try the lock) → read
+ * (inside a queue transaction the caller may already hold: the pipeline reads in its merge
+ * transaction, one save fewer per hook) → drain({ session }) → release. Whoever opens a session
+ * releases it, in a `finally`; release is idempotent, so an early release (nothing to drain) is safe.
  */
-export function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
+export class DrainSession {
+  private opening: FirstRead | null = null;
+
+  private constructor(
+    private readonly transport: DrainTransport | null,
+    private lock: (() => Promise<void>) | null,
+  ) {}
+
+  /** Tries the drain lock, without waiting (another drainer: not locked). No transport: nothing will be sent, no lock. */
+  static async open(stateDir: string, transport: DrainTransport | null, onNotice?: (m: string) => void): Promise<DrainSession> {
+    return new DrainSession(transport, transport ? await tryDrainLock(stateDir, onNotice) : null);
+  }
+
+  /** Holds the drain lock: this session may send (and compact packs). */
+  get locked(): boolean {
+    return this.lock !== null;
+  }
+
+  /** The opening read, once done. */
+  get first(): FirstRead | null {
+    return this.opening;
+  }
+
+  /** The opening read, inside the caller's queue transaction; without the lock it reads no work (nor the in-flight journal). */
+  read(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force'>): FirstRead {
+    this.opening = firstRead(q, { stale: opts.stale, force: opts.force, transport: this.lock ? this.transport : null });
+    return this.opening;
+  }
+
+  async release(): Promise<void> {
+    const lock = this.lock;
+    this.lock = null;
+    await lock?.();
+  }
+}
+
+/** The drain's opening read (see DrainSession.read). */
+function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
   const since = Date.now();
   q.clampWaits();
   // With a transport the caller holds the drain lock: a journal found now belongs to a dead drain.
@@ -563,7 +603,7 @@ function unauthorizedMessage(): string {
 }
 
 /** One drainer at a time: a second process skips draining instead of waiting. */
-export async function tryDrainLock(stateDir: string, onNotice?: (m: string) => void): Promise<(() => Promise<void>) | null> {
+async function tryDrainLock(stateDir: string, onNotice?: (m: string) => void): Promise<(() => Promise<void>) | null> {
   try {
     // The lock is held for the whole drain (network I/O included), so it is separate from the queue lock.
     const lock = await acquireLock(path.join(stateDir, 'drain'), path.join(stateDir, 'drain.lock'), { timeoutMs: 0, onNotice });

@@ -11,7 +11,7 @@ import { artifactKey } from '../contract/namespace.js';
 import { LockTimeoutError } from '../queue/lock.js';
 import { writePack } from '../queue/pack.js';
 import { pendingMarkerPath, readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
-import { drain, firstRead, tryDrainLock, type DrainReport, type DrainTransport, type FirstRead } from '../delivery/drain.js';
+import { drain, DrainSession, type DrainReport, type DrainTransport } from '../delivery/drain.js';
 import { touchNoFollow } from '../state-fs.js';
 import { mark } from '../trace.js';
 
@@ -81,48 +81,50 @@ export async function runSync(input: RunInput): Promise<RunReport> {
 
   const remaining = (): number | null => (input.deadlineAt === undefined ? input.budgetMs : Math.max(0, input.deadlineAt - Date.now()));
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
-  // Taken before the merge transaction so the drain's opening read can ride in it (see drain()).
-  const drainLock = input.transport && pack ? await tryDrainLock(input.stateDir, notice) : null;
-  const drainOpts = { stale: input.stale, force: input.force, transport: drainLock ? input.transport : null };
-  let first: FirstRead | undefined;
+  // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
+  // in it; released here, once, however the run ends (the drain only uses it).
+  const session = pack ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
   const deferred = pack !== null && input.deadlineAt !== undefined && left !== null && left < MERGE_BASE_MS + pack.header.bodies.length * MERGE_MS_PER_TASK;
-  if (deferred) await drainLock?.();
-  if (pack && !deferred) {
-    try {
-      first = await withQueue({ ...queueOpts, own: pack, lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
-        Object.assign(merged, q.lastMerge ?? {});
-        return firstRead(q, drainOpts);
-      });
-    } catch (err) {
-      await drainLock?.();
-      if (!(err instanceof LockTimeoutError)) throw err;
-      busy = { holderPid: err.holder?.pid ?? null };
-    }
-  }
-  mark('merged');
-
   let drained: DrainReport;
-  if (busy || deferred) {
-    drained = { stop: 'busy', outcomes: [], events: { sent: 0, delivered: 0, rejected: 0, retried: 0 }, message: null, stats: await statsWithoutLock(input) };
-  } else {
-    drained = await drain({
-      stateDir: input.stateDir,
-      transport: input.transport,
-      budgetMs: remaining(),
-      force: input.force,
-      concurrency: input.concurrency,
-      stale: input.stale,
-      capacity: input.capacity,
-      onNotice: notice,
-      onProgress: input.onProgress,
-      repoDir: input.repoDir,
-      settleMs: input.settleMs,
-      lockWaitMs: input.lockWaitMs,
-      // Handed over with the lock, which the drain releases; without the lock the drain reports busy.
-      ...(first && drainLock ? { first, drainLock } : {}),
-    });
+  try {
+    if (pack && !deferred) {
+      try {
+        await withQueue({ ...queueOpts, own: pack, lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
+          Object.assign(merged, q.lastMerge ?? {});
+          session?.read(q, { stale: input.stale, force: input.force });
+        });
+      } catch (err) {
+        if (!(err instanceof LockTimeoutError)) throw err;
+        busy = { holderPid: err.holder?.pid ?? null };
+      }
+    }
+    mark('merged');
+
+    if (busy || deferred) {
+      await session?.release(); // nothing drains in this run: free the drain lock at once
+      drained = { stop: 'busy', outcomes: [], events: { sent: 0, delivered: 0, rejected: 0, retried: 0 }, message: null, stats: await statsWithoutLock(input) };
+    } else {
+      drained = await drain({
+        stateDir: input.stateDir,
+        transport: input.transport,
+        budgetMs: remaining(),
+        force: input.force,
+        concurrency: input.concurrency,
+        stale: input.stale,
+        capacity: input.capacity,
+        onNotice: notice,
+        onProgress: input.onProgress,
+        repoDir: input.repoDir,
+        settleMs: input.settleMs,
+        lockWaitMs: input.lockWaitMs,
+        // With the lock and the opening read; without the lock the drain tries its own.
+        ...(session ? { session } : {}),
+      });
+    }
+  } finally {
+    await session?.release();
   }
   const refused = new Set(merged.refusedArtifacts.map(contentKey));
   const { refusedArtifacts: _r, spools: _s, events: _e, ...enqueue } = merged;
