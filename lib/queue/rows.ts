@@ -17,6 +17,18 @@ export const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
 export const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
 export const numOrNull = (v: SqlValue): number | null => (v === null || v === undefined ? null : Number(v));
 
+function named<K extends string>(cols: string[], values: SqlValue[]): Row<K> {
+  const row: Record<string, SqlValue> = {};
+  for (let i = 0; i < cols.length; i++) row[cols[i]] = values[i];
+  return row as Row<K>;
+}
+
+/** The rows of a one-off query (migrations: no statement worth caching), keyed by column name. */
+export function queryRows<K extends string>(db: Database, sql: string): Row<K>[] {
+  const res = db.exec(sql)[0];
+  return res ? res.values.map((v) => named<K>(res.columns, v)) : [];
+}
+
 /** Prepared statements (cached per SQL text) with their column names, and the transaction helper. */
 export class Sql {
   private readonly stmts = new Map<string, { stmt: Statement; cols: string[] }>();
@@ -33,18 +45,12 @@ export class Sql {
     return p;
   }
 
-  private static named<K extends string>(cols: string[], values: SqlValue[]): Row<K> {
-    const row: Record<string, SqlValue> = {};
-    for (let i = 0; i < cols.length; i++) row[cols[i]] = values[i];
-    return row as Row<K>;
-  }
-
   all<K extends string>(sql: string, params: BindParams = []): Row<K>[] {
     const { stmt, cols } = this.prepared(sql);
     stmt.bind(params);
     const rows: Row<K>[] = [];
     try {
-      while (stmt.step()) rows.push(Sql.named<K>(cols, stmt.get()));
+      while (stmt.step()) rows.push(named<K>(cols, stmt.get()));
     } finally {
       stmt.reset();
     }
@@ -55,7 +61,7 @@ export class Sql {
     const { stmt, cols } = this.prepared(sql);
     stmt.bind(params);
     try {
-      return stmt.step() ? Sql.named<K>(cols, stmt.get()) : undefined;
+      return stmt.step() ? named<K>(cols, stmt.get()) : undefined;
     } finally {
       stmt.reset();
     }

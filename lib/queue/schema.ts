@@ -10,7 +10,11 @@ import { createHash } from 'node:crypto';
 import type { Database } from 'sql.js';
 import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, snapshotUuid, type EventRecord, type SnapshotRecord } from '../collect/events.js';
 import { artifactKey, namespaceKey } from '../contract/namespace.js';
+import { nsOf, queryRows, type NsCol, type Row } from './rows.js';
 import { encodeId, KIND_EVENT, nodeBits } from './task-ids.js';
+
+/** A v2/v3 commit context's columns (contexts c). */
+type CtxCol = 'project_slug' | 'repo_slug' | 'git_branch' | 'head_commit_sha' | 'team_slug';
 
 export const SCHEMA_VERSION = 4;
 
@@ -254,8 +258,7 @@ export function createSchema(db: Database, nodeId: string): void {
 /** Version of an existing database; throws SchemaError(corrupt) when it is not a queue database. */
 export function schemaVersion(db: Database): number {
   const names = new Set<string>();
-  const res = db.exec("SELECT name FROM sqlite_master WHERE type = 'table'");
-  for (const row of res[0]?.values ?? []) names.add(String(row[0]));
+  for (const { name } of queryRows<'name'>(db, "SELECT name FROM sqlite_master WHERE type = 'table'")) names.add(String(name));
   if (!names.has('meta')) throw new SchemaError('it has no meta table (not a kitty-sync queue)', true);
   const raw = getMeta(db, 'schema_version');
   const version = Number(raw);
@@ -298,21 +301,27 @@ function migrate1to2(db: Database): void {
 
   // Body tasks first, oldest first; remember which seq each v1 event id got.
   const seqByEvent = new Map<string, number>();
-  const tasks = db.exec(`SELECT project_uuid, feature_slug, target_branch, mission_key, manifest_version, artifact_path, content_hash,
-      size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error FROM v1_body_tasks ORDER BY created_at, upload_id`);
-  for (const r of tasks[0]?.values ?? []) {
-    const ns = nsId(r.slice(0, 5).map(String));
+  const tasks = queryRows<NsCol | 'artifact_path' | 'content_hash' | 'size_bytes' | 'event_id' | 'created_at' | 'retry_count' | 'next_attempt_at' | 'last_error'>(
+    db,
+    `SELECT project_uuid, feature_slug, target_branch, mission_key, manifest_version, artifact_path, content_hash,
+      size_bytes, event_id, created_at, retry_count, next_attempt_at, last_error FROM v1_body_tasks ORDER BY created_at, upload_id`,
+  );
+  for (const r of tasks) {
+    const ns = nsId([r.project_uuid, r.feature_slug, r.target_branch, r.mission_key, r.manifest_version].map(String));
     const s = ++seq;
     db.run(
       `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error)
        VALUES (?,?,?,?,?,?,?,?,?)`,
-      [ns, r[5], hashBytes(r[6]), s, Number(r[7]) || 0, Number(r[9]) || 0, Number(r[10]) || 0, Number(r[11]) || 0, r[12]],
+      [ns, r.artifact_path, hashBytes(r.content_hash), s, Number(r.size_bytes) || 0, Number(r.created_at) || 0, Number(r.retry_count) || 0, Number(r.next_attempt_at) || 0, r.last_error],
     );
-    if (r[8] !== null) seqByEvent.set(String(r[8]), s);
+    if (r.event_id !== null) seqByEvent.set(String(r.event_id), s);
   }
 
-  const events = db.exec('SELECT event_id, envelope, created_at, retry_count, next_attempt_at, last_error FROM v1_index_events ORDER BY created_at, event_id');
-  for (const [eventId, envelope, createdAt, retries, next, lastError] of events[0]?.values ?? []) {
+  const events = queryRows<'event_id' | 'envelope' | 'created_at' | 'retry_count' | 'next_attempt_at' | 'last_error'>(
+    db,
+    'SELECT event_id, envelope, created_at, retry_count, next_attempt_at, last_error FROM v1_index_events ORDER BY created_at, event_id',
+  );
+  for (const { event_id: eventId, envelope, created_at: createdAt, retry_count: retries, next_attempt_at: next, last_error: lastError } of events) {
     let env: { payload?: Record<string, unknown> } & Record<string, unknown> = {};
     try {
       env = JSON.parse(String(envelope)) as typeof env;
@@ -351,8 +360,8 @@ function migrate1to2(db: Database): void {
     );
   }
 
-  const dead = db.exec('SELECT id, kind, ref_id, task, reason, failed_at FROM v1_dead_letters');
-  for (const [id, kind, refId, task, reason, failedAt] of dead[0]?.values ?? []) {
+  const dead = queryRows<'id' | 'kind' | 'ref_id' | 'task' | 'reason' | 'failed_at'>(db, 'SELECT id, kind, ref_id, task, reason, failed_at FROM v1_dead_letters');
+  for (const { id, kind, ref_id: refId, task, reason, failed_at: failedAt } of dead) {
     let t: Record<string, unknown> = {};
     try {
       t = JSON.parse(String(task)) as Record<string, unknown>;
@@ -381,7 +390,7 @@ function migrate1to2(db: Database): void {
  * and snapshots are queued in snapshot_events.
  */
 function migrate2to3(db: Database): void {
-  const cols = db.exec('PRAGMA table_info(contexts)')[0]?.values.map((r) => String(r[1])) ?? [];
+  const cols = queryRows<'name'>(db, 'PRAGMA table_info(contexts)').map((c) => String(c.name));
   if (!cols.includes('team_slug')) {
     db.exec(`ALTER TABLE contexts RENAME TO v2_contexts;
       CREATE TABLE contexts (
@@ -417,53 +426,60 @@ function migrate3to4(db: Database): void {
   const node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
   const envelopeNode = envelopeNodeId();
   const orNull = (v: unknown): string | null => (v === null || v === '' ? null : String(v));
-  const context = (r: unknown[], i: number) => ({ team_slug: String(r[i + 4] ?? 'local'), project_slug: String(r[i]), repo_slug: orNull(r[i + 1]), git_branch: orNull(r[i + 2]), head_commit_sha: orNull(r[i + 3]) });
-  const ns = (r: unknown[], i: number) => ({ project_uuid: String(r[i]), feature_slug: String(r[i + 1]), target_branch: String(r[i + 2]), mission_key: String(r[i + 3]), manifest_version: String(r[i + 4]) });
+  const context = (r: Row<CtxCol>) => ({ team_slug: String(r.team_slug ?? 'local'), project_slug: String(r.project_slug), repo_slug: orNull(r.repo_slug), git_branch: orNull(r.git_branch), head_commit_sha: orNull(r.head_commit_sha) });
   const insert = (seq: number, eventId: string, skey: string, ident: string, envelope: unknown, lamport: number, createdAt: number, retry: unknown, next: unknown, lastError: unknown) =>
     db.run(
       `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
        VALUES (?,?,?,?,NULL,NULL,NULL,?,?,?,?,?,?)`,
       [seq, eventId, supersedeKey(skey), supersedeKey(ident), JSON.stringify(envelope), lamport, createdAt, Number(retry), Number(next), (lastError as string | null) ?? null],
     );
-  const indexed = db.exec(`SELECT e.seq, e.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
+  type QueuedCol = NsCol | CtxCol | 'seq' | 'created_at' | 'lamport_clock' | 'retry_count' | 'next_attempt_at' | 'last_error';
+  const indexed = queryRows<QueuedCol | 'artifact_path' | 'content_hash' | 'size_bytes' | 'artifact_key' | 'artifact_class' | 'wp_id' | 'step_id' | 'required'>(
+    db,
+    `SELECT e.seq, e.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
       c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha, c.team_slug,
-      COALESCE(e.artifact_path, b.artifact_path), lower(hex(COALESCE(e.content_hash, b.content_hash))), COALESCE(e.size_bytes, b.size_bytes),
+      COALESCE(e.artifact_path, b.artifact_path) AS artifact_path, lower(hex(COALESCE(e.content_hash, b.content_hash))) AS content_hash,
+      COALESCE(e.size_bytes, b.size_bytes) AS size_bytes,
       e.artifact_key, e.artifact_class, e.wp_id, e.step_id, e.required, e.lamport_clock, e.retry_count, e.next_attempt_at, e.last_error
     FROM v3_index_events e LEFT JOIN body_tasks b ON b.seq = e.seq
-    JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`);
-  for (const r of indexed[0]?.values ?? []) {
-    const seq = Number(r[0]);
-    const createdAt = Number(r[1]);
+    JOIN namespaces n ON n.ns_id = COALESCE(e.ns_id, b.ns_id) JOIN contexts c ON c.ctx_id = e.ctx_id`,
+  );
+  for (const r of indexed) {
+    const seq = Number(r.seq);
+    const createdAt = Number(r.created_at);
     const rec: EventRecord = {
       event_id: encodeId(node, KIND_EVENT, createdAt, seq),
-      namespace: ns(r, 2),
-      context: context(r, 7),
-      artifact_path: String(r[12]),
-      content_hash: String(r[13]),
-      size_bytes: Number(r[14]),
+      namespace: nsOf(r),
+      context: context(r),
+      artifact_path: String(r.artifact_path),
+      content_hash: String(r.content_hash),
+      size_bytes: Number(r.size_bytes),
       classification: {
-        artifact_key: String(r[15]),
-        artifact_class: String(r[16]),
-        wp_id: r[17] === null ? null : String(r[17]),
-        step_id: r[18] === null ? null : String(r[18]),
-        required_status: Number(r[19]) ? 'required' : 'optional',
+        artifact_key: String(r.artifact_key),
+        artifact_class: String(r.artifact_class),
+        wp_id: r.wp_id === null ? null : String(r.wp_id),
+        step_id: r.step_id === null ? null : String(r.step_id),
+        required_status: Number(r.required) ? 'required' : 'optional',
       },
       node_id: envelopeNode,
-      lamport_clock: Number(r[20]),
+      lamport_clock: Number(r.lamport_clock),
       timestamp_ms: createdAt,
     };
-    insert(seq, rec.event_id, artifactKey(rec.namespace, rec.artifact_path), rec.content_hash, buildIndexEvent(rec), rec.lamport_clock, createdAt, r[21], r[22], r[23]);
+    insert(seq, rec.event_id, artifactKey(rec.namespace, rec.artifact_path), rec.content_hash, buildIndexEvent(rec), rec.lamport_clock, createdAt, r.retry_count, r.next_attempt_at, r.last_error);
   }
-  const snapshots = db.exec(`SELECT s.seq, s.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
+  const snapshots = queryRows<QueuedCol | 'facts'>(
+    db,
+    `SELECT s.seq, s.created_at, n.project_uuid, n.feature_slug, n.target_branch, n.mission_key, n.manifest_version,
       c.project_slug, c.repo_slug, c.git_branch, c.head_commit_sha, c.team_slug, s.facts, s.lamport_clock, s.retry_count, s.next_attempt_at, s.last_error
-    FROM snapshot_events s JOIN namespaces n ON n.ns_id = s.ns_id JOIN contexts c ON c.ctx_id = s.ctx_id`);
-  for (const r of snapshots[0]?.values ?? []) {
-    const seq = Number(r[0]);
-    const createdAt = Number(r[1]);
+    FROM snapshot_events s JOIN namespaces n ON n.ns_id = s.ns_id JOIN contexts c ON c.ctx_id = s.ctx_id`,
+  );
+  for (const r of snapshots) {
+    const seq = Number(r.seq);
+    const createdAt = Number(r.created_at);
     const eventId = encodeId(node, KIND_EVENT, createdAt, seq);
-    const facts = JSON.parse(String(r[12])) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
-    const rec: SnapshotRecord = { event_id: eventId, snapshot_id: snapshotUuid(eventId), namespace: ns(r, 2), ...facts, context: context(r, 7), node_id: envelopeNode, lamport_clock: Number(r[13]), timestamp_ms: createdAt };
-    insert(seq, eventId, snapshotKey(rec.namespace), String(r[12]), buildSnapshotEvent(rec), rec.lamport_clock, createdAt, r[14], r[15], r[16]);
+    const facts = JSON.parse(String(r.facts)) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
+    const rec: SnapshotRecord = { event_id: eventId, snapshot_id: snapshotUuid(eventId), namespace: nsOf(r), ...facts, context: context(r), node_id: envelopeNode, lamport_clock: Number(r.lamport_clock), timestamp_ms: createdAt };
+    insert(seq, eventId, snapshotKey(rec.namespace), String(r.facts), buildSnapshotEvent(rec), rec.lamport_clock, createdAt, r.retry_count, r.next_attempt_at, r.last_error);
   }
   db.exec('DROP TABLE v3_index_events; DROP TABLE snapshot_events; DROP TABLE contexts;');
 }
