@@ -1,6 +1,6 @@
 // The drain's in-flight journal (issue 11 §4): before a pass sends bodies, the drain (holding the
 // drain lock) writes which artifact versions it is about to hand to the network and when. A drain
-// that ends normally reports each one's result (lib/queue.ts applyBodyResults) and removes the
+// that ends normally reports each one's result (lib/queue/work.ts applyBodyResults) and removes the
 // file; a file found by the next drain means its writer died mid-send (kill -9, crash, watchdog),
 // so those uploads may still land on the server and are remembered as abandoned. One small write
 // per pass, no fsync and no queue save: a killed process's writes survive in the page cache, and

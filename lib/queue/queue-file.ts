@@ -1,5 +1,5 @@
 // The queue's file on disk: loading sql.js, opening and validating the database bytes, moving a
-// corrupt file aside, and writing a new version durably. What the rows mean is lib/queue.ts.
+// corrupt file aside, and writing a new version durably. What the rows mean is queue.ts and its pieces.
 import { setFlagsFromString } from 'node:v8';
 import { closeSync, constants, openSync, promises as fsp, readdirSync, readFileSync, readSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,5 +1,5 @@
 // The durable upload queue (SPEC §6, issues 3 and 11): a sql.js database of metadata in the state
-// directory; bodies and index-event envelopes in packs beside it (lib/pack.ts) that rows point
+// directory; bodies and index-event envelopes in packs beside it (pack.ts) that rows point
 // into. Captures arrive as spools written without any lock; whoever holds the queue lock merges
 // every complete spool, each in one transaction and exactly once (the pack's name is recorded in
 // the same save). Every read-modify-write runs under the inter-process lock (lock.ts) with an

@@ -210,7 +210,7 @@ CREATE TABLE IF NOT EXISTS snapshot_events (
 );
 `;
 
-/** Tables of schema version 1 (see migrations in queue.ts). */
+/** Tables of schema version 1 (see the migrations below). */
 export const V1_TABLES = ['meta', 'body_tasks', 'index_events', 'dead_letters'] as const;
 
 /** Creates the current tables and indexes. */

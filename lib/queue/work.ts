@@ -57,7 +57,7 @@ export class Work {
 
   /**
    * Remembers uploads that were handed to the network by a drain that then died (its in-flight
-   * journal, lib/inflight.ts): each may still land on the server until `startedAt + settle`.
+   * journal, lib/delivery/inflight.ts): each may still land on the server until `startedAt + settle`.
    */
   recordAbandonedUploads(list: { namespace: NamespaceRef; artifact_path: string; content_hash: string; startedAt: number }[]): void {
     const s = this.s;

@@ -82,7 +82,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const remaining = (): number | null => (input.deadlineAt === undefined ? input.budgetMs : Math.max(0, input.deadlineAt - Date.now()));
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
   // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
-  // in it; released here, once, however the run ends (the drain only uses it).
+  // in it; released by this function however the run ends (the drain only uses it).
   const session = pack ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
