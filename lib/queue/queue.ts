@@ -32,16 +32,17 @@ import {
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { getMeta, SCHEMA_VERSION, setMeta, snapshotKey, supersedeKey } from './schema.js';
 import { fsyncDir } from './bodystore.js';
-import { ensureDir, entryKind, moveAside as moveEntryAside, touchNoFollow } from '../state-fs.js';
+import { ensureDir, entryKind, moveAside as moveEntryAside } from '../state-fs.js';
+import { pendingMarkerPath, touchPendingMarker, writePendingMarker, type QueueHold } from './marker.js';
 import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
 import type { CommitContext, DossierEvent, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
 
 import { mark } from '../trace.js';
 import { DEFAULT_CAPACITY, DEFAULT_REQUEST_TIMEOUT_MS, SETTLE_MARGIN_MS } from '../config.js';
 export { dbPath, preloadQueue } from './queue-file.js';
+export { pendingMarkerPath } from './marker.js';
 
 export const LOCK_FILE = 'queue.lock';
-export const PENDING_MARKER = 'pending';
 /**
  * How long after an upload was handed to the network it can no longer be in flight: the transport's
  * request timeout plus its timer cohort window and a margin. See `abandoned` (schema.ts).
@@ -175,9 +176,6 @@ export interface RetryResult {
   unavailable: string[];
 }
 
-export function pendingMarkerPath(stateDir: string): string {
-  return path.join(stateDir, PENDING_MARKER);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The queue view.
@@ -1041,6 +1039,24 @@ export class Queue {
     return out;
   }
 
+  /**
+   * What the pending marker records (marker.ts). The queue is held when index events wait in backoff
+   * (they fail only as a batch: the server was unreachable or failing) and nothing can be sent
+   * before the earliest next attempt.
+   */
+  hold(): QueueHold {
+    const now = this.opts.now();
+    const [events, firstEvent] = this.one('SELECT COUNT(*), MIN(next_attempt_at) FROM index_events') ?? [0, null];
+    const info = { pending: this.count('SELECT COUNT(*) FROM body_tasks'), events_pending: Number(events), last_error: null as string | null };
+    if (Number(events) === 0 || Number(firstEvent) <= now) return { hold_until: 0, ...info };
+    // Bodies whose event already went are not held by the events' backoff.
+    const firstBody = this.one('SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq)')?.[0];
+    const until = Math.min(Number(firstEvent), firstBody === null || firstBody === undefined ? Infinity : Number(firstBody));
+    if (until <= now) return { hold_until: 0, ...info };
+    info.last_error = str(this.one('SELECT last_error FROM index_events WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1')?.[0] ?? null);
+    return { hold_until: Math.min(until, now + MAX_WAIT_MS), ...info };
+  }
+
   hasPending(): boolean {
     return !!this.one('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)')?.[0];
   }
@@ -1292,8 +1308,8 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
   const doomed = q.collectPacks(opts.compact === true);
   const pending = q.hasPending();
   const marker = pendingMarkerPath(stateDir);
-  // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
-  if (pending) touchNoFollow(marker, opts.onNotice);
+  // Written before the save: a crash in between leaves a harmless extra marker, never a missing one.
+  if (pending) writePendingMarker(stateDir, q.hold(), opts.onNotice);
   // The directory entries of packs this save starts referring to (renamed in by their writers,
   // without a directory fsync) are made durable before the rows that point at them.
   if (q.newPackRefs && entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
@@ -1309,7 +1325,7 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
       /* not there */
     }
     // A spool written after this merge's listing must still make the next hook start Node.
-    if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchNoFollow(marker, opts.onNotice);
+    if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchPendingMarker(stateDir, opts.onNotice);
   }
   // v2 body files: collected once no row uses any.
   // Only a real directory: a link there is never followed (its files are not ours to delete).

@@ -183,6 +183,9 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     deadlineAt,
     lockWaitMs: Math.min(HOOK_LOCK_WAIT_MS, Math.max(0, deadlineAt - Date.now())),
     repoDir: repo.paths.root,
+    // A commit while the server is away costs a spool write, not a load of the whole queue; a push
+    // (rarer, and where a user expects delivery) always tries.
+    respectHold: inv.name === 'post-commit',
     onNotice: notice,
     // The spool is durable: this commit is captured even if the rest of the run dies.
     onCaptured: () => {
