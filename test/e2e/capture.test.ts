@@ -209,7 +209,7 @@ test('no re-confirmation without an abandoned upload: an ordinary v1 then v2 sen
   t.deepEqual(sends.map((e) => e.status), ['uploaded', 'uploaded']);
 });
 
-test('5,000-file commit: spooled within the budget (git held for at most budget + start-up), delivered by a later drain', async (t) => {
+test('5,000-file commit: git held for at most budget + start-up (a capture that cannot fit goes on in the background), every file delivered', async (t) => {
   const repo = await setup(t);
   const slug = '007-huge';
   const N = 5000;
@@ -229,24 +229,28 @@ test('5,000-file commit: spooled within the budget (git held for at most budget 
   t.is(c.code, 0);
   // The agent's own phases (KITTY_SYNC_TRACE): from the loaded modules to its last step.
   const at = (label: string): number => Number(new RegExp(`trace:\\s+(\\d+) ms .*  ${label}$`, 'm').exec(c.stderr)?.[1] ?? NaN);
-  const marks = [...c.stderr.matchAll(/trace:\s+(\d+) ms/g)].map((m) => Number(m[1]));
   const loaded = at('hook modules loaded');
-  const spooled = at('spooled');
-  const end = Math.max(...marks);
-  t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); agent: start-up ${loaded} ms, capture ${spooled - loaded} ms, all ${end - loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms`);
-  t.false(Number.isNaN(spooled), c.stderr.slice(-3000));
-  if (spooled - loaded <= budget) {
-    // Captured within the budget: everything after start-up (merge, drain included) ended by the budget,
-    // and git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook).
-    t.true(end - loaded <= budget + emptyNode, `the agent ran ${end - loaded} ms after start-up`);
-    t.true(c.ms - plain.ms <= budget + 2 * emptyNode + loaded, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
-  } else {
-    // A machine too slow (or too loaded) to read 5,000 files from git within the budget: the capture
-    // is kept, and nothing more (merge, drain) is done after it; bench/hook measures the target.
-    t.true(end - spooled <= emptyNode, `the agent went on ${end - spooled} ms after its capture`);
+  const background = /the capture goes on in the background \(pid (\d+)\)/.exec(c.stderr);
+  t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); start-up ${loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms; ${background ? 'captured in the background' : 'captured within the budget'}`);
+  // Either way git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook;
+  // the slack scales with the empty Node hook measured here).
+  t.true(c.ms - plain.ms <= boundFor(budget + loaded, emptyNode), `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
+  if (background) {
+    // A machine that cannot read 5,000 files from git within the budget: the detached hook captures,
+    // merges and delivers them on its own.
+    const pid = Number(background[1]);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const start = Date.now(); alive() && Date.now() - start < 240_000; ) await sleep(250);
+    t.false(alive(), 'the background capture finished');
   }
-  const spools = readdirSync(path.join(repo.stateDir, 'spool')).filter((f) => f.endsWith('.ksp'));
-  t.true(spools.length >= 1, 'captured in a spool');
+  t.is(readFileSync(path.join(repo.stateDir, 'watermark', 'main'), 'utf8').trim(), c.sha, 'the watermark moved once the capture was written');
   const drain = await cli(repo.root, ['drain'], { KITTY_SYNC_SERVER_URL: receiver().url });
   t.is(drain.code, 0, drain.stderr.slice(-2000));
   const got = receiver().artifacts().filter((a) => a.namespace.project_uuid === repo.uuid);
