@@ -5,15 +5,13 @@ import test from 'ava';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { spawnReceiver } from '../support/receiver.js';
 import { blobAt, commit, feature, fileReceiver, installHooks, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
 import { boundFor } from '../support/timing.js';
-import { CLI_PATH, cli } from '../support/proc.js';
+import { CLI_PATH, cli, holdQueueLock } from '../support/proc.js';
 
 const receiver = fileReceiver(test);
-const holder = fileURLToPath(new URL('../support/lock-holder.js', import.meta.url));
 
 async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
   const repo = await newRepo();
@@ -29,18 +27,6 @@ async function assertLatest(t: { deepEqual(a: unknown, b: unknown, m?: string): 
     const want = await blobAt(repo.root, rev, `kitty-specs/${slug}/${p}`);
     t.deepEqual(got === null ? null : Buffer.from(got, 'utf8'), want, `${slug}/${p} at ${rev.slice(0, 8)}`);
   }
-}
-
-/** A child process that takes the repository's queue lock and keeps it until killed. */
-async function holdQueueLock(t: { teardown(fn: () => void): void }, stateDir: string) {
-  mkdirSync(stateDir, { recursive: true });
-  const child = spawn(process.execPath, [holder, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
-    child.on('exit', () => reject(new Error('lock holder exited early')));
-  });
-  return child;
 }
 
 test('a commit while another live process holds the queue lock returns within its budget; its change is delivered later', async (t) => {

@@ -1,6 +1,7 @@
 // Child processes as a user starts them: the environment (a fixed git identity, none of the caller's
 // git, kitty-sync or husky settings), a runner that never throws on a non-zero exit, and the built CLI.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -99,6 +100,7 @@ export function prng(seed: number): () => number {
  */
 export async function holdQueueLock(t: { teardown(fn: () => unknown): void }, stateDir: string): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./lock-holder.js', import.meta.url));
+  mkdirSync(stateDir, { recursive: true });
   const holder = spawn(process.execPath, [script, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => holder.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
