@@ -63,6 +63,11 @@ export const WATCHDOG_GRACE_MS = 10_000;
 /** Set in the environment of a detached hook (see `detach`): it has this long, and never detaches again. */
 export const BACKGROUND_ENV = 'KITTY_SYNC_BACKGROUND';
 const BACKGROUND_BUDGET_MS = 10 * 60_000;
+/**
+ * Fewer changed files than this never detach: such a capture is late only on a starved machine,
+ * where it ends soon after the budget anyway, and a commit's output should say what was sent.
+ */
+const DETACH_MIN_FILES = 200;
 
 /** One pushed ref update as Git reports it on the pre-push hook's stdin. */
 export interface RefUpdate {
@@ -145,8 +150,8 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   // A capture that cannot be read from Git within the budget (thousands of files) goes on in a
   // detached process: Git is held for the budget, not for the capture (issue 11 §2). The watermark
   // moves only once that capture is written, so nothing is missed if it dies too.
-  if (inv.detach && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, deadlineAt)) === 'late') {
-    const files = targets.reduce((n, t) => n + t.paths.length, 0);
+  const files = targets.reduce((n, t) => n + t.paths.length, 0);
+  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, deadlineAt)) === 'late') {
     const pid = inv.detach();
     inv.print(
       pid

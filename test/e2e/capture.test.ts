@@ -6,19 +6,14 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnReceiver } from '../support/receiver.js';
-import { blobAt, commit, feature, fileReceiver, installHooks, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
+import { blobAt, commit, feature, fileReceiver, installedRepo, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
 import { boundFor } from '../support/timing.js';
-import { CLI_PATH, cli, holdQueueLock } from '../support/proc.js';
+import { CLI_PATH, cleanEnv, cli, holdQueueLock } from '../support/proc.js';
 
 const receiver = fileReceiver(test);
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
-  const repo = await newRepo();
-  t.teardown(repo.cleanup);
-  await installHooks(repo.root);
-  return repo;
-}
+const setup = installedRepo;
 
 /** The receiver's latest content of a path equals the bytes committed at `rev`. */
 async function assertLatest(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, repo: HookRepo, slug: string, rev: string, paths: string[]): Promise<void> {
@@ -88,7 +83,7 @@ test('a skipped hook (KITTY_SYNC=0) and a killed one are healed by the next comm
   // Killed: the agent is SIGKILLed as soon as it appears (before it could capture anything).
   await writeFiles(repo.root, { [`kitty-specs/${slug}/tasks/WP01-first.md`]: '# WP01, whose hook was killed\n' });
   await gitOk(repo.root, ['add', '-A']);
-  const gitCommit = spawn('git', ['commit', '-q', '-m', 'killed'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), KITTY_SYNC_SERVER_URL: receiver().url } });
+  const gitCommit = spawn('git', ['commit', '-q', '-m', 'killed'], { cwd: repo.root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: receiver().url }) });
   const killed = await killAgentWhenItStarts(repo.root);
   await new Promise((r) => gitCommit.once('exit', r));
   t.true(killed, 'the agent was found and SIGKILLed');
@@ -145,7 +140,7 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
     const abandoned = await cli(repo.root, ['drain', '--budget', '5s'], env);
     t.is(abandoned.code, 75, abandoned.stderr);
   } else {
-    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: cleanEnv(env), stdio: 'ignore' });
     const exited = new Promise((r) => child.once('exit', r));
     while ((await serve.stats()).faults.latency === 0 && child.exitCode === null) await sleep(50);
     child.kill('SIGKILL');
@@ -269,16 +264,6 @@ test('symlinks in the state directory are never followed: the log and the queue 
 
 // ---- helpers ----
 
-function cleanGitEnv(): NodeJS.ProcessEnv {
-  return {
-    GIT_AUTHOR_NAME: 'Kitty Test',
-    GIT_AUTHOR_EMAIL: 'kitty@example.invalid',
-    GIT_COMMITTER_NAME: 'Kitty Test',
-    GIT_COMMITTER_EMAIL: 'kitty@example.invalid',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-  };
-}
 
 /** Waits for the hook agent running in `root` to appear and SIGKILLs it; false if none appeared in 20 s. */
 async function killAgentWhenItStarts(root: string): Promise<boolean> {

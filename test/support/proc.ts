@@ -109,3 +109,28 @@ export async function holdQueueLock(t: { teardown(fn: () => unknown): void }, st
   });
   return holder;
 }
+
+/**
+ * Runs a test worker (`node <script> <args>`) that prints `ready` once started and `ack <names…>` for
+ * what it made durable, SIGKILLs it `delayMs` after `ready`, and resolves what it acknowledged.
+ */
+export function runWorkerAndKill(script: string, args: string[], delayMs: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const acked: string[] = [];
+    let buf = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), delayMs);
+        else if (line.startsWith('ack ')) acked.push(...line.slice(4).split(' '));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`))));
+  });
+}
