@@ -107,6 +107,15 @@ await timed('bodies: JSON.stringify of the decoded request (the floors do this)'
   }
   return n;
 });
+// The same results in one transaction (one save), on a copy of the queue: the per-row share of the above.
+const oneState = mkdtempSync(path.join(tmpdir(), 'ks-bench-parts-one-'));
+await withQueue({ stateDir: oneState }, (q) => q.enqueue(artifacts, ctx));
+const oneBodies = await withQueue({ stateDir: oneState }, (q) => q.readyBodies(COUNT * 2));
+await timed('queue: a save of the full queue alone (markDirty, export, write, fsync)', () => withQueue({ stateDir: oneState }, (q) => q.markDirty()));
+await timed('queue: applyBodyResults, all in one transaction + one save', () =>
+  withQueue({ stateDir: oneState }, (q) => q.applyBodyResults(oneBodies.map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } })))),
+);
+rmSync(oneState, { recursive: true, force: true });
 await timed('queue: applyBodyResults, batches of 250 delivered (one transaction + save each)', async () => {
   for (let i = 0; i < bodies.length; i += 250) {
     await withQueue({ stateDir }, (q) => q.applyBodyResults(bodies.slice(i, i + 250).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } }))));
