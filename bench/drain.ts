@@ -2,6 +2,8 @@
 // receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
 // http.request client (the floor), and with bare node-fetch (the node-fetch floor: what the
 // named HTTP library allows at best). Each side gets a fresh receiver process.
+// Also times Transport.pushContent alone (no queue, no drain) on a fourth receiver, so the CPU per body
+// splits into node-fetch, what the transport adds, and what the drain and queue add.
 // Run: npm run build && node dist/bench/drain.js [count] [concurrency] [runs]
 // Also reports CPU time of this process and of each receiver, so a saturated receiver
 // (which would make the ratio meaningless) shows up in the figures.
@@ -13,9 +15,10 @@ import http from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { Session } from 'node:inspector/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { withQueue } from '../lib/queue/queue.js';
 import { drain, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
@@ -110,9 +113,13 @@ async function stopReceiver(r: { child: ChildProcess; data: string }): Promise<v
   rmSync(r.data, { recursive: true, force: true });
 }
 
-/** KS_BENCH_PROFILE=file.cpuprofile: a CPU profile of the timed drain only (not setup or the floor). */
-async function profileIfAsked(): Promise<() => Promise<void>> {
-  const file = process.env.KS_BENCH_PROFILE;
+/**
+ * KS_BENCH_PROFILE=file.cpuprofile: a CPU profile of the timed drain only (not setup or the floors);
+ * KS_BENCH_PROFILE_FETCH / KS_BENCH_PROFILE_TRANSPORT=file.cpuprofile: of the bare node-fetch floor, of
+ * Transport.pushContent alone, to compare them.
+ */
+async function profileIfAsked(variable = 'KS_BENCH_PROFILE'): Promise<() => Promise<void>> {
+  const file = process.env[variable];
   if (!file) return async () => undefined;
   const session = new Session();
   session.connect();
@@ -160,6 +167,20 @@ async function nodeFetchFloor(url: string, requests: PushContentRequest[]): Prom
   return ms;
 }
 
+/** Transport.pushContent alone (no queue, no drain), on the stored bytes: what the transport adds to node-fetch. */
+async function transportOnly(url: string, requests: PushContentRequest[]): Promise<number> {
+  const transport = new Transport({ serverUrl: url, token: null, maxSockets: CONCURRENCY });
+  const bodies = requests.map((r) => ({ ...r, content_body: Buffer.from(r.content_body, 'utf8') }));
+  let i = 0;
+  const byReq = new Map(requests.map((r) => [r, bodies[i++]]));
+  const ms = await timedPosts('transport', requests, async (req) => {
+    const r = await transport.pushContent(byReq.get(req)!);
+    return r.kind === 'stored' ? 201 : 0;
+  });
+  transport.close();
+  return ms;
+}
+
 async function floor(url: string, requests: PushContentRequest[]): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const target = new URL('/api/dossier/push-content/', url);
@@ -185,6 +206,12 @@ interface RunFigures {
   fetchFloorRate: number;
   drainClientUs: number;
   floorClientUs: number;
+  fetchFloorClientUs: number;
+  transportClientUs: number;
+  coldFloorRate: number;
+  coldFetchRate: number;
+  coldFloorClientUs: number;
+  coldFetchClientUs: number;
   drainRecvUs: number;
   floorRecvUs: number;
   eventsMs: number;
@@ -253,7 +280,24 @@ async function main(): Promise<RunFigures> {
   const floorSelfCpu = selfCpuMs() - self1;
   const floorRecvCpu = childCpuMs(recvB.child) - cpuB0;
   const recvC = await indexedReceiver();
+  const cpuC0 = childCpuMs(recvC.child);
+  const self2 = selfCpuMs();
+  const stopFloorProfile = await profileIfAsked('KS_BENCH_PROFILE_FETCH');
   const fetchFloorMs = await nodeFetchFloor(recvC.url, requests);
+  await stopFloorProfile();
+  const fetchFloorSelfCpu = selfCpuMs() - self2;
+  const fetchFloorRecvCpu = childCpuMs(recvC.child) - cpuC0;
+  const recvD = await indexedReceiver();
+  const self3 = selfCpuMs();
+  const stopTransportProfile = await profileIfAsked('KS_BENCH_PROFILE_TRANSPORT');
+  const transportMs = await transportOnly(recvD.url, requests);
+  await stopTransportProfile();
+  const transportSelfCpu = selfCpuMs() - self3;
+
+  // The same two floors again, each in a fresh process: cold, as the drain is (the ones above ran
+  // in this process after the drain, on code the drain had already warmed up).
+  const coldFloor = await runCold('floor');
+  const coldFetch = await runCold('fetch');
 
   const drainRate = artifacts.length / (drainMs / 1000);
   const floorRate = artifacts.length / (floorMs / 1000);
@@ -265,10 +309,18 @@ async function main(): Promise<RunFigures> {
   console.log(`floor (http.request keep-alive, bodies only): ${floorMs.toFixed(0)} ms -> ${floorRate.toFixed(0)} bodies/s`);
   console.log(`  cpu: floor client ${floorSelfCpu.toFixed(0)} ms (${pct(floorSelfCpu, floorMs)}), receiver ${floorRecvCpu.toFixed(0)} ms (${pct(floorRecvCpu, floorMs)}); per body: ${((floorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((floorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
   console.log(`node-fetch floor (bare node-fetch, keep-alive, bodies only): ${fetchFloorMs.toFixed(0)} ms -> ${fetchFloorRate.toFixed(0)} bodies/s = ${((fetchFloorRate / floorRate) * 100).toFixed(0)} % of the floor`);
+  console.log(`  cpu: node-fetch floor client ${fetchFloorSelfCpu.toFixed(0)} ms (${pct(fetchFloorSelfCpu, fetchFloorMs)}), receiver ${fetchFloorRecvCpu.toFixed(0)} ms (${pct(fetchFloorRecvCpu, fetchFloorMs)}); per body: ${((fetchFloorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((fetchFloorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
   console.log(`drain / floor: ${((drainRate / floorRate) * 100).toFixed(0)} %   (targets: >= 3000 bodies/s, >= 60 %); drain / node-fetch floor: ${((drainRate / fetchFloorRate) * 100).toFixed(0)} %`);
+  console.log(`Transport.pushContent alone (stored bytes, no queue, no drain): ${transportMs.toFixed(0)} ms -> ${(artifacts.length / (transportMs / 1000)).toFixed(0)} bodies/s; cpu per body ${((transportSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client`);
+  const coldLine = (name: string, r: { ms: number; cpuMs: number }) =>
+    `${name}: ${r.ms.toFixed(0)} ms -> ${(artifacts.length / (r.ms / 1000)).toFixed(0)} bodies/s; cpu per body ${((r.cpuMs / artifacts.length) * 1000).toFixed(0)} µs client`;
+  console.log(`cold (fresh process each, as the drain): ${coldLine('http.request floor', coldFloor)}; ${coldLine('node-fetch floor', coldFetch)}`);
+  console.log(`vs the cold floors: drain / node-fetch floor ${((drainMs > 0 ? coldFetch.ms / drainMs : 0) * 100).toFixed(0)} % (target >= 90 %); drain client cpu ${(drainSelfCpu / coldFloor.cpuMs).toFixed(2)}x the http.request floor's (target <= 2x)`);
+  console.log(`client cpu per body: drain ${((drainSelfCpu / floorSelfCpu) * 100).toFixed(0)} % of the http.request floor's (target <= 200 %), node-fetch floor ${((fetchFloorSelfCpu / floorSelfCpu) * 100).toFixed(0)} %`);
+  console.log(`load average after the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores: the ratios, measured in the same run, are what to compare)`);
   console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 
-  for (const r of [recvA, recvB, recvC]) await stopReceiver(r);
+  for (const r of [recvA, recvB, recvC, recvD]) await stopReceiver(r);
   rmSync(stateDir, { recursive: true, force: true });
   rmSync(floorState, { recursive: true, force: true });
   const perBody = (ms: number) => (ms / artifacts.length) * 1000;
@@ -279,11 +331,76 @@ async function main(): Promise<RunFigures> {
     fetchFloorRate,
     drainClientUs: perBody(drainSelfCpu),
     floorClientUs: perBody(floorSelfCpu),
+    fetchFloorClientUs: perBody(fetchFloorSelfCpu),
+    transportClientUs: perBody(transportSelfCpu),
+    coldFloorRate: artifacts.length / (coldFloor.ms / 1000),
+    coldFetchRate: artifacts.length / (coldFetch.ms / 1000),
+    coldFloorClientUs: perBody(coldFloor.cpuMs),
+    coldFetchClientUs: perBody(coldFetch.cpuMs),
     drainRecvUs: perBody(drainRecvCpu),
     floorRecvUs: perBody(floorRecvCpu),
     eventsMs: eventsDoneAt - t0,
     bodiesMs,
   };
+}
+
+/**
+ * KS_BENCH_ONLY=floor|fetch: one floor alone in this (fresh, cold) process, as the drain always runs
+ * cold. The receiver is indexed with plain http.request so node-fetch stays cold until timed.
+ * Prints one JSON line: { ms, cpuMs }.
+ */
+async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }> {
+  const artifacts = corpusArtifacts(COUNT);
+  const ctx: CommitContext = { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench/bench', git_branch: 'main', head_commit_sha: '0'.repeat(40) };
+  const state = mkdtempSync(path.join(tmpdir(), 'ks-bench-cold-'));
+  const events = await withQueue({ stateDir: state }, async (q) => {
+    q.enqueue(artifacts, ctx);
+    return q.readyEvents(artifacts.length * 2);
+  });
+  const recv = await startReceiver();
+  const target = new URL('/api/v1/events/batch/', recv.url);
+  for (let i = 0; i < events.length; i += 500) {
+    const body = gzipSync(JSON.stringify({ events: events.slice(i, i + 500).map((e) => e.envelope) }));
+    await new Promise<void>((resolve, reject) => {
+      const r = http.request(target, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length } }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`indexing: http ${res.statusCode}`))));
+      });
+      r.on('error', reject);
+      r.end(body);
+    });
+  }
+  const requests: PushContentRequest[] = artifacts.map((a) => ({
+    ...a.namespace,
+    mission_slug: a.namespace.mission_key,
+    artifact_path: a.artifact_path,
+    content_hash: a.content_hash,
+    hash_algorithm: 'sha256',
+    content_body: a.body.toString('utf8'),
+  }));
+  const c0 = selfCpuMs();
+  const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
+  const cpuMs = selfCpuMs() - c0;
+  await stopReceiver(recv);
+  rmSync(state, { recursive: true, force: true });
+  return { ms, cpuMs };
+}
+
+/** Runs `variant` in a fresh process (coldOnly). */
+function runCold(variant: 'floor' | 'fetch'): Promise<{ ms: number; cpuMs: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(COUNT), String(CONCURRENCY), '1'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, KS_BENCH_ONLY: variant, KS_BENCH_PROFILE: '', KS_BENCH_PROFILE_FETCH: '', KS_BENCH_PROFILE_TRANSPORT: '' },
+    });
+    let buf = '';
+    child.stdout!.on('data', (c: Buffer) => (buf += c.toString()));
+    child.on('exit', (code) => {
+      const line = buf.split('\n').find((l) => l.startsWith(JSON_MARK));
+      if (code !== 0 || !line) reject(new Error(`cold ${variant} run exited ${code}`));
+      else resolve(JSON.parse(line.slice(JSON_MARK.length)) as { ms: number; cpuMs: number });
+    });
+  });
 }
 
 /** Runs this script RUNS times, one fresh process each, and prints the medians. */
@@ -312,10 +429,13 @@ async function runMany(): Promise<void> {
   const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
   console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %)`);
   console.log(`median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`);
-  console.log(`median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs)`);
+  console.log(`median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs), node-fetch floor client ${median((r) => r.fetchFloorClientUs).toFixed(0)} µs, Transport.pushContent alone ${median((r) => r.transportClientUs).toFixed(0)} µs`);
+  console.log(`median drain / node-fetch floor ${(median((r) => r.drainRate / r.fetchFloorRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.fetchFloorRate) * 100)} %; target >= 90 %); drain client cpu / http.request floor's ${median((r) => r.drainClientUs / r.floorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.floorClientUs, 2)}; target <= 2x)`);
+  console.log(`median vs the cold floors (fresh process each): node-fetch floor ${median((r) => r.coldFetchRate).toFixed(0)} bodies/s (${median((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${median((r) => r.coldFloorRate).toFixed(0)} bodies/s (${median((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(median((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${median((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
-if (RUNS > 1) await runMany();
+if (process.env.KS_BENCH_ONLY) console.log(JSON_MARK + JSON.stringify(await coldOnly(process.env.KS_BENCH_ONLY)));
+else if (RUNS > 1) await runMany();
 else {
   const figures = await main();
   if (process.env.KS_BENCH_CHILD) console.log(JSON_MARK + JSON.stringify(figures));

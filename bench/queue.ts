@@ -1,12 +1,19 @@
-// bench/queue: cost of one hook's queue work — lock, open, enqueue 30 tasks (bodies included), save, unlock — with 0, 1k, 10k and
-// 100k tasks already pending, plus peak RSS. Each run is a fresh child process (like a hook), on a
-// copy of a pre-built database. Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...]
+// bench/queue: cost of one hook's queue work with 0, 1k, 10k and 100k tasks already pending, plus
+// peak RSS, in two cases (issue 16 §3):
+//   merge  the server answers: lock, open, merge a capture of 30 tasks (bodies included), save, unlock;
+//   held   the server failed the last index events (the pending marker holds the queue): the hook's
+//          whole run (runSync) writes its capture to a spool and leaves the queue unloaded.
+// Each run is a fresh child process (like a hook), on a copy of a pre-built database.
+// Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...]
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue/queue.js';
+import { writePendingMarker } from '../lib/queue/marker.js';
+import { runSync } from '../lib/run/pipeline.js';
+import type { DrainTransport } from '../lib/delivery/drain.js';
 import { artifact, CTX, namespace } from '../test/support/artifacts.js';
 import type { EligibleArtifact } from '../lib/types.js';
 
@@ -23,8 +30,31 @@ function pendingArtifacts(count: number, offset = 0, tag = 'pre'): EligibleArtif
   return items;
 }
 
-async function child(stateDir: string): Promise<void> {
+async function child(stateDir: string, mode: string, pending: number): Promise<void> {
   const fresh = pendingArtifacts(30, 0, `new-${process.pid}`);
+  if (mode === 'held') {
+    // What a drain that got no answer for its index events leaves: a marker holding the queue.
+    writePendingMarker(stateDir, { hold_until: Date.now() + 600_000, pending, events_pending: pending, last_error: 'connection_refused' }, undefined);
+    // Never called: a held run sends nothing.
+    const transport = {} as DrainTransport;
+    const t0 = performance.now();
+    const report = await runSync({
+      stateDir,
+      groups: [{ context: CTX, eligible: fresh, indexes: [] }],
+      skipped: [],
+      transport,
+      budgetMs: 2000,
+      deadlineAt: Date.now() + 2000,
+      capacity: 1_000_000,
+      concurrency: 8,
+      stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000 },
+      respectHold: true,
+    });
+    const ms = performance.now() - t0;
+    if (!report.held) throw new Error('expected a held run');
+    process.stdout.write(JSON.stringify({ ms, initMs: 0, maxRssKb: process.resourceUsage().maxRSS }));
+    return;
+  }
   // The wasm load is a fixed per-process cost; measured apart (readQueue of a missing dir creates nothing).
   const i0 = performance.now();
   await readQueue({ stateDir: path.join(stateDir, 'none') }, (q) => q.hasPending());
@@ -54,45 +84,49 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--child') return child(args[1]);
+  if (args[0] === '--child') return child(args[1], args[2], Number(args[3]));
   const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
   const sizes = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [0, 1000, 10_000, 100_000];
   const cacheDir = path.join(os.tmpdir(), `kitty-sync-bench-queue-s${SCHEMA_VERSION}`);
   mkdirSync(cacheDir, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-'));
-  const rows: { pending: number; median_ms: number; min_ms: number; wasm_init_ms: number; db_bytes: number; peak_rss_mb: number }[] = [];
+  const rows: { case: string; pending: number; median_ms: number; min_ms: number; wasm_init_ms: number; db_bytes: number; peak_rss_mb: number }[] = [];
   try {
-    for (const size of sizes) {
-      const pre = await prebuild(cacheDir, size);
-      const dbBytes = existsSync(dbPath(pre)) ? statSync(dbPath(pre)).size : 0;
-      const times: number[] = [];
-      const inits: number[] = [];
-      let rss = 0;
-      for (let r = 0; r < runs; r++) {
-        const stateDir = path.join(work, `run-${size}-${r}`);
-        mkdirSync(stateDir, { recursive: true });
-        if (dbBytes) copyFileSync(dbPath(pre), dbPath(stateDir));
-        const out = JSON.parse(execFileSync(process.execPath, [self, '--child', stateDir], { encoding: 'utf8' })) as { ms: number; initMs: number; maxRssKb: number };
-        times.push(out.ms);
-        inits.push(out.initMs);
-        rss = Math.max(rss, out.maxRssKb);
-        rmSync(stateDir, { recursive: true, force: true });
+    for (const mode of ['merge', 'held'])
+      for (const size of sizes) {
+        const pre = await prebuild(cacheDir, size);
+        const dbBytes = existsSync(dbPath(pre)) ? statSync(dbPath(pre)).size : 0;
+        const times: number[] = [];
+        const inits: number[] = [];
+        let rss = 0;
+        for (let r = 0; r < runs; r++) {
+          const stateDir = path.join(work, `run-${size}-${r}`);
+          mkdirSync(stateDir, { recursive: true });
+          if (dbBytes) copyFileSync(dbPath(pre), dbPath(stateDir));
+          const out = JSON.parse(execFileSync(process.execPath, [self, '--child', stateDir, mode, String(size)], { encoding: 'utf8' })) as { ms: number; initMs: number; maxRssKb: number };
+          times.push(out.ms);
+          inits.push(out.initMs);
+          rss = Math.max(rss, out.maxRssKb);
+          rmSync(stateDir, { recursive: true, force: true });
+        }
+        rows.push({
+          case: mode,
+          pending: size,
+          median_ms: +median(times).toFixed(1),
+          min_ms: +Math.min(...times).toFixed(1),
+          wasm_init_ms: +median(inits).toFixed(1),
+          db_bytes: dbBytes,
+          peak_rss_mb: +(rss / 1024).toFixed(1),
+        });
       }
-      rows.push({
-        pending: size,
-        median_ms: +median(times).toFixed(1),
-        min_ms: +Math.min(...times).toFixed(1),
-        wasm_init_ms: +median(inits).toFixed(1),
-        db_bytes: dbBytes,
-        peak_rss_mb: +(rss / 1024).toFixed(1),
-      });
-    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   console.table(rows);
-  const base = rows.find((r) => r.pending === 0)?.median_ms;
-  for (const r of rows) if (base !== undefined && r.pending) console.log(`pending ${r.pending}: +${(r.median_ms - base).toFixed(1)} ms over empty`);
+  for (const mode of ['merge', 'held']) {
+    const base = rows.find((r) => r.case === mode && r.pending === 0)?.median_ms;
+    for (const r of rows) if (r.case === mode && base !== undefined && r.pending) console.log(`${mode}: pending ${r.pending}: +${(r.median_ms - base).toFixed(1)} ms over empty (peak RSS ${r.peak_rss_mb} MB)`);
+  }
 }
 
 main().catch((err) => {

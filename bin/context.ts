@@ -1,29 +1,14 @@
-// What every command needs first: the repository and the resolved settings.
-import { openRepo, type Repo } from '../lib/collect/git.js';
-import { resolveSettings, type SettingFlags, type Settings } from '../lib/config.js';
-import { secureStateDirs } from '../lib/state-perms.js';
-import { UserError } from '../lib/errors.js';
-
-export interface CommandContext {
-  repo: Repo;
-  settings: Settings;
-}
+// What every command needs first: the repository and the resolved settings (lib/run/context.ts),
+// with its warnings printed.
+import type { SettingFlags } from '../lib/config.js';
+import { openContext, type CommandContext } from '../lib/run/context.js';
 
 /**
  * `secure: false` leaves the state dir's modes as found (doctor reports them; every other command
  * tightens looser modes left by older versions).
  */
 export async function loadContext(repoDir: string | undefined, flags: SettingFlags = {}, opts: { secure?: boolean } = {}): Promise<CommandContext> {
-  let repo: Repo;
-  try {
-    repo = await openRepo(repoDir ?? process.cwd());
-  } catch (err) {
-    throw new UserError(`${repoDir ?? process.cwd()} is not inside a Git repository (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
-  }
-  const settings = resolveSettings({ flags, env: process.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir });
-  for (const w of settings.warnings) process.stderr.write(`kitty-sync: warning: ${w}\n`);
-  if (opts.secure !== false) secureStateDirs([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
-  return { repo, settings };
+  return openContext({ dir: repoDir ?? process.cwd(), env: process.env, flags, secure: opts.secure !== false, onWarning: (w) => process.stderr.write(`kitty-sync: warning: ${w}\n`) });
 }
 
 export const repoOption = { type: 'string', describe: 'the repository (default: the current directory)' } as const;

@@ -44,6 +44,7 @@ export async function runHookCli(args: string[]): Promise<void> {
     const { openRepoEarly } = await import('../lib/collect/git.js');
     const early = process.env.KITTY_SYNC === '0' ? undefined : openRepoEarly(process.cwd(), name === 'post-commit' ? 'kitty-specs' : null, since);
     const { runHook } = await import('../lib/run/hook.js');
+    const { detachHook } = await import('../lib/run/detach.js');
     await runHook({
       early,
       name,
@@ -54,6 +55,7 @@ export async function runHookCli(args: string[]): Promise<void> {
       verbose,
       print: (line) => process.stderr.write(`${line}\n`),
       abandon: () => process.exit(0),
+      detach: name === 'post-commit' ? () => detachHook(process.argv.slice(1), process.env, process.cwd()) : undefined,
     });
   } catch (err) {
     process.stderr.write(`kitty-sync: hook failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,9 +1,7 @@
-// `kitty-sync drain [--force] [--budget DURATION]`: replay the queue.
-import { parseDuration, runPolicy } from '../../lib/config.js';
+// `kitty-sync drain [--force] [--budget DURATION]`: replay the queue (the work is in lib/run/replay.ts).
+import { parseDuration } from '../../lib/config.js';
 import { BUDGET_RANGE, clampSetting } from '../../lib/durations.js';
-import { drain } from '../../lib/delivery/drain.js';
-import { makeTransport } from '../../lib/delivery/transport-factory.js';
-import { appendOutcomes } from '../../lib/run/outcome-log.js';
+import { replayQueue } from '../../lib/run/replay.js';
 import { publicOutcome, summaryLines } from '../../lib/run/report.js';
 import { waitLine } from '../../lib/run/wait-report.js';
 import { defineCommand } from '../command.js';
@@ -34,23 +32,8 @@ export default defineCommand({
       for (const w of clamped) notice(`warning: ${w}`);
     }
     const { repo, settings } = await loadContext(args.repo);
-    const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
-    if (problem) throw new UserError(problem);
     const progress = await progressBar(!args.json, 'draining');
-    const report = await drain({
-      ...runPolicy(settings),
-      transport,
-      budgetMs,
-      force: args.force,
-      repoDir: repo.paths.root,
-      onNotice: notice,
-      onProgress: (d, t) => progress.update(d, t),
-    });
-    progress.stop();
-    transport?.close();
-    const logProblem = appendOutcomes(settings.stateDir, 'drain', report.outcomes);
-    if (logProblem) notice(logProblem);
-    const left = report.stats.pending + report.stats.events_pending;
+    const report = await replayQueue({ repo, settings, budgetMs, force: args.force, onNotice: notice, progress });
     if (args.json) {
       printJson({ stop: report.stop, message: report.message, outcomes: report.outcomes.map(publicOutcome), events: report.events, ...report.stats });
     } else {
@@ -64,6 +47,6 @@ export default defineCommand({
         `drained: ${report.outcomes.length} attempted; queue: ${report.stats.pending} pending (${report.stats.ready} ready, ${report.stats.backoff} in backoff), ${report.stats.events_pending} index events pending, ${report.stats.failed} failed\n`,
       );
     }
-    process.exitCode = left === 0 ? EXIT.ok : EXIT.pending;
+    process.exitCode = report.left === 0 ? EXIT.ok : EXIT.pending;
   },
 });

@@ -1,14 +1,13 @@
 // `kitty-sync status`: queue counts, oldest pending age, per-feature counts, retry histogram,
-// and whether a server and a token are configured (never the token itself).
+// and whether a server and a token are configured (never the token itself); read by lib/run/status.ts.
 import { formatAge } from '../../lib/durations.js';
-import { readQueue } from '../../lib/queue/queue.js';
+import { readStatus } from '../../lib/run/status.js';
 import { waitLine } from '../../lib/run/wait-report.js';
 import { installedHooks } from '../../lib/setup/install-check.js';
-import { ConfigError, parseServerUrl, tokenProblem } from '../../lib/delivery/server-url.js';
+import { tokenProblem } from '../../lib/delivery/server-url.js';
 import { defineCommand } from '../command.js';
 import { loadContext, notice, repoOption } from '../context.js';
 import { printJson } from '../output.js';
-import { UserError } from '../../lib/errors.js';
 
 export default defineCommand({
   command: 'status',
@@ -16,32 +15,9 @@ export default defineCommand({
   options: (y) => y.option('repo', repoOption),
   run: async (args) => {
     const { repo, settings } = await loadContext(args.repo);
-    // Not a URL at all: a configuration error (exit 2). A URL refused by policy (plain http://,
-    // credentials in it): shown beside the queue, which is what the user came to see.
-    let serverProblem: string | null = null;
-    if (settings.serverUrl) {
-      try {
-        parseServerUrl(settings.serverUrl, settings.allowInsecureHttp);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        if (!isHttpUrl(settings.serverUrl)) throw new UserError(`${err.message}; check KITTY_SYNC_SERVER_URL (or sync.server_url)`);
-        serverProblem = `${err.message}; work stays queued`;
-      }
-    }
-    const stats = await readQueue({ stateDir: settings.stateDir, onNotice: notice }, (q) => q.stats());
-    // The token the hooks would send: KITTY_SYNC_TOKEN, else Git's credential helper (issue 13).
-    let tokenSource: 'env' | 'git-credential' | null = settings.token ? 'env' : null;
-    if (!tokenSource && settings.serverUrl) {
-      const { fillToken } = await import('../../lib/delivery/credentials.js');
-      if (await fillToken(settings.serverUrl, { cwd: repo.paths.root })) tokenSource = 'git-credential';
-    }
-    const server = {
-      server_url: settings.serverUrl,
-      server_configured: settings.serverUrl !== null,
-      server_problem: serverProblem,
-      token_configured: tokenSource !== null,
-      token_source: tokenSource,
-    };
+    const { stats, server } = await readStatus(repo, settings, notice);
+    const serverProblem = server.server_problem;
+    const tokenSource = server.token_source;
     const hooks = await installedHooks(repo.paths.root);
     if (args.json) {
       printJson({ ...stats, ...server, hooks_installed: hooks, state_dir: settings.stateDir });
@@ -87,11 +63,3 @@ export default defineCommand({
     process.stdout.write(`${out.join('\n')}\n`);
   },
 });
-
-function isHttpUrl(text: string): boolean {
-  try {
-    return /^https?:$/.test(new URL(text).protocol);
-  } catch {
-    return false;
-  }
-}

@@ -1,9 +1,10 @@
 // `kitty-sync sync [FEATURE..] [--all] [--rev REV] [--dry-run]`: index whole features at a
-// revision. Only argument parsing and printing live here; the work is in lib/run/ (dry-run.ts, pipeline.ts).
+// revision. Only argument parsing and printing live here; the work is in lib/run/ (sync.ts, dry-run.ts).
 import { EXIT, UserError } from '../../lib/errors.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
 import { mark } from '../../lib/trace.js';
+import type { SyncSelection } from '../../lib/run/dry-run.js';
 
 interface SyncArgs {
   features: string[];
@@ -35,63 +36,39 @@ export default defineCommand({
     checkFeatureArgs(argv);
     // lib modules (simple-git, yaml) are imported when the command runs, so registering the
     // command costs every other command nothing.
-    const [{ loadContext }, { collectForSync, dryRunReport, formatDryRunText }] = await Promise.all([import('../context.js'), import('../../lib/run/dry-run.js')]);
+    const [{ loadContext }, { dryRun, formatDryRunText }] = await Promise.all([import('../context.js'), import('../../lib/run/dry-run.js')]);
     const { repo } = await loadContext(argv.repo);
-    const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
-    const report = dryRunReport(result);
+    const report = await dryRun(selection(argv), repo);
     if (argv.json) printJson(report);
     else process.stdout.write(formatDryRunText(report, argv.verbose));
     process.exitCode = EXIT.ok;
   },
 });
 
-/** Enqueue every eligible artifact (with its index event) in one locked save, then drain without a budget. */
+/** Enqueue every eligible artifact (with its index event) in one locked save, then drain without a budget (lib/run/sync.ts). */
 async function syncAndDrain(argv: SyncArgs): Promise<void> {
-  const [{ loadContext, notice }, { runPolicy }, { commitContext }, { runSync }, { makeTransport }, { appendOutcomes }, report, { progressBar }, { collectForSync }] = await Promise.all([
+  const [{ loadContext, notice }, { syncFeatures }, report, { progressBar }] = await Promise.all([
     import('../context.js'),
-    import('../../lib/config.js'),
-    import('../../lib/collect/identity.js'),
-    import('../../lib/run/pipeline.js'),
-    import('../../lib/delivery/transport-factory.js'),
-    import('../../lib/run/outcome-log.js'),
+    import('../../lib/run/sync.js'),
     import('../../lib/run/report.js'),
     import('../progress.js'),
-    import('../../lib/run/dry-run.js'),
   ]);
   mark('sync: modules loaded');
   checkFeatureArgs(argv);
   const { repo, settings } = await loadContext(argv.repo);
-  const result = await collectForSync({ features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev }, repo);
-  mark(`sync: ${result.eligible.length} artifacts collected`);
-  for (const p of result.problems) notice(p);
-  const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
-  if (problem) notice(problem);
   const progress = await progressBar(!argv.json, 'uploading');
-  const run = await runSync({
-    ...runPolicy(settings),
-    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }, settings.teamSlug), eligible: result.eligible, indexes: result.indexes }],
-    skipped: result.skipped,
-    transport,
-    budgetMs: null,
-    onNotice: notice,
-    onProgress: (d, t) => progress.update(d, t),
-    repoDir: repo.paths.root,
-  });
-  progress.stop();
-  transport?.close();
+  const run = await syncFeatures({ repo, settings, selection: selection(argv), onNotice: notice, progress });
   if (run.busy) {
     notice(`another kitty-sync process${run.busy.holderPid ? ` (pid ${run.busy.holderPid})` : ''} holds the queue; this capture waits in the spool and is sent by the next hook or \`kitty-sync drain\``);
   }
-  const logProblem = appendOutcomes(settings.stateDir, 'sync', run.outcomes);
-  if (logProblem) notice(logProblem);
   if (argv.json) {
-    printJson({ rev: result.rev, namespaces: result.namespaces, outcomes: run.outcomes.map(report.publicOutcome), enqueue: run.enqueue, stop: run.drain.stop, message: run.drain.message, ...run.drain.stats });
+    printJson({ rev: run.rev, namespaces: run.namespaces, outcomes: run.outcomes.map(report.publicOutcome), enqueue: run.enqueue, stop: run.drain.stop, message: run.drain.message, ...run.drain.stats });
   } else {
     for (const line of report.summaryLines(run.outcomes, argv.verbose)) process.stderr.write(`${line}\n`);
     if (run.drain.stop === 'no_server') notice('no server configured (set KITTY_SYNC_SERVER_URL or sync.server_url): the work is queued, not sent');
     if (run.drain.message) notice(run.drain.message);
   }
-  process.exitCode = run.drain.stats.pending + run.drain.stats.events_pending === 0 ? EXIT.ok : EXIT.pending;
+  process.exitCode = run.left === 0 ? EXIT.ok : EXIT.pending;
   mark('sync: reported');
 }
 
@@ -100,4 +77,8 @@ function checkFeatureArgs(args: Pick<SyncArgs, 'features' | 'all'>): void {
   const named = (args.features ?? []).length;
   if (args.all && named > 0) throw new UserError('name features or use --all, not both');
   if (!args.all && named === 0) throw new UserError('name at least one feature (kitty-specs/<feature>) or use --all');
+}
+
+function selection(argv: SyncArgs): SyncSelection {
+  return { features: (argv.features ?? []).map(String), all: argv.all, rev: argv.rev };
 }

@@ -34,6 +34,7 @@ export type DrainStop =
   | 'protocol_refused' // 410 or 412: the server will not take this protocol; everything stays queued
   | 'events_failed' // index events could not be delivered; bodies wait for the next pass
   | 'busy' // another process is draining
+  | 'backoff' // a hook found the queue held (marker.ts): nothing sent before the server's backoff ends
   | 'no_server'; // no server configured: work stays queued
 
 export interface DrainOptions {

@@ -36,7 +36,8 @@ import {
 } from './queue-file.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { fsyncDir } from './bodystore.js';
-import { entryKind, touchNoFollow } from '../state-fs.js';
+import { entryKind } from '../state-fs.js';
+import { pendingMarkerPath, touchPendingMarker, writePendingMarker, type QueueHold } from './marker.js';
 import type { CommitContext, EligibleArtifact, FeatureIndex, NamespaceRef } from '../types.js';
 import { DeadLetters } from './dead-letters.js';
 import { Merger, mergeSpools } from './merge.js';
@@ -50,12 +51,12 @@ import { Work } from './work.js';
 import { mark } from '../trace.js';
 import { DEFAULT_CAPACITY, DEFAULT_REQUEST_TIMEOUT_MS, SETTLE_MARGIN_MS } from '../config.js';
 export { dbPath, preloadQueue } from './queue-file.js';
+export { pendingMarkerPath } from './marker.js';
 export { COMPACT_MIN_BYTES, readTaskBody } from './pack-refs.js';
 export { mergeSpools } from './merge.js';
 export type * from './types.js';
 
 export const LOCK_FILE = 'queue.lock';
-export const PENDING_MARKER = 'pending';
 /**
  * How long after an upload was handed to the network it can no longer be in flight: the transport's
  * request timeout plus its timer cohort window and a margin. See `abandoned` (schema.ts).
@@ -78,9 +79,6 @@ export interface QueueOptions {
   own?: BuiltPack;
 }
 
-export function pendingMarkerPath(stateDir: string): string {
-  return path.join(stateDir, PENDING_MARKER);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The queue view.
@@ -206,6 +204,11 @@ export class Queue {
     return this.counts.stats();
   }
 
+  /** What the pending marker records: until when the queue is held (marker.ts). */
+  hold(): QueueHold {
+    return this.counts.hold();
+  }
+
   hasPending(): boolean {
     return this.counts.hasPending();
   }
@@ -265,7 +268,7 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
   const pending = q.hasPending();
   const marker = pendingMarkerPath(stateDir);
   // Created before the save: a crash in between leaves a harmless extra marker, never a missing one.
-  if (pending) touchNoFollow(marker, opts.onNotice);
+  if (pending) writePendingMarker(stateDir, q.hold(), opts.onNotice);
   // The directory entries of packs this save starts referring to (renamed in by their writers,
   // without a directory fsync) are made durable before the rows that point at them.
   if (q.newPackRefs && entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
@@ -281,7 +284,7 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
       /* not there */
     }
     // A spool written after this merge's listing must still make the next hook start Node.
-    if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchNoFollow(marker, opts.onNotice);
+    if (listSpool(stateDir).packs.some((n) => !q.hasPack(n))) touchPendingMarker(stateDir, opts.onNotice);
   }
   // v2 body files: collected once no row uses any.
   // Only a real directory: a link there is never followed (its files are not ours to delete).

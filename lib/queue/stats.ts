@@ -2,6 +2,7 @@
 // dead letters, the next attempt, the latest error, and captures still waiting in spools.
 import { listSpool, packPath, readPackHeader } from './pack.js';
 import { MAX_WAIT_MS } from './retry.js';
+import type { QueueHold } from './marker.js';
 import type { QueueStore } from './store.js';
 import type { QueueStats } from './types.js';
 
@@ -38,6 +39,25 @@ export class Stats {
       }
     }
     return st;
+  }
+
+  /**
+   * What the pending marker records (marker.ts). The queue is held when index events wait in backoff
+   * (they fail only as a batch: the server was unreachable or failing) and nothing can be sent
+   * before the earliest next attempt.
+   */
+  hold(): QueueHold {
+    const now = this.s.now();
+    const ev = this.s.sql.one<'n' | 'first'>('SELECT COUNT(*) AS n, MIN(next_attempt_at) AS first FROM index_events');
+    const info = { pending: this.s.sql.count('SELECT COUNT(*) FROM body_tasks'), events_pending: Number(ev?.n ?? 0), last_error: null as string | null };
+    if (info.events_pending === 0 || Number(ev?.first) <= now) return { hold_until: 0, ...info };
+    // Bodies whose event already went are not held by the events' backoff.
+    const firstBody = this.s.sql.value('SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq)');
+    const until = Math.min(Number(ev?.first), firstBody === null || firstBody === undefined ? Infinity : Number(firstBody));
+    if (until <= now) return { hold_until: 0, ...info };
+    const lastError = this.s.sql.value('SELECT last_error FROM index_events WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1');
+    info.last_error = lastError === null || lastError === undefined ? null : String(lastError);
+    return { hold_until: Math.min(until, now + MAX_WAIT_MS), ...info };
   }
 
   hasPending(): boolean {

@@ -47,6 +47,11 @@ export async function collectForSync(args: SyncSelection, repo: Repo): Promise<C
   return result;
 }
 
+/** `sync --dry-run`: the report of what each file of the selection would get. */
+export async function dryRun(args: SyncSelection, repo: Repo): Promise<DryRunReport> {
+  return dryRunReport(await collectForSync(args, repo));
+}
+
 export function dryRunReport(result: CollectResult): DryRunReport {
   const facts = new Map(result.files.map((f) => [`${f.feature_slug}\u0000${f.artifact_path}`, f]));
   const indexFacts = (feature: string, artifactPath: string) => {

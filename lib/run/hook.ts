@@ -37,6 +37,11 @@ export interface HookInvocation {
    */
   abandon?: () => void;
   /**
+   * Starts this same hook again as a detached process (post-commit only) and returns its pid: a
+   * capture that cannot finish within the budget goes on there, and Git gets its terminal back.
+   */
+  detach?: () => number | undefined;
+  /**
    * Git questions the entry point already asked (see `startHookGit`), so they ran while the
    * rest of the agent loaded. Absent: asked here.
    */
@@ -54,6 +59,15 @@ export interface EarlyGit {
 
 /** Time allowed beyond the drain budget for collecting, enqueueing and saving. */
 export const WATCHDOG_GRACE_MS = 10_000;
+
+/** Set in the environment of a detached hook (see `detach`): it has this long, and never detaches again. */
+export const BACKGROUND_ENV = 'KITTY_SYNC_BACKGROUND';
+const BACKGROUND_BUDGET_MS = 10 * 60_000;
+/**
+ * Fewer changed files than this never detach: such a capture is late only on a starved machine,
+ * where it ends soon after the budget anyway, and a commit's output should say what was sent.
+ */
+const DETACH_MIN_FILES = 200;
 
 /** One pushed ref update as Git reports it on the pre-push hook's stdin. */
 export interface RefUpdate {
@@ -108,12 +122,14 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   preloadQueue();
   const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
-  // The whole run after start-up (capture, merge, drain) fits in the budget (issue 11 §2).
-  const deadlineAt = Date.now() + (settings.budgetMs ?? 0);
+  // The whole run after start-up (capture, merge, drain) fits in the budget (issue 11 §2); a
+  // detached continuation of a hook gets a budget of its own.
+  const budgetMs = inv.env[BACKGROUND_ENV] === '1' ? BACKGROUND_BUDGET_MS : (settings.budgetMs ?? 0);
+  const deadlineAt = Date.now() + budgetMs;
   const watchdog = setTimeout(() => {
     inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
     inv.abandon?.();
-  }, (settings.budgetMs ?? 0) + WATCHDOG_GRACE_MS);
+  }, budgetMs + WATCHDOG_GRACE_MS);
   watchdog.unref();
   try {
     await syncTargets(inv, repo, settings, made, deadlineAt);
@@ -130,44 +146,28 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
       : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   mark('changed paths listed');
-  const groups: SyncGroup[] = [];
-  const skipped: UploadOutcome[] = [];
-  let refsWithoutUuid = 0;
-  for (const target of targets) {
-    if (target.paths.length === 0) continue;
-    // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
-    const [collected, baseContext] = await Promise.all([
-      collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
-      commitContext(repo, target.rev, { slug: null }, settings.teamSlug),
-    ]);
-    if (collected.projectUuid === null) {
-      // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
-      // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
-      const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
-      if (target.ref && targets.length > 1) {
-        // One ref of a push (a branch from before install): skip it alone; the others still go.
-        inv.print(`kitty-sync: ${target.ref}: ${why}; this ref was skipped: once it is fixed and committed, \`kitty-sync sync --all\` sends its work`);
-        refsWithoutUuid++;
-        continue;
-      }
-      inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
-      void made.then((m) => m.transport?.close());
-      return;
-    }
-    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
-    const context: CommitContext = {
-      ...baseContext,
-      project_slug: collected.projectSlug ?? baseContext.project_slug,
-      git_branch: target.branch ?? baseContext.git_branch,
-    };
-    groups.push({ context, eligible: collected.eligible, indexes: collected.indexes });
-    skipped.push(...collected.skipped);
+  const collecting = collectTargets(inv, repo, settings, targets);
+  // A capture that cannot be read from Git within the budget (thousands of files) goes on in a
+  // detached process: Git is held for the budget, not for the capture (issue 11 §2). The watermark
+  // moves only once that capture is written, so nothing is missed if it dies too.
+  const files = targets.reduce((n, t) => n + t.paths.length, 0);
+  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, deadlineAt)) === 'late') {
+    const pid = inv.detach();
+    inv.print(
+      pid
+        ? `kitty-sync: ${files} changed file(s) under kitty-specs/ take longer than the ${Math.round(settings.budgetMs ?? 0)} ms budget to capture; the capture goes on in the background (pid ${pid}); see \`kitty-sync status\` and \`kitty-sync log\``
+        : `kitty-sync: ${files} changed file(s) under kitty-specs/ take longer than the budget to capture, and no background process could start; the next commit or \`kitty-sync sync\` captures them`,
+    );
+    void made.then((m) => m.transport?.close());
+    inv.abandon?.();
+    return;
   }
-
-  if (refsWithoutUuid > 0 && groups.length === 0) {
+  const collected = await collecting;
+  if (collected === null) {
     void made.then((m) => m.transport?.close());
     return;
   }
+  const { groups, skipped } = collected;
   mark('artifacts collected');
   const { transport, problem } = await made;
   if (problem) inv.print(`kitty-sync: ${problem}`);
@@ -183,6 +183,9 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     deadlineAt,
     lockWaitMs: Math.min(HOOK_LOCK_WAIT_MS, Math.max(0, deadlineAt - Date.now())),
     repoDir: repo.paths.root,
+    // A commit while the server is away costs a spool write, not a load of the whole queue; a push
+    // (rarer, and where a user expects delivery) always tries.
+    respectHold: inv.name === 'post-commit',
     onNotice: notice,
     // The spool is durable: this commit is captured even if the rest of the run dies.
     onCaptured: () => {
@@ -209,6 +212,58 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   if (older > 0) inv.print(`kitty-sync: ${older} more artifact(s) from earlier runs still queued (see \`kitty-sync status\`)`);
   const logProblem = appendOutcomes(settings.stateDir, inv.name, report.outcomes);
   if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
+}
+
+/**
+ * The targets' artifacts, one group per target, or null when there is nothing to queue (no
+ * project uuid: said in one line; or every ref of a push skipped for that reason).
+ */
+async function collectTargets(inv: HookInvocation, repo: Repo, settings: Settings, targets: Target[]): Promise<{ groups: SyncGroup[]; skipped: UploadOutcome[] } | null> {
+  const groups: SyncGroup[] = [];
+  const skipped: UploadOutcome[] = [];
+  let refsWithoutUuid = 0;
+  for (const target of targets) {
+    if (target.paths.length === 0) continue;
+    // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
+    const [collected, baseContext] = await Promise.all([
+      collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
+      commitContext(repo, target.rev, { slug: null }, settings.teamSlug),
+    ]);
+    if (collected.projectUuid === null) {
+      // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
+      // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
+      const why = collected.problems[0] ?? 'no project uuid in the committed .kittify/config.yaml; run `kitty-sync install` and commit the file';
+      if (target.ref && targets.length > 1) {
+        // One ref of a push (a branch from before install): skip it alone; the others still go.
+        inv.print(`kitty-sync: ${target.ref}: ${why}; this ref was skipped: once it is fixed and committed, \`kitty-sync sync --all\` sends its work`);
+        refsWithoutUuid++;
+        continue;
+      }
+      inv.print(`kitty-sync: ${why}; nothing was queued: once it is fixed and committed, \`kitty-sync sync --all\` sends the work`);
+      return null;
+    }
+    for (const p of collected.problems) inv.print(`kitty-sync: ${p}`);
+    const context: CommitContext = {
+      ...baseContext,
+      project_slug: collected.projectSlug ?? baseContext.project_slug,
+      git_branch: target.branch ?? baseContext.git_branch,
+    };
+    groups.push({ context, eligible: collected.eligible, indexes: collected.indexes });
+    skipped.push(...collected.skipped);
+  }
+
+  return refsWithoutUuid > 0 && groups.length === 0 ? null : { groups, skipped };
+}
+
+/** 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere). */
+async function beforeDeadline(work: Promise<unknown>, deadlineAt: number): Promise<'done' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()))));
+  try {
+    return await Promise.race([work.then(() => 'done' as const, () => 'done' as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -10,9 +10,9 @@ import { buildCapture } from '../queue/capture.js';
 import { artifactKey } from '../contract/namespace.js';
 import { LockTimeoutError } from '../queue/lock.js';
 import { writePack } from '../queue/pack.js';
-import { pendingMarkerPath, readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
+import { readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
+import { activeHold, touchPendingMarker, type QueueHold } from '../queue/marker.js';
 import { drain, DrainSession, type DrainReport, type DrainTransport } from '../delivery/drain.js';
-import { touchNoFollow } from '../state-fs.js';
 import { mark } from '../trace.js';
 
 export interface RunInput {
@@ -37,6 +37,11 @@ export interface RunInput {
   settleMs?: number;
   onNotice?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A hook: when the queue is held (the server failed the last index events, which wait in
+   * backoff), the capture stays in its spool and the queue is not even loaded (marker.ts).
+   */
+  respectHold?: boolean;
   /** Called once the capture is durable (the spool is on disk), before any merge or drain. */
   onCaptured?: () => void;
 }
@@ -65,6 +70,8 @@ export interface RunReport {
   busy: { holderPid: number | null } | null;
   /** Set when the budget left no time to merge this run's capture: it waits in its spool. */
   deferred: boolean;
+  /** Set when the queue was held (respectHold): nothing was merged or sent. */
+  held: QueueHold | null;
 }
 
 export async function runSync(input: RunInput): Promise<RunReport> {
@@ -74,7 +81,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const pack = buildCapture(input.groups);
   if (pack) {
     await writePack(input.stateDir, pack, notice);
-    touchNoFollow(pendingMarkerPath(input.stateDir), notice);
+    touchPendingMarker(input.stateDir, notice);
   }
   mark('spooled');
   input.onCaptured?.();
@@ -83,13 +90,14 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
   // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
   // in it; released by this function however the run ends (the drain only uses it).
-  const session = pack ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
+  const held = input.respectHold && input.transport && !input.force ? activeHold(input.stateDir) : null;
+  const session = pack && !held ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
   const deferred = pack !== null && input.deadlineAt !== undefined && left !== null && left < MERGE_BASE_MS + pack.header.bodies.length * MERGE_MS_PER_TASK;
   let drained: DrainReport;
   try {
-    if (pack && !deferred) {
+    if (pack && !deferred && !held) {
       try {
         await withQueue({ ...queueOpts, own: pack, lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
           Object.assign(merged, q.lastMerge ?? {});
@@ -102,7 +110,9 @@ export async function runSync(input: RunInput): Promise<RunReport> {
     }
     mark('merged');
 
-    if (busy || deferred) {
+    if (held) {
+      drained = heldReport(held, pack?.header.bodies.length ?? 0, pack?.header.events.length ?? 0, input.capacity);
+    } else if (busy || deferred) {
       await session?.release(); // nothing drains in this run: free the drain lock at once
       drained = { stop: 'busy', outcomes: [], events: { sent: 0, delivered: 0, rejected: 0, retried: 0 }, message: null, stats: await statsWithoutLock(input) };
     } else {
@@ -128,8 +138,44 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   }
   const refused = new Set(merged.refusedArtifacts.map(contentKey));
   const { refusedArtifacts: _r, spools: _s, events: _e, ...enqueue } = merged;
-  return { outcomes: mergeOutcomes(input, refused, drained, busy ? 'queue_busy' : deferred ? 'budget_exhausted' : null), enqueue, drain: drained, busy, deferred };
+  return { outcomes: mergeOutcomes(input, refused, drained, busy ? 'queue_busy' : deferred ? 'budget_exhausted' : null), enqueue, drain: drained, busy, deferred, held };
 }
+
+/**
+ * What a held run reports without loading the queue: the counts the marker recorded at the last
+ * save plus this run's capture (not merged yet: duplicates of queued work are counted twice).
+ */
+function heldReport(held: QueueHold, capturedBodies: number, capturedEvents: number, capacity: number): DrainReport {
+  const pending = held.pending + capturedBodies;
+  const events = held.events_pending + capturedEvents;
+  const at = new Date(held.hold_until).toISOString().replace(/\.\d+Z$/, 'Z');
+  return {
+    stop: 'backoff',
+    outcomes: [],
+    events: { sent: 0, delivered: 0, rejected: 0, retried: 0 },
+    message: `the server failed the last index events (${held.last_error ?? 'no answer'}): nothing is sent before ${at}; this commit's work waits in the spool (\`kitty-sync drain --force\` sends now)`,
+    stats: {
+      pending,
+      ready: 0,
+      backoff: pending,
+      waiting_for_events: 0,
+      failed: 0,
+      events_pending: events,
+      events_ready: 0,
+      events_backoff: events,
+      events_failed: 0,
+      next_attempt_at: held.hold_until,
+      last_error: held.last_error,
+      oldest_pending_age_ms: null,
+      per_feature: {},
+      retry_histogram: {},
+      capacity,
+      spools_unmerged: capturedBodies + capturedEvents > 0 ? 1 : 0,
+    },
+  };
+ }
+ 
+
 
 /** The counts, read without the lock (saves are atomic renames, so the file read is whole). */
 async function statsWithoutLock(input: RunInput): Promise<QueueStats> {
@@ -170,6 +216,8 @@ function queuedReason(d: DrainReport): string {
       return 'no_server_configured';
     case 'busy':
       return 'another_drain_running';
+    case 'backoff':
+      return 'server_backoff';
     case 'deadline':
       return 'budget_exhausted';
     case 'unauthorized':

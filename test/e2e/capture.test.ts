@@ -5,22 +5,15 @@ import test from 'ava';
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { spawnReceiver } from '../support/receiver.js';
-import { blobAt, commit, feature, fileReceiver, installHooks, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
+import { blobAt, commit, feature, fileReceiver, installedRepo, namespace, newRepo, onlineEnv, OFF, sleep, status, summaryOf, type HookRepo } from '../support/hooks.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
 import { boundFor } from '../support/timing.js';
-import { CLI_PATH, cli } from '../support/proc.js';
+import { CLI_PATH, cleanEnv, cli, holdQueueLock } from '../support/proc.js';
 
 const receiver = fileReceiver(test);
-const holder = fileURLToPath(new URL('../support/lock-holder.js', import.meta.url));
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
-  const repo = await newRepo();
-  t.teardown(repo.cleanup);
-  await installHooks(repo.root);
-  return repo;
-}
+const setup = installedRepo;
 
 /** The receiver's latest content of a path equals the bytes committed at `rev`. */
 async function assertLatest(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, repo: HookRepo, slug: string, rev: string, paths: string[]): Promise<void> {
@@ -29,18 +22,6 @@ async function assertLatest(t: { deepEqual(a: unknown, b: unknown, m?: string): 
     const want = await blobAt(repo.root, rev, `kitty-specs/${slug}/${p}`);
     t.deepEqual(got === null ? null : Buffer.from(got, 'utf8'), want, `${slug}/${p} at ${rev.slice(0, 8)}`);
   }
-}
-
-/** A child process that takes the repository's queue lock and keeps it until killed. */
-async function holdQueueLock(t: { teardown(fn: () => void): void }, stateDir: string) {
-  mkdirSync(stateDir, { recursive: true });
-  const child = spawn(process.execPath, [holder, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
-    child.on('exit', () => reject(new Error('lock holder exited early')));
-  });
-  return child;
 }
 
 test('a commit while another live process holds the queue lock returns within its budget; its change is delivered later', async (t) => {
@@ -102,7 +83,7 @@ test('a skipped hook (KITTY_SYNC=0) and a killed one are healed by the next comm
   // Killed: the agent is SIGKILLed as soon as it appears (before it could capture anything).
   await writeFiles(repo.root, { [`kitty-specs/${slug}/tasks/WP01-first.md`]: '# WP01, whose hook was killed\n' });
   await gitOk(repo.root, ['add', '-A']);
-  const gitCommit = spawn('git', ['commit', '-q', '-m', 'killed'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), KITTY_SYNC_SERVER_URL: receiver().url } });
+  const gitCommit = spawn('git', ['commit', '-q', '-m', 'killed'], { cwd: repo.root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: receiver().url }) });
   const killed = await killAgentWhenItStarts(repo.root);
   await new Promise((r) => gitCommit.once('exit', r));
   t.true(killed, 'the agent was found and SIGKILLed');
@@ -159,7 +140,7 @@ test(`a late older upload is corrected when the drain sending it ${how}: the new
     const abandoned = await cli(repo.root, ['drain', '--budget', '5s'], env);
     t.is(abandoned.code, 75, abandoned.stderr);
   } else {
-    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: { ...process.env, ...cleanGitEnv(), ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: cleanEnv(env), stdio: 'ignore' });
     const exited = new Promise((r) => child.once('exit', r));
     while ((await serve.stats()).faults.latency === 0 && child.exitCode === null) await sleep(50);
     child.kill('SIGKILL');
@@ -209,7 +190,7 @@ test('no re-confirmation without an abandoned upload: an ordinary v1 then v2 sen
   t.deepEqual(sends.map((e) => e.status), ['uploaded', 'uploaded']);
 });
 
-test('5,000-file commit: spooled within the budget (git held for at most budget + start-up), delivered by a later drain', async (t) => {
+test('5,000-file commit: git held for at most budget + start-up (a capture that cannot fit goes on in the background), every file delivered', async (t) => {
   const repo = await setup(t);
   const slug = '007-huge';
   const N = 5000;
@@ -229,24 +210,29 @@ test('5,000-file commit: spooled within the budget (git held for at most budget 
   t.is(c.code, 0);
   // The agent's own phases (KITTY_SYNC_TRACE): from the loaded modules to its last step.
   const at = (label: string): number => Number(new RegExp(`trace:\\s+(\\d+) ms .*  ${label}$`, 'm').exec(c.stderr)?.[1] ?? NaN);
-  const marks = [...c.stderr.matchAll(/trace:\s+(\d+) ms/g)].map((m) => Number(m[1]));
   const loaded = at('hook modules loaded');
-  const spooled = at('spooled');
-  const end = Math.max(...marks);
-  t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); agent: start-up ${loaded} ms, capture ${spooled - loaded} ms, all ${end - loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms`);
-  t.false(Number.isNaN(spooled), c.stderr.slice(-3000));
-  if (spooled - loaded <= budget) {
-    // Captured within the budget: everything after start-up (merge, drain included) ended by the budget,
-    // and git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook).
-    t.true(end - loaded <= budget + emptyNode, `the agent ran ${end - loaded} ms after start-up`);
-    t.true(c.ms - plain.ms <= budget + 2 * emptyNode + loaded, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
-  } else {
-    // A machine too slow (or too loaded) to read 5,000 files from git within the budget: the capture
-    // is kept, and nothing more (merge, drain) is done after it; bench/hook measures the target.
-    t.true(end - spooled <= emptyNode, `the agent went on ${end - spooled} ms after its capture`);
+  const background = /the capture goes on in the background \(pid (\d+)\)/.exec(c.stderr);
+  t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); start-up ${loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms; ${background ? 'captured in the background' : 'captured within the budget'}`);
+  // Either way git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook;
+  // the slack scales with the empty Node hook measured here).
+  // (A second of margin for a loaded test run: without the background capture it was 4-9 s here.)
+  t.true(c.ms - plain.ms <= boundFor(budget + loaded, emptyNode, 1000), `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
+  if (background) {
+    // A machine that cannot read 5,000 files from git within the budget: the detached hook captures,
+    // merges and delivers them on its own.
+    const pid = Number(background[1]);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const start = Date.now(); alive() && Date.now() - start < 240_000; ) await sleep(250);
+    t.false(alive(), 'the background capture finished');
   }
-  const spools = readdirSync(path.join(repo.stateDir, 'spool')).filter((f) => f.endsWith('.ksp'));
-  t.true(spools.length >= 1, 'captured in a spool');
+  t.is(readFileSync(path.join(repo.stateDir, 'watermark', 'main'), 'utf8').trim(), c.sha, 'the watermark moved once the capture was written');
   const drain = await cli(repo.root, ['drain'], { KITTY_SYNC_SERVER_URL: receiver().url });
   t.is(drain.code, 0, drain.stderr.slice(-2000));
   const got = receiver().artifacts().filter((a) => a.namespace.project_uuid === repo.uuid);
@@ -279,16 +265,6 @@ test('symlinks in the state directory are never followed: the log and the queue 
 
 // ---- helpers ----
 
-function cleanGitEnv(): NodeJS.ProcessEnv {
-  return {
-    GIT_AUTHOR_NAME: 'Kitty Test',
-    GIT_AUTHOR_EMAIL: 'kitty@example.invalid',
-    GIT_COMMITTER_NAME: 'Kitty Test',
-    GIT_COMMITTER_EMAIL: 'kitty@example.invalid',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-  };
-}
 
 /** Waits for the hook agent running in `root` to appear and SIGKILLs it; false if none appeared in 20 s. */
 async function killAgentWhenItStarts(root: string): Promise<boolean> {

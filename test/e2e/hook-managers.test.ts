@@ -10,6 +10,9 @@ import { cleanEnv, cli, PROJECT_ROOT, run } from '../support/proc.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
 import { addBareRemote, commit, feature, fileReceiver, type HookRepo, installHooks, newRepo, OFF, onlineEnv } from '../support/hooks.js';
 
+// The tests run at the same time: each has its own repository, remote, PRE_COMMIT_HOME, project uuid
+// and feature, and each is one long chain of processes (hooks, managers, pushes), so one at a time
+// left a core idle. They share only the receiver, where their namespaces differ.
 const receiver = fileReceiver(test);
 const LEFTHOOK = path.join(PROJECT_ROOT, 'node_modules', '.bin', 'lefthook');
 
@@ -86,7 +89,7 @@ function commitAndPush(
 
 const lefthookEnv = { NO_COLOR: '1', LEFTHOOK_BIN: LEFTHOOK };
 
-test.serial('lefthook installed first, then kitty-sync: both run once per commit and push; reinstalling lefthook keeps both; uninstall leaves lefthook', async (t) => {
+test('lefthook installed first, then kitty-sync: both run once per commit and push; reinstalling lefthook keeps both; uninstall leaves lefthook', async (t) => {
   const repo = await managedRepo(t, { 'lefthook.yml': LEFTHOOK_YML });
   await tool(t, LEFTHOOK, ['install'], repo, lefthookEnv);
   const install = await installHooks(repo.root);
@@ -112,7 +115,7 @@ test.serial('lefthook installed first, then kitty-sync: both run once per commit
   t.is(readFileSync(path.join(repo.root, 'lefthook.yml'), 'utf8'), LEFTHOOK_YML);
 });
 
-test.serial('kitty-sync installed first, then lefthook: both run once; lefthook uninstall hands the hooks back to kitty-sync; kitty-sync uninstall leaves lefthook', async (t) => {
+test('kitty-sync installed first, then lefthook: both run once; lefthook uninstall hands the hooks back to kitty-sync; kitty-sync uninstall leaves lefthook', async (t) => {
   const repo = await managedRepo(t, { 'lefthook.yml': LEFTHOOK_YML });
   await installHooks(repo.root);
   // Before lefthook's hooks exist, kitty-sync's own shims run.
@@ -148,7 +151,7 @@ function preCommitBinary(): string {
   }
 }
 
-test.serial('pre-commit installed first, then kitty-sync (as <hook>.legacy): both run once; reinstalling pre-commit keeps both; uninstall leaves pre-commit', async (t) => {
+test('pre-commit installed first, then kitty-sync (as <hook>.legacy): both run once; reinstalling pre-commit keeps both; uninstall leaves pre-commit', async (t) => {
   const bin = preCommitBinary();
   const repo = await managedRepo(t, { '.pre-commit-config.yaml': PRE_COMMIT_YAML });
   const env = preCommitEnv(repo);
@@ -169,7 +172,7 @@ test.serial('pre-commit installed first, then kitty-sync (as <hook>.legacy): bot
   await withEnv('v3', false);
 });
 
-test.serial('kitty-sync installed first (over a hook of the user), then pre-commit: all three run; uninstalls restore the user hook byte for byte', async (t) => {
+test('kitty-sync installed first (over a hook of the user), then pre-commit: all three run; uninstalls restore the user hook byte for byte', async (t) => {
   const bin = preCommitBinary();
   const repo = await managedRepo(t, { '.pre-commit-config.yaml': PRE_COMMIT_YAML });
   const env = preCommitEnv(repo);
@@ -224,7 +227,7 @@ async function commitOnly(repo: HookRepo, slug: string, tag: string, extraEnv: N
   return both(await commit(repo.root, `commit ${tag}`, { ...onlineEnv(receiver().url), ...extraEnv }));
 }
 
-test.serial('lefthook adopted after kitty-sync (no lefthook configuration when kitty-sync was installed): doctor names it, `kitty-sync install` again wires kitty-sync in', async (t) => {
+test('lefthook adopted after kitty-sync (no lefthook configuration when kitty-sync was installed): doctor names it, `kitty-sync install` again wires kitty-sync in', async (t) => {
   const repo = await newRepo();
   t.teardown(() => repo.cleanup());
   await addBareRemote(repo);

@@ -5,17 +5,12 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cli } from '../support/proc.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
-import { blobAt, commit, deadUrl, feature, fileReceiver, type HookRepo, installHooks, namespace, newRepo, onlineEnv, sleep, status, summaryOf } from '../support/hooks.js';
+import { blobAt, commit, deadUrl, feature, fileReceiver, type HookRepo, installedRepo, namespace, onlineEnv, sleep, status, summaryOf } from '../support/hooks.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 const receiver = fileReceiver(test);
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
-  const repo = await newRepo();
-  t.teardown(repo.cleanup);
-  await installHooks(repo.root);
-  return repo;
-}
+const setup = installedRepo;
 
 const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
 

@@ -25,20 +25,24 @@ async function committedRepo(t: { teardown(fn: () => unknown): void }) {
 }
 
 test('status, drain and sync never print a server URL’s credentials or query', async (t) => {
-  const root = await committedRepo(t);
   const urls = [
     `https://alice:s3cretPass@dash.example.invalid/sync?token=tok_QUERY_123&x=other_val_9`,
     `https://dash.example.invalid/sync?token=tok_QUERY_123`,
     `http://alice:s3cretPass@10.1.2.3:8080/?token=tok_QUERY_123`,
   ];
-  for (const url of urls) {
-    const env = cleanEnv({ KITTY_SYNC_SERVER_URL: url });
-    for (const args of [['status'], ['status', '--json'], ['drain'], ['drain', '--json'], ['sync', '--all'], ['sync', '--all', '--json']]) {
-      const r = await cli(root, args, env);
-      assertNoSecret(t, `${args.join(' ')} with ${url}`, r.stdout + r.stderr);
-    }
-  }
-  const shown = await cli(root, ['status'], cleanEnv({ KITTY_SYNC_SERVER_URL: urls[1] }));
+  // One repository per URL, the URLs at the same time: each URL's commands still run in order on
+  // their own queue, as a user runs them; the three chains no longer wait for one another.
+  const roots = await Promise.all(urls.map(() => committedRepo(t)));
+  await Promise.all(
+    urls.map(async (url, i) => {
+      const env = cleanEnv({ KITTY_SYNC_SERVER_URL: url });
+      for (const args of [['status'], ['status', '--json'], ['drain'], ['drain', '--json'], ['sync', '--all'], ['sync', '--all', '--json']]) {
+        const r = await cli(roots[i], args, env);
+        assertNoSecret(t, `${args.join(' ')} with ${url}`, r.stdout + r.stderr);
+      }
+    }),
+  );
+  const shown = await cli(roots[1], ['status'], cleanEnv({ KITTY_SYNC_SERVER_URL: urls[1] }));
   t.regex(shown.stdout, /server:\s+https:\/\/dash\.example\.invalid\/sync\?token=\[redacted\]/, 'the URL is still recognisable');
 });
 

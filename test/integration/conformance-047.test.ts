@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readQueue } from '../../lib/queue/queue.js';
 import type { DossierEvent } from '../../lib/types.js';
 import { cleanEnv, cli, PROJECT_ROOT } from '../support/proc.js';
-import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../support/git.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo, type TestRepo } from '../support/git.js';
 
 const CONFORMANCE = process.env.KITTY_SYNC_CONFORMANCE ?? path.resolve(PROJECT_ROOT, '../shared/conformance/047');
 
@@ -50,10 +50,15 @@ interface Row {
 
 const golden = JSON.parse(readFileSync(path.join(CONFORMANCE, 'corpus.json'), 'utf8')) as Golden;
 
-/** A repository like the one 047 ran in: the corpus on `main`, origin acme/widgets with origin/HEAD → main. */
-async function goldenRepo(t: { teardown(fn: () => unknown): void }) {
+/**
+ * A repository like the one 047 ran in: the corpus on `main`, origin acme/widgets with origin/HEAD →
+ * main. Built once for the file (copying and committing the whole corpus is most of a test's cost):
+ * the dry run reads it and changes nothing, and the sync writes only its own queue in .git/kitty-sync/.
+ */
+let golden047: TestRepo | undefined;
+test.before(async () => {
   const r = await makeRepo({ uuid: null, files: { '.kittify/config.yaml': golden.source_repo.config_yaml } });
-  t.teardown(r.cleanup);
+  golden047 = r;
   await copyCorpusFeatures(
     r,
     golden.features.map((f) => f.feature_slug),
@@ -63,7 +68,14 @@ async function goldenRepo(t: { teardown(fn: () => unknown): void }) {
   await gitOk(r.root, ['remote', 'add', 'origin', golden.source_repo.origin], env);
   await gitOk(r.root, ['update-ref', `refs/remotes/origin/${golden.source_repo.origin_HEAD}`, sha], env);
   await gitOk(r.root, ['symbolic-ref', 'refs/remotes/origin/HEAD', `refs/remotes/origin/${golden.source_repo.origin_HEAD}`], env);
-  return r;
+});
+test.after.always(async () => {
+  await golden047?.cleanup();
+});
+
+function goldenRepo(): TestRepo {
+  if (!golden047) throw new Error('the golden repository is not built yet');
+  return golden047;
 }
 
 /**
@@ -78,7 +90,7 @@ function deliberateDifference(g: GoldenFile, ours: Row): string | null {
 }
 
 test('sync --dry-run --json: the namespace, keys, classes, required status, indexing and verdict of every corpus file match 047', async (t) => {
-  const r = await goldenRepo(t);
+  const r = goldenRepo();
   const run = await cli(r.root, ['sync', '--all', '--dry-run', '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: '' }));
   t.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout) as { namespaces: Record<string, Record<string, string>>; outcomes: Row[] };
@@ -133,7 +145,7 @@ test('sync --dry-run --json: the namespace, keys, classes, required status, inde
 });
 
 test('sync --all queues the events 047 emits: one Indexed per indexed file with its payload, one snapshot per feature', async (t) => {
-  const r = await goldenRepo(t);
+  const r = goldenRepo();
   const stateDir = path.join(r.root, '.git', 'kitty-sync');
   const run = await cli(r.root, ['sync', '--all', '--json'], cleanEnv({ KITTY_SYNC_SERVER_URL: '' }));
   t.is(run.code, 75, run.stderr); // queued, not sent: no server

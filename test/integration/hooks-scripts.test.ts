@@ -110,6 +110,24 @@ test('post-commit: the pending marker starts the CLI even without kitty-specs/ c
   t.is(hookCalls(cli.calls(), 'post-commit').length, 1);
 });
 
+test('post-commit: a marker that holds the queue (the server is away) starts the CLI only for kitty-specs/ changes, until the hold ends', async (t) => {
+  const { repo, cli } = await setup();
+  const marker = path.join(commonDir(repo), 'kitty-sync', 'pending');
+  writeFileSync(marker, `hold_until=${Date.now() + 600_000}\npending=3\n`);
+  commit(repo, { 'src/a.txt': 'a\n' });
+  t.deepEqual(cli.calls(), [], 'held: nothing could be sent, so a commit outside kitty-specs/ does not start Node');
+  commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' });
+  t.is(hookCalls(cli.calls(), 'post-commit').length, 1, 'a kitty-specs/ change is still captured');
+  writeFileSync(marker, `hold_until=${Date.now() - 1000}\npending=3\n`);
+  commit(repo, { 'src/b.txt': 'b\n' });
+  t.is(hookCalls(cli.calls(), 'post-commit').length, 2, 'the hold is over: pending work starts the CLI again');
+  for (const text of ['hold_until=0\n', 'hold_until=garbage\n', 'something else\n']) {
+    writeFileSync(marker, text);
+    commit(repo, { [`src/${text.length}.txt`]: 'c\n' });
+  }
+  t.is(hookCalls(cli.calls(), 'post-commit').length, 5, 'no hold, or one the launcher cannot read, starts the CLI');
+});
+
 test('post-commit: the marker is looked for in KITTY_SYNC_HOME when set', async (t) => {
   const { repo, cli } = await setup();
   const home = temp.make();

@@ -2,42 +2,17 @@
 // including mid-save and while holding the lock. Afterwards the file must open cleanly and every
 // batch a child acknowledged (printed after withQueue resolved) must be in the queue.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readBody, readQueue } from '../../lib/queue/queue.js';
+import { runWorkerAndKill } from '../support/proc.js';
 
 const worker = fileURLToPath(new URL('../support/queue-worker.js', import.meta.url));
 const KILLS = 40;
 /** Two workers run (and die) at once on the same queue, so kills also land while the other waits for the lock. */
 const LANES = 2;
-
-/** Runs one worker, kills it `delayMs` after it is ready, returns the acknowledged paths. */
-function runAndKill(stateDir: string, name: string, delayMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker, stateDir, name, 'loop'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked: string[] = [];
-    let buf = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), delayMs);
-        else if (line.startsWith('ack ')) acked.push(...line.slice(4).split(' '));
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(acked);
-      else reject(new Error(`worker ${name} exited with ${code}: ${stderr}`));
-    });
-  });
-}
 
 test('SIGKILL at random points never loses an acknowledged task nor tears the file', async (t) => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-crash-'));
@@ -47,7 +22,7 @@ test('SIGKILL at random points never loses an acknowledged task nor tears the fi
   const notices: string[] = [];
   const lane = async (l: number): Promise<void> => {
     for (let i = l; i < KILLS; i += LANES) {
-      acknowledged.push(...(await runAndKill(stateDir, `w${i}`, Math.floor(Math.random() * 400))));
+      acknowledged.push(...(await runWorkerAndKill(worker, [stateDir, `w${i}`, 'loop'], Math.floor(Math.random() * 400))));
       // The file opens without a corruption notice and still holds everything acknowledged so far.
       const expected = [...acknowledged];
       const paths = await readQueue({ stateDir, onNotice: (m) => notices.push(m) }, (q) => new Set(q.readyBodies(1e6, { force: true }).map((b) => b.artifact_path)));

@@ -11,6 +11,7 @@ import { writePackSync as writePack } from '../../lib/queue/pack.js';
 import { dbPath, readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { QueueChangedError } from '../../lib/queue/queue-file.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
+import { runWorkerAndKill } from '../support/proc.js';
 
 const worker = fileURLToPath(new URL('../support/spool-worker.js', import.meta.url));
 
@@ -99,27 +100,6 @@ test('two processes racing to merge the same spools: each spool merged once, one
   t.deepEqual(new Set(bodies.map((b) => b.event_id)), new Set(events.map((e) => e.event_id)), 'each body is linked to its own event by event_id');
 });
 
-/** Runs a capture worker and SIGKILLs it `delayMs` after it is ready; resolves the acknowledged paths. */
-function runAndKill(stateDir: string, name: string, delayMs: number, merge: boolean): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker, stateDir, 'capture', name, ...(merge ? ['merge'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked: string[] = [];
-    let buf = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), delayMs);
-        else if (line.startsWith('ack ')) acked.push(...line.slice(4).split(' '));
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${name} exited with ${code}: ${stderr}`))));
-  });
-}
 
 test('kill -9 at random points across capture and merge: every acknowledged spool is merged exactly once, nothing half-merged', async (t) => {
   const stateDir = tmpState(t);
@@ -130,8 +110,8 @@ test('kill -9 at random points across capture and merge: every acknowledged spoo
   for (let i = 0; i < KILLS; i += 2) {
     // Two at once: kills also land while the other waits for the lock or merges.
     const got = await Promise.all([
-      runAndKill(stateDir, `w${i}`, Math.floor(Math.random() * 500), true),
-      runAndKill(stateDir, `w${i + 1}`, Math.floor(Math.random() * 500), i % 4 === 0),
+      runWorkerAndKill(worker, [stateDir, 'capture', `w${i}`, 'merge'], Math.floor(Math.random() * 500)),
+      runWorkerAndKill(worker, [stateDir, 'capture', `w${i + 1}`, ...(i % 4 === 0 ? ['merge'] : [])], Math.floor(Math.random() * 500)),
     ]);
     acked.push(...got.flat());
     // Deliver what is merged so far: a spool merged a second time would bring its tasks back.

@@ -26,6 +26,14 @@ export async function newRepo(opts: { name?: string } = {}): Promise<HookRepo> {
   return { ...repo, uuid };
 }
 
+/** A fresh repository with the hooks installed, removed when the test ends. */
+export async function installedRepo(t: { teardown(fn: () => Promise<void>): void }): Promise<HookRepo> {
+  const repo = await newRepo();
+  t.teardown(repo.cleanup);
+  await installHooks(repo.root);
+  return repo;
+}
+
 /** `node dist/bundle/kitty-sync.js install --repo ROOT`; throws with its output on failure. */
 export async function installHooks(root: string): Promise<Proc> {
   const r = await cli(root, ['install', '--repo', root]);

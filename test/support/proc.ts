@@ -1,6 +1,7 @@
 // Child processes as a user starts them: the environment (a fixed git identity, none of the caller's
 // git, kitty-sync or husky settings), a runner that never throws on a non-zero exit, and the built CLI.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -99,6 +100,7 @@ export function prng(seed: number): () => number {
  */
 export async function holdQueueLock(t: { teardown(fn: () => unknown): void }, stateDir: string): Promise<ChildProcess> {
   const script = fileURLToPath(new URL('./lock-holder.js', import.meta.url));
+  mkdirSync(stateDir, { recursive: true });
   const holder = spawn(process.execPath, [script, path.join(stateDir, 'queue.sqlite'), path.join(stateDir, 'queue.lock')], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => holder.kill('SIGKILL'));
   await new Promise<void>((resolve, reject) => {
@@ -106,4 +108,29 @@ export async function holdQueueLock(t: { teardown(fn: () => unknown): void }, st
     holder.once('exit', (code) => reject(new Error(`lock holder exited ${code}`)));
   });
   return holder;
+}
+
+/**
+ * Runs a test worker (`node <script> <args>`) that prints `ready` once started and `ack <names…>` for
+ * what it made durable, SIGKILLs it `delayMs` after `ready`, and resolves what it acknowledged.
+ */
+export function runWorkerAndKill(script: string, args: string[], delayMs: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const acked: string[] = [];
+    let buf = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line === 'ready') setTimeout(() => child.kill('SIGKILL'), delayMs);
+        else if (line.startsWith('ack ')) acked.push(...line.slice(4).split(' '));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`))));
+  });
 }
