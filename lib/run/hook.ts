@@ -151,7 +151,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   // detached process: Git is held for the budget, not for the capture (issue 11 §2). The watermark
   // moves only once that capture is written, so nothing is missed if it dies too.
   const files = targets.reduce((n, t) => n + t.paths.length, 0);
-  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, deadlineAt)) === 'late') {
+  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, captureDeadline(settings, deadlineAt))) === 'late') {
     const pid = inv.detach();
     inv.print(
       pid
@@ -253,6 +253,15 @@ async function collectTargets(inv: HookInvocation, repo: Repo, settings: Setting
   }
 
   return refsWithoutUuid > 0 && groups.length === 0 ? null : { groups, skipped };
+}
+
+/**
+ * When a capture still being read from Git is handed to a background process: the budget counted
+ * from the process's start, so Git is held for the budget plus Node's own boot and exit (issue 11:
+ * at most the budget plus 2x an empty Node hook), not for our start-up on top.
+ */
+function captureDeadline(settings: Settings, deadlineAt: number): number {
+  return Math.min(deadlineAt, performance.timeOrigin + (settings.budgetMs ?? 0));
 }
 
 /** 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere). */
