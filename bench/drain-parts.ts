@@ -103,7 +103,9 @@ await timed('bodies: JSON.stringify of the decoded request (the floors do this)'
   let n = 0;
   for (let i = 0; i < bodies.length; i++) {
     const b = bodies[i];
-    n += Buffer.from(JSON.stringify({ ...b.namespace, mission_slug: b.namespace.mission_key, artifact_path: b.artifact_path, content_hash: b.content_hash, hash_algorithm: 'sha256', content_body: stored[i].toString('utf8') })).length;
+    n += Buffer.from(
+      JSON.stringify({ ...b.namespace, mission_slug: b.namespace.mission_key, artifact_path: b.artifact_path, content_hash: b.content_hash, hash_algorithm: 'sha256', content_body: stored[i].toString('utf8') }),
+    ).length;
   }
   return n;
 });
@@ -121,9 +123,7 @@ await timed('queue: applyBodyResults, batches of 250 delivered (one transaction 
     await withQueue({ stateDir }, (q) => q.applyBodyResults(bodies.slice(i, i + 250).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } }))));
   }
 });
-await timed('queue: final read (empty queue: readyEvents, readyBodies, stats)', () =>
-  withQueue({ stateDir }, (q) => ({ e: q.readyEvents(2000), b: q.readyBodies(2000), s: q.stats() })),
-);
+await timed('queue: final read (empty queue: readyEvents, readyBodies, stats)', () => withQueue({ stateDir }, (q) => ({ e: q.readyEvents(2000), b: q.readyBodies(2000), s: q.stats() })));
 
 // The whole drain against a transport that answers at once (it still encodes every request, and
 // gzips every events batch): the drain's and the queue's own cost per body, without the network.

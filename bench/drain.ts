@@ -48,9 +48,7 @@ function corpusArtifacts(count: number): EligibleArtifact[] {
   for (const feature of readdirSync(corpus).sort()) {
     if (/^\d{3}-[a-z0-9-]+$/.test(feature)) walk(feature, path.join(corpus, feature), '');
   }
-  const eligible = files.filter(
-    (f) => surfaceOf(f.rel) && checkEligibility({ feature_dir: f.feature, artifact_path: f.rel, kind: 'blob', object_id: 'x', size_bytes: f.body.length }, f.body) === null,
-  );
+  const eligible = files.filter((f) => surfaceOf(f.rel) && checkEligibility({ feature_dir: f.feature, artifact_path: f.rel, kind: 'blob', object_id: 'x', size_bytes: f.body.length }, f.body) === null);
   const out: EligibleArtifact[] = [];
   // More bodies than the corpus has: the same files again on other target branches (other namespaces).
   for (let round = 0; out.length < count; round += 1) {
@@ -304,20 +302,40 @@ async function main(): Promise<RunFigures> {
   const fetchFloorRate = artifacts.length / (fetchFloorMs / 1000);
   const bodiesMs = drainMs - (eventsDoneAt - t0);
   const pct = (cpu: number, ms: number) => `${((cpu / ms) * 100).toFixed(0)} %`;
-  console.log(`kitty-sync drain: ${drainMs.toFixed(0)} ms total (events ${(eventsDoneAt - t0).toFixed(0)} ms + bodies ${bodiesMs.toFixed(0)} ms) -> ${drainRate.toFixed(0)} bodies/s (events sent: ${report.events.sent})`);
-  console.log(`  cpu: drain process ${drainSelfCpu.toFixed(0)} ms (${pct(drainSelfCpu, drainMs)}), receiver ${drainRecvCpu.toFixed(0)} ms (${pct(drainRecvCpu, drainMs)}); per body: ${((drainSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((drainRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
+  console.log(
+    `kitty-sync drain: ${drainMs.toFixed(0)} ms total (events ${(eventsDoneAt - t0).toFixed(0)} ms + bodies ${bodiesMs.toFixed(0)} ms) -> ${drainRate.toFixed(0)} bodies/s (events sent: ${report.events.sent})`,
+  );
+  console.log(
+    `  cpu: drain process ${drainSelfCpu.toFixed(0)} ms (${pct(drainSelfCpu, drainMs)}), receiver ${drainRecvCpu.toFixed(0)} ms (${pct(drainRecvCpu, drainMs)}); per body: ${((drainSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((drainRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`,
+  );
   console.log(`floor (http.request keep-alive, bodies only): ${floorMs.toFixed(0)} ms -> ${floorRate.toFixed(0)} bodies/s`);
-  console.log(`  cpu: floor client ${floorSelfCpu.toFixed(0)} ms (${pct(floorSelfCpu, floorMs)}), receiver ${floorRecvCpu.toFixed(0)} ms (${pct(floorRecvCpu, floorMs)}); per body: ${((floorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((floorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
-  console.log(`node-fetch floor (bare node-fetch, keep-alive, bodies only): ${fetchFloorMs.toFixed(0)} ms -> ${fetchFloorRate.toFixed(0)} bodies/s = ${((fetchFloorRate / floorRate) * 100).toFixed(0)} % of the floor`);
-  console.log(`  cpu: node-fetch floor client ${fetchFloorSelfCpu.toFixed(0)} ms (${pct(fetchFloorSelfCpu, fetchFloorMs)}), receiver ${fetchFloorRecvCpu.toFixed(0)} ms (${pct(fetchFloorRecvCpu, fetchFloorMs)}); per body: ${((fetchFloorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((fetchFloorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`);
+  console.log(
+    `  cpu: floor client ${floorSelfCpu.toFixed(0)} ms (${pct(floorSelfCpu, floorMs)}), receiver ${floorRecvCpu.toFixed(0)} ms (${pct(floorRecvCpu, floorMs)}); per body: ${((floorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((floorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`,
+  );
+  console.log(
+    `node-fetch floor (bare node-fetch, keep-alive, bodies only): ${fetchFloorMs.toFixed(0)} ms -> ${fetchFloorRate.toFixed(0)} bodies/s = ${((fetchFloorRate / floorRate) * 100).toFixed(0)} % of the floor`,
+  );
+  console.log(
+    `  cpu: node-fetch floor client ${fetchFloorSelfCpu.toFixed(0)} ms (${pct(fetchFloorSelfCpu, fetchFloorMs)}), receiver ${fetchFloorRecvCpu.toFixed(0)} ms (${pct(fetchFloorRecvCpu, fetchFloorMs)}); per body: ${((fetchFloorSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client, ${((fetchFloorRecvCpu / artifacts.length) * 1000).toFixed(0)} µs receiver`,
+  );
   console.log(`drain / floor: ${((drainRate / floorRate) * 100).toFixed(0)} %   (targets: >= 3000 bodies/s, >= 60 %); drain / node-fetch floor: ${((drainRate / fetchFloorRate) * 100).toFixed(0)} %`);
-  console.log(`Transport.pushContent alone (stored bytes, no queue, no drain): ${transportMs.toFixed(0)} ms -> ${(artifacts.length / (transportMs / 1000)).toFixed(0)} bodies/s; cpu per body ${((transportSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client`);
+  console.log(
+    `Transport.pushContent alone (stored bytes, no queue, no drain): ${transportMs.toFixed(0)} ms -> ${(artifacts.length / (transportMs / 1000)).toFixed(0)} bodies/s; cpu per body ${((transportSelfCpu / artifacts.length) * 1000).toFixed(0)} µs client`,
+  );
   const coldLine = (name: string, r: { ms: number; cpuMs: number }) =>
     `${name}: ${r.ms.toFixed(0)} ms -> ${(artifacts.length / (r.ms / 1000)).toFixed(0)} bodies/s; cpu per body ${((r.cpuMs / artifacts.length) * 1000).toFixed(0)} µs client`;
   console.log(`cold (fresh process each, as the drain): ${coldLine('http.request floor', coldFloor)}; ${coldLine('node-fetch floor', coldFetch)}`);
-  console.log(`vs the cold floors: drain / node-fetch floor ${((drainMs > 0 ? coldFetch.ms / drainMs : 0) * 100).toFixed(0)} % (target >= 90 %); drain client cpu ${(drainSelfCpu / coldFloor.cpuMs).toFixed(2)}x the http.request floor's (target <= 2x)`);
-  console.log(`client cpu per body: drain ${((drainSelfCpu / floorSelfCpu) * 100).toFixed(0)} % of the http.request floor's (target <= 200 %), node-fetch floor ${((fetchFloorSelfCpu / floorSelfCpu) * 100).toFixed(0)} %`);
-  console.log(`load average after the run: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores: the ratios, measured in the same run, are what to compare)`);
+  console.log(
+    `vs the cold floors: drain / node-fetch floor ${((drainMs > 0 ? coldFetch.ms / drainMs : 0) * 100).toFixed(0)} % (target >= 90 %); drain client cpu ${(drainSelfCpu / coldFloor.cpuMs).toFixed(2)}x the http.request floor's (target <= 2x)`,
+  );
+  console.log(
+    `client cpu per body: drain ${((drainSelfCpu / floorSelfCpu) * 100).toFixed(0)} % of the http.request floor's (target <= 200 %), node-fetch floor ${((fetchFloorSelfCpu / floorSelfCpu) * 100).toFixed(0)} %`,
+  );
+  console.log(
+    `load average after the run: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (2 cores: the ratios, measured in the same run, are what to compare)`,
+  );
   console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
 
   for (const r of [recvA, recvB, recvC, recvD]) await stopReceiver(r);
@@ -418,7 +436,12 @@ async function runMany(): Promise<void> {
       child.on('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`bench run exited ${code}`))));
     });
     const line = out.split('\n').find((l) => l.startsWith(JSON_MARK));
-    process.stdout.write(out.split('\n').filter((l) => !l.startsWith(JSON_MARK)).join('\n'));
+    process.stdout.write(
+      out
+        .split('\n')
+        .filter((l) => !l.startsWith(JSON_MARK))
+        .join('\n'),
+    );
     if (!line) throw new Error('bench run printed no result');
     results.push(JSON.parse(line.slice(JSON_MARK.length)) as RunFigures);
   }
@@ -428,10 +451,20 @@ async function runMany(): Promise<void> {
   };
   const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
   console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %)`);
-  console.log(`median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`);
-  console.log(`median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs), node-fetch floor client ${median((r) => r.fetchFloorClientUs).toFixed(0)} µs, Transport.pushContent alone ${median((r) => r.transportClientUs).toFixed(0)} µs`);
-  console.log(`median drain / node-fetch floor ${(median((r) => r.drainRate / r.fetchFloorRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.fetchFloorRate) * 100)} %; target >= 90 %); drain client cpu / http.request floor's ${median((r) => r.drainClientUs / r.floorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.floorClientUs, 2)}; target <= 2x)`);
-  console.log(`median vs the cold floors (fresh process each): node-fetch floor ${median((r) => r.coldFetchRate).toFixed(0)} bodies/s (${median((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${median((r) => r.coldFloorRate).toFixed(0)} bodies/s (${median((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(median((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${median((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`,
+  );
+  console.log(
+    `median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs), node-fetch floor client ${median((r) => r.fetchFloorClientUs).toFixed(0)} µs, Transport.pushContent alone ${median((r) => r.transportClientUs).toFixed(0)} µs`,
+  );
+  console.log(
+    `median drain / node-fetch floor ${(median((r) => r.drainRate / r.fetchFloorRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.fetchFloorRate) * 100)} %; target >= 90 %); drain client cpu / http.request floor's ${median((r) => r.drainClientUs / r.floorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.floorClientUs, 2)}; target <= 2x)`,
+  );
+  console.log(
+    `median vs the cold floors (fresh process each): node-fetch floor ${median((r) => r.coldFetchRate).toFixed(0)} bodies/s (${median((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${median((r) => r.coldFloorRate).toFixed(0)} bodies/s (${median((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(median((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${median((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 if (process.env.KS_BENCH_ONLY) console.log(JSON_MARK + JSON.stringify(await coldOnly(process.env.KS_BENCH_ONLY)));

@@ -129,9 +129,17 @@ function bundleFloorAgent(): string {
   const dir = path.join(ROOT, 'dist/bench-floor');
   const bundle = path.join(dir, 'floor-agent.cjs');
   execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
-    path.join(ROOT, 'bench/floor-agent.ts'), '--bundle', '--format=cjs', '--platform=node', '--target=node20', `--outfile=${bundle}`,
-    '--define:import.meta.url=__ksMetaUrl', '--define:import.meta.dirname=__dirname', '--define:import.meta.filename=__filename',
-    '--supported:dynamic-import=false', "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+    path.join(ROOT, 'bench/floor-agent.ts'),
+    '--bundle',
+    '--format=cjs',
+    '--platform=node',
+    '--target=node20',
+    `--outfile=${bundle}`,
+    '--define:import.meta.url=__ksMetaUrl',
+    '--define:import.meta.dirname=__dirname',
+    '--define:import.meta.filename=__filename',
+    '--supported:dynamic-import=false',
+    "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
     '--log-level=warning',
   ]);
   const entry = path.join(dir, 'floor-entry.mjs');
@@ -164,10 +172,7 @@ async function main(): Promise<void> {
     chmodSync(hookFile, 0o755);
     const floorHook = path.join(repos['stack floor'], '.git', 'hooks', 'post-commit');
     // Case (a) costs the floor nothing: like the real launcher, it starts Node only for kitty-specs/ changes.
-    writeFileSync(
-      floorHook,
-      `#!/bin/sh\ngit diff-tree --quiet -r --root --no-commit-id HEAD -- kitty-specs/ && exit 0\nexec '${process.execPath}' '${bundleFloorAgent()}'\n`,
-    );
+    writeFileSync(floorHook, `#!/bin/sh\ngit diff-tree --quiet -r --root --no-commit-id HEAD -- kitty-specs/ && exit 0\nexec '${process.execPath}' '${bundleFloorAgent()}'\n`);
     chmodSync(floorHook, 0o755);
     const eligible = listFiles(path.join(CORPUS, FEATURE)).filter((f) => EDITABLE.test(f)).length;
 
@@ -207,7 +212,9 @@ async function main(): Promise<void> {
         const m = median(times[v]);
         const added = m - baseMs;
         const verdict = v === 'kitty-sync' ? (added <= target ? `  (target <= ${target} ms: met)` : `  (target <= ${target} ms: MISSED)`) : '';
-        console.log(`  ${v.padEnd(16)} median ${m.toFixed(1).padStart(7)} ms  added ${added >= 0 ? '+' : ''}${added.toFixed(1).padStart(6)} ms  [min ${Math.min(...times[v]).toFixed(1)}, max ${Math.max(...times[v]).toFixed(1)}]${verdict}`);
+        console.log(
+          `  ${v.padEnd(16)} median ${m.toFixed(1).padStart(7)} ms  added ${added >= 0 ? '+' : ''}${added.toFixed(1).padStart(6)} ms  [min ${Math.min(...times[v]).toFixed(1)}, max ${Math.max(...times[v]).toFixed(1)}]${verdict}`,
+        );
       }
     };
     print('(a) commit touching no kitty-specs/ file, empty queue:', 10, a);
@@ -341,7 +348,13 @@ function category(fn: string, url: string): string {
   const own = /dist\/((?:lib|bin)\/[^/]+)\.js/.exec(url);
   if (own) return own[1];
   if (/node:internal\/modules|node:internal\/vm|internal\/deps\/cjs-module-lexer/.test(url)) return 'node: module loading';
-  if (url.startsWith('node:')) return `node: ${url.slice(5).replace(/^internal\//, '').split('/')[0]}`;
+  if (url.startsWith('node:'))
+    return `node: ${
+      url
+        .slice(5)
+        .replace(/^internal\//, '')
+        .split('/')[0]
+    }`;
   if (url === '') return `native/builtin: ${fn || '(anonymous)'}`;
   return url;
 }
@@ -401,11 +414,15 @@ function profileAgent(repo: string, env: NodeJS.ProcessEnv, base: string, n: num
   }
   console.log('  timeline (50 ms slices: top two labels by self time):');
   for (const [k, m] of [...slices].sort((x, y) => x[0] - y[0])) {
-    const top = [...m].sort((x, y) => y[1] - x[1]).slice(0, 2).map(([l, v]) => `${l} ${v.toFixed(0)}`).join(' | ');
+    const top = [...m]
+      .sort((x, y) => y[1] - x[1])
+      .slice(0, 2)
+      .map(([l, v]) => `${l} ${v.toFixed(0)}`)
+      .join(' | ');
     console.log(`    ${String(k * 50).padStart(5)} ms  ${top}`);
   }
   console.log(`  profiled span ${total.toFixed(0)} ms; self time by category:`);
-  for (const [k, v] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 16)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
+  for (const [k, v] of [...self].sort((x, y) => y[1] - x[1]).slice(0, 16)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
   console.log('  top functions (self):');
   for (const [k, v] of [...fnSelf].sort((x, y) => y[1] - x[1]).slice(0, 12)) console.log(`    ${v.toFixed(1).padStart(7)} ms  ${k.slice(0, 110)}`);
   try {
@@ -415,7 +432,9 @@ function profileAgent(repo: string, env: NodeJS.ProcessEnv, base: string, n: num
     console.log(`    git child processes: ${tr.spawn.length}, ${sum(tr.spawn).toFixed(1)} ms summed (they may overlap)`);
     for (const s of tr.spawn) console.log(`      @${s.start.toFixed(0).padStart(4)} ${s.ms.toFixed(1).padStart(6)} ms  ${s.what}`);
     console.log(`    fsync: ${tr.fsync.length} calls, ${sum(tr.fsync).toFixed(1)} ms` + (tr.fsync.length ? ` (at ${tr.fsync.map((f) => f.start.toFixed(0)).join(', ')} ms)` : ''));
-    console.log(`    HTTP requests: ${tr.http.length}, ${sum(tr.http).toFixed(1)} ms summed (concurrent); first @${tr.http.length ? Math.min(...tr.http.map((h) => h.start)).toFixed(0) : '-'} ms, last end @${tr.http.length ? Math.max(...tr.http.map((h) => h.start + h.ms)).toFixed(0) : '-'} ms`);
+    console.log(
+      `    HTTP requests: ${tr.http.length}, ${sum(tr.http).toFixed(1)} ms summed (concurrent); first @${tr.http.length ? Math.min(...tr.http.map((h) => h.start)).toFixed(0) : '-'} ms, last end @${tr.http.length ? Math.max(...tr.http.map((h) => h.start + h.ms)).toFixed(0) : '-'} ms`,
+    );
   } catch (err) {
     console.log(`  (no wall-clock trace: ${err instanceof Error ? err.message : String(err)})`);
   }

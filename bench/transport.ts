@@ -49,9 +49,32 @@ function requests(count: number, tag: string): { ns: NamespaceRef; reqs: PushCon
     const artifactPath = `research/note-${i}.md`;
     reqs.push({ ...ns, mission_slug: ns.mission_key, artifact_path: artifactPath, content_hash: hash, hash_algorithm: 'sha256', content_body: body });
     events.push({
-      event_id: ulid(), event_type: 'MissionDossierArtifactIndexed', aggregate_id: `${ns.feature_slug}:artifact.note-${i}`, aggregate_type: 'MissionDossier',
-      payload: { feature_slug: ns.feature_slug, artifact_key: `artifact.note-${i}`, artifact_class: 'other', relative_path: artifactPath, content_hash_sha256: hash, size_bytes: Buffer.byteLength(body), wp_id: null, step_id: null, required_status: 'optional', namespace: ns },
-      node_id: 'bench', lamport_clock: i + 1, causation_id: null, timestamp: new Date().toISOString(), team_slug: 'local', project_uuid: ns.project_uuid, project_slug: 'bench', git_branch: 'main', head_commit_sha: '0'.repeat(40), repo_slug: 'bench/bench',
+      event_id: ulid(),
+      event_type: 'MissionDossierArtifactIndexed',
+      aggregate_id: `${ns.feature_slug}:artifact.note-${i}`,
+      aggregate_type: 'MissionDossier',
+      payload: {
+        feature_slug: ns.feature_slug,
+        artifact_key: `artifact.note-${i}`,
+        artifact_class: 'other',
+        relative_path: artifactPath,
+        content_hash_sha256: hash,
+        size_bytes: Buffer.byteLength(body),
+        wp_id: null,
+        step_id: null,
+        required_status: 'optional',
+        namespace: ns,
+      },
+      node_id: 'bench',
+      lamport_clock: i + 1,
+      causation_id: null,
+      timestamp: new Date().toISOString(),
+      team_slug: 'local',
+      project_uuid: ns.project_uuid,
+      project_slug: 'bench',
+      git_branch: 'main',
+      head_commit_sha: '0'.repeat(40),
+      repo_slug: 'bench/bench',
     });
   }
   return { ns, reqs, events };
@@ -66,9 +89,11 @@ async function index(transport: Transport, events: IndexEvent[]): Promise<void> 
 
 async function runPool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 async function viaTransport(url: string, concurrency: number, tag: string): Promise<number> {

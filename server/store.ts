@@ -226,11 +226,7 @@ export class ReceiverStore {
            team_slug = COALESCE(excluded.team_slug, projects.team_slug),
            last_seen_ms = excluded.last_seen_ms`,
       ),
-      namespaceId: db
-        .prepare(
-          'SELECT id FROM namespaces WHERE project_uuid = ? AND feature_slug = ? AND target_branch = ? AND mission_key = ? AND manifest_version = ?',
-        )
-        .pluck(),
+      namespaceId: db.prepare('SELECT id FROM namespaces WHERE project_uuid = ? AND feature_slug = ? AND target_branch = ? AND mission_key = ? AND manifest_version = ?').pluck(),
       insertNamespace: db
         .prepare(
           `INSERT INTO namespaces (project_uuid, feature_slug, target_branch, mission_key, manifest_version, created_ms, updated_ms)
@@ -254,12 +250,8 @@ export class ReceiverStore {
          WHERE namespace_id = ? AND artifact_path = ?`,
       ),
       indexedHash: db.prepare('SELECT node_id, lamport_clock, event_seq FROM indexed_hashes WHERE namespace_id = ? AND artifact_path = ? AND content_hash = ?'),
-      insertIndexedHash: db.prepare(
-        'INSERT INTO indexed_hashes (namespace_id, artifact_path, content_hash, node_id, lamport_clock, event_seq) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      updateIndexedHash: db.prepare(
-        'UPDATE indexed_hashes SET node_id = ?, lamport_clock = ?, event_seq = ? WHERE namespace_id = ? AND artifact_path = ? AND content_hash = ?',
-      ),
+      insertIndexedHash: db.prepare('INSERT INTO indexed_hashes (namespace_id, artifact_path, content_hash, node_id, lamport_clock, event_seq) VALUES (?, ?, ?, ?, ?, ?)'),
+      updateIndexedHash: db.prepare('UPDATE indexed_hashes SET node_id = ?, lamport_clock = ?, event_seq = ? WHERE namespace_id = ? AND artifact_path = ? AND content_hash = ?'),
       artifact: db.prepare('SELECT content_hash, node_id, lamport_clock, event_seq FROM artifacts WHERE namespace_id = ? AND artifact_path = ?'),
       insertArtifact: db.prepare(
         `INSERT INTO artifacts (namespace_id, artifact_path, content_hash, version_seq, node_id, lamport_clock, event_seq, version_count, last_received_ms)
@@ -273,9 +265,7 @@ export class ReceiverStore {
       hasVersion: db.prepare('SELECT 1 AS x FROM versions WHERE namespace_id = ? AND artifact_path = ? AND content_hash = ?').pluck(),
       hasBlob: db.prepare('SELECT 1 AS x FROM blobs WHERE content_hash = ?').pluck(),
       insertBlob: db.prepare('INSERT INTO blobs (content_hash, size_bytes, body) VALUES (?, ?, ?)'),
-      insertVersion: db
-        .prepare('INSERT INTO versions (namespace_id, artifact_path, content_hash, size_bytes, received_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq')
-        .pluck(),
+      insertVersion: db.prepare('INSERT INTO versions (namespace_id, artifact_path, content_hash, size_bytes, received_ms) VALUES (?, ?, ?, ?, ?) RETURNING seq').pluck(),
       blob: db.prepare('SELECT body FROM blobs WHERE content_hash = ?').pluck(),
     };
     const count = (table: string): number => Number(db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get());
@@ -355,18 +345,7 @@ export class ReceiverStore {
         }
         const idx = ev.indexed;
         const seq = Number(
-          this.q.insertEvent.get(
-            e.event_id,
-            e.event_type,
-            e.project_uuid,
-            nsId,
-            idx ? idx.relative_path : null,
-            idx ? idx.content_hash_sha256 : null,
-            e.node_id,
-            e.lamport_clock,
-            now,
-            JSON.stringify(e),
-          ),
+          this.q.insertEvent.get(e.event_id, e.event_type, e.project_uuid, nsId, idx ? idx.relative_path : null, idx ? idx.content_hash_sha256 : null, e.node_id, e.lamport_clock, now, JSON.stringify(e)),
         );
         counters.events++;
         outcomes.push({ event_id: e.event_id, status: 'success' });
@@ -463,9 +442,14 @@ export class ReceiverStore {
          ORDER BY a.namespace_id, a.artifact_path`,
       )
       .all() as (NamespaceRow & { namespace_id: number; artifact_path: string; content_hash: string; version_seq: number; index_hash: string | null })[];
-    const versions = this.db
-      .prepare('SELECT namespace_id, artifact_path, content_hash, size_bytes, received_ms, seq FROM versions ORDER BY seq')
-      .all() as { namespace_id: number; artifact_path: string; content_hash: string; size_bytes: number; received_ms: number; seq: number }[];
+    const versions = this.db.prepare('SELECT namespace_id, artifact_path, content_hash, size_bytes, received_ms, seq FROM versions ORDER BY seq').all() as {
+      namespace_id: number;
+      artifact_path: string;
+      content_hash: string;
+      size_bytes: number;
+      received_ms: number;
+      seq: number;
+    }[];
     const byKey = new Map<string, ArtifactRecord>();
     const currentSeq = new Map<string, number>();
     for (const r of rows) {
@@ -502,9 +486,12 @@ export class ReceiverStore {
 
   /** The versions of one artifact, in arrival order. */
   versions(namespaceId: number, artifactPath: string): { content_hash: string; size_bytes: number; received_ms: number; seq: number }[] {
-    return this.db
-      .prepare('SELECT content_hash, size_bytes, received_ms, seq FROM versions WHERE namespace_id = ? AND artifact_path = ? ORDER BY seq')
-      .all(namespaceId, artifactPath) as { content_hash: string; size_bytes: number; received_ms: number; seq: number }[];
+    return this.db.prepare('SELECT content_hash, size_bytes, received_ms, seq FROM versions WHERE namespace_id = ? AND artifact_path = ? ORDER BY seq').all(namespaceId, artifactPath) as {
+      content_hash: string;
+      size_bytes: number;
+      received_ms: number;
+      seq: number;
+    }[];
   }
 }
 

@@ -55,7 +55,11 @@ export class UnknownRevisionError extends UserError {}
 
 /** `kitty-specs/042-x/` or `./kitty-specs/042-x` → `042-x`, so users may pass paths. */
 export function normalizeFeatureName(name: string): string {
-  let n = name.trim().replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  let n = name
+    .trim()
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '');
   if (n.startsWith(`${SPECS_DIR}/`)) n = n.slice(SPECS_DIR.length + 1);
   return n;
 }
@@ -221,7 +225,9 @@ async function judge(blobs: BlobReader, manifest: Manifest | null, candidate: Ar
     facts,
     indexed: keyOk && isIndexable(candidate, bytes),
     reason,
-    ...(reason === 'invalid_artifact_key' ? { detail: `${candidate.feature_dir}/${candidate.artifact_path}: the name cannot form an artifact key (${classification.artifact_key} does not match ${ARTIFACT_KEY_RE})` } : {}),
+    ...(reason === 'invalid_artifact_key'
+      ? { detail: `${candidate.feature_dir}/${candidate.artifact_path}: the name cannot form an artifact key (${classification.artifact_key} does not match ${ARTIFACT_KEY_RE})` }
+      : {}),
     ...(reason === null ? { bytes } : {}),
   };
 }

@@ -79,18 +79,13 @@ export class Repo {
    * branch it was merged into); a root commit lists all its files. Deletions included.
    */
   async changedPaths(commit: string, opts: UnderOption = {}): Promise<string[]> {
-    const out = await this.git.raw([
-      'diff-tree', '-r', '--name-only', '--no-commit-id', '--no-renames', '--root',
-      '--diff-merges=first-parent', commit, '--', ...pathspec(opts.under),
-    ]);
+    const out = await this.git.raw(['diff-tree', '-r', '--name-only', '--no-commit-id', '--no-renames', '--root', '--diff-merges=first-parent', commit, '--', ...pathspec(opts.under)]);
     return pathLines(out);
   }
 
   /** Paths that differ between two revisions (deletions included). */
   async changedPathsBetween(from: string, to: string, opts: UnderOption = {}): Promise<string[]> {
-    const out = await this.git.raw([
-      'diff-tree', '-r', '--name-only', '--no-renames', from, to, '--', ...pathspec(opts.under),
-    ]);
+    const out = await this.git.raw(['diff-tree', '-r', '--name-only', '--no-renames', from, to, '--', ...pathspec(opts.under)]);
     return pathLines(out);
   }
 
@@ -100,10 +95,7 @@ export class Repo {
    * Merges count with their first-parent diff, so conflict resolutions are not missed.
    */
   async changedPathsInRevs(revs: string[], opts: UnderOption = {}): Promise<string[]> {
-    const out = await this.git.raw([
-      'log', '--format=', '--name-only', '--no-renames', '--diff-merges=first-parent',
-      ...revs, '--', ...pathspec(opts.under),
-    ]);
+    const out = await this.git.raw(['log', '--format=', '--name-only', '--no-renames', '--diff-merges=first-parent', ...revs, '--', ...pathspec(opts.under)]);
     return [...new Set(pathLines(out))];
   }
 
@@ -169,9 +161,9 @@ export async function openRepo(cwd: string): Promise<Repo> {
   try {
     // HEAD's commit and branch come in the same process (a hook needs both next); an unborn HEAD
     // fails the whole call, so then ask again without them.
-    out = await git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir', 'HEAD^{commit}', '--symbolic-full-name', 'HEAD', '--']).catch(() =>
-      git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']),
-    );
+    out = await git
+      .raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir', 'HEAD^{commit}', '--symbolic-full-name', 'HEAD', '--'])
+      .catch(() => git.raw(['rev-parse', '--show-toplevel', '--git-dir', '--git-common-dir']));
   } catch (err) {
     throw new NotAGitRepoError(`${base} is not inside a Git work tree (${firstLine(err)})`);
   }
@@ -206,8 +198,16 @@ export interface HeadChanges {
 export async function headChanges(cwd: string, under: string): Promise<HeadChanges | null> {
   // --always: the commit id is printed even when nothing under `under` changed.
   const out = await gitAt(path.resolve(cwd)).raw([
-    'diff-tree', '--always', '-r', '--name-only', '--no-renames', '--root', '--diff-merges=first-parent', 'HEAD',
-    '--', `:(top,literal)${under.replace(/\/+$/, '')}`,
+    'diff-tree',
+    '--always',
+    '-r',
+    '--name-only',
+    '--no-renames',
+    '--root',
+    '--diff-merges=first-parent',
+    'HEAD',
+    '--',
+    `:(top,literal)${under.replace(/\/+$/, '')}`,
   ]);
   const [commit, ...paths] = pathLines(out);
   return commit && /^[0-9a-f]{40,64}$/.test(commit) ? { commit, paths } : null;
@@ -215,9 +215,7 @@ export async function headChanges(cwd: string, under: string): Promise<HeadChang
 
 /** The paths that differ under a top-level directory between commit `since` and HEAD (commit: '' as it is not printed). */
 export async function changesSince(cwd: string, since: string, under: string): Promise<HeadChanges> {
-  const out = await gitAt(path.resolve(cwd)).raw([
-    'diff-tree', '-r', '--name-only', '--no-renames', since, 'HEAD', '--', `:(top,literal)${under.replace(/\/+$/, '')}`,
-  ]);
+  const out = await gitAt(path.resolve(cwd)).raw(['diff-tree', '-r', '--name-only', '--no-renames', since, 'HEAD', '--', `:(top,literal)${under.replace(/\/+$/, '')}`]);
   return { commit: '', paths: pathLines(out) };
 }
 
@@ -226,11 +224,7 @@ export async function changesSince(cwd: string, since: string, under: string): P
  * since it), started at once. Both promises are already guarded against "unhandled rejection", so a
  * caller may await them later.
  */
-export function openRepoEarly(
-  cwd: string,
-  under: string | null,
-  since: string | null = null,
-): { repo: Promise<Repo>; head: Promise<HeadChanges | null> | null; since: string | null } {
+export function openRepoEarly(cwd: string, under: string | null, since: string | null = null): { repo: Promise<Repo>; head: Promise<HeadChanges | null> | null; since: string | null } {
   const repo = openRepo(cwd);
   const head = under === null ? null : since ? changesSince(cwd, since, under) : headChanges(cwd, under);
   repo.catch(() => undefined);
@@ -247,8 +241,7 @@ export function parseLsTree(out: string): TreeEntry[] {
     const [mode, type, objectId, size] = record.slice(0, tab).split(/\s+/);
     const entryPath = gitPathFromOutput(record.slice(tab + 1));
     if (type === 'tree') continue;
-    const kind: TreeEntry['kind'] =
-      mode === MODE_GITLINK || type === 'commit' ? 'submodule' : mode === MODE_SYMLINK ? 'symlink' : 'blob';
+    const kind: TreeEntry['kind'] = mode === MODE_GITLINK || type === 'commit' ? 'submodule' : mode === MODE_SYMLINK ? 'symlink' : 'blob';
     entries.push({ path: entryPath, mode, kind, objectId, size: size === '-' ? 0 : Number(size) });
   }
   return entries;

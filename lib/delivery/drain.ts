@@ -184,7 +184,11 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
         if (deadline.signal.aborted) return finish('deadline', stats);
         if (work.bodies.length > 0) {
           const now = Date.now();
-          writeInflight(opts.stateDir, work.bodies.map((b) => ({ namespace: b.namespace, artifact_path: b.artifact_path, content_hash: b.content_hash, startedAt: now })), opts.onNotice);
+          writeInflight(
+            opts.stateDir,
+            work.bodies.map((b) => ({ namespace: b.namespace, artifact_path: b.artifact_path, content_hash: b.content_hash, startedAt: now })),
+            opts.onNotice,
+          );
         }
 
         const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies);
@@ -317,10 +321,7 @@ function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'trans
   const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null;
   // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
   // `failed` like any other permanent failure: reported and logged, never silent.
-  const stale =
-    expired === 0 && q.unreadableEvents === 0
-      ? []
-      : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
+  const stale = expired === 0 && q.unreadableEvents === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
   return { recovered: leftover.length, expired, stale, work, stats: q.stats() };
 }
 
@@ -329,9 +330,7 @@ function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
   const sending = new Set(events.map((e) => e.event_id));
   // A body goes only after its index event: one whose event is not in this pass (in backoff,
   // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
-  const bodies = q
-    .readyBodies(BODIES_PER_PASS * 2, { force })
-    .filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+  const bodies = q.readyBodies(BODIES_PER_PASS * 2, { force }).filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
   return { events, bodies };
 }
 
@@ -340,7 +339,7 @@ const FIRST_EVENTS_BATCH = 100;
 
 function eventBatches(events: StoredEvent[]): StoredEvent[][] {
   const batches: StoredEvent[][] = [];
-  for (let i = 0; i < events.length; ) {
+  for (let i = 0; i < events.length;) {
     const size = i === 0 ? FIRST_EVENTS_BATCH : EVENTS_PER_BATCH;
     batches.push(events.slice(i, i + size));
     i += size;
@@ -356,16 +355,7 @@ function eventBatches(events: StoredEvent[]): StoredEvent[][] {
  * start (those in flight finish: their own events were accepted); a 401 or the deadline aborts
  * everything in flight.
  */
-async function runPass(
-  work: Work,
-  transport: DrainTransport,
-  signal: AbortSignal,
-  tried: Set<string>,
-  report: DrainReport,
-  ledger: Ledger,
-  opts: DrainOptions,
-  source: BodySource,
-): Promise<DrainStop | null> {
+async function runPass(work: Work, transport: DrainTransport, signal: AbortSignal, tried: Set<string>, report: DrainReport, ledger: Ledger, opts: DrainOptions, source: BodySource): Promise<DrainStop | null> {
   // A 401 stops everything still in flight; the deadline does the same through `signal`.
   const stopAll = new AbortController();
   const combined = AbortSignal.any([signal, stopAll.signal]);
@@ -478,15 +468,7 @@ async function runPass(
 }
 
 /** Sends one events batch; the ids of the accepted events are pushed to `accepted`. */
-async function sendEvents(
-  batch: StoredEvent[],
-  transport: DrainTransport,
-  signal: AbortSignal,
-  tried: Set<string>,
-  report: DrainReport,
-  ledger: Ledger,
-  accepted: string[],
-): Promise<DrainStop | null> {
+async function sendEvents(batch: StoredEvent[], transport: DrainTransport, signal: AbortSignal, tried: Set<string>, report: DrainReport, ledger: Ledger, accepted: string[]): Promise<DrainStop | null> {
   // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
   // A snapshot has no artifact: its outcome names the feature only.
   const deadOutcome = ({ envelope: e }: { envelope: DossierEvent }, reason: string): UploadOutcome => ({
@@ -497,7 +479,10 @@ async function sendEvents(
     reason: `event_rejected: ${reason}`,
   });
   for (const e of batch) tried.add(e.event_id);
-  const result = await transport.sendEvents(batch.map((e) => e.envelope), signal);
+  const result = await transport.sendEvents(
+    batch.map((e) => e.envelope),
+    signal,
+  );
   report.events.sent += batch.length;
   const applied = ledger.events;
   switch (result.kind) {
@@ -600,7 +585,7 @@ function notBefore(retryAfterMs: number | undefined): number | undefined {
 }
 
 function unauthorizedMessage(): string {
-  return 'the server answered 401 Unauthorized: the token is missing or wrong. Run `kitty-sync login` to store a valid token with Git\'s credential helper (hooks from GUI clients and IDEs use it too), or set KITTY_SYNC_TOKEN; then run `kitty-sync drain`. Nothing was lost: everything stays queued.';
+  return "the server answered 401 Unauthorized: the token is missing or wrong. Run `kitty-sync login` to store a valid token with Git's credential helper (hooks from GUI clients and IDEs use it too), or set KITTY_SYNC_TOKEN; then run `kitty-sync drain`. Nothing was lost: everything stays queued.";
 }
 
 /** One drainer at a time: a second process skips draining instead of waiting. */

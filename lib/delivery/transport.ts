@@ -8,7 +8,19 @@ import { EVENTS_BATCH_PATH as EVENTS_PATH, PUSH_CONTENT_PATH } from '../contract
 import type { DossierEvent } from '../types.js';
 import { mark } from '../trace.js';
 import { encodeEvents, encodePushContent, type PushContentBody } from './encoding.js';
-import { classifyFailure, errorText, networkReason, parseEventResults, parseJsonObject, pushContentSuccess, type BodyResult, type EventsResult, type FailureResult, type ProbeResult, type RawResponse } from './responses.js';
+import {
+  classifyFailure,
+  errorText,
+  networkReason,
+  parseEventResults,
+  parseJsonObject,
+  pushContentSuccess,
+  type BodyResult,
+  type EventsResult,
+  type FailureResult,
+  type ProbeResult,
+  type RawResponse,
+} from './responses.js';
 import { ConfigError, parseServerUrl, tokenProblem } from './server-url.js';
 
 type NodeFetch = typeof import('node-fetch').default;
@@ -145,7 +157,10 @@ export class Transport {
     const loading = this.loading;
     this.loading = null;
     // A load that failed (an unusable proxy variable) has no agent to close.
-    void loading?.then(({ agent }) => agent.destroy(), () => undefined);
+    void loading?.then(
+      ({ agent }) => agent.destroy(),
+      () => undefined,
+    );
   }
 
   /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits). */
@@ -177,12 +192,7 @@ export class Transport {
    * POSTs to base+path, following same-origin redirects; returns the response with its body
    * read, or a failure (network, timeout, abort, cross-origin redirect).
    */
-  private async post(
-    endpoint: string,
-    body: Buffer,
-    gzipped: boolean,
-    signal: AbortSignal | undefined,
-  ): Promise<RawResponse | FailureResult> {
+  private async post(endpoint: string, body: Buffer, gzipped: boolean, signal: AbortSignal | undefined): Promise<RawResponse | FailureResult> {
     if (signal?.aborted) return { kind: 'aborted' };
     let loaded: { fetch: NodeFetch; agent: Agent };
     try {
@@ -296,7 +306,6 @@ export class Transport {
       this.cohort = null;
     }
   }
-
 
   /** Last line of defence: a server that echoes the Authorization header must not leak it. */
   private redact(text: string): string {

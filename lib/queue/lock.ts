@@ -317,4 +317,3 @@ export function lockHolder(lockPath: string): LockOwner | null {
   const o = readOwner(lockPath);
   return typeof o === 'object' && holderAlive(o) !== false ? o : null;
 }
-

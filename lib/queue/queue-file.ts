@@ -148,7 +148,6 @@ export async function moveAside(stateDir: string, reason: string, now: number, o
   );
 }
 
-
 /** Opens the queue for a read-modify-write: a missing file is a fresh queue, a corrupt one is moved aside. */
 export async function openForWrite(SQL: SqlJsStatic, opts: { stateDir: string; onNotice?: (msg: string) => void }, now: number): Promise<Opened> {
   const file = dbPath(opts.stateDir);

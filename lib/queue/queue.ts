@@ -21,19 +21,7 @@ import type { Database } from 'sql.js';
 import { bodiesDir, sweepBodies } from './bodystore.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { listSpool, removeSpoolFile, spoolDir, type BuiltPack, type PackHeader } from './pack.js';
-import {
-  dbPath,
-  freshDb,
-  isCorruptionError,
-  loadSql,
-  moveAside,
-  openBuffer,
-  openForWrite,
-  readFileOrNull,
-  CorruptQueueError,
-  removeDeadTempFiles,
-  saveQueueFile,
-} from './queue-file.js';
+import { dbPath, freshDb, isCorruptionError, loadSql, moveAside, openBuffer, openForWrite, readFileOrNull, CorruptQueueError, removeDeadTempFiles, saveQueueFile } from './queue-file.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { fsyncDir } from './bodystore.js';
 import { entryKind } from '../state-fs.js';
@@ -78,7 +66,6 @@ export interface QueueOptions {
   /** A spool this process just wrote (merged from memory instead of being read back and verified). */
   own?: BuiltPack;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // The queue view.
@@ -356,9 +343,7 @@ export async function readQueue<T>(opts: QueueOptions, fn: (q: Queue) => T): Pro
       db = openBuffer(SQL, buf).db; // a migration happens in memory only
     } catch (err) {
       if (!(err instanceof CorruptQueueError)) throw err;
-      opts.onNotice?.(
-        `the queue file ${dbPath(opts.stateDir)} could not be read (${err.message}); it will be moved aside by the next command that changes the queue. Showing an empty queue.`,
-      );
+      opts.onNotice?.(`the queue file ${dbPath(opts.stateDir)} could not be read (${err.message}); it will be moved aside by the next command that changes the queue. Showing an empty queue.`);
       db = freshDb(SQL);
     }
   }

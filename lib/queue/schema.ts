@@ -219,7 +219,10 @@ export function createTables(db: Database): void {
 }
 
 export class SchemaError extends Error {
-  constructor(message: string, readonly corrupt: boolean) {
+  constructor(
+    message: string,
+    readonly corrupt: boolean,
+  ) {
     super(message);
     this.name = 'SchemaError';
   }
@@ -264,10 +267,7 @@ export function schemaVersion(db: Database): number {
   const version = Number(raw);
   if (!Number.isInteger(version) || version < 1) throw new SchemaError(`its schema_version ${JSON.stringify(raw)} is invalid`, true);
   if (version > SCHEMA_VERSION) {
-    throw new SchemaError(
-      `it has schema version ${version}, newer than this kitty-sync understands (${SCHEMA_VERSION}); upgrade kitty-sync`,
-      false,
-    );
+    throw new SchemaError(`it has schema version ${version}, newer than this kitty-sync understands (${SCHEMA_VERSION}); upgrade kitty-sync`, false);
   }
   const required = version === SCHEMA_VERSION ? TABLES : version === 3 ? V3_TABLES : version === 2 ? V2_TABLES : V1_TABLES;
   const missing = required.filter((t) => !names.has(t));
@@ -296,8 +296,7 @@ function migrate1to2(db: Database): void {
     db.run('INSERT OR IGNORE INTO namespaces (project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (?,?,?,?,?)', vals);
     return Number(scalar(db, 'SELECT ns_id FROM namespaces WHERE project_uuid=? AND feature_slug=? AND target_branch=? AND mission_key=? AND manifest_version=?', vals));
   };
-  const nsVals = (ns: Record<string, unknown>): string[] =>
-    [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version].map((v) => String(v ?? ''));
+  const nsVals = (ns: Record<string, unknown>): string[] => [ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version].map((v) => String(v ?? ''));
 
   // Body tasks first, oldest first; remember which seq each v1 event id got.
   const seqByEvent = new Map<string, number>();
@@ -351,10 +350,21 @@ function migrate1to2(db: Database): void {
          retry_count, next_attempt_at, last_error, ns_id, artifact_path, content_hash, size_bytes)
        VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       [
-        s, ctx, String(p.artifact_key), String(p.artifact_class ?? 'other'), (p.wp_id as string | null) ?? null, (p.step_id as string | null) ?? null,
-        p.required_status === 'required' ? 1 : 0, Number(env.lamport_clock) || 0, Number(createdAt) || 0,
-        Number(retries) || 0, Number(next) || 0, lastError ?? null,
-        detached ? ns : null, detached ? String(p.relative_path) : null, detached ? hashBytes(p.content_hash_sha256) : null,
+        s,
+        ctx,
+        String(p.artifact_key),
+        String(p.artifact_class ?? 'other'),
+        (p.wp_id as string | null) ?? null,
+        (p.step_id as string | null) ?? null,
+        p.required_status === 'required' ? 1 : 0,
+        Number(env.lamport_clock) || 0,
+        Number(createdAt) || 0,
+        Number(retries) || 0,
+        Number(next) || 0,
+        lastError ?? null,
+        detached ? ns : null,
+        detached ? String(p.relative_path) : null,
+        detached ? hashBytes(p.content_hash_sha256) : null,
         detached ? Number(p.size_bytes) || 0 : null,
       ],
     );
@@ -373,9 +383,17 @@ function migrate1to2(db: Database): void {
       `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count)
        VALUES (?,?,?,0,?,?,?,?,?,?,?,?)`,
       [
-        String(id), kind === 'event' ? 'event' : 'body', String(refId), ns ? nsId(nsVals(ns)) : null,
-        String(ns?.feature_slug ?? ''), String(t.artifact_path ?? ''), typeof t.content_hash === 'string' ? t.content_hash : null,
-        String(task), String(reason), Number(failedAt) || 0, Number(t.retry_count) || 0,
+        String(id),
+        kind === 'event' ? 'event' : 'body',
+        String(refId),
+        ns ? nsId(nsVals(ns)) : null,
+        String(ns?.feature_slug ?? ''),
+        String(t.artifact_path ?? ''),
+        typeof t.content_hash === 'string' ? t.content_hash : null,
+        String(task),
+        String(reason),
+        Number(failedAt) || 0,
+        Number(t.retry_count) || 0,
       ],
     );
   }
@@ -426,7 +444,13 @@ function migrate3to4(db: Database): void {
   const node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
   const envelopeNode = envelopeNodeId();
   const orNull = (v: unknown): string | null => (v === null || v === '' ? null : String(v));
-  const context = (r: Row<CtxCol>) => ({ team_slug: String(r.team_slug ?? 'local'), project_slug: String(r.project_slug), repo_slug: orNull(r.repo_slug), git_branch: orNull(r.git_branch), head_commit_sha: orNull(r.head_commit_sha) });
+  const context = (r: Row<CtxCol>) => ({
+    team_slug: String(r.team_slug ?? 'local'),
+    project_slug: String(r.project_slug),
+    repo_slug: orNull(r.repo_slug),
+    git_branch: orNull(r.git_branch),
+    head_commit_sha: orNull(r.head_commit_sha),
+  });
   const insert = (seq: number, eventId: string, skey: string, ident: string, envelope: unknown, lamport: number, createdAt: number, retry: unknown, next: unknown, lastError: unknown) =>
     db.run(
       `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
@@ -478,7 +502,16 @@ function migrate3to4(db: Database): void {
     const createdAt = Number(r.created_at);
     const eventId = encodeId(node, KIND_EVENT, createdAt, seq);
     const facts = JSON.parse(String(r.facts)) as Pick<SnapshotRecord, 'parity_hash_sha256' | 'artifact_counts' | 'completeness_status'>;
-    const rec: SnapshotRecord = { event_id: eventId, snapshot_id: snapshotUuid(eventId), namespace: nsOf(r), ...facts, context: context(r), node_id: envelopeNode, lamport_clock: Number(r.lamport_clock), timestamp_ms: createdAt };
+    const rec: SnapshotRecord = {
+      event_id: eventId,
+      snapshot_id: snapshotUuid(eventId),
+      namespace: nsOf(r),
+      ...facts,
+      context: context(r),
+      node_id: envelopeNode,
+      lamport_clock: Number(r.lamport_clock),
+      timestamp_ms: createdAt,
+    };
     insert(seq, eventId, snapshotKey(rec.namespace), String(r.facts), buildSnapshotEvent(rec), rec.lamport_clock, createdAt, r.retry_count, r.next_attempt_at, r.last_error);
   }
   db.exec('DROP TABLE v3_index_events; DROP TABLE snapshot_events; DROP TABLE contexts;');

@@ -140,10 +140,7 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
 
 async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>, deadlineAt: number): Promise<void> {
   const notice = (m: string): void => inv.print(`kitty-sync: ${m}`);
-  const targets =
-    inv.name === 'post-commit'
-      ? await postCommitTargets(repo, settings.stateDir, inv.early ?? null, notice)
-      : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
+  const targets = inv.name === 'post-commit' ? await postCommitTargets(repo, settings.stateDir, inv.early ?? null, notice) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
   mark('changed paths listed');
   const collecting = collectTargets(inv, repo, settings, targets);
@@ -225,10 +222,7 @@ async function collectTargets(inv: HookInvocation, repo: Repo, settings: Setting
   for (const target of targets) {
     if (target.paths.length === 0) continue;
     // The envelope's branch/remote lookups run beside the collection; the slug comes from it.
-    const [collected, baseContext] = await Promise.all([
-      collectArtifacts(repo, { rev: target.rev, paths: target.paths }),
-      commitContext(repo, target.rev, { slug: null }, settings.teamSlug),
-    ]);
+    const [collected, baseContext] = await Promise.all([collectArtifacts(repo, { rev: target.rev, paths: target.paths }), commitContext(repo, target.rev, { slug: null }, settings.teamSlug)]);
     if (collected.projectUuid === null) {
       // SPEC §2: without a project uuid a hook does nothing but say so, in one line. The line names
       // the file and the reason (missing, no uuid, invalid YAML) and how to send this work once fixed.
@@ -269,7 +263,13 @@ async function beforeDeadline(work: Promise<unknown>, deadlineAt: number): Promi
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()))));
   try {
-    return await Promise.race([work.then(() => 'done' as const, () => 'done' as const), late]);
+    return await Promise.race([
+      work.then(
+        () => 'done' as const,
+        () => 'done' as const,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }

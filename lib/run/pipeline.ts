@@ -173,9 +173,7 @@ function heldReport(held: QueueHold, capturedBodies: number, capturedEvents: num
       spools_unmerged: capturedBodies + capturedEvents > 0 ? 1 : 0,
     },
   };
- }
- 
-
+}
 
 /** The counts, read without the lock (saves are atomic renames, so the file read is whole). */
 async function statsWithoutLock(input: RunInput): Promise<QueueStats> {

@@ -139,7 +139,7 @@ async function checkHookManager(layout: RepoLayout): Promise<Check> {
   const preCommit = preCommitConfig(layout.root);
   if (preCommit) seen.push('pre-commit (.pre-commit-config.yaml)');
   if (hooksPath && !existsSync(layout.hooksDir)) {
-    return check('hook-manager', false, `${seen.join('; ')}: that directory does not exist`, 'fix core.hooksPath (or run the hook manager\'s install), then `kitty-sync install`', true);
+    return check('hook-manager', false, `${seen.join('; ')}: that directory does not exist`, "fix core.hooksPath (or run the hook manager's install), then `kitty-sync install`", true);
   }
   return check('hook-manager', true, seen.join('; '), null, false);
 }
@@ -163,7 +163,8 @@ async function checkProjectUuid(root: string): Promise<Check> {
     worktree = null;
   }
   if (!worktree) return check('project-uuid', false, `no project.uuid in ${CONFIG_FILE}`, `run \`kitty-sync install\` (it writes one), then commit ${CONFIG_FILE}`);
-  if (!CANONICAL_UUID.test(worktree)) return check('project-uuid', false, `project.uuid ${JSON.stringify(worktree)} in ${CONFIG_FILE} is not a UUID`, `put a UUID there (or remove the line and run \`kitty-sync install\`), then commit it`);
+  if (!CANONICAL_UUID.test(worktree))
+    return check('project-uuid', false, `project.uuid ${JSON.stringify(worktree)} in ${CONFIG_FILE} is not a UUID`, `put a UUID there (or remove the line and run \`kitty-sync install\`), then commit it`);
   let committed: string | null;
   try {
     committed = read(await simpleGit(root).show([`HEAD:${CONFIG_FILE}`]));
@@ -171,7 +172,12 @@ async function checkProjectUuid(root: string): Promise<Check> {
     committed = null;
   }
   if (committed !== worktree) {
-    return check('project-uuid', false, `project.uuid ${worktree} is ${committed ? `not the committed one (${committed})` : 'not committed'}; hooks read it at the commit`, `git add ${CONFIG_FILE} && git commit -m "kitty-sync project uuid"`);
+    return check(
+      'project-uuid',
+      false,
+      `project.uuid ${worktree} is ${committed ? `not the committed one (${committed})` : 'not committed'}; hooks read it at the commit`,
+      `git add ${CONFIG_FILE} && git commit -m "kitty-sync project uuid"`,
+    );
   }
   return check('project-uuid', true, `${worktree}, committed`, null);
 }
@@ -179,12 +185,12 @@ async function checkProjectUuid(root: string): Promise<Check> {
 /** server reachable, token accepted, protocol answer: one empty events batch (Transport.probe). */
 async function checkServer(input: DoctorInput): Promise<Check[]> {
   const { settings } = input;
-  const notChecked = (why: string): Check[] => [
-    check('token', false, `not checked (${why})`, null),
-    check('protocol', false, `not checked (${why})`, null),
-  ];
+  const notChecked = (why: string): Check[] => [check('token', false, `not checked (${why})`, null), check('protocol', false, `not checked (${why})`, null)];
   if (!settings.serverUrl) {
-    return [check('server', false, 'no server configured: work is queued, never sent', 'set KITTY_SYNC_SERVER_URL or sync.server_url in .kittify/config.yaml (try `kitty-sync serve` for a local one)'), ...notChecked('no server')];
+    return [
+      check('server', false, 'no server configured: work is queued, never sent', 'set KITTY_SYNC_SERVER_URL or sync.server_url in .kittify/config.yaml (try `kitty-sync serve` for a local one)'),
+      ...notChecked('no server'),
+    ];
   }
   const [{ Transport }, { parseServerUrl }] = await Promise.all([import('../delivery/transport.js'), import('../delivery/server-url.js')]);
   let base: URL;
@@ -240,7 +246,12 @@ export function judgeProbe(origin: string, proxy: string, r: ProbeResult, tokenS
     token =
       tokenSource === 'none'
         ? check('token', false, `the server wants a token and none is set (KITTY_SYNC_TOKEN unset, none in Git's credential helper)`, 'run `kitty-sync login` (or set KITTY_SYNC_TOKEN)')
-        : check('token', false, `the server refused the token from ${tokenSource} (HTTP ${status})`, tokenSource === 'KITTY_SYNC_TOKEN' ? 'set KITTY_SYNC_TOKEN to a valid token (it wins over the stored one), or unset it and run `kitty-sync login`' : 'run `kitty-sync login` with a valid token');
+        : check(
+            'token',
+            false,
+            `the server refused the token from ${tokenSource} (HTTP ${status})`,
+            tokenSource === 'KITTY_SYNC_TOKEN' ? 'set KITTY_SYNC_TOKEN to a valid token (it wins over the stored one), or unset it and run `kitty-sync login`' : 'run `kitty-sync login` with a valid token',
+          );
   } else if ((status >= 200 && status < 300) || status === 400) {
     token = check('token', true, tokenSource === 'none' ? 'none set, and the server accepts requests without one' : `accepted (from ${tokenSource})`, null);
   } else {
@@ -256,9 +267,19 @@ export function judgeProbe(origin: string, proxy: string, r: ProbeResult, tokenS
   } else if (status === 401 || status === 403) {
     protocol = check('protocol', false, 'not checked (token refused)', 'fix the token first');
   } else if (status === 410) {
-    protocol = check('protocol', false, `410 Gone: the server retired this endpoint${r.detail ? ` (${r.detail})` : ''}. Work stays queued and drains stop until it is answered`, 'point sync.server_url at a server that still accepts this protocol (for example `kitty-sync serve`), or upgrade kitty-sync if the server moved to a newer one');
+    protocol = check(
+      'protocol',
+      false,
+      `410 Gone: the server retired this endpoint${r.detail ? ` (${r.detail})` : ''}. Work stays queued and drains stop until it is answered`,
+      'point sync.server_url at a server that still accepts this protocol (for example `kitty-sync serve`), or upgrade kitty-sync if the server moved to a newer one',
+    );
   } else if (status === 412) {
-    protocol = check('protocol', false, `412 Precondition Failed: the server refused this client's protocol${r.detail ? ` (${r.detail})` : ''}. Work stays queued and drains stop until it is answered`, 'upgrade kitty-sync (or ask the server\'s operators which protocol version it requires)');
+    protocol = check(
+      'protocol',
+      false,
+      `412 Precondition Failed: the server refused this client's protocol${r.detail ? ` (${r.detail})` : ''}. Work stays queued and drains stop until it is answered`,
+      "upgrade kitty-sync (or ask the server's operators which protocol version it requires)",
+    );
   } else if (status === 404) {
     protocol = check('protocol', false, `404: no events endpoint at ${origin}…/api/v1/events/batch/`, 'check the server URL, including any path prefix');
   } else if (status === 429) {

@@ -181,9 +181,7 @@ export function shimScript(hook: HookName, nextToCommonDir: boolean): string {
     '#!/bin/sh',
     `${SHIM_MARKER} (written by \`kitty-sync install\`; \`kitty-sync uninstall\` puts back what was here)`,
     '# Runs the hook that was here before (if any), then the machine-local kitty-sync launcher.',
-    ...(nextToCommonDir
-      ? [`launcher="\${0%/*}/../kitty-sync/hooks/${hook}"`, `[ -f "$launcher" ] || launcher=${viaGit}`]
-      : [`launcher=${viaGit}`]),
+    ...(nextToCommonDir ? [`launcher="\${0%/*}/../kitty-sync/hooks/${hook}"`, `[ -f "$launcher" ] || launcher=${viaGit}`] : [`launcher=${viaGit}`]),
     // One place per hook for the original, wherever the shim itself sits (pre-commit runs it as
     // <hook>.legacy, and a shim lefthook moved to <hook>.old is put back by \`lefthook uninstall\`).
     `orig="\${0%/*}/${hook}${ORIG_SUFFIX}"`,
@@ -192,7 +190,7 @@ export function shimScript(hook: HookName, nextToCommonDir: boolean): string {
     return [
       ...head,
       'if [ -x "$orig" ]; then',
-      '  # Both hooks need Git\'s ref lines: read stdin once (x keeps trailing newlines).',
+      "  # Both hooks need Git's ref lines: read stdin once (x keeps trailing newlines).",
       '  input=$(cat; echo x)',
       '  input=${input%x}',
       '  # The original verdict stands: if it refuses the push nothing is pushed, so nothing to sync.',
@@ -308,8 +306,7 @@ function checkShimsPossible(layout: RepoLayout, lefthook: boolean): void {
     const slot = shimSlot(file, lefthook);
     if (slot && lexists(slot) && !isOurShim(slot) && lexists(file + ORIG_SUFFIX)) {
       throw new InstallError(
-        `${slot}: both a hook and ${path.basename(file + ORIG_SUFFIX)} exist and the hook is not kitty-sync's; ` +
-          'merge them by hand (or remove the .kitty-sync-orig file) and run install again',
+        `${slot}: both a hook and ${path.basename(file + ORIG_SUFFIX)} exist and the hook is not kitty-sync's; ` + 'merge them by hand (or remove the .kitty-sync-orig file) and run install again',
       );
     }
   }
@@ -389,7 +386,12 @@ async function registerWithLefthook(layout: RepoLayout, manifest: Manifest): Pro
   if (added.created) {
     // Machine-local, like the launchers: keep it out of `git status` unless already ignored.
     const { simpleGit } = await import('simple-git');
-    const ignored = (await simpleGit(layout.root).checkIgnore([added.file]).catch(() => [])).length > 0;
+    const ignored =
+      (
+        await simpleGit(layout.root)
+          .checkIgnore([added.file])
+          .catch(() => [])
+      ).length > 0;
     if (!ignored) {
       const exclude = path.join(layout.commonDir, 'info', 'exclude');
       const line = excludeLine(layout.root, added.file);

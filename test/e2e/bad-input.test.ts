@@ -192,7 +192,11 @@ test('disk full during a capture (RLIMIT_FSIZE): the old queue stays byte-identi
   // The capture (spool) is written first; it is what the limit stops. The message names the file.
   t.regex(limited.stderr, new RegExp(`${escape(path.join(s.stateDir, 'spool'))}/\\S+\\.ksp`), 'the message names the spool that could not be written');
   t.deepEqual(readFileSync(queueFile), before, 'the old queue is byte-identical');
-  t.deepEqual(readdirSync(s.stateDir).filter((f) => f.startsWith('queue.sqlite.') && !f.endsWith('.lock')), [], 'no temporary file left behind');
+  t.deepEqual(
+    readdirSync(s.stateDir).filter((f) => f.startsWith('queue.sqlite.') && !f.endsWith('.lock')),
+    [],
+    'no temporary file left behind',
+  );
 
   // Space is back: the queue still opens, and the recovery path delivers everything.
   const sync = await cli(s.root, ['sync', '--all'], s.env);
@@ -224,4 +228,3 @@ test('a state directory that cannot be created: the hook exits 0 with a message 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
-

@@ -117,65 +117,65 @@ test('a rebase is delivered by the next commit', async (t) => {
 });
 
 for (const how of ['its budget ends', 'it is killed (kill -9)'] as const) {
-test(`a late older upload is corrected when the drain sending it ${how}: the newer version is sent once more after the abandoned request can no longer be in flight`, async (t) => {
-  const serve = await spawnReceiver();
-  t.teardown(async () => void (await serve.stop()));
-  const repo = await setup(t);
-  const slug = '005-late';
-  // The server takes LATENCY over v1; the newer version must be delivered well within it, even on a
-  // loaded machine, for the scenario to happen (asserted below).
-  const LATENCY = 15_000;
-  const TIMEOUT = 18_000;
-  const env = { KITTY_SYNC_SERVER_URL: serve.url, KITTY_SYNC_BUDGET_MS: '30000', KITTY_SYNC_REQUEST_TIMEOUT_MS: String(TIMEOUT) };
-  await writeFiles(repo.root, feature(slug));
-  await commit(repo.root, 'base', env);
-  const record = async () => (await serve.artifacts()).find((x) => x.namespace.project_uuid === repo.uuid && x.artifact_path === 'spec.md');
-  const latest = async (): Promise<string | undefined> => (await record())?.latest_hash;
-  /** The hashes of spec.md's bodies in the order the server received them. */
-  const arrivals = async (): Promise<string[]> => ((await record())?.versions ?? []).map((v) => v.content_hash);
+  test(`a late older upload is corrected when the drain sending it ${how}: the newer version is sent once more after the abandoned request can no longer be in flight`, async (t) => {
+    const serve = await spawnReceiver();
+    t.teardown(async () => void (await serve.stop()));
+    const repo = await setup(t);
+    const slug = '005-late';
+    // The server takes LATENCY over v1; the newer version must be delivered well within it, even on a
+    // loaded machine, for the scenario to happen (asserted below).
+    const LATENCY = 15_000;
+    const TIMEOUT = 18_000;
+    const env = { KITTY_SYNC_SERVER_URL: serve.url, KITTY_SYNC_BUDGET_MS: '30000', KITTY_SYNC_REQUEST_TIMEOUT_MS: String(TIMEOUT) };
+    await writeFiles(repo.root, feature(slug));
+    await commit(repo.root, 'base', env);
+    const record = async () => (await serve.artifacts()).find((x) => x.namespace.project_uuid === repo.uuid && x.artifact_path === 'spec.md');
+    const latest = async (): Promise<string | undefined> => (await record())?.latest_hash;
+    /** The hashes of spec.md's bodies in the order the server received them. */
+    const arrivals = async (): Promise<string[]> => ((await record())?.versions ?? []).map((v) => v.content_hash);
 
-  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v1 (late)\n' });
-  const v1 = await commit(repo.root, 'v1', { KITTY_SYNC_SERVER_URL: '' });
-  await serve.setFaults({ latencyMs: { min: LATENCY, max: LATENCY }, endpoints: ['push-content'] });
-  if (how === 'its budget ends') {
-    const abandoned = await cli(repo.root, ['drain', '--budget', '5s'], env);
-    t.is(abandoned.code, 75, abandoned.stderr);
-  } else {
-    const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: cleanEnv(env), stdio: 'ignore' });
-    const exited = new Promise((r) => child.once('exit', r));
-    while ((await serve.stats()).faults.latency === 0 && child.exitCode === null) await sleep(50);
-    child.kill('SIGKILL');
-    await exited;
-    t.true(existsSync(path.join(repo.stateDir, 'inflight')), 'the killed drain left its in-flight journal');
-  }
-  const abandonedAt = Date.now();
-  t.is((await serve.stats()).faults.latency, 1, 'the v1 request reached the server before the drain stopped');
-  // v2: delivered at once by the next commit.
-  await serve.setFaults({ reset: true });
-  await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v2\n' });
-  const v2 = await commit(repo.root, 'v2', env);
-  t.like(summaryOf(v2.stderr, slug), { uploaded: 1 }, v2.stderr);
-  const [v1Hash, v2Hash] = [await blobHash(repo.root, v1.sha, slug), await blobHash(repo.root, v2.sha, slug)];
-  // The abandoned v1 request lands after v2. `serve` keeps the content its index names current, so it
-  // stays on v2; a server that takes the last write (as 047-era ones do) would now be on v1.
-  const lateV1 = async () => (await arrivals()).lastIndexOf(v1Hash) > (await arrivals()).indexOf(v2Hash);
-  while (!(await lateV1()) && Date.now() - abandonedAt < LATENCY + 5000) await sleep(200);
-  t.true(await lateV1(), 'the scenario happened: v1 landed after v2');
-  const pushedBefore = (await serve.stats()).requests.push_content;
+    await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v1 (late)\n' });
+    const v1 = await commit(repo.root, 'v1', { KITTY_SYNC_SERVER_URL: '' });
+    await serve.setFaults({ latencyMs: { min: LATENCY, max: LATENCY }, endpoints: ['push-content'] });
+    if (how === 'its budget ends') {
+      const abandoned = await cli(repo.root, ['drain', '--budget', '5s'], env);
+      t.is(abandoned.code, 75, abandoned.stderr);
+    } else {
+      const child = spawn(process.execPath, [CLI_PATH, 'drain'], { cwd: repo.root, env: cleanEnv(env), stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      while ((await serve.stats()).faults.latency === 0 && child.exitCode === null) await sleep(50);
+      child.kill('SIGKILL');
+      await exited;
+      t.true(existsSync(path.join(repo.stateDir, 'inflight')), 'the killed drain left its in-flight journal');
+    }
+    const abandonedAt = Date.now();
+    t.is((await serve.stats()).faults.latency, 1, 'the v1 request reached the server before the drain stopped');
+    // v2: delivered at once by the next commit.
+    await serve.setFaults({ reset: true });
+    await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v2\n' });
+    const v2 = await commit(repo.root, 'v2', env);
+    t.like(summaryOf(v2.stderr, slug), { uploaded: 1 }, v2.stderr);
+    const [v1Hash, v2Hash] = [await blobHash(repo.root, v1.sha, slug), await blobHash(repo.root, v2.sha, slug)];
+    // The abandoned v1 request lands after v2. `serve` keeps the content its index names current, so it
+    // stays on v2; a server that takes the last write (as 047-era ones do) would now be on v1.
+    const lateV1 = async () => (await arrivals()).lastIndexOf(v1Hash) > (await arrivals()).indexOf(v2Hash);
+    while (!(await lateV1()) && Date.now() - abandonedAt < LATENCY + 5000) await sleep(200);
+    t.true(await lateV1(), 'the scenario happened: v1 landed after v2');
+    const pushedBefore = (await serve.stats()).requests.push_content;
 
-  // v2 is queued again for when v1's request can no longer be in flight (its timeout plus a margin).
-  const early = await cli(repo.root, ['drain'], env);
-  if (Date.now() < abandonedAt + TIMEOUT) t.is(early.code, 75, 'not sent before then; still queued');
-  await sleep(Math.max(0, abandonedAt + TIMEOUT + 2000 - Date.now()) + 300);
-  const drain = await cli(repo.root, ['drain'], env);
-  t.is(drain.code, 0, drain.stderr);
-  t.is((await serve.stats()).requests.push_content, pushedBefore + 1, 'v2 was sent once more, after the window');
-  t.is(await latest(), v2Hash, 'the server ends on the newer version');
-  // Once only: nothing more is queued or sent.
-  const before = (await serve.stats()).requests.push_content;
-  t.is((await cli(repo.root, ['drain', '--force'], env)).code, 0);
-  t.is((await serve.stats()).requests.push_content, before);
-});
+    // v2 is queued again for when v1's request can no longer be in flight (its timeout plus a margin).
+    const early = await cli(repo.root, ['drain'], env);
+    if (Date.now() < abandonedAt + TIMEOUT) t.is(early.code, 75, 'not sent before then; still queued');
+    await sleep(Math.max(0, abandonedAt + TIMEOUT + 2000 - Date.now()) + 300);
+    const drain = await cli(repo.root, ['drain'], env);
+    t.is(drain.code, 0, drain.stderr);
+    t.is((await serve.stats()).requests.push_content, pushedBefore + 1, 'v2 was sent once more, after the window');
+    t.is(await latest(), v2Hash, 'the server ends on the newer version');
+    // Once only: nothing more is queued or sent.
+    const before = (await serve.stats()).requests.push_content;
+    t.is((await cli(repo.root, ['drain', '--force'], env)).code, 0);
+    t.is((await serve.stats()).requests.push_content, before);
+  });
 }
 
 test('no re-confirmation without an abandoned upload: an ordinary v1 then v2 sends each body once', async (t) => {
@@ -188,7 +188,10 @@ test('no re-confirmation without an abandoned upload: an ordinary v1 then v2 sen
   t.is((await status(repo.root)).pending, 0, 'nothing scheduled again');
   const log = await cli(repo.root, ['log', '--json']);
   const sends = (JSON.parse(log.stdout) as { entries: { artifact_path: string; status: string }[] }).entries.filter((e) => e.artifact_path === 'spec.md' && e.status !== 'skipped');
-  t.deepEqual(sends.map((e) => e.status), ['uploaded', 'uploaded']);
+  t.deepEqual(
+    sends.map((e) => e.status),
+    ['uploaded', 'uploaded'],
+  );
 });
 
 test('5,000-file commit: git held for at most budget + start-up (a capture that cannot fit goes on in the background), every file delivered', async (t) => {
@@ -213,7 +216,9 @@ test('5,000-file commit: git held for at most budget + start-up (a capture that 
   const at = (label: string): number => Number(new RegExp(`trace:\\s+(\\d+) ms .*  ${label}$`, 'm').exec(c.stderr)?.[1] ?? NaN);
   const loaded = at('hook modules loaded');
   const background = /the capture goes on in the background \(pid (\d+)\)/.exec(c.stderr);
-  t.log(`5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); start-up ${loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms; ${background ? 'captured in the background' : 'captured within the budget'}`);
+  t.log(
+    `5,000 files: commit ${c.ms.toFixed(0)} ms (without hooks ${plain.ms.toFixed(0)} ms); start-up ${loaded} ms; budget ${budget} ms; empty Node ${emptyNode.toFixed(0)} ms; ${background ? 'captured in the background' : 'captured within the budget'}`,
+  );
   // Either way git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook;
   // the slack scales with the empty Node hook measured here).
   // (A second of margin for a loaded test run: without the background capture it was 4-9 s here.)
@@ -230,15 +235,21 @@ test('5,000-file commit: git held for at most budget + start-up (a capture that 
         return false;
       }
     };
-    for (const start = Date.now(); alive() && Date.now() - start < 240_000; ) await sleep(250);
+    for (const start = Date.now(); alive() && Date.now() - start < 240_000;) await sleep(250);
     t.false(alive(), 'the background capture finished');
   }
   t.is(readFileSync(path.join(repo.stateDir, 'watermark', 'main'), 'utf8').trim(), c.sha, 'the watermark moved once the capture was written');
   const drain = await cli(repo.root, ['drain'], { KITTY_SYNC_SERVER_URL: receiver().url });
   t.is(drain.code, 0, drain.stderr.slice(-2000));
-  const got = receiver().artifacts().filter((a) => a.namespace.project_uuid === repo.uuid);
+  const got = receiver()
+    .artifacts()
+    .filter((a) => a.namespace.project_uuid === repo.uuid);
   t.is(got.length, N);
-  t.deepEqual(readdirSync(path.join(repo.stateDir, 'spool')).filter((f) => f.endsWith('.ksp')), [], 'packs collected');
+  t.deepEqual(
+    readdirSync(path.join(repo.stateDir, 'spool')).filter((f) => f.endsWith('.ksp')),
+    [],
+    'packs collected',
+  );
 });
 
 test('symlinks in the state directory are never followed: the log and the queue file are moved aside with a line, outside files untouched', async (t) => {
@@ -266,7 +277,6 @@ test('symlinks in the state directory are never followed: the log and the queue 
 
 // ---- helpers ----
 
-
 /** Waits for the hook agent running in `root` to appear and SIGKILLs it; false if none appeared in 20 s. */
 async function killAgentWhenItStarts(root: string): Promise<boolean> {
   const until = Date.now() + 20_000;
@@ -288,5 +298,7 @@ async function killAgentWhenItStarts(root: string): Promise<boolean> {
 
 async function blobHash(root: string, rev: string, slug: string): Promise<string> {
   const { createHash } = await import('node:crypto');
-  return createHash('sha256').update(await blobAt(root, rev, `kitty-specs/${slug}/spec.md`)).digest('hex');
+  return createHash('sha256')
+    .update(await blobAt(root, rev, `kitty-specs/${slug}/spec.md`))
+    .digest('hex');
 }

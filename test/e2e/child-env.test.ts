@@ -35,10 +35,7 @@ function gitWrapper(t: { teardown(fn: () => void): void }): { binDir: string; ca
   const log = path.join(dir, 'calls.log');
   const bin = path.join(dir, 'bin');
   execFileSync('mkdir', ['-p', bin]);
-  writeFileSync(
-    path.join(bin, 'git'),
-    `#!/bin/sh\n{ printf 'CALL %s\\n' "$*"; tr '\\000' '\\n' < /proc/$$/environ; printf '\\nEND\\n'; } >> '${log}'\nexec '${realGit}' "$@"\n`,
-  );
+  writeFileSync(path.join(bin, 'git'), `#!/bin/sh\n{ printf 'CALL %s\\n' "$*"; tr '\\000' '\\n' < /proc/$$/environ; printf '\\nEND\\n'; } >> '${log}'\nexec '${realGit}' "$@"\n`);
   chmodSync(path.join(bin, 'git'), 0o755);
   return {
     binDir: bin,
@@ -88,11 +85,20 @@ test('the agent (hook, sync, status, drain, install) starts no git process that 
   }
   const calls = wrap.calls();
   t.log(`${calls.length} git calls recorded`);
-  t.true(calls.some((c) => c.args.startsWith('cat-file --batch')), 'the batch reader went through the wrapper');
-  t.true(calls.some((c) => /(^| )ls-tree /.test(c.args)), 'simple-git calls went through the wrapper');
+  t.true(
+    calls.some((c) => c.args.startsWith('cat-file --batch')),
+    'the batch reader went through the wrapper',
+  );
+  t.true(
+    calls.some((c) => /(^| )ls-tree /.test(c.args)),
+    'simple-git calls went through the wrapper',
+  );
   t.true(calls.some((c) => /(^| )rev-parse /.test(c.args)));
   t.deepEqual(leaks(calls), [], 'no git child saw a secret');
-  t.true(calls.every((c) => c.env.some((l) => l.startsWith('PATH='))), 'the rest of the environment is passed on');
+  t.true(
+    calls.every((c) => c.env.some((l) => l.startsWith('PATH='))),
+    'the rest of the environment is passed on',
+  );
 });
 
 test('the launchers keep secrets from their own git calls and hand the token to the agent only', async (t) => {
@@ -132,11 +138,23 @@ appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ argv: process.argv.slic
   t.is(pp.code, 0, pp.stderr);
 
   const calls = wrap.calls();
-  t.true(calls.some((c) => c.args.startsWith('diff-tree')), 'post-commit asked git');
-  t.true(calls.some((c) => c.args.startsWith('diff ')), 'pre-push asked git');
+  t.true(
+    calls.some((c) => c.args.startsWith('diff-tree')),
+    'post-commit asked git',
+  );
+  t.true(
+    calls.some((c) => c.args.startsWith('diff ')),
+    'pre-push asked git',
+  );
   t.deepEqual(leaks(calls), [], 'no launcher git call saw a secret');
-  const agent = readFileSync(seen, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; token: string | null; url: string | null; serve: string | null });
-  t.deepEqual(agent.map((a) => a.argv[1]), ['post-commit', 'pre-push']);
+  const agent = readFileSync(seen, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { argv: string[]; token: string | null; url: string | null; serve: string | null });
+  t.deepEqual(
+    agent.map((a) => a.argv[1]),
+    ['post-commit', 'pre-push'],
+  );
   for (const a of agent) {
     t.is(a.token, TOKEN, 'the agent still gets the token');
     t.is(a.url, `https://example.test/?k=${URL_SECRET}`, 'and the server URL');
@@ -145,7 +163,19 @@ appendFileSync(${JSON.stringify(seen)}, JSON.stringify({ argv: process.argv.slic
 });
 
 test('childEnv drops every secret setting and keeps the rest; simple-git accepts it even with guarded variables set', async (t) => {
-  const env = { PATH: '/bin', HOME: '/h', KITTY_SYNC_TOKEN: 'a', KITTY_SYNC_SERVE_TOKEN: 'b', KITTY_SYNC_SERVER_URL: 'https://u:p@x/', KITTY_SYNC_API_KEY: 'c', KITTY_SYNC_HOME: '/s', EDITOR: 'vi', PAGER: 'less', GIT_DIR: '/elsewhere', GIT_SSH_COMMAND: 'ssh' };
+  const env = {
+    PATH: '/bin',
+    HOME: '/h',
+    KITTY_SYNC_TOKEN: 'a',
+    KITTY_SYNC_SERVE_TOKEN: 'b',
+    KITTY_SYNC_SERVER_URL: 'https://u:p@x/',
+    KITTY_SYNC_API_KEY: 'c',
+    KITTY_SYNC_HOME: '/s',
+    EDITOR: 'vi',
+    PAGER: 'less',
+    GIT_DIR: '/elsewhere',
+    GIT_SSH_COMMAND: 'ssh',
+  };
   const c = childEnv(env);
   t.is(c.PATH, '/bin');
   t.is(c.KITTY_SYNC_HOME, '/s');
@@ -156,6 +186,8 @@ test('childEnv drops every secret setting and keeps the rest; simple-git accepts
   // simple-git refuses an explicit environment holding variables it guards (EDITOR, GIT_*): this one passes.
   const repo = await makeRepo();
   t.teardown(() => repo.cleanup());
-  const out = await simpleGit({ baseDir: repo.root }).env(simpleGitEnv({ ...process.env, ...env, PATH: process.env.PATH })).raw(['rev-parse', '--is-inside-work-tree']);
+  const out = await simpleGit({ baseDir: repo.root })
+    .env(simpleGitEnv({ ...process.env, ...env, PATH: process.env.PATH }))
+    .raw(['rev-parse', '--is-inside-work-tree']);
   t.is(out.trim(), 'true');
 });

@@ -89,12 +89,18 @@ const cleanups: (() => unknown)[] = [];
 test.before(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does`);
   const [receiver, repo] = await Promise.all([spawnReceiver({ token: TOKEN }), newRepo()]);
-  cleanups.push(() => receiver.stop(), () => repo.cleanup());
+  cleanups.push(
+    () => receiver.stop(),
+    () => repo.cleanup(),
+  );
   const env = { KITTY_SYNC_SERVER_URL: receiver.url, KITTY_SYNC_TOKEN: TOKEN };
   // The browser starts while the first commit is made and delivered.
   const [{ browser }] = await Promise.all([
     launchBrowser().then((b) => {
-      cleanups.push(() => rmSync(b.userDataDir, { recursive: true, force: true, maxRetries: 5 }), () => b.browser.close());
+      cleanups.push(
+        () => rmSync(b.userDataDir, { recursive: true, force: true, maxRetries: 5 }),
+        () => b.browser.close(),
+      );
       return b;
     }),
     (async () => {
@@ -140,7 +146,10 @@ test.serial('without the token the dashboard is refused; the login form lets the
   await Promise.all([page.waitForURL(`${receiver.url}/`), page.click('button[type=submit]')]);
   t.true(await page.locator(`a[href="/p/${repo.uuid}"]`).isVisible());
   const cookies = await ctx.browser.cookies(receiver.url);
-  t.like(cookies.find((c) => c.name === 'kitty_sync_session'), { httpOnly: true, sameSite: 'Strict' });
+  t.like(
+    cookies.find((c) => c.name === 'kitty_sync_session'),
+    { httpOnly: true, sameSite: 'Strict' },
+  );
   // The two refusals above were logged by the browser as failed loads (401): expected, so forgotten.
   t.is(ctx.consoleErrors.filter((e) => /status of 401/.test(e)).length, ctx.consoleErrors.length);
   ctx.consoleErrors.length = 0;

@@ -65,7 +65,6 @@ async function receiver(t: ExecutionContext, opts: TestReceiverOptions = {}): Pr
   return r;
 }
 
-
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -113,7 +112,10 @@ test('offline: sync exits 75 with everything queued; a new process delivers it o
   t.is(sync.code, 75, sync.stderr);
   const report = json<{ outcomes: Outcome[] }>(sync);
   t.deepEqual(report.outcomes.filter((o) => o.status === 'queued').length, N);
-  t.deepEqual(report.outcomes.filter((o) => o.status === 'skipped').map((o) => o.artifact_path), ['meta.json']);
+  t.deepEqual(
+    report.outcomes.filter((o) => o.status === 'skipped').map((o) => o.artifact_path),
+    ['meta.json'],
+  );
 
   const status = json<Status>(await cli(t, repo, envFor(url), 'status', '--json'));
   t.is(status.pending, N);
@@ -130,14 +132,23 @@ test('offline: sync exits 75 with everything queued; a new process delivers it o
   const r = await receiver(t, { port });
   const up = await cli(t, repo, envFor(url), 'drain', '--force', '--json');
   t.is(up.code, 0, up.stderr);
-  t.deepEqual(json<{ outcomes: Outcome[] }>(up).outcomes.map((o) => o.status), Array(N).fill('uploaded'));
+  t.deepEqual(
+    json<{ outcomes: Outcome[] }>(up).outcomes.map((o) => o.status),
+    Array(N).fill('uploaded'),
+  );
   t.is(r.stats().stored, N);
-  t.is(await r.latestContent({ project_uuid: '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a', feature_slug: FEATURE, target_branch: 'main', mission_key: 'software-dev', manifest_version: '1' }, 'spec.md'), FILES[`kitty-specs/${FEATURE}/spec.md`]);
+  t.is(
+    await r.latestContent({ project_uuid: '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a', feature_slug: FEATURE, target_branch: 'main', mission_key: 'software-dev', manifest_version: '1' }, 'spec.md'),
+    FILES[`kitty-specs/${FEATURE}/spec.md`],
+  );
 
   const after = json<Status>(await cli(t, repo, envFor(url), 'status', '--json'));
   t.is(after.pending + after.events_pending, 0);
   const log = json<{ entries: (Outcome & { source: string })[] }>(await cli(t, repo, envFor(url), 'log', '--json'));
-  t.deepEqual(log.entries.filter((e) => e.source === 'drain').map((e) => e.status), Array(N).fill('uploaded'));
+  t.deepEqual(
+    log.entries.filter((e) => e.source === 'drain').map((e) => e.status),
+    Array(N).fill('uploaded'),
+  );
   t.true(log.entries.some((e) => e.source === 'sync' && e.status === 'queued'));
   assertNoTokenInState(t, repo);
 });
@@ -155,7 +166,10 @@ test('sync exits 0 when everything is delivered; status shows an empty queue and
   t.deepEqual([s.pending, s.ready, s.backoff, s.failed, s.events_pending], [0, 0, 0, 0, 0]);
   // Again: unchanged content is already on the server.
   const again = json<{ outcomes: Outcome[] }>(await cli(t, repo, envFor(r.url), 'sync', FEATURE, '--json'));
-  t.deepEqual(again.outcomes.filter((o) => o.status !== 'skipped').map((o) => o.status), Array(N).fill('already_exists'));
+  t.deepEqual(
+    again.outcomes.filter((o) => o.status !== 'skipped').map((o) => o.status),
+    Array(N).fill('already_exists'),
+  );
   const noToken = json<Status>(await cli(t, repo, envFor(r.url, null), 'status', '--json'));
   t.false(noToken.token_configured);
 });
@@ -165,7 +179,12 @@ test('429: the retry_after wait is respected by drain; drain --force ignores it'
   const r = await receiver(t, { faults: { rateLimitRate: 1, retryAfterSeconds: 120, endpoints: ['push-content'] } });
   const sync = await cli(t, repo, envFor(r.url), 'sync', FEATURE, '--json');
   t.is(sync.code, 75);
-  t.deepEqual(json<{ outcomes: Outcome[] }>(sync).outcomes.filter((o) => o.status === 'queued').map((o) => o.reason), Array(N).fill('http_429'));
+  t.deepEqual(
+    json<{ outcomes: Outcome[] }>(sync)
+      .outcomes.filter((o) => o.status === 'queued')
+      .map((o) => o.reason),
+    Array(N).fill('http_429'),
+  );
   t.is(r.stats().requests.push_content, N);
 
   const early = await cli(t, repo, envFor(r.url), 'drain', '--json');
@@ -187,12 +206,20 @@ test('index not yet materialized (serve --index-lag-ms): queued index_entry_not_
   t.teardown(() => srv.stop());
   const sync = await cli(t, repo, envFor(srv.url), 'sync', FEATURE, '--json');
   t.is(sync.code, 75);
-  t.deepEqual(json<{ outcomes: Outcome[] }>(sync).outcomes.filter((o) => o.status === 'queued').map((o) => o.reason), Array(N).fill('index_entry_not_found'));
+  t.deepEqual(
+    json<{ outcomes: Outcome[] }>(sync)
+      .outcomes.filter((o) => o.status === 'queued')
+      .map((o) => o.reason),
+    Array(N).fill('index_entry_not_found'),
+  );
   // Past both the index lag and the 1 s backoff of the first failure (a lower bound, not an assertion).
   await new Promise((resolve) => setTimeout(resolve, 1100));
   const later = await cli(t, repo, envFor(srv.url), 'drain', '--json');
   t.is(later.code, 0, later.stderr);
-  t.deepEqual(json<{ outcomes: Outcome[] }>(later).outcomes.map((o) => o.status), Array(N).fill('uploaded'));
+  t.deepEqual(
+    json<{ outcomes: Outcome[] }>(later).outcomes.map((o) => o.status),
+    Array(N).fill('uploaded'),
+  );
   t.is((await srv.stats()).stored, N);
 });
 

@@ -15,7 +15,9 @@ const setup = installedRepo;
 const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
 
 function artifactsOf(uuid: string) {
-  return receiver().artifacts().filter((a) => a.namespace.project_uuid === uuid);
+  return receiver()
+    .artifacts()
+    .filter((a) => a.namespace.project_uuid === uuid);
 }
 
 /** Receiver's latest content of each path equals the exact bytes at the commit. */
@@ -53,15 +55,12 @@ test('online commit: committed bytes (not the working tree) arrive in the right 
   const log = await cli(repo.root, ['log', '--json']);
   t.is(log.code, 0, log.stderr);
   const entries = (JSON.parse(log.stdout) as { entries: { source: string; feature_slug: string; artifact_path: string; status: string; reason: string | null }[] }).entries;
-  t.deepEqual(
-    entries.map((e) => [e.source, e.feature_slug, e.artifact_path, e.status, e.reason]).sort(),
-    [
-      ['post-commit', slug, 'meta.json', 'skipped', 'unsupported_surface'],
-      ['post-commit', slug, 'plan.md', 'uploaded', null],
-      ['post-commit', slug, 'spec.md', 'uploaded', null],
-      ['post-commit', slug, 'tasks/WP01-first.md', 'uploaded', null],
-    ],
-  );
+  t.deepEqual(entries.map((e) => [e.source, e.feature_slug, e.artifact_path, e.status, e.reason]).sort(), [
+    ['post-commit', slug, 'meta.json', 'skipped', 'unsupported_surface'],
+    ['post-commit', slug, 'plan.md', 'uploaded', null],
+    ['post-commit', slug, 'spec.md', 'uploaded', null],
+    ['post-commit', slug, 'tasks/WP01-first.md', 'uploaded', null],
+  ]);
   t.is((await status(repo.root)).pending, 0);
   t.false(existsSync(path.join(repo.stateDir, 'pending')), 'the pending marker is removed once the queue is empty');
 });
@@ -87,7 +86,16 @@ test('offline commit succeeds and queues; the next commit with the receiver up r
   // spec.md and WP01 from the first commit; plan.md's newer version superseded the queued older one.
   await assertDeliveredAt(t, repo, ns, c1.sha, ['spec.md', 'tasks/WP01-first.md']);
   await assertDeliveredAt(t, repo, ns, c2.sha, ['plan.md']);
-  t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['plan.md', 1], ['spec.md', 1], ['tasks/WP01-first.md', 1]]);
+  t.deepEqual(
+    artifactsOf(repo.uuid)
+      .map((a) => [a.artifact_path, a.versions.length])
+      .sort(),
+    [
+      ['plan.md', 1],
+      ['spec.md', 1],
+      ['tasks/WP01-first.md', 1],
+    ],
+  );
   t.is(summaryOf(c2.stderr, slug)?.uploaded, 3, c2.stderr);
   t.is((await status(repo.root)).pending, 0);
   t.false(existsSync(path.join(repo.stateDir, 'pending')));

@@ -74,7 +74,7 @@ test('husky-managed repository (real husky): a commit and a push deliver; .husky
   await assertDelivered(t, repo, slug, c2.sha, ['plan.md']);
 });
 
-test('pre-existing post-commit and pre-push hooks keep running (with Git\'s stdin) alongside kitty-sync', async (t) => {
+test("pre-existing post-commit and pre-push hooks keep running (with Git's stdin) alongside kitty-sync", async (t) => {
   const repo = await fresh(t);
   const hooks = path.join(repo.root, '.git', 'hooks');
   const trace = path.join(repo.base, 'user-hooks.log');
@@ -98,13 +98,7 @@ test('pre-existing post-commit and pre-push hooks keep running (with Git\'s stdi
   await assertDelivered(t, repo, slug, c1.sha, ['plan.md']);
 
   // The user's hooks ran every time, KITTY_SYNC=0 included, and pre-push saw Git's ref lines.
-  t.deepEqual(readFileSync(trace, 'utf8').split('\n'), [
-    `post-commit ${c1.sha}`,
-    `post-commit ${c2.sha}`,
-    `pre-push origin ${bare}`,
-    `refs/heads/main ${c2.sha} refs/heads/main ${'0'.repeat(40)}`,
-    '',
-  ]);
+  t.deepEqual(readFileSync(trace, 'utf8').split('\n'), [`post-commit ${c1.sha}`, `post-commit ${c2.sha}`, `pre-push origin ${bare}`, `refs/heads/main ${c2.sha} refs/heads/main ${'0'.repeat(40)}`, '']);
 });
 
 test('a failing pre-existing pre-push still blocks the push, and nothing is synced', async (t) => {
@@ -123,7 +117,12 @@ test('a failing pre-existing pre-push still blocks the push, and nothing is sync
   t.regex(push.stderr, /lint failed/);
   t.notRegex(push.stderr, /kitty-sync: /);
   t.is((await git(repo.base, ['--git-dir', 'remote.git', 'rev-parse', '--verify', '-q', 'main'])).stdout, '');
-  t.is(receiver().artifacts().filter((a) => a.namespace.project_uuid === repo.uuid).length, 0);
+  t.is(
+    receiver()
+      .artifacts()
+      .filter((a) => a.namespace.project_uuid === repo.uuid).length,
+    0,
+  );
 });
 
 test('uninstall leaves the hooks directory byte for byte as before install (plain and husky)', async (t) => {

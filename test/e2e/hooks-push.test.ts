@@ -25,7 +25,9 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: strin
 }
 
 function artifactsOf(uuid: string) {
-  return receiver().artifacts().filter((a) => a.namespace.project_uuid === uuid);
+  return receiver()
+    .artifacts()
+    .filter((a) => a.namespace.project_uuid === uuid);
 }
 
 test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push, content at the pushed tip', async (t) => {
@@ -47,12 +49,23 @@ test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push,
 
   const ns = namespace(repo.uuid, slug);
   // Only what changed in the pushed range (WP01 did not), each once, at the tip (spec v2 never sent).
-  t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['plan.md', 1], ['spec.md', 1]]);
+  t.deepEqual(
+    artifactsOf(repo.uuid)
+      .map((a) => [a.artifact_path, a.versions.length])
+      .sort(),
+    [
+      ['plan.md', 1],
+      ['spec.md', 1],
+    ],
+  );
   for (const p of ['spec.md', 'plan.md']) {
     t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }
   const log = JSON.parse((await cli(repo.root, ['log', '--json'])).stdout) as { entries: { source: string; status: string }[] };
-  t.deepEqual(log.entries.map((e) => `${e.source}:${e.status}`), ['pre-push:uploaded', 'pre-push:uploaded']);
+  t.deepEqual(
+    log.entries.map((e) => `${e.source}:${e.status}`),
+    ['pre-push:uploaded', 'pre-push:uploaded'],
+  );
 });
 
 test('new branch: the commits not yet on the remote are delivered, content at the pushed tip; a deletion sends nothing', async (t) => {
@@ -69,7 +82,15 @@ test('new branch: the commits not yet on the remote are delivered, content at th
   t.deepEqual(summaryOf(push.stderr, slug), { uploaded: 2, already_exists: 0, queued: 0, skipped: 0, failed: 0 }, push.stderr);
   const ns = namespace(repo.uuid, slug);
   // plan.md and WP01 are already on the remote (main): not part of the new branch's commits.
-  t.deepEqual(artifactsOf(repo.uuid).map((a) => [a.artifact_path, a.versions.length]).sort(), [['research/notes.md', 1], ['spec.md', 1]]);
+  t.deepEqual(
+    artifactsOf(repo.uuid)
+      .map((a) => [a.artifact_path, a.versions.length])
+      .sort(),
+    [
+      ['research/notes.md', 1],
+      ['spec.md', 1],
+    ],
+  );
   for (const p of ['spec.md', 'research/notes.md']) {
     t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }

@@ -57,9 +57,21 @@ test('past the maximum age (KITTY_SYNC_MAX_TASK_AGE_MS): dead-lettered with stal
   t.is(receiver.stats().requests.push_content + receiver.stats().requests.events, 0, 'nothing stale was sent');
   // Reported as failed outcomes, and logged like every other outcome.
   const reported = (JSON.parse(drain.stdout) as { outcomes: { artifact_path: string; status: string; reason: string }[] }).outcomes;
-  t.deepEqual(reported.filter((o) => o.status === 'failed' && /stale_max_age/.test(o.reason)).map((o) => o.artifact_path).sort(), ['plan.md', 'spec.md']);
+  t.deepEqual(
+    reported
+      .filter((o) => o.status === 'failed' && /stale_max_age/.test(o.reason))
+      .map((o) => o.artifact_path)
+      .sort(),
+    ['plan.md', 'spec.md'],
+  );
   const logged = JSON.parse((await cli(root, ['log', '--json'], env)).stdout) as { entries: { artifact_path: string; status: string; reason: string; source: string }[] };
-  t.deepEqual(logged.entries.filter((e) => e.source === 'drain' && /stale_max_age/.test(e.reason)).map((e) => e.artifact_path).sort(), ['plan.md', 'spec.md']);
+  t.deepEqual(
+    logged.entries
+      .filter((e) => e.source === 'drain' && /stale_max_age/.test(e.reason))
+      .map((e) => e.artifact_path)
+      .sort(),
+    ['plan.md', 'spec.md'],
+  );
 
   const dead = await failedList(root, env);
   const bodies = dead.filter((d) => d.kind === 'body');
@@ -116,13 +128,10 @@ test('past the maximum retry count (KITTY_SYNC_MAX_RETRIES): dead-lettered with 
   t.regex(expire.stderr, /2 stale task\(s\) moved to the failed list/);
   t.is(receiver.stats().requests.push_content, before, 'expired work is not sent again');
   const dead = await failedList(root, env);
-  t.deepEqual(
-    dead.map((d) => [d.kind, d.artifact_path, d.reason, d.retry_count]).sort(),
-    [
-      ['body', 'plan.md', 'stale_max_retries', 4],
-      ['body', 'spec.md', 'stale_max_retries', 4],
-    ],
-  );
+  t.deepEqual(dead.map((d) => [d.kind, d.artifact_path, d.reason, d.retry_count]).sort(), [
+    ['body', 'plan.md', 'stale_max_retries', 4],
+    ['body', 'spec.md', 'stale_max_retries', 4],
+  ]);
   const st = await statusOf(root, env);
   t.is(st.pending, 0);
   t.is(st.failed, 2);

@@ -23,8 +23,7 @@ async function walk(dir: string, prefix = ''): Promise<string[]> {
 
 /** The SPEC §3 rules (047's surfaces) restated independently of lib/eligibility.ts, for corpus files (all regular). */
 function expectedEligible(rel: string, bytes: Buffer): boolean {
-  const surface =
-    /^(spec|plan|tasks|research|quickstart|data-model)\.md$/.test(rel) || /^(research|contracts|checklists)\/.+/.test(rel) || /^tasks\/WP[0-9].*\.md$/.test(rel);
+  const surface = /^(spec|plan|tasks|research|quickstart|data-model)\.md$/.test(rel) || /^(research|contracts|checklists)\/.+/.test(rel) || /^tasks\/WP[0-9].*\.md$/.test(rel);
   const format = /\.(md|json|ya?ml|csv)$/i.test(rel);
   const utf8 = Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
   return surface && format && bytes.length <= 524288 && !bytes.includes(0) && utf8;
@@ -170,12 +169,18 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
 
   // Any folder is a feature, as in 047.
   t.true('Not-A-Slug' in res.namespaces);
-  t.deepEqual(res.eligible.filter((a) => a.namespace.feature_slug === 'Not-A-Slug').map((a) => a.artifact_path), ['plan.md', 'spec.md']);
+  t.deepEqual(
+    res.eligible.filter((a) => a.namespace.feature_slug === 'Not-A-Slug').map((a) => a.artifact_path),
+    ['plan.md', 'spec.md'],
+  );
   // Indexed: every present file of 001-odd but the symlink, the submodule, the invalid UTF-8 one and the bad key.
   const oddIndex = res.indexes.find((i) => i.namespace.feature_slug === '001-odd')!;
   t.false(oddIndex.artifacts.some((a) => ['data-model.md', 'research/submodule.md', 'quickstart.md', 'notes (copy).md'].includes(a.artifact_path)));
   t.true(oddIndex.artifacts.some((a) => a.artifact_path === 'meta.json'));
-  t.true(oddIndex.artifacts.some((a) => a.artifact_path === 'research.md'), 'valid UTF-8 with NUL is indexed (only its body is binary)');
+  t.true(
+    oddIndex.artifacts.some((a) => a.artifact_path === 'research.md'),
+    'valid UTF-8 with NUL is indexed (only its body is binary)',
+  );
   t.false(res.skipped.some((s) => s.feature_slug === 'README.md'));
 });
 
@@ -187,7 +192,10 @@ test('working tree differs from the commit: the committed bytes are used', async
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'edited, not committed\n', 'kitty-specs/001-a/plan.md': 'untracked', 'kitty-specs/001-a/meta.json': '{"target_branch":"edited"}' });
   await gitOk(r, ['add', 'kitty-specs/001-a/spec.md']); // even staged changes are not committed
   const res = await collectArtifacts(await openRepo(r.root), { features: ['001-a'] });
-  t.deepEqual(res.eligible.map((a) => a.artifact_path), ['spec.md']);
+  t.deepEqual(
+    res.eligible.map((a) => a.artifact_path),
+    ['spec.md'],
+  );
   t.is(res.eligible[0].content_hash, sha256(Buffer.from('committed\n')));
   t.is(res.namespaces['001-a'].target_branch, 'committed');
 });
@@ -218,7 +226,10 @@ test('paths mode: only the named files; a path gone at the commit is deleted', a
   const repo = await openRepo(r.root);
   const paths = await repo.changedPaths(sha);
   const res = await collectArtifacts(repo, { rev: sha, paths });
-  t.deepEqual(res.eligible.map((a) => `${a.namespace.feature_slug}/${a.artifact_path}`), ['001-a/spec.md']);
+  t.deepEqual(
+    res.eligible.map((a) => `${a.namespace.feature_slug}/${a.artifact_path}`),
+    ['001-a/spec.md'],
+  );
   t.deepEqual(
     res.skipped.map((s: UploadOutcome) => [s.feature_slug, s.artifact_path, s.reason]),
     [['001-a', 'plan.md', 'deleted']],
@@ -239,7 +250,13 @@ test('a whole feature deleted: its changed paths are deleted outcomes', async (t
   const sha = await commitAll(r, 'gone');
   const repo = await openRepo(r.root);
   const res = await collectArtifacts(repo, { rev: sha, paths: await repo.changedPaths(sha) });
-  t.deepEqual(res.skipped.map((s) => [s.artifact_path, s.reason]), [['meta.json', 'unsupported_surface'], ['spec.md', 'deleted']]);
+  t.deepEqual(
+    res.skipped.map((s) => [s.artifact_path, s.reason]),
+    [
+      ['meta.json', 'unsupported_surface'],
+      ['spec.md', 'deleted'],
+    ],
+  );
 });
 
 test('named features: normalized names, missing ones reported', async (t) => {
@@ -264,7 +281,10 @@ test('reads at an older revision', async (t) => {
   await commitAll(r, 'two');
   const res = await collectArtifacts(await openRepo(r.root), { rev: c1 });
   t.is(res.rev, c1);
-  t.deepEqual(res.eligible.map((a) => [a.artifact_path, a.content_hash]), [['spec.md', sha256(Buffer.from('v1'))]]);
+  t.deepEqual(
+    res.eligible.map((a) => [a.artifact_path, a.content_hash]),
+    [['spec.md', sha256(Buffer.from('v1'))]],
+  );
 });
 
 test('no project uuid at the commit: a problem telling the user to install, nothing collected', async (t) => {

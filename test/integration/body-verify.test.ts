@@ -52,7 +52,10 @@ test('a damaged stored body is re-read from Git by its blob id and the exact com
   const transport = new Transport({ serverUrl: r.url, token: null });
   t.teardown(() => transport.close());
   const report = await drain({ stateDir, transport, budgetMs: null, repoDir: repo });
-  t.deepEqual(report.outcomes.map((o) => o.status), ['uploaded']);
+  t.deepEqual(
+    report.outcomes.map((o) => o.status),
+    ['uploaded'],
+  );
   t.is(await r.latestContent(item.namespace, 'spec.md'), text);
   t.is(r.stats().client_errors, 0, 'no hash mismatch was ever sent');
 });
@@ -68,7 +71,10 @@ test('a damaged body Git no longer has is quarantined as local_body_corrupt with
   const transport = new Transport({ serverUrl: r.url, token: null });
   t.teardown(() => transport.close());
   const report = await drain({ stateDir, transport, budgetMs: null, repoDir: dir });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['failed', 'local_body_corrupt']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['failed', 'local_body_corrupt']],
+  );
   t.regex(report.outcomes[0].detail ?? '', /kitty-sync sync 001-alpha/);
   t.is(r.stats().requests.push_content, 0, 'the damaged copy was never sent');
   const dead = await readQueue({ stateDir }, (q) => q.deadLetters());
@@ -80,5 +86,8 @@ test('a damaged body Git no longer has is quarantined as local_body_corrupt with
   // The advice works: capturing the feature again (here: the same content, freshly) sends it.
   await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md', '# Spec that only the queue had\n')], CTX));
   const again = await drain({ stateDir, transport, budgetMs: null });
-  t.deepEqual(again.outcomes.map((o) => o.status), ['uploaded']);
+  t.deepEqual(
+    again.outcomes.map((o) => o.status),
+    ['uploaded'],
+  );
 });

@@ -78,10 +78,13 @@ async function testServer(t: ExecutionContext, handle: (req: http.IncomingMessag
     req.on('end', () => handle(req, Buffer.concat(chunks), res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -106,7 +109,6 @@ async function rawServer(t: ExecutionContext, reply: (req: http.IncomingMessage)
   });
   return { url, seen };
 }
-
 
 // ---- the deadline (serial: alone in this worker while the bound is measured) ----------------
 
@@ -158,7 +160,10 @@ test('201 stored → uploaded, removed from the queue', async (t) => {
   await enqueue(stateDir, items);
   const report = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
   t.is(report.stop, 'done');
-  t.deepEqual(report.outcomes.map((o) => o.status), ['uploaded', 'uploaded', 'uploaded']);
+  t.deepEqual(
+    report.outcomes.map((o) => o.status),
+    ['uploaded', 'uploaded', 'uploaded'],
+  );
   t.is(r.stats().stored, 3);
   for (const a of items) t.is(await r.latestContent(a.namespace, a.artifact_path), a.body.toString('utf8'));
   const s = await stats(stateDir);
@@ -176,7 +181,10 @@ test('200 already_exists → already_exists, removed', async (t) => {
   // The same content again (e.g. after `sync` of an unchanged feature): the server says it has it.
   t.is((await enqueue(stateDir, [a])).added, 1, 'no client-side cache of what the server has');
   const report = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.artifact_path, o.status]), [['spec.md', 'already_exists']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.artifact_path, o.status]),
+    [['spec.md', 'already_exists']],
+  );
   t.is(r.stats().already_exists, 1);
   t.is(r.stats().stored, 1);
   t.is((await stats(stateDir)).pending, 0);
@@ -192,7 +200,10 @@ test('400 → failed, dead-lettered', async (t) => {
   t.regex(report.outcomes[0].reason ?? '', /^http_400/);
   t.is((await stats(stateDir)).pending, 0);
   const d = await dead(stateDir);
-  t.deepEqual(d.map((x) => [x.kind, x.artifact_path]), [['body', 'plan.md']]);
+  t.deepEqual(
+    d.map((x) => [x.kind, x.artifact_path]),
+    [['body', 'plan.md']],
+  );
   t.regex(d[0].reason, /^http_400/);
 });
 
@@ -207,7 +218,10 @@ test('401 on bodies → queued, everything kept, the drain stops after the first
   t.true(sent >= 1 && sent <= 2, `${sent} bodies were sent after a 401 (concurrency 2)`);
   const left = await bodies(stateDir);
   t.is(left.length, 12);
-  t.true(left.every((b) => b.retry_count === 0), 'a bad token is not the task’s fault: no backoff');
+  t.true(
+    left.every((b) => b.retry_count === 0),
+    'a bad token is not the task’s fault: no backoff',
+  );
   t.is((await dead(stateDir)).length, 0);
   t.true(report.outcomes.every((o) => o.status === 'queued'));
 });
@@ -308,14 +322,20 @@ test('an events batch failing mid-pass: no body of that batch is sent, its event
   t.is(report.stop, 'events_failed');
   t.is(srv.paths.length, 2);
   const pushed = srv.log.filter((e): e is { kind: 'push'; path: string } => e.kind === 'push').map((e) => e.path);
-  t.true(pushed.every((p) => srv.batchOf(p) === 0), 'only bodies whose events were accepted');
+  t.true(
+    pushed.every((p) => srv.batchOf(p) === 0),
+    'only bodies whose events were accepted',
+  );
   const failedBatch = new Set(srv.paths[1]);
   const evs = await events(stateDir);
   t.deepEqual(new Set(evs.map((e) => indexed(e).payload.relative_path)), failedBatch);
   t.true(evs.every((e) => e.retry_count === 1 && e.last_error === 'http_503: busy'));
   const left = await bodies(stateDir);
   t.is(left.length, 250 - pushed.length);
-  t.true(left.every((b) => b.retry_count === 0), 'bodies not sent keep no penalty');
+  t.true(
+    left.every((b) => b.retry_count === 0),
+    'bodies not sent keep no penalty',
+  );
   t.deepEqual(report.outcomes.map((o) => o.artifact_path).sort(), [...pushed].sort());
 });
 
@@ -351,7 +371,10 @@ test('404 index_entry_not_found → queued with backoff, delivered on a later dr
   const r = await receiver(t, { faults: { indexLagMs: 60_000 } });
   await enqueue(stateDir, [artifact('spec.md')]);
   const { report, t0, t1 } = await timedDrain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'index_entry_not_found']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'index_entry_not_found']],
+  );
   const [b] = await bodies(stateDir);
   t.is(b.retry_count, 1);
   t.is(b.last_error, 'index_entry_not_found');
@@ -360,7 +383,10 @@ test('404 index_entry_not_found → queued with backoff, delivered on a later dr
 
   r.setFaults({ indexLagMs: 0 });
   const again = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null, force: true });
-  t.deepEqual(again.outcomes.map((o) => o.status), ['uploaded']);
+  t.deepEqual(
+    again.outcomes.map((o) => o.status),
+    ['uploaded'],
+  );
   t.is((await stats(stateDir)).pending, 0);
 });
 
@@ -369,9 +395,15 @@ test('404 namespace_not_found → failed, dead-lettered', async (t) => {
   const s = await rawServer(t, () => ({ status: 404, body: JSON.stringify({ error: 'namespace_not_found' }) }));
   await enqueue(stateDir, [artifact('spec.md')]);
   const report = await drain({ stateDir, transport: makeTransport(t, s.url), budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['failed', 'namespace_not_found']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['failed', 'namespace_not_found']],
+  );
   t.is((await stats(stateDir)).pending, 0);
-  t.deepEqual((await dead(stateDir)).map((d) => [d.kind, d.reason]), [['body', 'namespace_not_found']]);
+  t.deepEqual(
+    (await dead(stateDir)).map((d) => [d.kind, d.reason]),
+    [['body', 'namespace_not_found']],
+  );
 });
 
 test('404 with no parseable error → queued with backoff (conservative)', async (t) => {
@@ -393,7 +425,10 @@ test('429 with retry_after in the body → queued, not retried before that time;
   await enqueue(stateDir, [artifact('spec.md')]);
   const transport = makeTransport(t, r.url);
   const { report, t0, t1 } = await timedDrain({ stateDir, transport, budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'http_429']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'http_429']],
+  );
   const [b] = await bodies(stateDir);
   assertBackoff(t, b.next_attempt_at, t0, t1, 30_000);
 
@@ -406,7 +441,10 @@ test('429 with retry_after in the body → queued, not retried before that time;
 
   r.setFaults({}, true);
   const forced = await drain({ stateDir, transport, budgetMs: null, force: true });
-  t.deepEqual(forced.outcomes.map((o) => o.status), ['uploaded']);
+  t.deepEqual(
+    forced.outcomes.map((o) => o.status),
+    ['uploaded'],
+  );
   t.is(r.stats().requests.push_content, 2);
 });
 
@@ -444,7 +482,10 @@ test('timeout → queued with backoff', async (t) => {
   await enqueue(stateDir, [artifact('spec.md')]);
   // Long enough for the (answered) events batch on a loaded machine; only the hung body times out.
   const { report, t0, t1 } = await timedDrain({ stateDir, transport: makeTransport(t, r.url, null, 2000), budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'timeout']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'timeout']],
+  );
   const [b] = await bodies(stateDir);
   t.is(b.retry_count, 1);
   assertBackoff(t, b.next_attempt_at, t0, t1, 1000);
@@ -455,7 +496,10 @@ test('connection reset → queued with backoff', async (t) => {
   const r = await receiver(t, { faults: { dropRate: 1, endpoints: ['push-content'] } });
   await enqueue(stateDir, [artifact('spec.md')]);
   const report = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'connection_reset']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'connection_reset']],
+  );
   t.is((await bodies(stateDir))[0].retry_count, 1);
 });
 
@@ -466,7 +510,10 @@ test('connection refused on bodies → queued with backoff', async (t) => {
   await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null }); // events delivered, body 503
   await r.close();
   const { report, t0, t1 } = await timedDrain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null, force: true });
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'connection_refused']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'connection_refused']],
+  );
   const [b] = await bodies(stateDir);
   t.is(b.retry_count, 2);
   assertBackoff(t, b.next_attempt_at, t0, t1, 2000);
@@ -479,7 +526,10 @@ test('other status (409) → failed, dead-lettered', async (t) => {
   const report = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
   t.is(report.outcomes[0].status, 'failed');
   t.regex(report.outcomes[0].reason ?? '', /^http_409/);
-  t.deepEqual((await dead(stateDir)).map((d) => d.kind), ['body']);
+  t.deepEqual(
+    (await dead(stateDir)).map((d) => d.kind),
+    ['body'],
+  );
   t.is((await stats(stateDir)).pending, 0);
 });
 
@@ -505,7 +555,10 @@ test('events endpoint 503 → no body is sent in that pass; events kept with bac
   // The next (forced) drain sends the events first, then the bodies.
   const again = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null, force: true });
   t.is(again.stop, 'done');
-  t.deepEqual(again.outcomes.map((o) => o.status), ['uploaded', 'uploaded', 'uploaded', 'uploaded']);
+  t.deepEqual(
+    again.outcomes.map((o) => o.status),
+    ['uploaded', 'uploaded', 'uploaded', 'uploaded'],
+  );
 });
 
 test('a body whose index event is still in backoff is not sent before it', async (t) => {
@@ -533,7 +586,10 @@ test('an event the server rejects → the event and its body are dead-lettered, 
   t.is(report.events.delivered, 1);
   t.is(r.stats().requests.push_content, 1, 'only the good body was sent');
   const d = await dead(stateDir);
-  t.deepEqual(d.map((x) => [x.kind, x.feature_slug, x.artifact_path]).sort(), [['body', '002-beta', 'plan.md'], ['event', '002-beta', 'plan.md']]);
+  t.deepEqual(d.map((x) => [x.kind, x.feature_slug, x.artifact_path]).sort(), [
+    ['body', '002-beta', 'plan.md'],
+    ['event', '002-beta', 'plan.md'],
+  ]);
   t.true(d.every((x) => /rejected/.test(x.reason)));
   // The user is told: the rejected artifact ends as failed, not silently.
   const badOutcome = report.outcomes.find((o) => o.artifact_path === 'plan.md');
@@ -554,7 +610,10 @@ test('offline (nothing listening) → events kept with backoff; delivered once t
   t.is((await stats(stateDir)).pending, 2);
   const r = await receiver(t, { port });
   const again = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null, force: true });
-  t.deepEqual(again.outcomes.map((o) => o.status), ['uploaded', 'uploaded']);
+  t.deepEqual(
+    again.outcomes.map((o) => o.status),
+    ['uploaded', 'uploaded'],
+  );
   t.is((await stats(stateDir)).pending, 0);
 });
 
@@ -570,9 +629,16 @@ test('supersede: a newer version enqueued while an older is pending → only the
   await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
   t.is((await enqueue(stateDir, [v2])).superseded, 1);
   const report = await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null, force: true });
-  t.deepEqual(report.outcomes.map((o) => [o.content_hash, o.status]), [[v2.content_hash, 'uploaded']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.content_hash, o.status]),
+    [[v2.content_hash, 'uploaded']],
+  );
   const [rec] = r.artifacts();
-  t.deepEqual(rec.versions.map((v) => v.content_hash), [v2.content_hash], 'the older version never reached the server');
+  t.deepEqual(
+    rec.versions.map((v) => v.content_hash),
+    [v2.content_hash],
+    'the older version never reached the server',
+  );
   t.is(rec.latest_hash, v2.content_hash);
   t.is((await stats(stateDir)).pending, 0);
 });
@@ -585,7 +651,10 @@ test('supersede: versions delivered in order never end with an older one latest'
   for (const v of versions) await enqueue(stateDir, [v]);
   await drain({ stateDir, transport: makeTransport(t, r.url), budgetMs: null });
   const [rec] = r.artifacts();
-  t.deepEqual(rec.versions.map((v) => v.content_hash), [versions[2].content_hash]);
+  t.deepEqual(
+    rec.versions.map((v) => v.content_hash),
+    [versions[2].content_hash],
+  );
 });
 
 test('one drainer at a time: a second drain reports busy and leaves the queue untouched', async (t) => {
@@ -662,10 +731,16 @@ for (const [name, answer] of BAD_2XX) {
     await enqueue(stateDir, several(3));
     const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null });
     t.is(srv.seen.push, 3);
-    t.true(report.outcomes.every((o) => o.status === 'queued' && /^invalid_response/.test(o.reason ?? '')), JSON.stringify(report.outcomes));
+    t.true(
+      report.outcomes.every((o) => o.status === 'queued' && /^invalid_response/.test(o.reason ?? '')),
+      JSON.stringify(report.outcomes),
+    );
     const left = await bodies(stateDir);
     t.is(left.length, 3, 'every body is still queued');
-    t.true(left.every((b) => b.retry_count === 1 && /^invalid_response/.test(b.last_error ?? '')), 'with backoff');
+    t.true(
+      left.every((b) => b.retry_count === 1 && /^invalid_response/.test(b.last_error ?? '')),
+      'with backoff',
+    );
   });
 }
 
@@ -681,7 +756,10 @@ for (const status of [410, 412] as const) {
     t.regex(report.message ?? '', /kitty-sync drain/);
     const left = await bodies(stateDir);
     t.is(left.length, 6);
-    t.true(left.every((b) => b.retry_count === 0), 'not the task’s fault: no backoff');
+    t.true(
+      left.every((b) => b.retry_count === 0),
+      'not the task’s fault: no backoff',
+    );
     t.is((await dead(stateDir)).length, 0);
   });
 }

@@ -73,11 +73,7 @@ test('changedPaths: root commit lists all files; later commits vs first parent i
   await writeFiles(r, { 'kitty-specs/001-a/spec.md': '2', 'kitty-specs/002-b/spec with space.md': 's', 'README.md': 'r2' });
   await gitOk(r, ['rm', '-q', 'kitty-specs/001-a/plan.md']);
   const c2 = await commitAll(r, 'second');
-  t.deepEqual((await repo.changedPaths(c2, { under: 'kitty-specs' })).sort(), [
-    'kitty-specs/001-a/plan.md',
-    'kitty-specs/001-a/spec.md',
-    'kitty-specs/002-b/spec with space.md',
-  ]);
+  t.deepEqual((await repo.changedPaths(c2, { under: 'kitty-specs' })).sort(), ['kitty-specs/001-a/plan.md', 'kitty-specs/001-a/spec.md', 'kitty-specs/002-b/spec with space.md']);
   t.deepEqual(await repo.changedPathsBetween(c1, c2, { under: 'kitty-specs/002-b' }), ['kitty-specs/002-b/spec with space.md']);
 });
 
@@ -109,11 +105,7 @@ test('changedPathsInRevs: union over a range not yet on the remote', async (t) =
   await gitOk(r, ['rm', '-q', 'kitty-specs/001-a/spec.md']);
   const tip = await commitAll(r, 'three');
   const repo = await openRepo(r.root);
-  t.deepEqual((await repo.changedPathsInRevs([tip, '--not', '--remotes=origin'], { under: 'kitty-specs' })).sort(), [
-    'kitty-specs/001-a/plan.md',
-    'kitty-specs/001-a/spec.md',
-    'kitty-specs/002-b/spec.md',
-  ]);
+  t.deepEqual((await repo.changedPathsInRevs([tip, '--not', '--remotes=origin'], { under: 'kitty-specs' })).sort(), ['kitty-specs/001-a/plan.md', 'kitty-specs/001-a/spec.md', 'kitty-specs/002-b/spec.md']);
   t.deepEqual(await repo.changedPathsInRevs([base, '--not', '--remotes=origin']), []);
 });
 
@@ -165,10 +157,13 @@ test('localBranches lists branches with their commits', async (t) => {
   const sha = await commitAll(r, 'root');
   await gitOk(r, ['branch', 'feature/x']);
   const repo = await openRepo(r.root);
-  t.deepEqual((await repo.localBranches()).sort((a, b) => a.name.localeCompare(b.name)), [
-    { name: 'feature/x', sha },
-    { name: 'main', sha },
-  ]);
+  t.deepEqual(
+    (await repo.localBranches()).sort((a, b) => a.name.localeCompare(b.name)),
+    [
+      { name: 'feature/x', sha },
+      { name: 'main', sha },
+    ],
+  );
 });
 
 test('headChanges names the commit it compared and the paths under the directory, from any subdirectory', async (t) => {

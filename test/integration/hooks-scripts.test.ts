@@ -37,7 +37,10 @@ test('post-commit: a commit that touches kitty-specs/ starts the CLI once, at th
   const { repo, cli } = await setup();
   t.is(commit(repo, { 'kitty-specs/001-a/spec.md': '# spec\n' }).status, 0);
   const calls = cli.calls();
-  t.deepEqual(calls.map((c) => c.argv), [['hook', 'post-commit']]);
+  t.deepEqual(
+    calls.map((c) => c.argv),
+    [['hook', 'post-commit']],
+  );
   t.is(calls[0].cwd, repo);
 });
 
@@ -155,7 +158,10 @@ test('post-commit watermark: nothing under kitty-specs/ differs from the waterma
   t.is(commit(repo, { 'kitty-specs/001-a/plan.md': '# skipped\n' }, { KITTY_SYNC: '0' }).status, 0);
   // ... so the next commit, touching nothing there itself, still starts the agent, from the watermark.
   t.is(commit(repo, { 'src/a.txt': 'a\n' }).status, 0);
-  t.deepEqual(hookCalls(cli.calls(), 'post-commit').map((c) => c.argv), [['hook', 'post-commit', '--since', captured]]);
+  t.deepEqual(
+    hookCalls(cli.calls(), 'post-commit').map((c) => c.argv),
+    [['hook', 'post-commit', '--since', captured]],
+  );
   // Caught up: the watermark is HEAD; a commit without kitty-specs/ changes starts nothing.
   setWatermark(repo, 'main', gitOk(repo, ['rev-parse', 'HEAD']).trim());
   cli.reset();
@@ -180,7 +186,10 @@ test('post-commit watermark: a watermark git no longer knows (history rewritten,
   const { repo, cli } = await setup();
   setWatermark(repo, 'main', 'f'.repeat(40));
   t.is(commit(repo, { 'src/a.txt': 'a\n' }).status, 0);
-  t.deepEqual(hookCalls(cli.calls(), 'post-commit').map((c) => c.argv), [['hook', 'post-commit', '--since', 'f'.repeat(40)]]);
+  t.deepEqual(
+    hookCalls(cli.calls(), 'post-commit').map((c) => c.argv),
+    [['hook', 'post-commit', '--since', 'f'.repeat(40)]],
+  );
 });
 
 test('KITTY_SYNC=0: neither hook starts the CLI', async (t) => {
@@ -258,7 +267,7 @@ function firstPushStartsCliWithGitsStdin(t: ExecutionContext, repo: string, cli:
   t.is(calls[0].stdin, `refs/heads/main ${sha(repo, 'main')} refs/heads/main ${'0'.repeat(40)}\n`);
 }
 
-test('pre-push: a new branch touching kitty-specs/ starts the CLI with the remote, url and Git\'s exact stdin', async (t) => {
+test("pre-push: a new branch touching kitty-specs/ starts the CLI with the remote, url and Git's exact stdin", async (t) => {
   const { repo, cli, bare } = await withRemote();
   firstPushStartsCliWithGitsStdin(t, repo, cli, bare);
 });
@@ -395,7 +404,7 @@ test('pre-push launcher with empty stdin (another husky command read it): falls 
   t.is(calls[0].stdin, '');
 });
 
-test('husky-managed repository: pre-push through the real husky wrapper gets Git\'s stdin', async (t) => {
+test("husky-managed repository: pre-push through the real husky wrapper gets Git's stdin", async (t) => {
   const repo = makeRepo(temp);
   execFileSync(process.execPath, [fileURLToPath(new URL('../../../node_modules/husky/bin.js', import.meta.url))], { cwd: repo, env: gitEnv() });
   const cli = makeFakeCli(temp);

@@ -61,7 +61,10 @@ test('all delivered: one outcome per artifact (skipped ones included), queue emp
     ['plan.md', 'uploaded', null],
     ['research/a.md', 'uploaded', null],
   ]);
-  t.deepEqual(run.outcomes.slice(1).map((o) => o.size_bytes), items.map((a) => a.size_bytes));
+  t.deepEqual(
+    run.outcomes.slice(1).map((o) => o.size_bytes),
+    items.map((a) => a.size_bytes),
+  );
   t.deepEqual(run.enqueue, { added: 3, duplicate: 0, superseded: 0, refused: 0 });
   t.is(run.drain.stop, 'done');
   t.is(r.stats().stored, 3);
@@ -150,10 +153,13 @@ test('an artifact whose index event is rejected ends failed, not queued', async 
   const r = await receiver(t);
   const bad = artifact('spec.md', '# x\n', { ...namespace('003-gamma'), project_uuid: 'not-a-uuid' });
   const run = await runSync(input(stateDir, [bad, artifact('plan.md')], { transport: transport(t, r.url) }));
-  t.deepEqual(run.outcomes.map((o) => [o.feature_slug, o.artifact_path, o.status]), [
-    ['003-gamma', 'spec.md', 'failed'],
-    ['001-alpha', 'plan.md', 'uploaded'],
-  ]);
+  t.deepEqual(
+    run.outcomes.map((o) => [o.feature_slug, o.artifact_path, o.status]),
+    [
+      ['003-gamma', 'spec.md', 'failed'],
+      ['001-alpha', 'plan.md', 'uploaded'],
+    ],
+  );
   t.regex(run.outcomes[0].reason ?? '', /^event_rejected/);
   t.is(run.outcomes.length, 2, 'exactly one outcome per artifact');
   t.is((await stats(stateDir)).failed, 1);
@@ -171,6 +177,12 @@ test('two versions of one artifact in one run (pre-push of two refs): one outcom
       { context: { ...CTX, head_commit_sha: 'b'.repeat(40) }, eligible: [v2], indexes: [] },
     ],
   });
-  t.deepEqual(run.outcomes.map((o) => [o.content_hash, o.status]), [[v2.content_hash, 'uploaded']]);
-  t.deepEqual(r.artifacts()[0].versions.map((v) => v.content_hash), [v2.content_hash]);
+  t.deepEqual(
+    run.outcomes.map((o) => [o.content_hash, o.status]),
+    [[v2.content_hash, 'uploaded']],
+  );
+  t.deepEqual(
+    r.artifacts()[0].versions.map((v) => v.content_hash),
+    [v2.content_hash],
+  );
 });

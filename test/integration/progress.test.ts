@@ -21,11 +21,20 @@ test('a drain of 1,200 bodies (two passes): every progress report has total 1200
     rmSync(stateDir, { recursive: true, force: true });
   });
   const n = 1200;
-  await withQueue({ stateDir }, (q) => q.enqueue(Array.from({ length: n }, (_, i) => artifact(`research/n-${i}.md`, `# ${i}\n`)), CTX));
+  await withQueue({ stateDir }, (q) =>
+    q.enqueue(
+      Array.from({ length: n }, (_, i) => artifact(`research/n-${i}.md`, `# ${i}\n`)),
+      CTX,
+    ),
+  );
   const seen: [number, number][] = [];
   const report = await drain({ stateDir, transport, budgetMs: null, concurrency: 8, onProgress: (d, total) => seen.push([d, total]) });
   t.is(report.outcomes.filter((o) => o.status === 'uploaded').length, n);
   t.is(seen.length, n);
   t.deepEqual([...new Set(seen.map(([, total]) => total))], [n], 'one total, known from the start');
-  t.deepEqual(seen.map(([d]) => d), Array.from({ length: n }, (_, i) => i + 1), 'done only grows');
+  t.deepEqual(
+    seen.map(([d]) => d),
+    Array.from({ length: n }, (_, i) => i + 1),
+    'done only grows',
+  );
 });

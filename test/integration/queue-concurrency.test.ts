@@ -23,7 +23,12 @@ function run(stateDir: string, name: string): Promise<string[]> {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`${name} exited ${code}: ${err}`));
-      resolve(out.split('\n').filter((l) => l.startsWith('ack ')).flatMap((l) => l.slice(4).split(' ')));
+      resolve(
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('ack '))
+          .flatMap((l) => l.slice(4).split(' ')),
+      );
     });
   });
 }
@@ -42,8 +47,16 @@ test(`${WORKERS} processes enqueueing at once: nothing lost, Lamport clock uniqu
   t.deepEqual(bodies.map((b) => b.artifact_path).sort(), [...acked].sort());
   t.is(events.length, acked.length);
   const clocks = events.map((e) => e.envelope.lamport_clock);
-  t.deepEqual([...clocks].sort((a, b) => a - b), Array.from({ length: acked.length }, (_, i) => i + 1), 'every tick used exactly once');
-  t.deepEqual(clocks, [...clocks].sort((a, b) => a - b), 'enqueue order and clock order agree');
+  t.deepEqual(
+    [...clocks].sort((a, b) => a - b),
+    Array.from({ length: acked.length }, (_, i) => i + 1),
+    'every tick used exactly once',
+  );
+  t.deepEqual(
+    clocks,
+    [...clocks].sort((a, b) => a - b),
+    'enqueue order and clock order agree',
+  );
   // Within each process, later batches got later clock values.
   for (let w = 0; w < WORKERS; w++) {
     const mine = events.filter((e) => indexed(e).payload.relative_path.startsWith(`research/p${w}-`));

@@ -122,7 +122,13 @@ test('current content follows the index, not body arrival: a late older upload n
   t.is(await r.latestContent(ns, 'spec.md'), 'v2');
   t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v1'))).json.status, 'already_exists', 'a retry of the late upload adds nothing');
   const [rec] = r.artifacts();
-  t.deepEqual(rec.versions.map((v) => [v.content_hash, v.current]), [[sha256('v2'), true], [sha256('v1'), false]]);
+  t.deepEqual(
+    rec.versions.map((v) => [v.content_hash, v.current]),
+    [
+      [sha256('v2'), true],
+      [sha256('v1'), false],
+    ],
+  );
   // Events too may arrive out of order (a retried batch): one node's lamport clock orders them.
   const other = testNamespace();
   const o1 = indexEvent(other, 'plan.md', 'o1');
@@ -144,8 +150,15 @@ test('namespaces are isolated: two features and two target branches never overwr
   const a = testNamespace({ feature_slug: '001-a' });
   const b = { ...a, feature_slug: '002-b' };
   const c = { ...a, target_branch: 'feature/x' };
-  await sendEvents(r.url, [a, b, c].map((ns) => indexEvent(ns, 'spec.md', '')));
-  for (const [ns, text] of [[a, 'A'], [b, 'B'], [c, 'C']] as [NamespaceRef, string][]) {
+  await sendEvents(
+    r.url,
+    [a, b, c].map((ns) => indexEvent(ns, 'spec.md', '')),
+  );
+  for (const [ns, text] of [
+    [a, 'A'],
+    [b, 'B'],
+    [c, 'C'],
+  ] as [NamespaceRef, string][]) {
     t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', text))).status, 201);
   }
   t.is(await r.latestContent(a, 'spec.md'), 'A');
@@ -158,7 +171,10 @@ test('versions: history in arrival order; a revert to older content becomes late
   for (const text of ['v1', 'v2', 'v1']) t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', text))).status, 201);
   t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'spec.md', 'v1'))).status, 200);
   const [rec] = r.artifacts();
-  t.deepEqual(rec.versions.map((v) => v.content_hash), [sha256('v1'), sha256('v2'), sha256('v1')]);
+  t.deepEqual(
+    rec.versions.map((v) => v.content_hash),
+    [sha256('v1'), sha256('v2'), sha256('v1')],
+  );
   t.is(rec.latest_hash, sha256('v1'));
   t.true(rec.versions[0].seq < rec.versions[1].seq && rec.versions[1].seq < rec.versions[2].seq);
 });
@@ -307,7 +323,10 @@ test('a restart keeps the index, seen events, projects and every stored version 
   t.like(second.stats().store, { projects: 1, namespaces: 1, index_entries: 2, artifact_count: 1, events: 2 });
   t.is(second.receiver.store.db.pragma('journal_mode', { simple: true }), 'wal');
   t.is(await second.latestContent(ns, 'spec.md'), 'two');
-  t.deepEqual(second.artifacts()[0].versions.map((v) => v.content_hash), [sha256('one'), sha256('two')]);
+  t.deepEqual(
+    second.artifacts()[0].versions.map((v) => v.content_hash),
+    [sha256('one'), sha256('two')],
+  );
   t.deepEqual((await sendEvents(second.url, [ev])).json.results, [{ event_id: ev.event_id, status: 'duplicate' }]);
   t.is((await post(`${second.url}${PUSH}`, pushRequest(ns, 'spec.md', 'two'))).status, 200);
   t.is((await post(`${second.url}${PUSH}`, pushRequest(ns, 'plan.md', 'p'))).status, 201);
@@ -400,7 +419,10 @@ test('kill -9 while bodies and events are being written: everything acknowledged
   // Bodies of ~40 KiB so that each transaction has real work to do when the kill lands.
   const filler = 'lorem ipsum dolor sit amet\n'.repeat(1500);
   const contents = paths.flatMap((p) => [1, 2, 3].map((v) => ({ p, text: `# ${p} v${v}\n${filler}` })));
-  const indexedPaths = await sendEvents(child.url, paths.map((p) => indexEvent(ns, p, 'x')));
+  const indexedPaths = await sendEvents(
+    child.url,
+    paths.map((p) => indexEvent(ns, p, 'x')),
+  );
   t.is(indexedPaths.status, 200);
   const ackedBodies: { p: string; hash: string }[] = [];
   const ackedEvents: string[] = [];
@@ -436,6 +458,12 @@ test('kill -9 while bodies and events are being written: everything acknowledged
   const lost = ackedBodies.filter(({ p, hash }) => !stored.get(p)?.has(hash));
   t.deepEqual(lost, [], 'every acknowledged body survived');
   for (const { hash } of ackedBodies.slice(0, 5)) t.is((await fetch(`${again.url}/__blobs/${hash}`)).status, 200);
-  const resent = await sendEvents(again.url, ackedEvents.map((id) => ({ ...indexEvent(ns, 'spec.md', 'x'), event_id: id })));
-  t.true((resent.json.results as { status: string }[]).every((r) => r.status === 'duplicate'), 'every acknowledged event survived');
+  const resent = await sendEvents(
+    again.url,
+    ackedEvents.map((id) => ({ ...indexEvent(ns, 'spec.md', 'x'), event_id: id })),
+  );
+  t.true(
+    (resent.json.results as { status: string }[]).every((r) => r.status === 'duplicate'),
+    'every acknowledged event survived',
+  );
 });

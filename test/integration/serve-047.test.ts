@@ -8,9 +8,7 @@ import { ulid } from 'ulid';
 import { PROJECT_ROOT } from '../support/proc.js';
 import { startTestReceiver, type TestReceiver } from '../support/receiver.js';
 
-const WIRE_PATH = process.env.KITTY_SYNC_CONFORMANCE
-  ? path.join(process.env.KITTY_SYNC_CONFORMANCE, 'wire.json')
-  : path.resolve(PROJECT_ROOT, '../shared/conformance/047/wire.json');
+const WIRE_PATH = process.env.KITTY_SYNC_CONFORMANCE ? path.join(process.env.KITTY_SYNC_CONFORMANCE, 'wire.json') : path.resolve(PROJECT_ROOT, '../shared/conformance/047/wire.json');
 
 interface WireRequest {
   url: string;
@@ -62,7 +60,10 @@ test("047's events batch, byte for byte: every event accepted; Indexed ones inde
   t.deepEqual([...new Set(events.map((e) => e.event_type))], ['MissionDossierArtifactIndexed', 'MissionDossierSnapshotComputed']);
   const res = await postEvents(r, wire.events_batch_request.raw_decompressed_body_utf8);
   t.is(res.status, 200);
-  t.deepEqual(res.results, events.map((e) => ({ event_id: e.event_id, status: 'success' })));
+  t.deepEqual(
+    res.results,
+    events.map((e) => ({ event_id: e.event_id, status: 'success' })),
+  );
   const indexed = events.filter((e) => e.event_type === 'MissionDossierArtifactIndexed').length;
   t.like(r.stats().store, { projects: 1, namespaces: 1, events: events.length, index_entries: indexed });
   // The same batch again (047 retries whole batches): every event a duplicate, nothing added.
@@ -80,7 +81,13 @@ test("047's push-content requests (mission_slug included): 201 stored, then 200 
     const echo = { artifact_path: req.json.artifact_path, content_hash: req.json.content_hash };
     t.deepEqual(await postBody(r, req), { status: 201, json: { status: 'stored', ...echo } }, req.artifact_path);
     t.deepEqual(await postBody(r, req), { status: 200, json: { status: 'already_exists', ...echo } }, req.artifact_path);
-    const ns = { project_uuid: req.json.project_uuid, feature_slug: req.json.feature_slug, target_branch: req.json.target_branch, mission_key: req.json.mission_key, manifest_version: req.json.manifest_version } as never;
+    const ns = {
+      project_uuid: req.json.project_uuid,
+      feature_slug: req.json.feature_slug,
+      target_branch: req.json.target_branch,
+      mission_key: req.json.mission_key,
+      manifest_version: req.json.manifest_version,
+    } as never;
     t.is(await r.latestContent(ns, req.artifact_path), req.json.content_body as string);
   }
   // Without its bearer token, 047's request is refused.

@@ -69,7 +69,10 @@ test('a damaged or truncated spool is never merged, even in part: moved aside wi
   t.is(notices.length, 2, notices.join('\n'));
   t.true(notices.some((n) => n.includes(damaged) && /checksum/.test(n)));
   t.true(notices.some((n) => n.includes(truncated) && /truncated|length/.test(n)));
-  t.true(notices.every((n) => /sync --all/.test(n)), 'says how to capture the documents again');
+  t.true(
+    notices.every((n) => /sync --all/.test(n)),
+    'says how to capture the documents again',
+  );
   t.true(spoolFiles(stateDir).includes(good));
   t.is(spoolFiles(stateDir).filter((f) => f.includes('moved-aside')).length, 2, 'kept for inspection');
 });
@@ -88,7 +91,11 @@ test('two processes racing to merge the same spools: each spool merged once, one
       child.on('exit', (code) => (code === 0 ? resolve(Number(/merged (\d+)/.exec(out)?.[1] ?? NaN)) : reject(new Error(err))));
     });
   const counts = await Promise.all([run(), run(), run()]);
-  t.is(counts.reduce((a, b) => a + b, 0), SPOOLS, `merges per process: ${counts.join(', ')}`);
+  t.is(
+    counts.reduce((a, b) => a + b, 0),
+    SPOOLS,
+    `merges per process: ${counts.join(', ')}`,
+  );
   const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(1e6), events: q.readyEvents(1e6) }));
   t.is(bodies.length, SPOOLS * 3);
   t.is(new Set(bodies.map((b) => b.artifact_path)).size, SPOOLS * 3);
@@ -99,7 +106,6 @@ test('two processes racing to merge the same spools: each spool merged once, one
   );
   t.deepEqual(new Set(bodies.map((b) => b.event_id)), new Set(events.map((e) => e.event_id)), 'each body is linked to its own event by event_id');
 });
-
 
 test('kill -9 at random points across capture and merge: every acknowledged spool is merged exactly once, nothing half-merged', async (t) => {
   const stateDir = tmpState(t);
@@ -125,9 +131,17 @@ test('kill -9 at random points across capture and merge: every acknowledged spoo
     t.false(delivered.has(p), `${p} merged twice`);
     delivered.add(p);
   }
-  t.deepEqual(acked.filter((p) => !delivered.has(p)), [], 'an acknowledged capture was lost');
+  t.deepEqual(
+    acked.filter((p) => !delivered.has(p)),
+    [],
+    'an acknowledged capture was lost',
+  );
   t.deepEqual(notices, [], 'no spool was torn or damaged');
-  t.deepEqual(spoolFiles(stateDir).filter((f) => !f.startsWith('.tmp-')), [], 'every pack collected');
+  t.deepEqual(
+    spoolFiles(stateDir).filter((f) => !f.startsWith('.tmp-')),
+    [],
+    'every pack collected',
+  );
   t.true(acked.length > 0);
   t.log(`${KILLS} kills, ${acked.length} acknowledged artifacts`);
 });
@@ -162,9 +176,7 @@ test('a drain compacts a big pack whose tasks are mostly gone; a dead letter nev
   const bodies = await readQueue({ stateDir }, (q) => q.readyBodies(100));
   // 37 delivered, one dead letter, two still pending: well under a quarter of the pack is live.
   await withQueue({ stateDir, compact: true }, (q) =>
-    q.applyBodyResults(
-      bodies.map((b, i) => ({ upload_id: b.upload_id, result: i === 0 ? { kind: 'dead', reason: 'http_400' } : i < 3 ? { kind: 'retry', error: 'http_503' } : { kind: 'delivered' } })),
-    ),
+    q.applyBodyResults(bodies.map((b, i) => ({ upload_id: b.upload_id, result: i === 0 ? { kind: 'dead', reason: 'http_400' } : i < 3 ? { kind: 'retry', error: 'http_503' } : { kind: 'delivered' } }))),
   );
   const after = spoolFiles(stateDir);
   t.is(after.length, 1);

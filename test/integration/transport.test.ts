@@ -228,7 +228,13 @@ test('events batch: success, duplicate, rejected; the body is gzip', async (t) =
   const first = await transport.sendEvents([good, bad]);
   t.is(first.kind, 'results');
   const results = (first as { results: { event_id: string; status: string; error?: string }[] }).results;
-  t.deepEqual(results.map((x) => [x.event_id, x.status]), [[good.event_id, 'success'], [bad.event_id, 'rejected']]);
+  t.deepEqual(
+    results.map((x) => [x.event_id, x.status]),
+    [
+      [good.event_id, 'success'],
+      [bad.event_id, 'rejected'],
+    ],
+  );
   t.regex(results[1].error ?? '', /relative_path must not contain "\.\." segments/);
   const again = await transport.sendEvents([good]);
   t.deepEqual(again, { kind: 'results', results: [{ event_id: good.event_id, status: 'duplicate' }] });
@@ -289,7 +295,10 @@ test('a same-origin redirect is followed with the same POST body and token', asy
   });
   const req = someRequest();
   t.deepEqual(await transportFor(t, s.url).pushContent(req), { kind: 'stored' });
-  t.deepEqual(s.requests.map((r) => r.url), ['/api/dossier/push-content/', '/v2/push/']);
+  t.deepEqual(
+    s.requests.map((r) => r.url),
+    ['/api/dossier/push-content/', '/v2/push/'],
+  );
   t.is(s.requests[1].headers.authorization, `Bearer ${TOKEN}`);
   t.deepEqual(JSON.parse(s.requests[1].body.toString('utf8')), req);
 });
@@ -368,7 +377,7 @@ test('requests started at different moments share timeout timers, yet each runs 
   }
 });
 
-test('a caller aborting its request does not abort another caller\'s request started at the same moment', async (t) => {
+test("a caller aborting its request does not abort another caller's request started at the same moment", async (t) => {
   const held: (() => void)[] = [];
   const s = await rawServer(t, (_req, res) => {
     held.push(() => {
@@ -401,7 +410,10 @@ test('many concurrent requests on one caller signal: no listener-leak warning, a
   const results = await Promise.all(Array.from({ length: 40 }, () => transport.pushContent(someRequest(), signal)));
   t.true(results.every((x) => x.kind === 'stored'));
   await new Promise((res) => setImmediate(res));
-  t.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+  t.deepEqual(
+    warnings.filter((w) => w === 'MaxListenersExceededWarning'),
+    [],
+  );
 });
 
 test('sequential and concurrent requests reuse keep-alive connections', async (t) => {
@@ -454,4 +466,3 @@ test('push-content request: JSON body and headers of the contract', async (t) =>
   await transportFor(t, anon.url, { token: null }).pushContent(req);
   t.is(anon.requests[0].headers.authorization, undefined);
 });
-

@@ -15,7 +15,14 @@ test('writes each distinct body once, under its hash, and reads it back', async 
   const dir = tmp(t);
   const a = Buffer.from('alpha');
   const b = Buffer.from('beta');
-  t.is(await writeBodies(dir, [{ hash: sha256(a), body: a }, { hash: sha256(a), body: a }, { hash: sha256(b), body: b }]), 2);
+  t.is(
+    await writeBodies(dir, [
+      { hash: sha256(a), body: a },
+      { hash: sha256(a), body: a },
+      { hash: sha256(b), body: b },
+    ]),
+    2,
+  );
   t.is(await writeBodies(dir, [{ hash: sha256(a), body: a }]), 0, 'already stored');
   t.deepEqual(readdirSync(bodiesDir(dir)).sort(), [sha256(a), sha256(b)].sort());
   t.deepEqual(await readBody(dir, sha256(b)), b);
@@ -31,7 +38,10 @@ test('removeBodies keeps referenced files; sweepBodies removes orphans and temp 
   const dir = tmp(t);
   const a = Buffer.from('a');
   const b = Buffer.from('b');
-  await writeBodies(dir, [{ hash: sha256(a), body: a }, { hash: sha256(b), body: b }]);
+  await writeBodies(dir, [
+    { hash: sha256(a), body: a },
+    { hash: sha256(b), body: b },
+  ]);
   t.is(await removeBodies(dir, [sha256(a), sha256(b)], (h) => h === sha256(a)), 1);
   t.true(existsSync(bodyPath(dir, sha256(a))));
   t.false(existsSync(bodyPath(dir, sha256(b))));

@@ -50,10 +50,23 @@ test('the CLI loads server code only through serve’s dynamic import', (t) => {
 
 test('module boundaries: server/ imports only lib/contract/ from lib/; lib/ never imports server/', (t) => {
   const server = sourceImports('server');
-  t.true(server.some((i) => i.to.startsWith('lib/contract/')), 'the scan sees server imports');
-  t.deepEqual(server.filter((i) => !i.to.startsWith('server/') && !i.to.startsWith('lib/contract/')), []);
+  t.true(
+    server.some((i) => i.to.startsWith('lib/contract/')),
+    'the scan sees server imports',
+  );
+  t.deepEqual(
+    server.filter((i) => !i.to.startsWith('server/') && !i.to.startsWith('lib/contract/')),
+    [],
+  );
   const lib = sourceImports('lib');
   t.true(lib.length > 20);
-  t.deepEqual(lib.filter((i) => i.to.startsWith('server/')), []);
-  t.deepEqual(sourceImports('lib/contract').filter((i) => !i.to.startsWith('lib/contract/')), [], 'the contract depends on nothing else');
+  t.deepEqual(
+    lib.filter((i) => i.to.startsWith('server/')),
+    [],
+  );
+  t.deepEqual(
+    sourceImports('lib/contract').filter((i) => !i.to.startsWith('lib/contract/')),
+    [],
+    'the contract depends on nothing else',
+  );
 });

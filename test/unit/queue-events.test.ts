@@ -82,7 +82,7 @@ test('a changed file without a body replaces its older unsent event, and a new s
   t.not(shape(after)[2], shape(before)[2], 'the snapshot now sums up v2');
 });
 
-test("an unchanged feature whose Indexed event was delivered re-queues it, and its snapshot is sent again after it", async (t) => {
+test('an unchanged feature whose Indexed event was delivered re-queues it, and its snapshot is sent again after it', async (t) => {
   const stateDir = tmpState(t);
   const spec = artifact('spec.md', 'spec v1');
   const plan = artifact('plan.md', 'plan v1');
@@ -99,7 +99,7 @@ test("an unchanged feature whose Indexed event was delivered re-queues it, and i
   t.true(s[2].startsWith('snapshot:'), 'the snapshot was re-queued behind the re-queued plan.md event');
 });
 
-test("a dead-lettered snapshot goes back on retry, unless a newer snapshot of its feature is pending", async (t) => {
+test('a dead-lettered snapshot goes back on retry, unless a newer snapshot of its feature is pending', async (t) => {
   const stateDir = tmpState(t);
   const spec = artifact('spec.md', 'spec v1');
   await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([spec])]));
@@ -130,7 +130,13 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
   const SQL = await openSqlJs();
   const db = new SQL.Database();
   db.exec(V1_DDL);
-  for (const [k, v] of [['schema_version', '1'], ['lamport_clock', '10'], ['node_id', 'NODE1'], ['enqueue_seq', '0']]) db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  for (const [k, v] of [
+    ['schema_version', '1'],
+    ['lamport_clock', '10'],
+    ['node_id', 'NODE1'],
+    ['enqueue_seq', '0'],
+  ])
+    db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
   for (const v of [1, 2]) {
     db.exec('BEGIN');
     MIGRATIONS[v](db);
@@ -139,7 +145,11 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
   }
   const ns = namespace('002-beta');
   db.run('INSERT INTO namespaces (ns_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (1,?,?,?,?,?)', [
-    ns.project_uuid, ns.feature_slug, ns.target_branch, ns.mission_key, ns.manifest_version,
+    ns.project_uuid,
+    ns.feature_slug,
+    ns.target_branch,
+    ns.mission_key,
+    ns.manifest_version,
   ]);
   db.run("INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug) VALUES (1, 'demo', '', 'main', ?, 'team-x')", ['c'.repeat(40)]);
   const plan = artifact('plan.md', 'plan v3', ns);
@@ -150,7 +160,9 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
     [Buffer.from(plan.content_hash, 'hex'), plan.size_bytes],
   );
   const facts = { parity_hash_sha256: 'f'.repeat(64), artifact_counts: { total: 1, required: 0, required_present: 0, required_missing: 0, optional: 1, optional_present: 1 }, completeness_status: 'complete' };
-  db.run("INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error) VALUES (2, 1, 1, ?, 10, 1700000000000, 3, 1700000000000, 'http_503')", [JSON.stringify(facts)]);
+  db.run("INSERT INTO snapshot_events (seq, ns_id, ctx_id, facts, lamport_clock, created_at, retry_count, next_attempt_at, last_error) VALUES (2, 1, 1, ?, 10, 1700000000000, 3, 1700000000000, 'http_503')", [
+    JSON.stringify(facts),
+  ]);
   setMeta(db, 'enqueue_seq', 2);
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(dbPath(stateDir), db.export());

@@ -21,7 +21,11 @@ function clock(start = 1_700_000_000_000): { now: () => number; advance: (ms: nu
 
 /** Pack files in the spool directory (issue 11: bodies live in packs, not one file each). */
 const packFiles = (stateDir: string): string[] =>
-  existsSync(path.join(stateDir, 'spool')) ? readdirSync(path.join(stateDir, 'spool')).filter((f) => f.endsWith('.ksp')).sort() : [];
+  existsSync(path.join(stateDir, 'spool'))
+    ? readdirSync(path.join(stateDir, 'spool'))
+        .filter((f) => f.endsWith('.ksp'))
+        .sort()
+    : [];
 
 test('enqueue adds one body task and one index event per artifact, persisted with bodies in one pack beside the db', async (t) => {
   const stateDir = tmpState(t);
@@ -39,7 +43,10 @@ test('enqueue adds one body task and one index event per artifact, persisted wit
   t.false(readFileSync(dbPath(stateDir)).includes(Buffer.from('# Spec')));
 
   const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
-  t.deepEqual(bodies.map((b) => b.artifact_path), ['spec.md', 'plan.md']);
+  t.deepEqual(
+    bodies.map((b) => b.artifact_path),
+    ['spec.md', 'plan.md'],
+  );
   t.deepEqual(bodies[0].namespace, spec.namespace);
   t.is(bodies[0].content_hash, spec.content_hash);
   t.is(bodies[0].size_bytes, spec.size_bytes);
@@ -102,7 +109,10 @@ test('the same content in another namespace (other branch) is its own task', asy
   const res = await withQueue({ stateDir }, (q) => q.enqueue([main, other], CTX));
   t.is(res.added, 2);
   const bodies = await readQueue({ stateDir }, (q) => q.readyBodies(10).map((b) => [b.namespace.target_branch, q.bodyOf(b)?.toString()]));
-  t.deepEqual(bodies, [['main', 'same'], ['release/2', 'same']]);
+  t.deepEqual(bodies, [
+    ['main', 'same'],
+    ['release/2', 'same'],
+  ]);
 });
 
 test('a newer version supersedes the pending older task and its unsent event; the old pack is collected', async (t) => {
@@ -114,8 +124,14 @@ test('a newer version supersedes the pending older task and its unsent event; th
   const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
   t.like(res, { added: 1, superseded: 1, duplicate: 0 });
   const { bodies, events } = await readQueue({ stateDir }, (q) => ({ bodies: q.readyBodies(10), events: q.readyEvents(10) }));
-  t.deepEqual(bodies.map((b) => b.content_hash), [v2.content_hash]);
-  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
+  t.deepEqual(
+    bodies.map((b) => b.content_hash),
+    [v2.content_hash],
+  );
+  t.deepEqual(
+    events.map((e) => indexed(e).payload.content_hash_sha256),
+    [v2.content_hash],
+  );
   t.is(packFiles(stateDir).length, 1);
   t.false(packFiles(stateDir).includes(firstPack), 'the pack nothing refers to any more is deleted');
   t.is(await readBody(stateDir, v1.content_hash), null);
@@ -134,7 +150,10 @@ test('a newer version also supersedes an unsent event whose body task already le
   const res = await withQueue({ stateDir }, (q) => q.enqueue([v2], CTX));
   t.like(res, { added: 1, superseded: 1 });
   const events = await readQueue({ stateDir }, (q) => q.readyEvents(5));
-  t.deepEqual(events.map((e) => indexed(e).payload.content_hash_sha256), [v2.content_hash]);
+  t.deepEqual(
+    events.map((e) => indexed(e).payload.content_hash_sha256),
+    [v2.content_hash],
+  );
 });
 
 test('capacity: beyond it new work is refused and counted; superseding a pending version still works', async (t) => {
@@ -143,7 +162,10 @@ test('capacity: beyond it new work is refused and counted; superseding a pending
   const items = ['a.md', 'b.md', 'c.md', 'd.md', 'e.md'].map((p) => artifact(`research/${p}`));
   const res = await withQueue(opts, (q) => q.enqueue(items, CTX));
   t.like(res, { added: 3, refused: 2 });
-  t.deepEqual(res.refusedArtifacts.map((r) => r.artifact_path), ['research/d.md', 'research/e.md']);
+  t.deepEqual(
+    res.refusedArtifacts.map((r) => r.artifact_path),
+    ['research/d.md', 'research/e.md'],
+  );
   t.is(res.refusedArtifacts[0].feature_slug, '001-alpha');
   const newer = artifact('research/a.md', 'newer');
   t.like(await withQueue(opts, (q) => q.enqueue([newer], CTX)), { added: 1, superseded: 1, refused: 0 });
@@ -168,7 +190,10 @@ test('results: delivered removes, retry backs off (notBefore honoured), released
     ]),
   );
   let tasks = await readQueue(opts, (q) => q.readyBodies(10, { force: true }));
-  t.deepEqual(tasks.map((b) => b.artifact_path), ['research/b.md', 'research/c.md']);
+  t.deepEqual(
+    tasks.map((b) => b.artifact_path),
+    ['research/b.md', 'research/c.md'],
+  );
   t.like(tasks[0], { retry_count: 1, next_attempt_at: c.now() + 1000, last_error: 'http_503' });
   t.like(tasks[1], { retry_count: 1, next_attempt_at: c.now() + 60_000 });
   const s = await readQueue(opts, (q) => q.stats());
@@ -199,7 +224,10 @@ test('a rejected event dead-letters its body task too; retry brings both back wi
   const [ev] = await readQueue({ stateDir }, (q) => q.readyEvents(5));
   await withQueue({ stateDir }, (q) => q.applyEventResults([{ event_id: ev.event_id, result: { kind: 'dead', reason: 'rejected: bad key' } }]));
   const dead = await readQueue({ stateDir }, (q) => q.deadLetters());
-  t.deepEqual(dead.map((d) => [d.kind, d.reason]).sort(), [['body', 'event_rejected: rejected: bad key'], ['event', 'rejected: bad key']]);
+  t.deepEqual(dead.map((d) => [d.kind, d.reason]).sort(), [
+    ['body', 'event_rejected: rejected: bad key'],
+    ['event', 'rejected: bad key'],
+  ]);
   const s = await readQueue({ stateDir }, (q) => q.stats());
   t.like(s, { pending: 0, failed: 1, events_failed: 1 });
   t.false(existsSync(pendingMarkerPath(stateDir)));
@@ -256,9 +284,7 @@ test('stats: counts, oldest pending age, per feature, retry histogram', async (t
   const stateDir = tmpState(t);
   const c = clock();
   const opts = { stateDir, now: c.now };
-  await withQueue(opts, (q) =>
-    q.enqueue([artifact('spec.md', 'a', namespace('001-alpha')), artifact('spec.md', 'b', namespace('002-beta')), artifact('plan.md', 'c', namespace('002-beta'))], CTX),
-  );
+  await withQueue(opts, (q) => q.enqueue([artifact('spec.md', 'a', namespace('001-alpha')), artifact('spec.md', 'b', namespace('002-beta')), artifact('plan.md', 'c', namespace('002-beta'))], CTX));
   c.advance(5000);
   const s = await readQueue(opts, (q) => q.stats());
   t.like(s, { pending: 3, ready: 3, backoff: 0, failed: 0, events_pending: 3, events_ready: 3, oldest_pending_age_ms: 5000 });
@@ -286,7 +312,10 @@ test('readQueue never creates files and refuses mutations', async (t) => {
   const stateDir = tmpState(t);
   t.is(await readQueue({ stateDir }, (q) => q.hasPending()), false);
   t.false(existsSync(stateDir));
-  await t.throwsAsync(readQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX)), { message: /read-only/ });
+  await t.throwsAsync(
+    readQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md')], CTX)),
+    { message: /read-only/ },
+  );
   t.false(existsSync(stateDir));
 });
 
@@ -318,7 +347,10 @@ test('lamport clock and enqueue order persist across opens', async (t) => {
   const stateDir = tmpState(t);
   for (const p of ['a.md', 'b.md', 'c.md']) await withQueue({ stateDir }, (q) => q.enqueue([artifact(`research/${p}`)], CTX));
   const events = await readQueue({ stateDir }, (q) => q.readyEvents(10));
-  t.deepEqual(events.map((e) => e.envelope.lamport_clock), [1, 2, 3]);
+  t.deepEqual(
+    events.map((e) => e.envelope.lamport_clock),
+    [1, 2, 3],
+  );
   t.is(new Set(events.map((e) => e.envelope.node_id)).size, 1);
 });
 
@@ -330,7 +362,12 @@ for (const [name, corrupt] of [
 ] as const) {
   test(`corrupt queue (${name}) is moved aside once, a fresh queue starts, the operation succeeds`, async (t) => {
     const stateDir = tmpState(t);
-    await withQueue({ stateDir }, (q) => q.enqueue(['a', 'b', 'c', 'd', 'e', 'f'].map((p) => artifact(`research/${p}.md`, p.repeat(3000))), CTX));
+    await withQueue({ stateDir }, (q) =>
+      q.enqueue(
+        ['a', 'b', 'c', 'd', 'e', 'f'].map((p) => artifact(`research/${p}.md`, p.repeat(3000))),
+        CTX,
+      ),
+    );
     corrupt(dbPath(stateDir));
     const notices: string[] = [];
     // A read-only view tells but moves nothing.
@@ -361,7 +398,10 @@ test('a database from a newer kitty-sync is not thrown away', async (t) => {
   db.run("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
   writeFileSync(dbPath(stateDir), db.export());
   db.close();
-  await t.throwsAsync(withQueue({ stateDir }, (q) => q.stats()), { message: /newer than this kitty-sync understands/ });
+  await t.throwsAsync(
+    withQueue({ stateDir }, (q) => q.stats()),
+    { message: /newer than this kitty-sync understands/ },
+  );
   t.true(existsSync(dbPath(stateDir)));
 });
 
@@ -370,7 +410,13 @@ test('migrates a version-1 queue to the current schema without losing work', asy
   const SQL = await openSqlJs();
   const db = new SQL.Database();
   db.exec(V1_DDL);
-  for (const [k, v] of [['schema_version', '1'], ['lamport_clock', '7'], ['node_id', 'NODE1'], ['enqueue_seq', '3']]) db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  for (const [k, v] of [
+    ['schema_version', '1'],
+    ['lamport_clock', '7'],
+    ['node_id', 'NODE1'],
+    ['enqueue_seq', '3'],
+  ])
+    db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
   const a = artifact('spec.md', 'v1 spec', namespace('001-alpha', 'feature/x'));
   const b = artifact('plan.md', 'v1 plan');
   const envelope = (x: typeof a, lamport: number) => ({
@@ -379,11 +425,26 @@ test('migrates a version-1 queue to the current schema without losing work', asy
     aggregate_id: `${x.namespace.feature_slug}:${x.artifact_key}`,
     aggregate_type: 'MissionDossier',
     payload: {
-      feature_slug: x.namespace.feature_slug, artifact_key: x.artifact_key, artifact_class: x.artifact_class, relative_path: x.artifact_path,
-      content_hash_sha256: x.content_hash, size_bytes: x.size_bytes, wp_id: null, step_id: null, required_status: x.required_status, namespace: x.namespace,
+      feature_slug: x.namespace.feature_slug,
+      artifact_key: x.artifact_key,
+      artifact_class: x.artifact_class,
+      relative_path: x.artifact_path,
+      content_hash_sha256: x.content_hash,
+      size_bytes: x.size_bytes,
+      wp_id: null,
+      step_id: null,
+      required_status: x.required_status,
+      namespace: x.namespace,
     },
-    node_id: 'NODE1', lamport_clock: lamport, causation_id: null, timestamp: new Date(1_700_000_000_000).toISOString(),
-    project_uuid: x.namespace.project_uuid, project_slug: 'demo', git_branch: 'main', head_commit_sha: 'b'.repeat(40), repo_slug: 'acme/demo',
+    node_id: 'NODE1',
+    lamport_clock: lamport,
+    causation_id: null,
+    timestamp: new Date(1_700_000_000_000).toISOString(),
+    project_uuid: x.namespace.project_uuid,
+    project_slug: 'demo',
+    git_branch: 'main',
+    head_commit_sha: 'b'.repeat(40),
+    repo_slug: 'acme/demo',
   });
   const ns = (x: typeof a) => [x.namespace.project_uuid, x.namespace.feature_slug, x.namespace.target_branch, x.namespace.mission_key, x.namespace.manifest_version];
   const ea = envelope(a, 6);
@@ -392,7 +453,14 @@ test('migrates a version-1 queue to the current schema without losing work', asy
   // An event whose body task was already delivered, and a dead letter.
   const eb = envelope(b, 7);
   db.run('INSERT INTO index_events VALUES (?,?,?,?,?,?,?,?)', [eb.event_id, b.namespace.feature_slug, 'plan.md', JSON.stringify(eb), 1_700_000_000_001, 1, 1_700_000_000_001, 'http_500']);
-  db.run('INSERT INTO dead_letters VALUES (?,?,?,?,?,?)', ['D1', 'body', 'U0', JSON.stringify({ namespace: b.namespace, artifact_path: 'tasks.md', content_hash: sha256('t'), retry_count: 4 }), 'http_400', 1_699_999_999_000]);
+  db.run('INSERT INTO dead_letters VALUES (?,?,?,?,?,?)', [
+    'D1',
+    'body',
+    'U0',
+    JSON.stringify({ namespace: b.namespace, artifact_path: 'tasks.md', content_hash: sha256('t'), retry_count: 4 }),
+    'http_400',
+    1_699_999_999_000,
+  ]);
   const { mkdirSync } = await import('node:fs');
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(dbPath(stateDir), db.export());
@@ -403,10 +471,13 @@ test('migrates a version-1 queue to the current schema without losing work', asy
   t.like(got.stats, { pending: 1, events_pending: 2, failed: 1 });
   t.like(got.bodies[0], { artifact_path: 'spec.md', content_hash: a.content_hash, retry_count: 2, last_error: 'http_503', created_at: 1_700_000_000_000 });
   t.deepEqual(got.bodies[0].namespace, a.namespace);
-  t.deepEqual(got.events.map((e) => [indexed(e).payload.relative_path, e.envelope.lamport_clock, indexed(e).payload.content_hash_sha256]), [
-    ['spec.md', 6, a.content_hash],
-    ['plan.md', 7, b.content_hash],
-  ]);
+  t.deepEqual(
+    got.events.map((e) => [indexed(e).payload.relative_path, e.envelope.lamport_clock, indexed(e).payload.content_hash_sha256]),
+    [
+      ['spec.md', 6, a.content_hash],
+      ['plan.md', 7, b.content_hash],
+    ],
+  );
   t.is(got.events[0].envelope.head_commit_sha, 'b'.repeat(40));
   t.like(got.dead[0], { id: 'D1', artifact_path: 'tasks.md', reason: 'http_400', retry_count: 4 });
 

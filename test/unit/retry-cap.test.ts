@@ -42,7 +42,13 @@ async function rateLimitingServer(t: ExecutionContext, retryAfterHeader: string,
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
@@ -65,7 +71,10 @@ test('a drain answered Retry-After: 99999999999 stores a next attempt at most on
   t.teardown(() => transport.close());
   const report = await drain({ stateDir: dir, transport, budgetMs: null });
   const t1 = Date.now();
-  t.deepEqual(report.outcomes.map((o) => [o.status, o.reason]), [['queued', 'http_429']]);
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['queued', 'http_429']],
+  );
   const [b] = await readQueue({ stateDir: dir }, (q) => q.readyBodies(10, { force: true }));
   t.true(Number.isFinite(b.next_attempt_at));
   t.true(b.next_attempt_at <= t1 + HOUR, `next attempt ${b.next_attempt_at - t1} ms ahead`);
