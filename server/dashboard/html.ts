@@ -60,25 +60,28 @@ export function layout(opts: { title: string; crumbs: Crumb[]; main: Html; scope
   const s = opts.scope ?? {};
   const crumbs = opts.crumbs.map((c, i) => html`${i > 0 ? html`<span class="sep">/</span>` : ''}${c.href ? html`<a href="${c.href}">${c.label}</a>` : html`<span>${c.label}</span>`}`);
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${opts.title} · kitty-sync</title>
-        <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
-        <link rel="stylesheet" href="/static/dashboard.css" />
-        <script src="/static/dashboard.js" defer></script>
-      </head>
-      <body data-live="${s.live === false ? 'off' : 'on'}" data-project="${s.project ?? ''}" data-ns="${s.namespaceId ?? ''}" data-path="${s.artifactPath ?? ''}">
-        <header class="top">
-          <a class="brand" href="/">kitty-sync</a>
-          <nav class="crumbs">${crumbs}</nav>
-          <span id="live-status" class="live" aria-live="polite"></span>
-          ${opts.loggedIn ? html`<form method="post" action="/logout" class="logout"><button type="submit">Log out</button></form>` : ''}
-        </header>
-        <main id="main">${opts.main}</main>
-      </body>
-    </html> `.value;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${opts.title} · kitty-sync</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/dashboard.css">
+<script src="/static/dashboard.js" defer></script>
+</head>
+<body data-live="${s.live === false ? 'off' : 'on'}" data-project="${s.project ?? ''}" data-ns="${s.namespaceId ?? ''}" data-path="${s.artifactPath ?? ''}">
+<header class="top">
+<a class="brand" href="/">kitty-sync</a>
+<nav class="crumbs">${crumbs}</nav>
+<span id="live-status" class="live" aria-live="polite"></span>
+${opts.loggedIn ? html`<form method="post" action="/logout" class="logout"><button type="submit">Log out</button></form>` : ''}
+</header>
+<main id="main">
+${opts.main}
+</main>
+</body>
+</html>
+`.value;
 }
 
 export function formatBytes(n: number): string {

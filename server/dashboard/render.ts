@@ -138,30 +138,15 @@ function renderCsv(text: string): Html {
   try {
     rows = parseCsv(text, { bom: true, relax_column_count: true, relax_quotes: true, skip_empty_lines: true }) as string[][];
   } catch (err) {
-    return html`<p class="notice">This CSV could not be read as a table (${err instanceof Error ? err.message : String(err)}); shown as text.</p>
-      <pre class="code"><code>${text}</code></pre>`;
+    return html`<p class="notice">This CSV could not be read as a table (${err instanceof Error ? err.message : String(err)}); shown as text.</p><pre class="code"><code>${text}</code></pre>`;
   }
   if (rows.length === 0) return html`<p class="muted">(empty)</p>`;
   const [head, ...body] = rows;
   const shown = body.slice(0, CSV_ROW_LIMIT);
-  return html`<div class="table-wrap">
-      <table class="csv">
-        <thead>
-          <tr>
-            ${head.map((c) => html`<th>${c}</th>`)}
-          </tr>
-        </thead>
-        <tbody>
-          ${shown.map(
-            (r) =>
-              html`<tr>
-                ${r.map((c) => html`<td>${c}</td>`)}
-              </tr>`,
-          )}
-        </tbody>
-      </table>
-    </div>
-    ${body.length > shown.length ? html`<p class="muted">${body.length - shown.length} more rows not shown.</p>` : ''}`;
+  return html`<div class="table-wrap"><table class="csv">
+<thead><tr>${head.map((c) => html`<th>${c}</th>`)}</tr></thead>
+<tbody>${shown.map((r) => html`<tr>${r.map((c) => html`<td>${c}</td>`)}</tr>`)}</tbody>
+</table></div>${body.length > shown.length ? html`<p class="muted">${body.length - shown.length} more rows not shown.</p>` : ''}`;
 }
 
 /** Lines of unchanged text kept around each change. */
@@ -181,24 +166,10 @@ export function renderDiff(before: string, after: string): { added: number; remo
       for (const line of lines) {
         if (part.added) {
           added++;
-          rows.push(
-            html`<tr class="add">
-              <td class="ln"></td>
-              <td class="ln">${newNo++}</td>
-              <td class="mark">+</td>
-              <td class="text">${line}</td>
-            </tr>`,
-          );
+          rows.push(html`<tr class="add"><td class="ln"></td><td class="ln">${newNo++}</td><td class="mark">+</td><td class="text">${line}</td></tr>`);
         } else {
           removed++;
-          rows.push(
-            html`<tr class="del">
-              <td class="ln">${oldNo++}</td>
-              <td class="ln"></td>
-              <td class="mark">-</td>
-              <td class="text">${line}</td>
-            </tr>`,
-          );
+          rows.push(html`<tr class="del"><td class="ln">${oldNo++}</td><td class="ln"></td><td class="mark">-</td><td class="text">${line}</td></tr>`);
         }
       }
       return;
@@ -208,30 +179,11 @@ export function renderDiff(before: string, after: string): { added: number; remo
     lines.forEach((line, i) => {
       const folded = i >= keepHead && i < lines.length - keepTail;
       if (folded) {
-        if (i === keepHead)
-          rows.push(
-            html`<tr class="fold">
-              <td colspan="4">… ${lines.length - keepHead - keepTail} unchanged lines …</td>
-            </tr>`,
-          );
-      } else
-        rows.push(
-          html`<tr class="ctx">
-            <td class="ln">${oldNo}</td>
-            <td class="ln">${newNo}</td>
-            <td class="mark"></td>
-            <td class="text">${line}</td>
-          </tr>`,
-        );
+        if (i === keepHead) rows.push(html`<tr class="fold"><td colspan="4">… ${lines.length - keepHead - keepTail} unchanged lines …</td></tr>`);
+      } else rows.push(html`<tr class="ctx"><td class="ln">${oldNo}</td><td class="ln">${newNo}</td><td class="mark"></td><td class="text">${line}</td></tr>`);
       oldNo++;
       newNo++;
     });
   });
-  return {
-    added,
-    removed,
-    html: html`<table class="diff">
-      ${rows}
-    </table>`,
-  };
+  return { added, removed, html: html`<table class="diff">${rows}</table>` };
 }
