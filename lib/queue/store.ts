@@ -146,10 +146,26 @@ export class QueueStore {
   /** Removes a body task (its pack may become collectable). */
   deleteBody(seq: number): void {
     const r = this.sql.one<'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id'>('SELECT ns_id, artifact_path, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
-    if (!r) return;
+    if (r) this.deleteBodyRow(r);
+  }
+
+  /** Removes the body task of a row already read (by its key: one statement); its pack may become collectable. */
+  deleteBodyRow(r: { ns_id: SqlValue; artifact_path: SqlValue; content_hash: SqlValue; pack_id: SqlValue }): void {
     this.sql.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
     if (r.pack_id === null) this.removedLegacy.add(hexOf(r.content_hash));
     else this.touchedPacks.add(Number(r.pack_id));
+  }
+
+  /**
+   * The row of the pending body task an upload id names, read in one statement (a drain applies
+   * thousands of results: statements per body are its cost), or null (unknown, or a stale id of a
+   * re-queued row).
+   */
+  bodyRowOf(uploadId: string): BodyResultRowData | null {
+    const d = decodeId(this.node, KIND_UPLOAD, uploadId);
+    if (!d) return null;
+    const r = this.sql.one<keyof BodyResultRowData>('SELECT seq, created_at, ns_id, artifact_path, content_hash, pack_id, off, oid, size_bytes, retry_count FROM body_tasks WHERE seq = ?', [d.seq]);
+    return r && Number(r.created_at) === d.createdAt ? r : null;
   }
 
   deleteEvents(where: 'seq' | 'skey', value: SqlValue): number {
@@ -159,14 +175,6 @@ export class QueueStore {
       if (pack_id !== null) this.touchedPacks.add(Number(pack_id));
     }
     return rows.length;
-  }
-
-  /** The seq of a pending body named by `id`, or null (unknown, or a stale id of a re-queued row). */
-  seqOf(kind: number, id: string): number | null {
-    const d = decodeId(this.node, kind, id);
-    if (!d) return null;
-    const createdAt = this.sql.value('SELECT created_at FROM body_tasks WHERE seq = ?', [d.seq]);
-    return createdAt !== undefined && Number(createdAt) === d.createdAt ? d.seq : null;
   }
 
   eventSeq(eventId: string, seq?: number): number | null {
@@ -221,3 +229,6 @@ export class QueueStore {
     return this.db.export();
   }
 }
+
+/** A body task's row as applying a result needs it. */
+export type BodyResultRowData = Record<'seq' | 'created_at' | 'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id' | 'off' | 'oid' | 'size_bytes' | 'retry_count', SqlValue>;

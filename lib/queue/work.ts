@@ -6,7 +6,6 @@ import type { DeadLetters } from './dead-letters.js';
 import { MAX_WAIT_MS } from './retry.js';
 import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, str, type BodyCol, type EventCol } from './rows.js';
 import type { QueueStore } from './store.js';
-import { KIND_UPLOAD } from './task-ids.js';
 import type { BodyResultRow, BodyTask, StoredEvent, TaskResult } from './types.js';
 
 export class Work {
@@ -128,24 +127,27 @@ export class Work {
         sql.run('DELETE FROM abandoned WHERE until < ?', [now - s.opts.settleMs]);
         s.changed = true;
       }
+      // Usually none are left: then a delivery needs no look at them (two statements fewer per body).
+      let anyAbandoned = sql.count('SELECT EXISTS (SELECT 1 FROM abandoned)') === 1;
       for (const { upload_id, result, startedAt, key } of results) {
         const abandoned = (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && startedAt !== undefined;
         if (abandoned && key && HASH_RE.test(key.content_hash)) {
           s.recordAbandoned(s.nsId(pickNamespace(key.namespace)), key.artifact_path, bytesOf(key.content_hash), startedAt + s.opts.settleMs);
+          anyAbandoned = true;
           s.changed = true;
         }
-        const seq = s.seqOf(KIND_UPLOAD, upload_id);
-        if (seq === null || result.kind === 'released') continue;
+        if (result.kind === 'released') continue;
+        const r = s.bodyRowOf(upload_id);
+        if (r === null) continue;
         s.changed = true;
+        const seq = Number(r.seq);
         if (result.kind === 'delivered') {
-          const r = sql.one<'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id' | 'off' | 'oid' | 'size_bytes'>(
-            'SELECT ns_id, artifact_path, content_hash, pack_id, off, oid, size_bytes FROM body_tasks WHERE seq = ?',
-            [seq],
-          );
-          if (!r) continue;
-          const overtaking = sql.value('SELECT max(until) FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ? AND until > ?', [r.ns_id, r.artifact_path, r.content_hash, startedAt ?? 0]);
-          sql.run('DELETE FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
-          s.deleteBody(seq);
+          let overtaking: unknown = null;
+          if (anyAbandoned) {
+            overtaking = sql.value('SELECT max(until) FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ? AND until > ?', [r.ns_id, r.artifact_path, r.content_hash, startedAt ?? 0]);
+            sql.run('DELETE FROM abandoned WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
+          }
+          s.deleteBodyRow(r);
           if (overtaking !== null && overtaking !== undefined) {
             // Same content again, no index event (its entry exists), once the older request is surely over.
             sql.run(
@@ -157,7 +159,7 @@ export class Work {
             else s.removedLegacy.delete(hexOf(r.content_hash));
           }
         } else if (result.kind === 'retry') {
-          const n = sql.count('SELECT retry_count FROM body_tasks WHERE seq = ?', [seq]) + 1;
+          const n = Number(r.retry_count) + 1;
           sql.run('UPDATE body_tasks SET retry_count = ?, next_attempt_at = ?, last_error = ? WHERE seq = ?', [n, s.nextAttempt(n, result.notBeforeMs), result.error, seq]);
         } else {
           this.letters.body(seq, result.reason);
