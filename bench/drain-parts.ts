@@ -6,56 +6,18 @@
 // beyond the HTTP call (issue 16: it must cost less than that call; compare with bench/drain's
 // node-fetch floor CPU per body). KS_BENCH_PROFILE=file.cpuprofile profiles that drain.
 // Run: npm run build && node dist/bench/drain-parts.js [count]
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { corpusArtifacts } from './corpus.js';
 import { readQueue, withQueue, type BodyTask, type StoredEvent } from '../lib/queue/queue.js';
 import { encodeEvents, encodePushContent } from '../lib/delivery/encoding.js';
 import { drain, type DrainTransport } from '../lib/delivery/drain.js';
 import { Session } from 'node:inspector/promises';
 import { writeFileSync } from 'node:fs';
-import { checkEligibility, surfaceOf } from '../lib/collect/eligibility.js';
-import type { CommitContext, EligibleArtifact } from '../lib/types.js';
+import type { CommitContext } from '../lib/types.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const corpus = path.resolve(here, '../../../shared/corpus/kitty-specs');
 const COUNT = Number(process.argv[2] ?? 2000);
-const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
-
-function corpusArtifacts(count: number): EligibleArtifact[] {
-  const files: { feature: string; rel: string; body: Buffer }[] = [];
-  const walk = (feature: string, dir: string, prefix: string) => {
-    for (const name of readdirSync(dir)) {
-      const full = path.join(dir, name);
-      const rel = prefix ? `${prefix}/${name}` : name;
-      if (statSync(full).isDirectory()) walk(feature, full, rel);
-      else files.push({ feature, rel, body: readFileSync(full) });
-    }
-  };
-  for (const feature of readdirSync(corpus).sort()) if (/^\d{3}-[a-z0-9-]+$/.test(feature)) walk(feature, path.join(corpus, feature), '');
-  const eligible = files.filter((f) => surfaceOf(f.rel) && checkEligibility({ feature_dir: f.feature, artifact_path: f.rel, kind: 'blob', object_id: 'x', size_bytes: f.body.length }, f.body) === null);
-  const out: EligibleArtifact[] = [];
-  for (let round = 0; out.length < count; round += 1) {
-    for (const f of eligible) {
-      if (out.length >= count) break;
-      out.push({
-        namespace: { project_uuid: PROJECT, feature_slug: f.feature, target_branch: round === 0 ? 'main' : `bench/${round}`, mission_key: 'software-dev', manifest_version: '1' },
-        artifact_path: f.rel,
-        content_hash: createHash('sha256').update(f.body).digest('hex'),
-        size_bytes: f.body.length,
-        body: f.body,
-        artifact_key: `artifact.${path.basename(f.rel)}`,
-        artifact_class: 'other',
-        wp_id: null,
-        step_id: null,
-        required_status: 'optional',
-      });
-    }
-  }
-  return out;
-}
 
 const rows: [string, number, number][] = [];
 async function timed<T>(name: string, fn: () => T | Promise<T>): Promise<T> {

@@ -10,66 +10,27 @@
 // runs > 1 (default 3): each run is a fresh process (a cold drain, as a real CLI run is), and the
 // medians are printed at the end: one run on a shared 2-core machine swings by 20 % or more.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { corpusArtifacts } from './corpus.js';
 import { gzipSync } from 'node:zlib';
 import { withQueue } from '../lib/queue/queue.js';
 import { drain, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
-import { surfaceOf, checkEligibility } from '../lib/collect/eligibility.js';
-import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
+import type { CommitContext, PushContentRequest } from '../lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '../bundle/kitty-sync.js');
-const corpus = path.resolve(here, '../../../shared/corpus/kitty-specs');
 const COUNT = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = Number(process.argv[3] ?? DEFAULT_CONCURRENCY);
 const RUNS = Number(process.argv[4] ?? 3);
 /** Set in the child runs: print one JSON line of figures after the human report. */
 const JSON_MARK = 'KS_BENCH_RESULT ';
-const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
-
-function corpusArtifacts(count: number): EligibleArtifact[] {
-  const files: { feature: string; rel: string; body: Buffer }[] = [];
-  const walk = (feature: string, dir: string, prefix: string) => {
-    for (const name of readdirSync(dir)) {
-      const full = path.join(dir, name);
-      const rel = prefix ? `${prefix}/${name}` : name;
-      if (statSync(full).isDirectory()) walk(feature, full, rel);
-      else files.push({ feature, rel, body: readFileSync(full) });
-    }
-  };
-  for (const feature of readdirSync(corpus).sort()) {
-    if (/^\d{3}-[a-z0-9-]+$/.test(feature)) walk(feature, path.join(corpus, feature), '');
-  }
-  const eligible = files.filter((f) => surfaceOf(f.rel) && checkEligibility({ feature_dir: f.feature, artifact_path: f.rel, kind: 'blob', object_id: 'x', size_bytes: f.body.length }, f.body) === null);
-  const out: EligibleArtifact[] = [];
-  // More bodies than the corpus has: the same files again on other target branches (other namespaces).
-  for (let round = 0; out.length < count; round += 1) {
-    for (const f of eligible) {
-      if (out.length >= count) break;
-      out.push({
-        namespace: { project_uuid: PROJECT, feature_slug: f.feature, target_branch: round === 0 ? 'main' : `bench/${round}`, mission_key: 'software-dev', manifest_version: '1' },
-        artifact_path: f.rel,
-        content_hash: createHash('sha256').update(f.body).digest('hex'),
-        size_bytes: f.body.length,
-        body: f.body,
-        artifact_key: `artifact.${path.basename(f.rel)}`,
-        artifact_class: 'other',
-        wp_id: null,
-        step_id: null,
-        required_status: 'optional',
-      });
-    }
-  }
-  return out;
-}
 
 async function startReceiver(): Promise<{ url: string; child: ChildProcess; data: string }> {
   const data = mkdtempSync(path.join(tmpdir(), 'ks-bench-recv-'));
