@@ -108,7 +108,11 @@ export async function runHook(inv: HookInvocation): Promise<void> {
     await runHookUnsafe(inv);
   } catch (err) {
     inv.print(`kitty-sync: ${inv.name} hook could not finish: ${describeForeseeable(err) ?? (err instanceof Error ? err.message : String(err))}`);
-    inv.print('kitty-sync: your commit/push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue');
+    inv.print(
+      inv.name === 'post-commit'
+        ? 'kitty-sync: your commit is unaffected; anything this commit could not capture is captured by the next one (its branch watermark moves only after a capture), and queued work replays on the next hook or with `kitty-sync drain`'
+        : 'kitty-sync: your push is unaffected; queued work replays on the next hook or with `kitty-sync drain`, and `kitty-sync sync --all` re-queues files this run could not queue',
+    );
   }
 }
 
