@@ -143,7 +143,7 @@ function bundleFloorAgent(): string {
     '--log-level=warning',
   ]);
   const entry = path.join(dir, 'floor-entry.mjs');
-  const cache = pathToFileURL(path.join(ROOT, 'dist/lib/compile-cache.js')).href;
+  const cache = pathToFileURL(path.join(ROOT, 'dist/lib/run/compile-cache.js')).href;
   writeFileSync(
     entry,
     `import { setFlagsFromString } from 'node:v8';\nimport { cacheFileFor, runWithCompileCache } from ${JSON.stringify(cache)};\n` +
