@@ -221,9 +221,10 @@ test('5,000-file commit: git held for at most budget + start-up (a capture that 
   );
   // Either way git was held for the budget plus start-up (issue 11: budget + 2x an empty Node hook;
   // the slack scales with the empty Node hook measured here).
-  // A loaded test run gets a second of margin, and git's own work (the twin commit) once more: without
-  // the background capture the hook alone held git 4-9 s here.
-  t.true(c.ms - plain.ms <= boundFor(budget + loaded, emptyNode, 1000) + plain.ms, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
+  // A guard, not the target (bench/hook measures that on a quiet machine): a loaded test run gets a
+  // second of margin and git's own work (the twin commit) twice more. Without the background capture
+  // the hook alone held git 4-9 s plus the whole capture here; with it, 1.4-3.8 s over the twin.
+  t.true(c.ms - plain.ms <= boundFor(budget + loaded, emptyNode, 1000) + 2 * plain.ms, `the hook held git ${(c.ms - plain.ms).toFixed(0)} ms`);
   if (background) {
     // A machine that cannot read 5,000 files from git within the budget: the detached hook captures,
     // merges and delivers them on its own.
