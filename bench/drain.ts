@@ -22,7 +22,7 @@ import { gzipSync } from 'node:zlib';
 import { withQueue } from '../lib/queue/queue.js';
 import { drain, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
-import type { CommitContext, PushContentRequest } from '../lib/types.js';
+import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '../bundle/kitty-sync.js');
@@ -92,6 +92,18 @@ async function profileIfAsked(variable = 'KS_BENCH_PROFILE'): Promise<() => Prom
 }
 
 /** Sends every request, CONCURRENCY at a time, with `post`; the elapsed ms. */
+/** The push-content requests of the bench bodies, as 047 sends them (the floors post these). */
+function pushRequests(artifacts: EligibleArtifact[]): PushContentRequest[] {
+  return artifacts.map((a) => ({
+    ...a.namespace,
+    mission_slug: a.namespace.mission_key,
+    artifact_path: a.artifact_path,
+    content_hash: a.content_hash,
+    hash_algorithm: 'sha256',
+    content_body: a.body.toString('utf8'),
+  }));
+}
+
 async function timedPosts(name: string, requests: PushContentRequest[], post: (req: PushContentRequest) => Promise<number>): Promise<number> {
   let next = 0;
   let ok = 0;
@@ -225,14 +237,7 @@ async function main(): Promise<RunFigures> {
     return recv;
   };
   const recvB = await indexedReceiver();
-  const requests: PushContentRequest[] = artifacts.map((a) => ({
-    ...a.namespace,
-    mission_slug: a.namespace.mission_key,
-    artifact_path: a.artifact_path,
-    content_hash: a.content_hash,
-    hash_algorithm: 'sha256',
-    content_body: a.body.toString('utf8'),
-  }));
+  const requests = pushRequests(artifacts);
   const cpuB0 = childCpuMs(recvB.child);
   const self1 = selfCpuMs();
   const floorMs = await floor(recvB.url, requests);
@@ -349,14 +354,7 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
       r.end(body);
     });
   }
-  const requests: PushContentRequest[] = artifacts.map((a) => ({
-    ...a.namespace,
-    mission_slug: a.namespace.mission_key,
-    artifact_path: a.artifact_path,
-    content_hash: a.content_hash,
-    hash_algorithm: 'sha256',
-    content_body: a.body.toString('utf8'),
-  }));
+  const requests = pushRequests(artifacts);
   const c0 = selfCpuMs();
   const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
   const cpuMs = selfCpuMs() - c0;

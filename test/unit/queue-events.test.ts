@@ -9,7 +9,7 @@ import { dbPath, readQueue, withQueue, type StoredEvent } from '../../lib/queue/
 import { MIGRATIONS, SCHEMA_VERSION, setMeta } from '../../lib/queue/schema.js';
 import type { EligibleArtifact, FeatureIndex } from '../../lib/types.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
-import { openSqlJs, V1_DDL } from '../support/queue-v1.js';
+import { openSqlJs, v1Database } from '../support/queue-v1.js';
 
 function tmpState(t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-events-'));
@@ -127,16 +127,7 @@ test('a dead-lettered snapshot goes back on retry, unless a newer snapshot of it
 
 test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates to v4 without losing an event', async (t) => {
   const stateDir = tmpState(t);
-  const SQL = await openSqlJs();
-  const db = new SQL.Database();
-  db.exec(V1_DDL);
-  for (const [k, v] of [
-    ['schema_version', '1'],
-    ['lamport_clock', '10'],
-    ['node_id', 'NODE1'],
-    ['enqueue_seq', '0'],
-  ])
-    db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  const db = await v1Database({ lamport_clock: '10', node_id: 'NODE1', enqueue_seq: '0' });
   for (const v of [1, 2]) {
     db.exec('BEGIN');
     MIGRATIONS[v](db);
@@ -173,7 +164,7 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
   t.like(events[0].envelope, { team_slug: 'team-x', repo_slug: null, lamport_clock: 9, project_uuid: ns.project_uuid });
   t.like(events[1], { retry_count: 3, last_error: 'http_503' });
   t.like(events[1].envelope, { event_type: 'MissionDossierSnapshotComputed', lamport_clock: 10, team_slug: 'team-x' });
-  const after = new SQL.Database(readFileSync(dbPath(stateDir)));
+  const after = new (await openSqlJs()).Database(readFileSync(dbPath(stateDir)));
   t.is(String(after.exec("SELECT value FROM meta WHERE key = 'schema_version'")[0].values[0][0]), String(SCHEMA_VERSION));
   t.deepEqual(after.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('snapshot_events', 'contexts')"), [], 'the v3 tables are gone');
   after.close();

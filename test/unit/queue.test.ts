@@ -6,7 +6,7 @@ import path from 'node:path';
 import { dbPath, pendingMarkerPath, readBody, readQueue, withQueue, type QueueOptions } from '../../lib/queue/queue.js';
 import { SCHEMA_VERSION } from '../../lib/queue/schema.js';
 import { artifact, CTX, namespace, sha256, indexed } from '../support/artifacts.js';
-import { openSqlJs, V1_DDL } from '../support/queue-v1.js';
+import { openSqlJs, v1Database } from '../support/queue-v1.js';
 
 function tmpState(t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-queue-'));
@@ -407,16 +407,7 @@ test('a database from a newer kitty-sync is not thrown away', async (t) => {
 
 test('migrates a version-1 queue to the current schema without losing work', async (t) => {
   const stateDir = tmpState(t);
-  const SQL = await openSqlJs();
-  const db = new SQL.Database();
-  db.exec(V1_DDL);
-  for (const [k, v] of [
-    ['schema_version', '1'],
-    ['lamport_clock', '7'],
-    ['node_id', 'NODE1'],
-    ['enqueue_seq', '3'],
-  ])
-    db.run('INSERT INTO meta VALUES (?, ?)', [k, v]);
+  const db = await v1Database({ lamport_clock: '7', node_id: 'NODE1', enqueue_seq: '3' });
   const a = artifact('spec.md', 'v1 spec', namespace('001-alpha', 'feature/x'));
   const b = artifact('plan.md', 'v1 plan');
   const envelope = (x: typeof a, lamport: number) => ({
