@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue/queue.js';
-import { writePendingMarker } from '../lib/queue/marker.js';
+import { activeHold, writePendingMarker } from '../lib/queue/marker.js';
 import { runSync } from '../lib/run/pipeline.js';
 import type { DrainTransport } from '../lib/delivery/drain.js';
 import { artifact, CTX, namespace } from '../test/support/artifacts.js';
@@ -48,7 +48,7 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
       capacity: 1_000_000,
       concurrency: 8,
       stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000 },
-      respectHold: true,
+      hold: activeHold(stateDir),
     });
     const ms = performance.now() - t0;
     if (!report.held) throw new Error('expected a held run');

@@ -9,6 +9,7 @@ import { collectArtifacts } from '../collect/artifacts.js';
 import { commitContext, SPECS_DIR } from '../collect/identity.js';
 import { runSync, type SyncGroup } from './pipeline.js';
 import { preloadQueue } from '../queue/queue.js';
+import { activeHold, type QueueHold } from '../queue/marker.js';
 import { appendOutcomes } from './outcome-log.js';
 import { summaryLines } from './report.js';
 import { makeTransport, type MadeTransport } from '../delivery/transport-factory.js';
@@ -123,8 +124,12 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   const settings = resolveSettings({ env: inv.env, repoRoot: repo.paths.root, commonGitDir: repo.paths.commonDir, hook: inv.name });
   for (const w of settings.warnings) inv.print(`kitty-sync: ${w}`);
   secureStateDirsSoon([settings.stateDir, `${repo.paths.commonDir}/kitty-sync`]);
+  // A commit that finds the queue held (marker.ts: the server failed its last index events) only
+  // spools its capture and never loads the queue, so sql.js is not started for it; a push (rarer,
+  // and where a user expects delivery) always tries.
+  const hold = inv.name === 'post-commit' && settings.serverUrl ? activeHold(settings.stateDir) : null;
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
-  preloadQueue();
+  if (!hold) preloadQueue();
   const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
   // The whole run after start-up (capture, merge, drain) fits in the budget (issue 11 §2); a
   // detached continuation of a hook gets a budget of its own.
@@ -136,13 +141,13 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   }, budgetMs + WATCHDOG_GRACE_MS);
   watchdog.unref();
   try {
-    await syncTargets(inv, repo, settings, made, deadlineAt);
+    await syncTargets(inv, repo, settings, made, deadlineAt, hold);
   } finally {
     clearTimeout(watchdog);
   }
 }
 
-async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>, deadlineAt: number): Promise<void> {
+async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, made: Promise<MadeTransport>, deadlineAt: number, hold: QueueHold | null): Promise<void> {
   const notice = (m: string): void => inv.print(`kitty-sync: ${m}`);
   const targets = inv.name === 'post-commit' ? await postCommitTargets(repo, settings.stateDir, inv.early ?? null, notice) : await prePushTargets(repo, inv.args[0] ?? 'origin', inv.stdin);
 
@@ -184,9 +189,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
     deadlineAt,
     lockWaitMs: Math.min(HOOK_LOCK_WAIT_MS, Math.max(0, deadlineAt - Date.now())),
     repoDir: repo.paths.root,
-    // A commit while the server is away costs a spool write, not a load of the whole queue; a push
-    // (rarer, and where a user expects delivery) always tries.
-    respectHold: inv.name === 'post-commit',
+    hold,
     onNotice: notice,
     // The spool is durable: this commit is captured even if the rest of the run dies.
     onCaptured: () => {

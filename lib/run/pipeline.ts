@@ -11,7 +11,7 @@ import { artifactKey } from '../contract/namespace.js';
 import { LockTimeoutError } from '../queue/lock.js';
 import { writePack } from '../queue/pack.js';
 import { readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
-import { activeHold, touchPendingMarker, type QueueHold } from '../queue/marker.js';
+import { touchPendingMarker, type QueueHold } from '../queue/marker.js';
 import { drain, DrainSession, type DrainReport, type DrainTransport } from '../delivery/drain.js';
 import { mark } from '../trace.js';
 
@@ -38,10 +38,10 @@ export interface RunInput {
   onNotice?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
   /**
-   * A hook: when the queue is held (the server failed the last index events, which wait in
-   * backoff), the capture stays in its spool and the queue is not even loaded (marker.ts).
+   * The queue's hold as a hook found it (marker.ts: the server failed the last index events, which
+   * wait in backoff): the capture stays in its spool and the queue is not even loaded.
    */
-  respectHold?: boolean;
+  hold?: QueueHold | null;
   /** Called once the capture is durable (the spool is on disk), before any merge or drain. */
   onCaptured?: () => void;
 }
@@ -70,7 +70,7 @@ export interface RunReport {
   busy: { holderPid: number | null } | null;
   /** Set when the budget left no time to merge this run's capture: it waits in its spool. */
   deferred: boolean;
-  /** Set when the queue was held (respectHold): nothing was merged or sent. */
+  /** Set when the queue was held (`hold`): nothing was merged or sent. */
   held: QueueHold | null;
 }
 
@@ -90,7 +90,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
   // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
   // in it; released by this function however the run ends (the drain only uses it).
-  const held = input.respectHold && input.transport && !input.force ? activeHold(input.stateDir) : null;
+  const held = input.transport && !input.force ? (input.hold ?? null) : null;
   const session = pack && !held ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
