@@ -48,16 +48,20 @@ export class Stats {
    */
   hold(): QueueHold {
     const now = this.s.now();
-    const ev = this.s.sql.one<'n' | 'first'>('SELECT COUNT(*) AS n, MIN(next_attempt_at) AS first FROM index_events');
-    const info = { pending: this.s.sql.count('SELECT COUNT(*) FROM body_tasks'), events_pending: Number(ev?.n ?? 0), last_error: null as string | null };
-    if (info.events_pending === 0 || Number(ev?.first) <= now) return { hold_until: 0, ...info };
-    // Bodies whose event already went are not held by the events' backoff.
-    const firstBody = this.s.sql.value('SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq)');
-    const until = Math.min(Number(ev?.first), firstBody === null || firstBody === undefined ? Infinity : Number(firstBody));
-    if (until <= now) return { hold_until: 0, ...info };
+    const info = { pending: this.s.sql.count('SELECT COUNT(*) FROM body_tasks'), events_pending: this.s.sql.count('SELECT COUNT(*) FROM index_events'), last_error: null as string | null };
+    const until = info.events_pending === 0 ? null : this.earliestAttempt();
+    if (until === null || until <= now) return { hold_until: 0, ...info };
     const lastError = this.s.sql.value('SELECT last_error FROM index_events WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1');
     info.last_error = lastError === null || lastError === undefined ? null : String(lastError);
     return { hold_until: Math.min(until, now + MAX_WAIT_MS), ...info };
+  }
+
+  /** The earliest time anything can be sent: an event, or a body whose event already went (a body waits for its own event). */
+  private earliestAttempt(): number | null {
+    const next = this.s.sql.value(
+      'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
+    );
+    return next === null || next === undefined ? null : Number(next);
   }
 
   hasPending(): boolean {
@@ -76,10 +80,8 @@ export class Stats {
     const eventsReady = sql.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]);
     let nextAttemptAt: number | null = null;
     if (ready === 0 && eventsReady === 0 && pending + eventsPending > 0) {
-      const next = sql.value(
-        'SELECT MIN(m) FROM (SELECT MIN(next_attempt_at) AS m FROM index_events UNION ALL SELECT MIN(b.next_attempt_at) FROM body_tasks b WHERE NOT EXISTS (SELECT 1 FROM index_events e WHERE e.seq = b.seq))',
-      );
-      if (next !== null && next !== undefined) nextAttemptAt = Math.min(Number(next), now + MAX_WAIT_MS);
+      const next = this.earliestAttempt();
+      if (next !== null) nextAttemptAt = Math.min(next, now + MAX_WAIT_MS);
     }
     const lastError = sql.value(
       'SELECT last_error FROM (SELECT last_error, next_attempt_at FROM index_events WHERE next_attempt_at > ? AND last_error IS NOT NULL UNION ALL SELECT last_error, next_attempt_at FROM body_tasks WHERE next_attempt_at > ? AND last_error IS NOT NULL) ORDER BY next_attempt_at DESC LIMIT 1',
