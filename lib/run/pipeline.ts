@@ -88,9 +88,10 @@ export async function runSync(input: RunInput): Promise<RunReport> {
 
   const remaining = (): number | null => (input.deadlineAt === undefined ? input.budgetMs : Math.max(0, input.deadlineAt - Date.now()));
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
+  // A held queue (a hook found the server failing) is neither merged nor drained: nothing can be sent.
+  const held = input.transport && !input.force ? (input.hold ?? null) : null;
   // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
   // in it; released by this function however the run ends (the drain only uses it).
-  const held = input.transport && !input.force ? (input.hold ?? null) : null;
   const session = pack && !held ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
