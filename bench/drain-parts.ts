@@ -50,7 +50,7 @@ const batches: Buffer[] = await timed('events: encodeEvents (JSON + gzip), batch
 });
 void batches;
 await timed('queue: applyEventResults (all delivered), one transaction', () =>
-  withQueue({ stateDir }, (q) => q.applyEventResults(events.map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' as const } })))),
+  withQueue({ stateDir }, (q) => q.applyEventResults(events.map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' as const } })))),
 );
 const stored: Buffer[] = await timed('bodies: read from their packs (one pread each)', () => readQueue({ stateDir }, (q) => bodies.map((b) => q.bodyOf(b)!)));
 await timed('bodies: encodePushContent', () => {

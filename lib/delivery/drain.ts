@@ -76,7 +76,7 @@ export interface DrainReport {
 const EVENTS_PER_BATCH = 500;
 const BODIES_PER_PASS = 1000;
 /** Results are written back in batches, not one file save per task. */
-const APPLY_EVERY = 250;
+const APPLY_EVERY = 500;
 
 type EventResultRow = { event_id: string; result: TaskResult; seq: number };
 

@@ -310,12 +310,19 @@ export function baseOf(pack: BuiltPack): number {
   return pack.chunks[0].length + pack.chunks[1].length + pack.chunks[2].length;
 }
 
+/** How much a pack read fetches at once: the items a drain reads next usually follow (enqueue order = pack order). */
+const READ_AHEAD = 256 * 1024;
+
 /**
  * Reads items out of packs by (name, absolute offset, length), keeping each pack open while used.
  * Missing packs read as null. Call close() when done.
+ * Items are read through a window of READ_AHEAD bytes per pack: a drain reads thousands of events and
+ * bodies that lie next to each other, and one pread per item was most of its opening read. An item is
+ * returned as a view of its window (no copy); the window lives as long as any of its items.
  */
 export class PackReader {
   private readonly fds = new Map<string, number | null>();
+  private readonly windows = new Map<string, { start: number; bytes: Buffer }>();
 
   constructor(
     private readonly stateDir: string,
@@ -323,6 +330,8 @@ export class PackReader {
   ) {}
 
   read(name: string, off: number, len: number): Buffer | null {
+    const w = this.windows.get(name);
+    if (w && off >= w.start && off + len <= w.start + w.bytes.length) return w.bytes.subarray(off - w.start, off - w.start + len);
     let fd = this.fds.get(name);
     if (fd === undefined) {
       try {
@@ -333,23 +342,28 @@ export class PackReader {
       this.fds.set(name, fd);
     }
     if (fd === null) return null;
-    const buf = Buffer.allocUnsafe(len);
+    const want = Math.max(len, READ_AHEAD);
+    const buf = Buffer.allocUnsafe(want);
     let got = 0;
     try {
-      while (got < len) {
-        const n = readSync(fd, buf, got, len - got, off + got);
+      while (got < want) {
+        const n = readSync(fd, buf, got, want - got, off + got);
         if (n === 0) break;
         got += n;
       }
     } catch {
       return null;
     }
-    return got === len ? buf : null;
+    if (got < len) return null;
+    // A window past the file's end holds only what was there.
+    this.windows.set(name, { start: off, bytes: buf.subarray(0, got) });
+    return buf.subarray(0, len);
   }
 
   close(): void {
     for (const fd of this.fds.values()) if (fd !== null) closeSync(fd);
     this.fds.clear();
+    this.windows.clear();
   }
 }
 

@@ -177,6 +177,17 @@ export class QueueStore {
     return rows.length;
   }
 
+  /**
+   * Removes a delivered event by its row and id in one statement (a drain applies thousands), if the
+   * row still holds that event (a newer one may have superseded it meanwhile). Returns whether it did.
+   */
+  deleteEventRow(seq: number, eventId: string): boolean {
+    const r = this.sql.one<'pack_id'>('DELETE FROM index_events WHERE seq = ? AND event_id = ? RETURNING pack_id', [seq, eventId]);
+    if (r === undefined) return false;
+    if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
+    return true;
+  }
+
   eventSeq(eventId: string, seq?: number): number | null {
     if (seq !== undefined) return this.sql.value('SELECT event_id FROM index_events WHERE seq = ?', [seq]) === eventId ? seq : null;
     const found = this.sql.value('SELECT seq FROM index_events WHERE event_id = ?', [eventId]);

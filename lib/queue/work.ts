@@ -92,6 +92,11 @@ export class Work {
     s.writable();
     s.sql.transaction(() => {
       for (const { event_id, result, seq: known } of results) {
+        // The common case, a delivery of an event whose row the drain read: one statement.
+        if (result.kind === 'delivered' && known !== undefined) {
+          if (s.deleteEventRow(known, event_id)) s.changed = true;
+          continue;
+        }
         const seq = s.eventSeq(event_id, known);
         if (seq === null || result.kind === 'released') continue;
         s.changed = true;
