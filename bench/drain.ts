@@ -2,6 +2,7 @@
 // receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
 // http.request client (the floor), and with bare node-fetch (the node-fetch floor: what the
 // named HTTP library allows at best). Each side gets a fresh receiver process.
+// A cold wire floor: bare node-fetch sending the index events as well (what 047 asks of any client).
 // Also times Transport.pushContent alone (no queue, no drain) on a fourth receiver, so the CPU per body
 // splits into node-fetch, what the transport adds, and what the drain and queue add.
 // Run: npm run build && node dist/bench/drain.js [count] [concurrency] [runs]
@@ -18,11 +19,14 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusArtifacts } from './corpus.js';
-import { gzipSync } from 'node:zlib';
+import { gzip, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
 import { withQueue } from '../lib/queue/queue.js';
 import { drain, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
-import type { CommitContext, EligibleArtifact, PushContentRequest } from '../lib/types.js';
+import type { CommitContext, DossierEvent, EligibleArtifact, PushContentRequest } from '../lib/types.js';
+
+const gzipAsync = promisify(gzip);
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '../bundle/kitty-sync.js');
@@ -138,6 +142,64 @@ async function nodeFetchFloor(url: string, requests: PushContentRequest[]): Prom
   return ms;
 }
 
+/**
+ * The wire floor: bare node-fetch doing what 047's wire asks of any client, with nothing else (no
+ * queue, no reading, no bookkeeping): the index events in gzipped batches (100 first, then 500, as
+ * the drain sends them), one batch at a time, and each body once its own event's batch was accepted,
+ * CONCURRENCY requests in flight in all. The drain against it shows what the drain's own work costs;
+ * the bare node-fetch floor against it, what the wire's events cost.
+ */
+async function wireFloor(url: string, events: DossierEvent[], requests: PushContentRequest[]): Promise<number> {
+  const { default: fetch } = await import('node-fetch');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const eventsUrl = new URL('/api/v1/events/batch/', url).href;
+  const pushUrl = new URL('/api/dossier/push-content/', url).href;
+  const batches: DossierEvent[][] = [];
+  for (let i = 0; i < events.length;) {
+    const size = batches.length === 0 ? 100 : 500;
+    batches.push(events.slice(i, i + size));
+    i += size;
+  }
+  // The batch each body's index event is in.
+  const batchOf = new Map<string, number>();
+  batches.forEach((b, k) => {
+    for (const e of b) if (e.event_type === 'MissionDossierArtifactIndexed') batchOf.set(`${e.payload.feature_slug}\u0000${e.payload.relative_path}`, k);
+  });
+  let accepted = 0;
+  let waiters: (() => void)[] = [];
+  let nextBody = 0;
+  let ok = 0;
+  const t0 = performance.now();
+  const bodyLane = async (): Promise<void> => {
+    while (nextBody < requests.length) {
+      const req = requests[nextBody++];
+      const k = batchOf.get(`${req.feature_slug}\u0000${req.artifact_path}`) ?? 0;
+      while (k >= accepted) await new Promise<void>((resolve) => waiters.push(resolve));
+      const res = await fetch(pushUrl, { method: 'POST', agent, body: Buffer.from(JSON.stringify(req)), headers: { 'content-type': 'application/json' } });
+      await res.arrayBuffer();
+      if (res.status === 201 || res.status === 200) ok += 1;
+    }
+  };
+  const eventsLane = async (): Promise<void> => {
+    for (const batch of batches) {
+      const body = await gzipAsync(Buffer.from(JSON.stringify({ events: batch })));
+      const res = await fetch(eventsUrl, { method: 'POST', agent, body, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`wire floor: events batch answered ${res.status}`);
+      accepted += 1;
+      const w = waiters;
+      waiters = [];
+      for (const wake of w) wake();
+    }
+    await bodyLane();
+  };
+  await Promise.all([eventsLane(), ...Array.from({ length: CONCURRENCY - 1 }, bodyLane)]);
+  const ms = performance.now() - t0;
+  agent.destroy();
+  if (ok !== requests.length) throw new Error(`wire floor: only ${ok}/${requests.length} accepted`);
+  return ms;
+}
+
 /** Transport.pushContent alone (no queue, no drain), on the stored bytes: what the transport adds to node-fetch. */
 async function transportOnly(url: string, requests: PushContentRequest[]): Promise<number> {
   const transport = new Transport({ serverUrl: url, token: null, maxSockets: CONCURRENCY });
@@ -183,6 +245,8 @@ interface RunFigures {
   coldFetchRate: number;
   coldFloorClientUs: number;
   coldFetchClientUs: number;
+  coldWireRate: number;
+  coldWireClientUs: number;
   drainRecvUs: number;
   floorRecvUs: number;
   eventsMs: number;
@@ -262,6 +326,7 @@ async function main(): Promise<RunFigures> {
   // in this process after the drain, on code the drain had already warmed up).
   const coldFloor = await runCold('floor');
   const coldFetch = await runCold('fetch');
+  const coldWire = await runCold('wire');
 
   const drainRate = artifacts.length / (drainMs / 1000);
   const floorRate = artifacts.length / (floorMs / 1000);
@@ -291,6 +356,7 @@ async function main(): Promise<RunFigures> {
   const coldLine = (name: string, r: { ms: number; cpuMs: number }) =>
     `${name}: ${r.ms.toFixed(0)} ms -> ${(artifacts.length / (r.ms / 1000)).toFixed(0)} bodies/s; cpu per body ${((r.cpuMs / artifacts.length) * 1000).toFixed(0)} µs client`;
   console.log(`cold (fresh process each, as the drain): ${coldLine('http.request floor', coldFloor)}; ${coldLine('node-fetch floor', coldFetch)}`);
+  console.log(`wire floor (cold; bare node-fetch sending the index events too, as 047 asks): ${coldLine('wire floor', coldWire)}; drain / wire floor ${((coldWire.ms / drainMs) * 100).toFixed(0)} %`);
   console.log(
     `vs the cold floors: drain / node-fetch floor ${((drainMs > 0 ? coldFetch.ms / drainMs : 0) * 100).toFixed(0)} % (target >= 90 %); drain client cpu ${(drainSelfCpu / coldFloor.cpuMs).toFixed(2)}x the http.request floor's (target <= 2x)`,
   );
@@ -321,6 +387,8 @@ async function main(): Promise<RunFigures> {
     coldFetchRate: artifacts.length / (coldFetch.ms / 1000),
     coldFloorClientUs: perBody(coldFloor.cpuMs),
     coldFetchClientUs: perBody(coldFetch.cpuMs),
+    coldWireRate: artifacts.length / (coldWire.ms / 1000),
+    coldWireClientUs: perBody(coldWire.cpuMs),
     drainRecvUs: perBody(drainRecvCpu),
     floorRecvUs: perBody(floorRecvCpu),
     eventsMs: eventsDoneAt - t0,
@@ -329,7 +397,7 @@ async function main(): Promise<RunFigures> {
 }
 
 /**
- * KS_BENCH_ONLY=floor|fetch: one floor alone in this (fresh, cold) process, as the drain always runs
+ * KS_BENCH_ONLY=floor|fetch|wire: one floor alone in this (fresh, cold) process, as the drain always runs
  * cold. The receiver is indexed with plain http.request so node-fetch stays cold until timed.
  * Prints one JSON line: { ms, cpuMs }.
  */
@@ -342,6 +410,20 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
     return q.readyEvents(artifacts.length * 2);
   });
   const recv = await startReceiver();
+  const requests = pushRequests(artifacts);
+  if (variant === 'wire') {
+    // The events are part of what is timed: nothing is indexed beforehand.
+    const c0 = selfCpuMs();
+    const ms = await wireFloor(
+      recv.url,
+      events.map((e) => e.envelope),
+      requests,
+    );
+    const cpuMs = selfCpuMs() - c0;
+    await stopReceiver(recv);
+    rmSync(state, { recursive: true, force: true });
+    return { ms, cpuMs };
+  }
   const target = new URL('/api/v1/events/batch/', recv.url);
   for (let i = 0; i < events.length; i += 500) {
     const body = gzipSync(JSON.stringify({ events: events.slice(i, i + 500).map((e) => e.envelope) }));
@@ -354,7 +436,6 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
       r.end(body);
     });
   }
-  const requests = pushRequests(artifacts);
   const c0 = selfCpuMs();
   const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
   const cpuMs = selfCpuMs() - c0;
@@ -364,7 +445,7 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
 }
 
 /** Runs `variant` in a fresh process (coldOnly). */
-function runCold(variant: 'floor' | 'fetch'): Promise<{ ms: number; cpuMs: number }> {
+function runCold(variant: 'floor' | 'fetch' | 'wire'): Promise<{ ms: number; cpuMs: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(COUNT), String(CONCURRENCY), '1'], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -423,6 +504,9 @@ async function runMany(): Promise<void> {
     `median vs the cold floors (fresh process each): node-fetch floor ${median((r) => r.coldFetchRate).toFixed(0)} bodies/s (${median((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${median((r) => r.coldFloorRate).toFixed(0)} bodies/s (${median((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(median((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${median((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
+  );
+  console.log(
+    `median vs the wire floor (cold, index events included): ${median((r) => r.coldWireRate).toFixed(0)} bodies/s (${median((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(median((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(median((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %`,
   );
 }
 
