@@ -76,7 +76,11 @@ export class Merger {
       if (header.kind !== 'capture') return;
       const events = new Map(header.events.map((e) => [e.id, e]));
       const handled = new Set<string>();
-      let tasks = sql.count('SELECT COUNT(*) FROM body_tasks');
+      // Seqs are distinct, so their range bounds the count: the counting scan (every hook merges)
+      // is needed only when this spool could reach the capacity.
+      const bound = sql.count('SELECT COALESCE((SELECT MAX(seq) FROM body_tasks) - (SELECT MIN(seq) FROM body_tasks) + 1, 0)');
+      const roomy = bound + header.bodies.length < s.opts.capacity;
+      let tasks = roomy ? 0 : sql.count('SELECT COUNT(*) FROM body_tasks');
       for (const b of header.bodies) {
         if (b.event) handled.add(b.event);
         if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
@@ -86,7 +90,7 @@ export class Merger {
           result.duplicate++;
           continue;
         }
-        if (pending.length === 0 && tasks >= s.opts.capacity) {
+        if (pending.length === 0 && !roomy && tasks >= s.opts.capacity) {
           result.refused++;
           result.refusedArtifacts.push({ feature_slug: b.ns.feature_slug, artifact_path: b.path, content_hash: b.hash });
           continue;
