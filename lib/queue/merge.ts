@@ -117,13 +117,17 @@ export class Merger {
       }
       // Events with no body task of their own: Indexed events of files not uploaded, snapshots.
       let newEvents = 0;
+      let skippedEvents = 0;
       for (const ev of header.events) {
         if (handled.has(ev.id)) continue;
         const keys = eventKeys(ev);
         if (keys.skey !== null) {
           const identical = keys.ident !== null && sql.count('SELECT EXISTS (SELECT 1 FROM index_events WHERE skey = ? AND ident = ?)', [keys.skey, keys.ident]) === 1;
           // A snapshot counts as new when anything else of this spool was (even of another feature: a spare resend is harmless).
-          if (identical && (!ev.snapshot || result.added + newEvents === 0)) continue;
+          if (identical && (!ev.snapshot || result.added + newEvents === 0)) {
+            skippedEvents++;
+            continue;
+          }
           // Older unsent events of the key, except one that a pending body (another version) waits for.
           for (const { seq } of sql.all<'seq'>('SELECT seq FROM index_events e WHERE skey = ? AND NOT EXISTS (SELECT 1 FROM body_tasks b WHERE b.seq = e.seq)', [keys.skey])) {
             s.deleteEvents('seq', seq);
@@ -133,8 +137,9 @@ export class Merger {
         result.events++;
         if (!ev.snapshot) newEvents++;
       }
-      // Nothing of it needed (all duplicates): collectable at once.
-      s.touchedPacks.add(packId);
+      // Some of it not needed (duplicates, refused): collectable at once, or compactable. A pack
+      // whose every item is now a row is neither, and is not looked up (a scan of the queue).
+      if (result.duplicate + result.refused + skippedEvents > 0 || result.added + result.events === 0) s.touchedPacks.add(packId);
     });
     s.changed = true;
     return result;
