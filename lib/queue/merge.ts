@@ -85,7 +85,7 @@ export class Merger {
         if (b.event) handled.add(b.event);
         if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
         const ns = s.nsId(pickNamespace(b.ns));
-        const pending = sql.all<'seq' | 'content_hash'>('SELECT seq, content_hash FROM body_tasks WHERE ns_id = ? AND artifact_path = ?', [ns, b.path]);
+        const pending = s.bodyVersions(ns, b.path);
         if (pending.some((r) => hexOf(r.content_hash) === b.hash)) {
           result.duplicate++;
           continue;

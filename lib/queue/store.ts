@@ -7,8 +7,8 @@ import { namespaceKey } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
 import { PackReader, type BuiltPack, type PackEvent } from './pack.js';
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
-import { bytesOf, hexOf, OID_RE, Sql, str, type EventRow } from './rows.js';
-import { getMeta, setMeta, supersedeKey } from './schema.js';
+import { bytesOf, hexOf, OID_RE, Sql, str, type EventRow, type Row } from './rows.js';
+import { bodyKey, getMeta, setMeta, supersedeKey } from './schema.js';
 import { decodeId, encodeId, KIND_UPLOAD, nodeBits } from './task-ids.js';
 
 export interface StoreOptions {
@@ -111,6 +111,10 @@ export class QueueStore {
     };
   }
 
+  /**
+   * Adds a body task, unless the same version (namespace, path, hash) is pending already; returns
+   * whether it was added. `lastError` says why a re-queued task waits.
+   */
   insertBody(
     ns: number,
     artifactPath: string,
@@ -120,12 +124,20 @@ export class QueueStore {
     createdAt: number,
     loc: { packId: number | null; off: number | null; oid: string | null },
     nextAttemptAt = createdAt,
-  ): number {
-    return this.sql.run(
-      `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
-       VALUES (?,?,?,?,?,?,0,?,NULL,?,?,?)`,
-      [ns, artifactPath, bytesOf(hash), seq, size, createdAt, nextAttemptAt, loc.packId, loc.off, loc.oid && OID_RE.test(loc.oid) ? bytesOf(loc.oid) : null],
+    lastError: string | null = null,
+  ): boolean {
+    if (this.bodyVersions(ns, artifactPath).some((r) => hexOf(r.content_hash) === hash)) return false;
+    this.sql.run(
+      `INSERT INTO body_tasks (seq, akey, ns_id, artifact_path, content_hash, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+       VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)`,
+      [seq, bodyKey(ns, artifactPath), ns, artifactPath, bytesOf(hash), size, createdAt, nextAttemptAt, lastError, loc.packId, loc.off, loc.oid && OID_RE.test(loc.oid) ? bytesOf(loc.oid) : null],
     );
+    return true;
+  }
+
+  /** The pending body tasks of an artifact (any version), found through their hashed key. */
+  bodyVersions(ns: number, artifactPath: string): Row<'seq' | 'content_hash'>[] {
+    return this.sql.all<'seq' | 'content_hash'>('SELECT seq, content_hash FROM body_tasks WHERE akey = ? AND ns_id = ? AND artifact_path = ?', [bodyKey(ns, artifactPath), ns, artifactPath]);
   }
 
   /** An event row; its envelope is in a pack (packId, off, len) or inline. */
@@ -145,13 +157,13 @@ export class QueueStore {
 
   /** Removes a body task (its pack may become collectable). */
   deleteBody(seq: number): void {
-    const r = this.sql.one<'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id'>('SELECT ns_id, artifact_path, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
+    const r = this.sql.one<'seq' | 'content_hash' | 'pack_id'>('SELECT seq, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
     if (r) this.deleteBodyRow(r);
   }
 
-  /** Removes the body task of a row already read (by its key: one statement); its pack may become collectable. */
-  deleteBodyRow(r: { ns_id: SqlValue; artifact_path: SqlValue; content_hash: SqlValue; pack_id: SqlValue }): void {
-    this.sql.run('DELETE FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash = ?', [r.ns_id, r.artifact_path, r.content_hash]);
+  /** Removes the body task of a row already read (one statement); its pack may become collectable. */
+  deleteBodyRow(r: { seq: SqlValue; content_hash: SqlValue; pack_id: SqlValue }): void {
+    this.sql.run('DELETE FROM body_tasks WHERE seq = ?', [r.seq]);
     if (r.pack_id === null) this.removedLegacy.add(hexOf(r.content_hash));
     else this.touchedPacks.add(Number(r.pack_id));
   }
