@@ -33,9 +33,7 @@ export function touchPendingMarker(stateDir: string, notice: Notice): void {
 export function writePendingMarker(stateDir: string, hold: QueueHold, notice: Notice): void {
   // hold_until first: the launcher reads only the first line. Not held: nothing else is read (nor counted).
   const text =
-    hold.hold_until > 0
-      ? `hold_until=${hold.hold_until}\npending=${hold.pending}\nevents_pending=${hold.events_pending}\nlast_error=${(hold.last_error ?? '').replace(/\s+/g, ' ')}\n`
-      : 'hold_until=0\n';
+    hold.hold_until > 0 ? `hold_until=${hold.hold_until}\npending=${hold.pending}\nevents_pending=${hold.events_pending}\nlast_error=${(hold.last_error ?? '').replace(/\s+/g, ' ')}\n` : 'hold_until=0\n';
   const fd = openNoFollow(pendingMarkerPath(stateDir), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600, notice);
   try {
     writeSync(fd, text);

@@ -205,7 +205,14 @@ test('a version-4 queue (body tasks keyed by namespace, path and hash) migrates 
     db.run(
       `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
        VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, 1700000000000, 0, 1700000000000, NULL)`,
-      [seq, eventId, supersedeKey(artifactKey(ns, a.artifact_path)), supersedeKey(a.content_hash), JSON.stringify({ event_id: eventId, event_type: 'MissionDossierArtifactIndexed', payload: { relative_path: a.artifact_path, content_hash_sha256: a.content_hash } }), seq],
+      [
+        seq,
+        eventId,
+        supersedeKey(artifactKey(ns, a.artifact_path)),
+        supersedeKey(a.content_hash),
+        JSON.stringify({ event_id: eventId, event_type: 'MissionDossierArtifactIndexed', payload: { relative_path: a.artifact_path, content_hash_sha256: a.content_hash } }),
+        seq,
+      ],
     );
   });
   setMeta(db, 'enqueue_seq', 2);
