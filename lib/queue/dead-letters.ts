@@ -8,7 +8,7 @@ import { pickNamespace } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
 import { bodiesDir } from './bodystore.js';
 import { packPath } from './pack.js';
-import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, NS_COLS, nsOf, numOrNull, str, type BodyCol, type EventCol, type NsCol, type Row } from './rows.js';
+import { BODY_SELECT, bodyOf, EVENT_SELECT, HASH_RE, hexOf, NS_COLS, nsOf, numOrNull, str, type BodyCol, type EventCol, type NsCol, type Row } from './rows.js';
 import { snapshotKey, supersedeKey } from './schema.js';
 import type { QueueStore } from './store.js';
 import type { DeadLetter, RetryResult } from './types.js';
@@ -194,7 +194,7 @@ export class DeadLetters {
           continue;
         }
         const ns = s.nsId(pickNamespace(nsRef));
-        const newerPending = sql.value('SELECT 1 FROM body_tasks WHERE ns_id = ? AND artifact_path = ? AND content_hash <> ?', [ns, artifactPath, bytesOf(hash)]) !== undefined;
+        const newerPending = s.bodyVersions(ns, String(artifactPath)).some((r) => hexOf(r.content_hash) !== hash);
         if (Number(superseded) || newerPending) {
           sql.run('DELETE FROM dead_letters WHERE id = ?', [id]);
           if (kind === 'body') {

@@ -13,7 +13,7 @@ export const PENDING_MARKER = 'pending';
 export interface QueueHold {
   /** Epoch ms before which nothing can be sent (0: not held). */
   hold_until: number;
-  /** Body tasks and events pending at the last save (the queue is not loaded to count them). */
+  /** Body tasks and events pending at the last save, counted only when it held the queue (a held run reports them without loading the queue). */
   pending: number;
   events_pending: number;
   /** Why the events wait (e.g. connection_refused, http_503). */
@@ -31,8 +31,9 @@ export function touchPendingMarker(stateDir: string, notice: Notice): void {
 
 /** Writes the marker with the queue's hold (before the save that makes the work durable: a crash leaves an extra marker, never a missing one). */
 export function writePendingMarker(stateDir: string, hold: QueueHold, notice: Notice): void {
-  // hold_until first: the launcher reads only the first line.
-  const text = `hold_until=${hold.hold_until}\npending=${hold.pending}\nevents_pending=${hold.events_pending}\nlast_error=${(hold.last_error ?? '').replace(/\s+/g, ' ')}\n`;
+  // hold_until first: the launcher reads only the first line. Not held: nothing else is read (nor counted).
+  const text =
+    hold.hold_until > 0 ? `hold_until=${hold.hold_until}\npending=${hold.pending}\nevents_pending=${hold.events_pending}\nlast_error=${(hold.last_error ?? '').replace(/\s+/g, ' ')}\n` : 'hold_until=0\n';
   const fd = openNoFollow(pendingMarkerPath(stateDir), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600, notice);
   try {
     writeSync(fd, text);

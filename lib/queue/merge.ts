@@ -76,17 +76,21 @@ export class Merger {
       if (header.kind !== 'capture') return;
       const events = new Map(header.events.map((e) => [e.id, e]));
       const handled = new Set<string>();
-      let tasks = sql.count('SELECT COUNT(*) FROM body_tasks');
+      // Seqs are distinct, so their range bounds the count: the counting scan (every hook merges)
+      // is needed only when this spool could reach the capacity.
+      const bound = sql.count('SELECT COALESCE((SELECT MAX(seq) FROM body_tasks) - (SELECT MIN(seq) FROM body_tasks) + 1, 0)');
+      const roomy = bound + header.bodies.length < s.opts.capacity;
+      let tasks = roomy ? 0 : sql.count('SELECT COUNT(*) FROM body_tasks');
       for (const b of header.bodies) {
         if (b.event) handled.add(b.event);
         if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
         const ns = s.nsId(pickNamespace(b.ns));
-        const pending = sql.all<'seq' | 'content_hash'>('SELECT seq, content_hash FROM body_tasks WHERE ns_id = ? AND artifact_path = ?', [ns, b.path]);
+        const pending = s.bodyVersions(ns, b.path);
         if (pending.some((r) => hexOf(r.content_hash) === b.hash)) {
           result.duplicate++;
           continue;
         }
-        if (pending.length === 0 && tasks >= s.opts.capacity) {
+        if (pending.length === 0 && !roomy && tasks >= s.opts.capacity) {
           result.refused++;
           result.refusedArtifacts.push({ feature_slug: b.ns.feature_slug, artifact_path: b.path, content_hash: b.hash });
           continue;
@@ -113,13 +117,17 @@ export class Merger {
       }
       // Events with no body task of their own: Indexed events of files not uploaded, snapshots.
       let newEvents = 0;
+      let skippedEvents = 0;
       for (const ev of header.events) {
         if (handled.has(ev.id)) continue;
         const keys = eventKeys(ev);
         if (keys.skey !== null) {
           const identical = keys.ident !== null && sql.count('SELECT EXISTS (SELECT 1 FROM index_events WHERE skey = ? AND ident = ?)', [keys.skey, keys.ident]) === 1;
           // A snapshot counts as new when anything else of this spool was (even of another feature: a spare resend is harmless).
-          if (identical && (!ev.snapshot || result.added + newEvents === 0)) continue;
+          if (identical && (!ev.snapshot || result.added + newEvents === 0)) {
+            skippedEvents++;
+            continue;
+          }
           // Older unsent events of the key, except one that a pending body (another version) waits for.
           for (const { seq } of sql.all<'seq'>('SELECT seq FROM index_events e WHERE skey = ? AND NOT EXISTS (SELECT 1 FROM body_tasks b WHERE b.seq = e.seq)', [keys.skey])) {
             s.deleteEvents('seq', seq);
@@ -129,8 +137,9 @@ export class Merger {
         result.events++;
         if (!ev.snapshot) newEvents++;
       }
-      // Nothing of it needed (all duplicates): collectable at once.
-      s.touchedPacks.add(packId);
+      // Some of it not needed (duplicates, refused): collectable at once, or compactable. A pack
+      // whose every item is now a row is neither, and is not looked up (a scan of the queue).
+      if (result.duplicate + result.refused + skippedEvents > 0 || result.added + result.events === 0) s.touchedPacks.add(packId);
     });
     s.changed = true;
     return result;

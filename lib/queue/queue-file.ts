@@ -89,6 +89,8 @@ export interface Opened {
   dirty: boolean;
   /** The save generation of the file read (its header's user_version), or null when there was no file. */
   generation: number | null;
+  /** The bytes the database was opened from (QueueStore.exportBytes), or null for a fresh one. */
+  image: Buffer | null;
 }
 
 /** The save generation kept in a database file's header (SQLite's user_version, offset 60). */
@@ -110,7 +112,7 @@ function timestampForName(ms: number): string {
 export class CorruptQueueError extends Error {}
 
 /** Loads and validates the database; throws CorruptQueueError (with the reason) for an unusable file. */
-export function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
+export function openBuffer(SQL: SqlJsStatic, buf: Buffer): Opened {
   const problem = headerProblem(buf);
   if (problem) throw new CorruptQueueError(problem);
   let db: Database | null = null;
@@ -123,7 +125,7 @@ export function openBuffer(SQL: SqlJsStatic, buf: Uint8Array): Opened {
       setMeta(db, 'node_id', ulid());
       dirty = true;
     }
-    return { db, dirty, generation: generationOf(buf) };
+    return { db, dirty, generation: generationOf(buf), image: buf };
   } catch (err) {
     db?.close();
     if (err instanceof SchemaError && !err.corrupt) throw err;
@@ -152,13 +154,13 @@ export async function moveAside(stateDir: string, reason: string, now: number, o
 export async function openForWrite(SQL: SqlJsStatic, opts: { stateDir: string; onNotice?: (msg: string) => void }, now: number): Promise<Opened> {
   const file = dbPath(opts.stateDir);
   const buf = await readFileOrNull(file, opts.onNotice);
-  if (buf === null) return { db: freshDb(SQL), dirty: false, generation: null };
+  if (buf === null) return { db: freshDb(SQL), dirty: false, generation: null, image: null };
   try {
     return openBuffer(SQL, buf);
   } catch (err) {
     if (!(err instanceof CorruptQueueError)) throw err;
     await moveAside(opts.stateDir, err.message, now, opts.onNotice);
-    return { db: freshDb(SQL), dirty: false, generation: null };
+    return { db: freshDb(SQL), dirty: false, generation: null, image: null };
   }
 }
 

@@ -300,8 +300,8 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
   mark('queue: locked');
   try {
     for (let attempt = 0; ; attempt++) {
-      const { db, dirty, generation } = await openForWrite(SQL, opts, now());
-      const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir, settleMs, notice: opts.onNotice });
+      const { db, dirty, generation, image } = await openForWrite(SQL, opts, now());
+      const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir, settleMs, notice: opts.onNotice, image });
       if (dirty) q.markDirty();
       try {
         mark('queue: read');

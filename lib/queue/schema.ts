@@ -2,10 +2,11 @@
 //
 // Rows stay small because sql.js loads and writes the whole file in every hook (bench/queue.ts):
 // namespaces are stored once and referenced by integer id, hashes are raw bytes, upload ids are
-// derived rather than stored. Version 4 (current, issue 11) keeps bodies and event envelopes in
-// packs (pack.ts) that rows point into, records which packs (merged spools) exist, and remembers
+// derived rather than stored. Version 4 (issue 11) keeps bodies and event envelopes in packs
+// (pack.ts) that rows point into, records which packs (merged spools) exist, and remembers
 // abandoned uploads for re-confirmation. Versions 2 and 3 rebuilt an event from columns (v3 added
 // 047's team_slug and snapshots); v4 treats every event as an opaque envelope keyed by its event_id.
+// Version 5 (current, issue 16) stores each body task's path and hash once (body_tasks).
 import { createHash } from 'node:crypto';
 import type { Database } from 'sql.js';
 import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, snapshotUuid, type EventRecord, type SnapshotRecord } from '../collect/events.js';
@@ -16,18 +17,24 @@ import { encodeId, KIND_EVENT, nodeBits } from './task-ids.js';
 /** A v2/v3 commit context's columns (contexts c). */
 type CtxCol = 'project_slug' | 'repo_slug' | 'git_branch' | 'head_commit_sha' | 'team_slug';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** An event's supersede key or identity as stored (index_events.skey, ident): 52 bits of its SHA-256, a safe integer. */
 export function supersedeKey(key: string): number {
   return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 13), 16);
 }
 
+/** A body task's lookup key as stored (body_tasks.akey): its namespace id and path, hashed like supersedeKey. */
+export function bodyKey(nsId: number, artifactPath: string): number {
+  return supersedeKey(`${nsId}\u0000${artifactPath}`);
+}
+
 export const TABLES = ['meta', 'namespaces', 'packs', 'body_tasks', 'index_events', 'dead_letters', 'abandoned'] as const;
 const V2_TABLES = ['meta', 'namespaces', 'contexts', 'body_tasks', 'index_events', 'dead_letters'] as const;
 const V3_TABLES = [...V2_TABLES, 'snapshot_events'] as const;
 
-const CURRENT_DDL = `
+// The tables of versions 4 and 5 but body_tasks.
+const SHARED_DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS namespaces (
   ns_id INTEGER PRIMARY KEY,
@@ -45,25 +52,6 @@ CREATE TABLE IF NOT EXISTS packs (
   created_at INTEGER NOT NULL,
   dead INTEGER NOT NULL DEFAULT 0
 );
--- One row per pending body upload, keyed by (five namespace fields via ns_id, artifact_path,
--- content_hash). The body is size_bytes at "off" in pack pack_id (NULL: a v2 body file
--- bodies/<sha256>). oid: the Git blob id (to re-read a damaged body).
-CREATE TABLE IF NOT EXISTS body_tasks (
-  ns_id INTEGER NOT NULL,
-  artifact_path TEXT NOT NULL,
-  content_hash BLOB NOT NULL,
-  seq INTEGER NOT NULL,
-  size_bytes INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  retry_count INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  last_error TEXT,
-  pack_id INTEGER,
-  off INTEGER,
-  oid BLOB,
-  PRIMARY KEY (ns_id, artifact_path, content_hash)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
 -- One row per unsent event, Indexed or snapshot (sent in seq order): its envelope is len bytes at
 -- "off" in pack pack_id, or inline (envelope) when it came from elsewhere (an older queue, a dead
 -- letter put back). A body task with the same seq waits for this event (no index on event_id or
@@ -121,6 +109,51 @@ CREATE TABLE IF NOT EXISTS abandoned (
   until INTEGER NOT NULL,
   PRIMARY KEY (ns_id, artifact_path, content_hash)
 ) WITHOUT ROWID;
+`;
+
+// body_tasks as version 4 had it (migrate3to4 creates it; migrate4to5 replaces it).
+const V4_BODY_DDL = `
+CREATE TABLE IF NOT EXISTS body_tasks (
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  seq INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  pack_id INTEGER,
+  off INTEGER,
+  oid BLOB,
+  PRIMARY KEY (ns_id, artifact_path, content_hash)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS body_tasks_seq ON body_tasks (seq, next_attempt_at);
+`;
+
+const CURRENT_DDL = `${SHARED_DDL}
+-- One row per pending body upload, by seq (its index event's). (five namespace fields via ns_id,
+-- artifact_path, content_hash) is unique (store.insertBody checks). The body is size_bytes at
+-- "off" in pack pack_id (NULL: a v2 body file bodies/<sha256>). oid: the Git blob id (to re-read a
+-- damaged body). akey: 52 bits of the SHA-256 of (ns_id, artifact_path) (bodyKey), the one index,
+-- through which a merge finds an artifact's pending versions. v4 keyed the table by that triple
+-- and indexed seq: two copies of every path and hash, a quarter of the file every hook loads.
+CREATE TABLE IF NOT EXISTS body_tasks (
+  seq INTEGER PRIMARY KEY,
+  akey INTEGER NOT NULL,
+  ns_id INTEGER NOT NULL,
+  artifact_path TEXT NOT NULL,
+  content_hash BLOB NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  retry_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  pack_id INTEGER,
+  off INTEGER,
+  oid BLOB
+);
+CREATE INDEX IF NOT EXISTS body_tasks_akey ON body_tasks (akey);
 `;
 
 const V2_DDL = `
@@ -269,7 +302,7 @@ export function schemaVersion(db: Database): number {
   if (version > SCHEMA_VERSION) {
     throw new SchemaError(`it has schema version ${version}, newer than this kitty-sync understands (${SCHEMA_VERSION}); upgrade kitty-sync`, false);
   }
-  const required = version === SCHEMA_VERSION ? TABLES : version === 3 ? V3_TABLES : version === 2 ? V2_TABLES : V1_TABLES;
+  const required = version >= 4 ? TABLES : version === 3 ? V3_TABLES : version === 2 ? V2_TABLES : V1_TABLES;
   const missing = required.filter((t) => !names.has(t));
   if (missing.length) throw new SchemaError(`tables missing: ${missing.join(', ')}`, true);
   return version;
@@ -440,7 +473,7 @@ function migrate3to4(db: Database): void {
     DROP INDEX IF EXISTS index_events_detached;
     ALTER TABLE index_events RENAME TO v3_index_events;
   `);
-  db.exec(CURRENT_DDL);
+  db.exec(SHARED_DDL + V4_BODY_DDL);
   const node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
   const envelopeNode = envelopeNodeId();
   const orNull = (v: unknown): string | null => (v === null || v === '' ? null : String(v));
@@ -522,7 +555,23 @@ export function snapshotKey(ns: Parameters<typeof namespaceKey>[0]): string {
   return `snapshot ${namespaceKey(ns)}`;
 }
 
-export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3, 3: migrate3to4 };
+/** v5 keys body tasks by seq and finds them by a hashed (ns_id, artifact_path) (see body_tasks above); the rows are copied as they are. */
+function migrate4to5(db: Database): void {
+  db.exec('DROP INDEX IF EXISTS body_tasks_seq; ALTER TABLE body_tasks RENAME TO v4_body_tasks;');
+  db.exec(CURRENT_DDL);
+  const cols = 'seq, ns_id, artifact_path, content_hash, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid';
+  const insert = db.prepare(`INSERT INTO body_tasks (akey, ${cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`);
+  try {
+    for (const r of queryRows<string>(db, `SELECT ${cols} FROM v4_body_tasks ORDER BY seq`)) {
+      insert.run([bodyKey(Number(r.ns_id), String(r.artifact_path)), ...cols.split(', ').map((c) => r[c])]);
+    }
+  } finally {
+    insert.free();
+  }
+  db.exec('DROP TABLE v4_body_tasks');
+}
+
+export const MIGRATIONS: Record<number, (db: Database) => void> = { 1: migrate1to2, 2: migrate2to3, 3: migrate3to4, 4: migrate4to5 };
 
 /** Brings a database from `from` to SCHEMA_VERSION, one version per transaction. Returns whether anything ran. */
 export function migrate(db: Database, from: number, migrations: Record<number, (db: Database) => void> = MIGRATIONS): boolean {

@@ -14,6 +14,9 @@ function histogramBucket(n: number): string {
   return '17+';
 }
 
+/** Not held; the counts are not taken (marker.ts writes none). */
+export const NOT_HELD: QueueHold = Object.freeze({ hold_until: 0, pending: 0, events_pending: 0, last_error: null });
+
 export class Stats {
   constructor(private readonly s: QueueStore) {}
 
@@ -48,9 +51,13 @@ export class Stats {
    */
   hold(): QueueHold {
     const now = this.s.now();
+    // Every save asks, and most find an event due (one just merged: newest first) or none at all:
+    // not held, and then nothing is counted (only a held run reports the counts).
+    if (this.s.sql.value('SELECT seq FROM index_events WHERE next_attempt_at <= ? ORDER BY seq DESC LIMIT 1', [now]) !== undefined) return NOT_HELD;
+    if (this.s.sql.value('SELECT EXISTS (SELECT 1 FROM index_events)') === 0) return NOT_HELD;
+    const until = this.earliestAttempt();
+    if (until === null || until <= now) return NOT_HELD;
     const info = { pending: this.s.sql.count('SELECT COUNT(*) FROM body_tasks'), events_pending: this.s.sql.count('SELECT COUNT(*) FROM index_events'), last_error: null as string | null };
-    const until = info.events_pending === 0 ? null : this.earliestAttempt();
-    if (until === null || until <= now) return { hold_until: 0, ...info };
     const lastError = this.s.sql.value('SELECT last_error FROM index_events WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1');
     info.last_error = lastError === null || lastError === undefined ? null : String(lastError);
     return { hold_until: Math.min(until, now + MAX_WAIT_MS), ...info };

@@ -4,7 +4,7 @@ import { pickNamespace } from '../contract/namespace.js';
 import type { NamespaceRef } from '../types.js';
 import type { DeadLetters } from './dead-letters.js';
 import { MAX_WAIT_MS } from './retry.js';
-import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, str, type BodyCol, type EventCol } from './rows.js';
+import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, numOrNull, str, type BodyCol, type EventCol } from './rows.js';
 import type { QueueStore } from './store.js';
 import type { BodyResultRow, BodyTask, StoredEvent, TaskResult } from './types.js';
 
@@ -155,11 +155,8 @@ export class Work {
           s.deleteBodyRow(r);
           if (overtaking !== null && overtaking !== undefined) {
             // Same content again, no index event (its entry exists), once the older request is surely over.
-            sql.run(
-              `INSERT OR IGNORE INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
-               VALUES (?,?,?,?,?,?,0,?,'reconfirm_after_abandoned_upload',?,?,?)`,
-              [r.ns_id, r.artifact_path, r.content_hash, s.nextSeq(), r.size_bytes, now, Math.max(now, Number(overtaking)), r.pack_id, r.off, r.oid],
-            );
+            const loc = { packId: numOrNull(r.pack_id), off: numOrNull(r.off), oid: r.oid === null ? null : hexOf(r.oid) };
+            s.insertBody(Number(r.ns_id), String(r.artifact_path), hexOf(r.content_hash), s.nextSeq(), Number(r.size_bytes), now, loc, Math.max(now, Number(overtaking)), 'reconfirm_after_abandoned_upload');
             if (r.pack_id !== null) s.touchedPacks.delete(Number(r.pack_id));
             else s.removedLegacy.delete(hexOf(r.content_hash));
           }

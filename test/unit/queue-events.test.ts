@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { dbPath, readQueue, withQueue, type StoredEvent } from '../../lib/queue/queue.js';
-import { MIGRATIONS, SCHEMA_VERSION, setMeta } from '../../lib/queue/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, setMeta, supersedeKey } from '../../lib/queue/schema.js';
+import { artifactKey } from '../../lib/contract/namespace.js';
 import type { EligibleArtifact, FeatureIndex } from '../../lib/types.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
 import { openSqlJs, v1Database } from '../support/queue-v1.js';
@@ -125,7 +126,7 @@ test('a dead-lettered snapshot goes back on retry, unless a newer snapshot of it
   t.is((await pendingEvents(stateDir)).filter((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed').length, 1);
 });
 
-test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates to v4 without losing an event', async (t) => {
+test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates (through v4) without losing an event', async (t) => {
   const stateDir = tmpState(t);
   const db = await v1Database({ lamport_clock: '10', node_id: 'NODE1', enqueue_seq: '0' });
   for (const v of [1, 2]) {
@@ -171,4 +172,78 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
   // A newer snapshot of the feature replaces the migrated one (same supersede key).
   await withQueue({ stateDir }, (q) => q.enqueue([], CTX, [indexOf([artifact('plan.md', 'plan v4', ns)])]));
   t.is((await pendingEvents(stateDir)).filter((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed').length, 1);
+});
+
+test('a version-4 queue (body tasks keyed by namespace, path and hash) migrates to v5 keeping its tasks, their duplicates and supersedes', async (t) => {
+  const stateDir = tmpState(t);
+  const db = await v1Database({ lamport_clock: '2', node_id: 'NODE1', enqueue_seq: '0' });
+  for (const v of [1, 2, 3]) {
+    db.exec('BEGIN');
+    MIGRATIONS[v](db);
+    setMeta(db, 'schema_version', v + 1);
+    db.exec('COMMIT');
+  }
+  const ns = namespace('003-gamma');
+  db.run('INSERT INTO namespaces (ns_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (1,?,?,?,?,?)', [
+    ns.project_uuid,
+    ns.feature_slug,
+    ns.target_branch,
+    ns.mission_key,
+    ns.manifest_version,
+  ]);
+  db.run("INSERT INTO packs (pack_id, name, size, created_at, dead) VALUES (1, 'old.ksp', 100, 1700000000000, 0)");
+  const spec = artifact('spec.md', 'spec v4', ns);
+  const plan = artifact('plan.md', 'plan v4', ns);
+  [spec, plan].forEach((a, i) => {
+    const seq = i + 1;
+    const eventId = `01HV4EVENT${seq}`.padEnd(26, '0');
+    db.run(
+      `INSERT INTO body_tasks (ns_id, artifact_path, content_hash, seq, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
+       VALUES (1, ?, ?, ?, ?, 1700000000000, ?, 1700000000000, ?, 1, ?, ?)`,
+      [a.artifact_path, Buffer.from(a.content_hash, 'hex'), seq, a.size_bytes, i, i ? 'http_503' : null, i * 10, Buffer.from('a'.repeat(40), 'hex')],
+    );
+    db.run(
+      `INSERT INTO index_events (seq, event_id, skey, ident, pack_id, off, len, envelope, lamport_clock, created_at, retry_count, next_attempt_at, last_error)
+       VALUES (?, ?, ?, ?, NULL, NULL, NULL, ?, ?, 1700000000000, 0, 1700000000000, NULL)`,
+      [
+        seq,
+        eventId,
+        supersedeKey(artifactKey(ns, a.artifact_path)),
+        supersedeKey(a.content_hash),
+        JSON.stringify({ event_id: eventId, event_type: 'MissionDossierArtifactIndexed', payload: { relative_path: a.artifact_path, content_hash_sha256: a.content_hash } }),
+        seq,
+      ],
+    );
+  });
+  setMeta(db, 'enqueue_seq', 2);
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(dbPath(stateDir), db.export());
+  db.close();
+
+  const bodies = await withQueue({ stateDir }, (q) => q.readyBodies(10, { force: true }));
+  t.deepEqual(
+    bodies.map((b) => [b.artifact_path, b.content_hash, b.retry_count, b.last_error, b.pack, b.off, b.oid, b.event_id]),
+    [
+      ['spec.md', spec.content_hash, 0, null, 'old.ksp', 0, 'a'.repeat(40), '01HV4EVENT1'.padEnd(26, '0')],
+      ['plan.md', plan.content_hash, 1, 'http_503', 'old.ksp', 10, 'a'.repeat(40), '01HV4EVENT2'.padEnd(26, '0')],
+    ],
+  );
+  t.deepEqual(bodies[0].namespace, ns);
+  const after = new (await openSqlJs()).Database(readFileSync(dbPath(stateDir)));
+  t.is(String(after.exec("SELECT value FROM meta WHERE key = 'schema_version'")[0].values[0][0]), String(SCHEMA_VERSION));
+  t.deepEqual(after.exec("SELECT name FROM sqlite_master WHERE name IN ('v4_body_tasks', 'body_tasks_seq')"), [], 'the v4 table and its index are gone');
+  after.close();
+
+  // The migrated rows are found by their new key: the same spec is a duplicate, a new plan replaces the old one.
+  const res = await withQueue({ stateDir }, (q) => q.enqueue([spec, artifact('plan.md', 'plan v5', ns)], CTX));
+  t.like(res, { added: 1, duplicate: 1, superseded: 1 });
+  const left = await readQueue({ stateDir }, (q) => q.readyBodies(10, { force: true }));
+  t.deepEqual(
+    left.map((b) => [b.artifact_path, b.content_hash]),
+    [
+      ['spec.md', spec.content_hash],
+      ['plan.md', artifact('plan.md', 'plan v5', ns).content_hash],
+    ],
+  );
+  t.deepEqual(shape(await pendingEvents(stateDir)), [`spec.md@${spec.content_hash.slice(0, 6)}`, `plan.md@${artifact('plan.md', 'plan v5', ns).content_hash.slice(0, 6)}`]);
 });

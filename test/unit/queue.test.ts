@@ -354,6 +354,35 @@ test('lamport clock and enqueue order persist across opens', async (t) => {
   t.is(new Set(events.map((e) => e.envelope.node_id)).size, 1);
 });
 
+test('every save writes the whole database, whether its file stayed in place (saved from the bytes it was read from), grew or shrank', async (t) => {
+  const stateDir = tmpState(t);
+  const SQL = await openSqlJs();
+  const check = async (expected: number, step: string) => {
+    const db = new SQL.Database(readFileSync(dbPath(stateDir)));
+    t.deepEqual(db.exec('PRAGMA integrity_check')[0].values, [['ok']], step);
+    db.close();
+    t.is((await readQueue({ stateDir }, (q) => q.readyBodies(10_000, { force: true }))).length, expected, step);
+  };
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('research/first.md')], CTX));
+  await check(1, 'created');
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('research/second.md')], CTX));
+  await check(2, 'a small merge: in place');
+  const many = Array.from({ length: 600 }, (_, i) => artifact(`research/many-${i}-${'x'.repeat(2000)}.md`, `body ${i}`));
+  await withQueue({ stateDir }, (q) => q.enqueue(many, CTX));
+  await check(602, 'a large merge: the file grew');
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('research/third.md')], CTX));
+  await check(603, 'in place again');
+  await withQueue({ stateDir }, (q) => {
+    const events = q.readyEvents(10_000, { force: true });
+    q.applyEventResults(events.map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' as const } })));
+    const bodies = q.readyBodies(10_000, { force: true }).filter((b) => b.artifact_path.startsWith('research/many-'));
+    q.applyBodyResults(bodies.map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } })));
+  });
+  await check(3, 'most of it delivered: the file shrank');
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('research/fourth.md')], CTX));
+  await check(4, 'in place after the shrink');
+});
+
 for (const [name, corrupt] of [
   ['a garbage file', (file: string) => writeFileSync(file, 'this is not a database at all, just some text '.repeat(100))],
   ['a truncated file', (file: string) => writeFileSync(file, readFileSync(file).subarray(0, Math.floor(statSync(file).size / 2) + 100))],
