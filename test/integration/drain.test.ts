@@ -481,7 +481,7 @@ test('timeout → queued with backoff', async (t) => {
   const r = await receiver(t, { faults: { hang: true, endpoints: ['push-content'] } });
   await enqueue(stateDir, [artifact('spec.md')]);
   // Long enough for the (answered) events batch on a loaded machine; only the hung body times out.
-  const { report, t0, t1 } = await timedDrain({ stateDir, transport: makeTransport(t, r.url, null, 2000), budgetMs: null });
+  const { report, t0, t1 } = await timedDrain({ stateDir, transport: makeTransport(t, r.url, null, 4000), budgetMs: null });
   t.deepEqual(
     report.outcomes.map((o) => [o.status, o.reason]),
     [['queued', 'timeout']],
