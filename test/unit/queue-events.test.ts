@@ -126,16 +126,15 @@ test('a dead-lettered snapshot goes back on retry, unless a newer snapshot of it
   t.is((await pendingEvents(stateDir)).filter((e) => e.envelope.event_type === 'MissionDossierSnapshotComputed').length, 1);
 });
 
-test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates (through v4) without losing an event', async (t) => {
-  const stateDir = tmpState(t);
-  const db = await v1Database({ lamport_clock: '10', node_id: 'NODE1', enqueue_seq: '0' });
-  for (const v of [1, 2]) {
+/** A v1 queue migrated step by step to schema `version` (as that version wrote it), holding namespace `ns` as ns_id 1. */
+async function olderQueue(version: number, lamport: string, ns: ReturnType<typeof namespace>) {
+  const db = await v1Database({ lamport_clock: lamport, node_id: 'NODE1', enqueue_seq: '0' });
+  for (let v = 1; v < version; v++) {
     db.exec('BEGIN');
     MIGRATIONS[v](db);
     setMeta(db, 'schema_version', v + 1);
     db.exec('COMMIT');
   }
-  const ns = namespace('002-beta');
   db.run('INSERT INTO namespaces (ns_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (1,?,?,?,?,?)', [
     ns.project_uuid,
     ns.feature_slug,
@@ -143,6 +142,13 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
     ns.mission_key,
     ns.manifest_version,
   ]);
+  return db;
+}
+
+test('a version-3 queue (047 events as columns, a snapshot row, a detached event) migrates (through v4) without losing an event', async (t) => {
+  const stateDir = tmpState(t);
+  const ns = namespace('002-beta');
+  const db = await olderQueue(3, '10', ns);
   db.run("INSERT INTO contexts (ctx_id, project_slug, repo_slug, git_branch, head_commit_sha, team_slug) VALUES (1, 'demo', '', 'main', ?, 'team-x')", ['c'.repeat(40)]);
   const plan = artifact('plan.md', 'plan v3', ns);
   // A detached Indexed event (its body already left), then the feature's snapshot.
@@ -176,21 +182,8 @@ test('a version-3 queue (047 events as columns, a snapshot row, a detached event
 
 test('a version-4 queue (body tasks keyed by namespace, path and hash) migrates to v5 keeping its tasks, their duplicates and supersedes', async (t) => {
   const stateDir = tmpState(t);
-  const db = await v1Database({ lamport_clock: '2', node_id: 'NODE1', enqueue_seq: '0' });
-  for (const v of [1, 2, 3]) {
-    db.exec('BEGIN');
-    MIGRATIONS[v](db);
-    setMeta(db, 'schema_version', v + 1);
-    db.exec('COMMIT');
-  }
   const ns = namespace('003-gamma');
-  db.run('INSERT INTO namespaces (ns_id, project_uuid, feature_slug, target_branch, mission_key, manifest_version) VALUES (1,?,?,?,?,?)', [
-    ns.project_uuid,
-    ns.feature_slug,
-    ns.target_branch,
-    ns.mission_key,
-    ns.manifest_version,
-  ]);
+  const db = await olderQueue(4, '2', ns);
   db.run("INSERT INTO packs (pack_id, name, size, created_at, dead) VALUES (1, 'old.ksp', 100, 1700000000000, 0)");
   const spec = artifact('spec.md', 'spec v4', ns);
   const plan = artifact('plan.md', 'plan v4', ns);
