@@ -14,6 +14,8 @@ import type { CommitContext, NamespaceRef, SkipReason } from '../types.js';
 
 /** Where the feature documents live in the repository (read at the commit being synced, not from the work tree). */
 export const SPECS_DIR = 'kitty-specs';
+/** A feature's metadata file, relative to its directory. */
+export const META_FILE = 'meta.json';
 export const DEFAULT_MISSION = 'software-dev';
 
 export interface ProjectIdentity {
@@ -61,6 +63,8 @@ export interface FeatureNamespaceInput {
    * processes a hook need not start), and at most once per run by the caller.
    */
   defaultTargetBranch: () => Promise<string>;
+  /** meta.json's committed bytes (null: none), when the caller can read them by blob id; default: `<rev>:<path>` through `blobs`. */
+  readMeta?: () => Promise<Buffer | null>;
 }
 
 export type FeatureNamespaceResult =
@@ -80,12 +84,12 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
       detail: `${SPECS_DIR}/${JSON.stringify(featureSlug)}: a directory name with control characters cannot name a feature; the whole directory is skipped`,
     };
   }
-  const metaPath = `${SPECS_DIR}/${featureSlug}/meta.json`;
+  const metaPath = `${SPECS_DIR}/${featureSlug}/${META_FILE}`;
   const where = `${metaPath} at ${shortRev(rev)}`;
   const invalid = (why: string): FeatureNamespaceResult => ({ ok: false, reason: 'invalid_metadata', detail: `${where}: ${why}; feature skipped` });
 
   let meta: Record<string, unknown> = {};
-  const bytes = await blobs.read(`${rev}:${metaPath}`);
+  const bytes = input.readMeta ? await input.readMeta() : await blobs.read(`${rev}:${metaPath}`);
   if (bytes !== null) {
     let doc: unknown;
     try {
