@@ -1,6 +1,8 @@
 // The pipeline's first stage: from a commit to eligible artifacts (with their committed
-// bytes and namespace) and skipped outcomes. One `git ls-tree` and one `git cat-file
-// --batch` per run, whatever the number of files, so a 72-feature backfill stays fast.
+// bytes and namespace) and skipped outcomes. One `git ls-tree` and at most one `git cat-file
+// --batch` per run (none when the work tree holds the committed files), whatever the number of
+// files, so a 72-feature backfill stays fast.
+import { CONFIG_FILE } from '../config.js';
 import { UserError } from '../errors.js';
 import { BlobReader } from './blobs.js';
 import { readBlobFromWorkTree } from './worktree-blobs.js';
@@ -119,7 +121,11 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
     return local ? Promise.resolve(local) : blobs.read(entry.objectId);
   };
   try {
-    const [identity, tree] = await Promise.all([projectIdentity(blobs, sha), repo.listTree(sha, listDirs)]);
+    // The config file is listed too, so it is read by id like the rest (git is asked only for what
+    // the work tree does not hold: after a commit, nothing).
+    const listing = await repo.listTree(sha, [...listDirs, CONFIG_FILE]);
+    const tree = listing.filter((e) => e.path !== CONFIG_FILE);
+    const identity = await projectIdentity(blobs, sha, () => readEntry(listing.find((e) => e.path === CONFIG_FILE)));
     let defaultBranch: Promise<string> | null = null;
     const defaultTargetBranch = (): Promise<string> => (defaultBranch ??= repo.defaultTargetBranch());
     result.projectSlug = identity.slug;

@@ -1,6 +1,7 @@
 // Who an artifact belongs to (SPEC §2), read at the commit being synced — never from the
-// working tree: the project from .kittify/config.yaml, the feature's namespace from its
-// meta.json, and the commit context copied into index events.
+// working tree (a caller may hand over a work-tree copy only once it hashed to the committed blob):
+// the project from .kittify/config.yaml, the feature's namespace from its meta.json, and the commit
+// context copied into index events.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILE } from '../config.js';
@@ -27,10 +28,13 @@ export interface ProjectIdentity {
   problem: string | null;
 }
 
-/** Reads `project.uuid` (and slug/name) from .kittify/config.yaml at `rev`. */
-export async function projectIdentity(blobs: BlobReader, rev: string): Promise<ProjectIdentity> {
+/**
+ * Reads `project.uuid` (and slug/name) from .kittify/config.yaml at `rev`; `read` gives the file's
+ * committed bytes when the caller can read them by blob id (default: `<rev>:<path>` through `blobs`).
+ */
+export async function projectIdentity(blobs: BlobReader, rev: string, read?: () => Promise<Buffer | null>): Promise<ProjectIdentity> {
   const where = `${CONFIG_FILE} at ${shortRev(rev)}`;
-  const bytes = await blobs.read(`${rev}:${CONFIG_FILE}`);
+  const bytes = read ? await read() : await blobs.read(`${rev}:${CONFIG_FILE}`);
   const install = `run \`kitty-sync install\` and commit ${CONFIG_FILE}`;
   if (bytes === null) return { uuid: null, slug: null, problem: `no project uuid: ${where} does not exist; ${install}` };
   let doc: unknown;

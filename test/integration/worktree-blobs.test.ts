@@ -44,14 +44,18 @@ test('the work-tree copy is used only when it is the committed blob', async (t) 
   t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
 });
 
-test('collecting with edited work-tree files (same size, a FIFO, a changed meta.json) reads the committed bytes', async (t) => {
+test('collecting with edited work-tree files (same size, a FIFO, a changed meta.json and config) reads the committed bytes', async (t) => {
   const { r } = await committed({
     'kitty-specs/001-a/spec.md': 'committed\n',
     'kitty-specs/001-a/plan.md': 'plan\n',
     'kitty-specs/001-a/meta.json': '{"target_branch":"committed"}',
   });
   t.teardown(r.cleanup);
-  await writeFiles(r, { 'kitty-specs/001-a/spec.md': 'COMMITTED\n', 'kitty-specs/001-a/meta.json': '{"target_branch":"worktree!"}' });
+  await writeFiles(r, {
+    'kitty-specs/001-a/spec.md': 'COMMITTED\n',
+    'kitty-specs/001-a/meta.json': '{"target_branch":"worktree!"}',
+    '.kittify/config.yaml': 'project:\n  uuid: 00000000-0000-4000-8000-000000000000\n',
+  });
   // A FIFO nobody writes to: opening it for reading must not block the collection.
   await rm(path.join(r.root, 'kitty-specs/001-a/plan.md'));
   execFileSync('mkfifo', [path.join(r.root, 'kitty-specs/001-a/plan.md')]);
@@ -64,4 +68,5 @@ test('collecting with edited work-tree files (same size, a FIFO, a changed meta.
     ],
   );
   t.is(res.namespaces['001-a'].target_branch, 'committed');
+  t.is(res.projectUuid, r.uuid);
 });
