@@ -39,7 +39,7 @@ export async function syncFeatures(input: SyncInput): Promise<SyncResult> {
   const { repo, settings, onNotice } = input;
   // While git and the disk answer the collection, sql.js, the HTTP client and the token (Git's
   // credential helper) load: a sync always opens the queue, and sends whenever a server is set.
-  preloadQueue();
+  preloadQueue({ compileAll: true });
   const made = makeTransport(settings, { cwd: repo.paths.root }).then((m) => {
     m.transport?.warm?.();
     void m.transport?.prepare?.();
