@@ -6,6 +6,8 @@
 // >= 70 % comparison: drain.js runs its work at import, so it is spawned rather than imported.
 // runs (default 3): sync and drain alternate, so both meet the same moment of a shared machine's load;
 // the medians are printed, by wall rate and by CPU per body (the latter swings much less under load).
+// The corpus is committed just before, so its objects are loose, as for a user who just committed;
+// KS_BENCH_PACKED=1 packs them first (`git gc`), as in a long-lived repository.
 // Run: npm run build && node dist/bench/backfill.js [concurrency] [runs]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONCURRENCY } from '../lib/config.js';
-import { commitAll, copyCorpusFeatures, makeRepo } from '../test/support/git.js';
+import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../test/support/git.js';
 import { cleanEnv } from '../test/support/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -197,6 +199,8 @@ async function main(): Promise<void> {
   try {
     const features = await copyCorpusFeatures(repo, 'all');
     await commitAll(repo, 'the whole corpus');
+    if (process.env.KS_BENCH_PACKED === '1') await gitOk(repo, ['gc', '-q']);
+    console.log(`repository objects: ${process.env.KS_BENCH_PACKED === '1' ? 'packed (git gc)' : 'loose (just committed)'}`);
     const results: RunResult[] = [];
     for (let i = 1; i <= RUNS; i++) results.push(await once(repo, features, i));
     if (RUNS > 1) {

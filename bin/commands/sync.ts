@@ -2,7 +2,7 @@
 // revision. Only argument parsing and printing live here; the work is in lib/run/ (sync.ts, dry-run.ts).
 import { EXIT, UserError } from '../../lib/errors.js';
 import { defineCommand } from '../command.js';
-import { printJson } from '../output.js';
+import { exitWhenFlushed, printJson } from '../output.js';
 import { mark } from '../../lib/trace.js';
 import type { SyncSelection } from '../../lib/run/dry-run.js';
 
@@ -70,6 +70,8 @@ async function syncAndDrain(argv: SyncArgs): Promise<void> {
   }
   process.exitCode = run.left === 0 ? EXIT.ok : EXIT.pending;
   mark('sync: reported');
+  // Everything is sent, saved and released (the drain's locks, git's processes, the sockets).
+  await exitWhenFlushed();
 }
 
 /** `--all` or named features, not both and not neither. */

@@ -1,12 +1,15 @@
 // The pipeline's first stage: from a commit to eligible artifacts (with their committed
-// bytes and namespace) and skipped outcomes. One `git ls-tree` and one `git cat-file
-// --batch` per run, whatever the number of files, so a 72-feature backfill stays fast.
+// bytes and namespace) and skipped outcomes. One `git ls-tree` and at most one `git cat-file
+// --batch` per run (none when the work tree holds the committed files), whatever the number of
+// files, so a 72-feature backfill stays fast.
+import { CONFIG_FILE } from '../config.js';
 import { UserError } from '../errors.js';
 import { BlobReader } from './blobs.js';
+import { readBlobFromWorkTree } from './worktree-blobs.js';
 import { checkEligibility, isHiddenPath, isIndexable, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
 import { hasInvalidEncoding } from './git-paths.js';
-import { SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
+import { META_FILE, SPECS_DIR, featureNamespace, projectIdentity } from './identity.js';
 import { ARTIFACT_KEY_RE, classify, type Manifest } from './manifest.js';
 import type { ArtifactCandidate, ArtifactClassification, EligibleArtifact, FeatureIndex, NamespaceRef, SkipReason, UploadOutcome } from '../types.js';
 
@@ -110,8 +113,19 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   const listDirs = wanted ? [...wanted.keys()].map((f) => `${SPECS_DIR}/${f}`) : named ? named.map((f) => `${SPECS_DIR}/${f}`) : [SPECS_DIR];
 
   const blobs = new BlobReader(repo.paths.root);
+  // A listed file's blob by its id: the work tree's copy when it is that blob (./worktree-blobs.ts),
+  // else git's. A symlink's blob is its target's name, never the file it points to: git's.
+  const readEntry = (entry: TreeEntry | undefined): Promise<Buffer | null> => {
+    if (!entry || entry.kind === 'submodule') return Promise.resolve(null);
+    const local = entry.kind === 'blob' ? readBlobFromWorkTree(repo.paths.root, entry.path, entry.objectId, entry.size) : null;
+    return local ? Promise.resolve(local) : blobs.read(entry.objectId);
+  };
   try {
-    const [identity, tree] = await Promise.all([projectIdentity(blobs, sha), repo.listTree(sha, listDirs)]);
+    // The config file is listed too, so it is read by id like the rest (git is asked only for what
+    // the work tree does not hold: after a commit, nothing).
+    const listing = await repo.listTree(sha, [...listDirs, CONFIG_FILE]);
+    const tree = listing.filter((e) => e.path !== CONFIG_FILE);
+    const identity = await projectIdentity(blobs, sha, () => readEntry(listing.find((e) => e.path === CONFIG_FILE)));
     let defaultBranch: Promise<string> | null = null;
     const defaultTargetBranch = (): Promise<string> => (defaultBranch ??= repo.defaultTargetBranch());
     result.projectSlug = identity.slug;
@@ -135,7 +149,8 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: 'invalid_path_encoding', detail: INVALID_NAME });
           return;
         }
-        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, defaultTargetBranch });
+        // meta.json by its id from the listing: asking git for `<rev>:<path>` walks the trees again per feature.
+        const ns = await featureNamespace({ blobs, rev: sha, featureSlug: feature, projectUuid: identity.uuid!, defaultTargetBranch, readMeta: () => readEntry(entries.get(META_FILE)) });
         if (!ns.ok) {
           result.skipped.push({ feature_slug: feature, artifact_path: '', content_hash: null, status: 'skipped', reason: ns.reason, detail: ns.detail });
           return;
@@ -144,7 +159,7 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
         const reported = wanted ? (wanted.get(feature) ?? new Set<string>()) : null;
         const paths = [...new Set([...entries.keys(), ...(reported ?? [])])].sort(compare);
         const index: FeatureIndex = { namespace: ns.namespace, artifacts: [], manifest_known: ns.manifest !== null };
-        const judged = await Promise.all(paths.map((p) => judge(blobs, ns.manifest, toCandidate(feature, p, entries.get(p)))));
+        const judged = await Promise.all(paths.map((p) => judge(() => readEntry(entries.get(p)), ns.manifest, toCandidate(feature, p, entries.get(p)))));
         for (const j of judged) {
           const { candidate: c, facts } = j;
           if (j.indexed) index.artifacts.push({ artifact_path: c.artifact_path, ...facts.classification, content_hash: facts.hash!, size_bytes: facts.size });
@@ -205,12 +220,12 @@ interface Judged {
 }
 
 /** Reads a regular file's committed bytes and gives its index facts and body verdict. */
-async function judge(blobs: BlobReader, manifest: Manifest | null, candidate: ArtifactCandidate): Promise<Judged> {
+async function judge(readBlob: () => Promise<Buffer | null>, manifest: Manifest | null, candidate: ArtifactCandidate): Promise<Judged> {
   const classification = classify(manifest, candidate.artifact_path);
   const facts = { classification, hash: null as string | null, size: candidate.size_bytes };
   if (hasInvalidEncoding(candidate.artifact_path)) return { candidate, facts, indexed: false, reason: 'invalid_path_encoding', detail: INVALID_NAME };
   if (candidate.kind !== 'blob') return { candidate, facts, indexed: false, reason: checkEligibility(candidate, null) };
-  const bytes = await blobs.read(candidate.object_id!);
+  const bytes = await readBlob();
   if (bytes === null) {
     // Listed by ls-tree yet unreadable: a partial or damaged clone. Reported, never fatal.
     return { candidate, facts, indexed: false, reason: 'deleted', detail: `blob ${candidate.object_id} is not available in this clone` };

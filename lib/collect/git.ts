@@ -58,9 +58,13 @@ export class Repo {
   /** Commits already verified by full id: immutable, so a run never asks git twice. */
   private readonly verified = new Set<string>();
 
-  /** Full commit id of `rev` (tags are peeled to their commit), or null when it does not name a commit. */
+  /**
+   * Full commit id of `rev` (tags are peeled to their commit), or null when it does not name a commit.
+   * `HEAD` is HEAD as the repository was opened, like `headBranch()`: one command reads one HEAD.
+   */
   async revParse(rev: string): Promise<string | null> {
     if (this.verified.has(rev)) return rev;
+    if (rev === 'HEAD' && this.headAtOpen) return this.headAtOpen;
     const out = (await this.git.raw(['rev-parse', '-q', '--verify', '--end-of-options', `${rev}^{commit}`])).trim();
     if (!/^[0-9a-f]{40,64}$/.test(out)) return null;
     this.verified.add(out);

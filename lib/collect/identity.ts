@@ -1,6 +1,7 @@
 // Who an artifact belongs to (SPEC §2), read at the commit being synced — never from the
-// working tree: the project from .kittify/config.yaml, the feature's namespace from its
-// meta.json, and the commit context copied into index events.
+// working tree (a caller may hand over a work-tree copy only once it hashed to the committed blob):
+// the project from .kittify/config.yaml, the feature's namespace from its meta.json, and the commit
+// context copied into index events.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILE } from '../config.js';
@@ -14,6 +15,8 @@ import type { CommitContext, NamespaceRef, SkipReason } from '../types.js';
 
 /** Where the feature documents live in the repository (read at the commit being synced, not from the work tree). */
 export const SPECS_DIR = 'kitty-specs';
+/** A feature's metadata file, relative to its directory. */
+export const META_FILE = 'meta.json';
 export const DEFAULT_MISSION = 'software-dev';
 
 export interface ProjectIdentity {
@@ -25,10 +28,13 @@ export interface ProjectIdentity {
   problem: string | null;
 }
 
-/** Reads `project.uuid` (and slug/name) from .kittify/config.yaml at `rev`. */
-export async function projectIdentity(blobs: BlobReader, rev: string): Promise<ProjectIdentity> {
+/**
+ * Reads `project.uuid` (and slug/name) from .kittify/config.yaml at `rev`; `read` gives the file's
+ * committed bytes when the caller can read them by blob id (default: `<rev>:<path>` through `blobs`).
+ */
+export async function projectIdentity(blobs: BlobReader, rev: string, read?: () => Promise<Buffer | null>): Promise<ProjectIdentity> {
   const where = `${CONFIG_FILE} at ${shortRev(rev)}`;
-  const bytes = await blobs.read(`${rev}:${CONFIG_FILE}`);
+  const bytes = read ? await read() : await blobs.read(`${rev}:${CONFIG_FILE}`);
   const install = `run \`kitty-sync install\` and commit ${CONFIG_FILE}`;
   if (bytes === null) return { uuid: null, slug: null, problem: `no project uuid: ${where} does not exist; ${install}` };
   let doc: unknown;
@@ -61,6 +67,8 @@ export interface FeatureNamespaceInput {
    * processes a hook need not start), and at most once per run by the caller.
    */
   defaultTargetBranch: () => Promise<string>;
+  /** meta.json's committed bytes (null: none), when the caller can read them by blob id; default: `<rev>:<path>` through `blobs`. */
+  readMeta?: () => Promise<Buffer | null>;
 }
 
 export type FeatureNamespaceResult =
@@ -80,12 +88,12 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
       detail: `${SPECS_DIR}/${JSON.stringify(featureSlug)}: a directory name with control characters cannot name a feature; the whole directory is skipped`,
     };
   }
-  const metaPath = `${SPECS_DIR}/${featureSlug}/meta.json`;
+  const metaPath = `${SPECS_DIR}/${featureSlug}/${META_FILE}`;
   const where = `${metaPath} at ${shortRev(rev)}`;
   const invalid = (why: string): FeatureNamespaceResult => ({ ok: false, reason: 'invalid_metadata', detail: `${where}: ${why}; feature skipped` });
 
   let meta: Record<string, unknown> = {};
-  const bytes = await blobs.read(`${rev}:${metaPath}`);
+  const bytes = input.readMeta ? await input.readMeta() : await blobs.read(`${rev}:${metaPath}`);
   if (bytes !== null) {
     let doc: unknown;
     try {

@@ -22,17 +22,22 @@ let sqlPromise: Promise<SqlJsStatic> | null = null;
 
 /**
  * Starts loading sql.js now, so a caller that knows it will need the queue can overlap the
- * wasm compile with other waiting (a hook's git child processes).
+ * wasm compile with other waiting (a hook's git child processes). `compileAll`: every wasm function
+ * is compiled at load, on V8's background threads, instead of on its first call on the main thread;
+ * for a caller whose main thread stays busy meanwhile (sync's collection: its merge then runs
+ * ~40 ms sooner). Not for hooks: their code cache is only accepted under the flags it was made with.
  */
-export function preloadQueue(): void {
-  loadSql().catch(() => undefined);
+export function preloadQueue(opts: { compileAll?: boolean } = {}): void {
+  loadSql(opts).catch(() => undefined);
 }
 
-export function loadSql(): Promise<SqlJsStatic> {
+/** sql.js, loaded once; the first call's options hold for the process. */
+export function loadSql(opts: { compileAll?: boolean } = {}): Promise<SqlJsStatic> {
   sqlPromise ??= (async () => {
     // Baseline (Liftoff) wasm code only: a hook runs a few statements and exits, so optimizing
     // tier-up compiles are pure cost on its path (measured: first statements 107 ms -> 46 ms).
     setFlagsFromString('--liftoff-only');
+    if (opts.compileAll) setFlagsFromString('--no-wasm-lazy-compilation');
     const { default: initSqlJs } = await import('sql.js');
     return initSqlJs({ wasmBinary: sqlWasmBytes() as unknown as ArrayBuffer });
   })();

@@ -5,6 +5,7 @@ import type { Repo } from '../collect/git.js';
 import { commitContext } from '../collect/identity.js';
 import { runPolicy, type Settings } from '../config.js';
 import { makeTransport } from '../delivery/transport-factory.js';
+import { preloadQueue } from '../queue/queue.js';
 import { mark } from '../trace.js';
 import type { NamespaceRef } from '../types.js';
 import { collectForSync, type SyncSelection } from './dry-run.js';
@@ -36,10 +37,19 @@ export interface SyncResult extends RunReport {
 
 export async function syncFeatures(input: SyncInput): Promise<SyncResult> {
   const { repo, settings, onNotice } = input;
+  // While git and the disk answer the collection, sql.js, the HTTP client and the token (Git's
+  // credential helper) load: a sync always opens the queue, and sends whenever a server is set.
+  preloadQueue({ compileAll: true });
+  const made = makeTransport(settings, { cwd: repo.paths.root }).then((m) => {
+    m.transport?.warm?.();
+    void m.transport?.prepare?.();
+    return m;
+  });
+  made.catch(() => undefined);
   const result = await collectForSync(input.selection, repo);
   mark(`sync: ${result.eligible.length} artifacts collected`);
   for (const p of result.problems) onNotice(p);
-  const { transport, problem } = await makeTransport(settings, { cwd: repo.paths.root });
+  const { transport, problem } = await made;
   if (problem) onNotice(problem);
   const run = await runSync({
     ...runPolicy(settings),

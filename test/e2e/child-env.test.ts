@@ -75,6 +75,8 @@ test('the agent (hook, sync, status, drain, install) starts no git process that 
   await writeFiles(repo.root, { 'kitty-specs/001-env/spec.md': '# spec\n', 'kitty-specs/001-env/plan.md': '# plan\n' });
   await gitOk(repo.root, ['add', '-A'], base);
   await gitOk(repo.root, ['commit', '-q', '-m', 'feature'], base);
+  // An edit not committed: that file's committed bytes come from git's batch reader, whose process is checked too.
+  await writeFiles(repo.root, { 'kitty-specs/001-env/spec.md': '# spec, edited\n' });
 
   const hook = await cli(repo.root, ['hook', 'post-commit'], env);
   t.is(hook.code, 0, hook.stderr);
