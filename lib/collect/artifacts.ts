@@ -5,8 +5,7 @@
 import { CONFIG_FILE } from '../config.js';
 import { UserError } from '../errors.js';
 import { BlobReader } from './blobs.js';
-import { readBlobFromWorkTree } from './worktree-blobs.js';
-import pLimit from 'p-limit';
+import { WorkTreeReader } from './worktree-blobs.js';
 import { checkEligibility, isHiddenPath, isIndexable, sha256Hex } from './eligibility.js';
 import type { Repo, TreeEntry } from './git.js';
 import { hasInvalidEncoding } from './git-paths.js';
@@ -116,12 +115,10 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   const blobs = new BlobReader(repo.paths.root);
   // A listed file's blob by its id: the work tree's copy when it is that blob (./worktree-blobs.ts),
   // else git's. A symlink's blob is its target's name, never the file it points to: git's.
-  // Work-tree reads go a few at a time: a feature's files are all asked for at once, and thousands
-  // of open files would meet the descriptor limit.
-  const local = pLimit(WORKTREE_READS);
+  const local = new WorkTreeReader(repo.paths.root);
   const readEntry = async (entry: TreeEntry | undefined): Promise<Buffer | null> => {
     if (!entry || entry.kind === 'submodule') return null;
-    const bytes = entry.kind === 'blob' ? await local(() => readBlobFromWorkTree(repo.paths.root, entry.path, entry.objectId, entry.size)) : null;
+    const bytes = entry.kind === 'blob' ? await local.read(entry.path, entry.objectId, entry.size) : null;
     return bytes ?? blobs.read(entry.objectId);
   };
   try {
@@ -210,9 +207,6 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
 }
 
 /** Such a name cannot travel in JSON as itself; sending a look-alike would name a file Git does not have. */
-/** Work-tree files read at once (enough to keep libuv's four threads busy). */
-const WORKTREE_READS = 16;
-
 const INVALID_NAME = 'the name is not valid UTF-8 (its bytes are shown as \\xHH); rename it to upload it';
 
 interface Judged {

@@ -29,19 +29,19 @@ test('the work-tree copy is used only when it is the committed blob', async (t) 
   const { r, ids } = await committed({ 'kitty-specs/001-a/spec.md': 'committed\n', 'kitty-specs/001-a/plan.md': 'plan\n' });
   t.teardown(r.cleanup);
   const spec = ids.get('kitty-specs/001-a/spec.md')!;
-  t.deepEqual(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
+  t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
   // Same size, other bytes: not the blob.
   await writeFile(path.join(r.root, 'kitty-specs/001-a/spec.md'), 'COMMITTED\n');
-  t.is(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), null);
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), null);
   // Missing, a directory, an unknown id format: null, never a throw.
-  t.is(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a/gone.md', spec.id, spec.size), null);
-  t.is(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a', spec.id, spec.size), null);
-  t.is(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a/plan.md', 'abc', 5), null);
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/gone.md', spec.id, spec.size), null);
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a', spec.id, spec.size), null);
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/plan.md', 'abc', 5), null);
   // A symlink to a file holding exactly the blob's bytes: those bytes are the committed ones.
   await writeFile(path.join(r.base, 'elsewhere.md'), 'committed\n');
   await rm(path.join(r.root, 'kitty-specs/001-a/spec.md'));
   await symlink(path.join(r.base, 'elsewhere.md'), path.join(r.root, 'kitty-specs/001-a/spec.md'));
-  t.deepEqual(await readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
+  t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
 });
 
 test('collecting with edited work-tree files (same size, a FIFO, a changed meta.json and config) reads the committed bytes', async (t) => {
