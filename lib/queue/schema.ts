@@ -7,7 +7,7 @@
 // abandoned uploads for re-confirmation. Versions 2 and 3 rebuilt an event from columns (v3 added
 // 047's team_slug and snapshots); v4 treats every event as an opaque envelope keyed by its event_id.
 // Version 5 (current, issue 16) stores each body task's path and hash once (body_tasks).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Database } from 'sql.js';
 import { buildIndexEvent, buildSnapshotEvent, envelopeNodeId, snapshotUuid, type EventRecord, type SnapshotRecord } from '../collect/events.js';
 import { artifactKey, namespaceKey } from '../contract/namespace.js';
@@ -21,7 +21,7 @@ export const SCHEMA_VERSION = 5;
 
 /** An event's supersede key or identity as stored (index_events.skey, ident): 52 bits of its SHA-256, a safe integer. */
 export function supersedeKey(key: string): number {
-  return Number.parseInt(createHash('sha256').update(key).digest('hex').slice(0, 13), 16);
+  return Number.parseInt(hash('sha256', key, 'hex').slice(0, 13), 16);
 }
 
 /** A body task's lookup key as stored (body_tasks.akey): its namespace id and path, hashed like supersedeKey. */
