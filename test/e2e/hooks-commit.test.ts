@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cli } from '../support/proc.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
-import { blobAt, commit, deadUrl, feature, fileReceiver, type HookRepo, installedRepo, namespace, onlineEnv, sleep, status, summaryOf } from '../support/hooks.js';
+import { artifactsOf, blobAt, commit, deadUrl, feature, fileReceiver, type HookRepo, installedRepo, namespace, onlineEnv, sleep, status, summaryOf, versionCounts } from '../support/hooks.js';
 import type { NamespaceRef } from '../../lib/types.js';
 
 const receiver = fileReceiver(test);
@@ -13,12 +13,6 @@ const receiver = fileReceiver(test);
 const setup = installedRepo;
 
 const online = (): NodeJS.ProcessEnv => onlineEnv(receiver().url);
-
-function artifactsOf(uuid: string) {
-  return receiver()
-    .artifacts()
-    .filter((a) => a.namespace.project_uuid === uuid);
-}
 
 /** Receiver's latest content of each path equals the exact bytes at the commit. */
 async function assertDeliveredAt(t: { deepEqual(a: unknown, b: unknown, m?: string): void }, repo: HookRepo, ns: NamespaceRef, rev: string, paths: string[]): Promise<void> {
@@ -46,7 +40,7 @@ test('online commit: committed bytes (not the working tree) arrive in the right 
   t.regex(c.stderr, /^kitty-sync: {3}skipped 001-alpha\/meta\.json \(unsupported_surface\)$/m);
 
   const ns = namespace(repo.uuid, slug);
-  const got = artifactsOf(repo.uuid);
+  const got = artifactsOf(receiver(), repo.uuid);
   t.deepEqual(got.map((a) => a.artifact_path).sort(), ['plan.md', 'spec.md', 'tasks/WP01-first.md']);
   for (const a of got) t.deepEqual(a.namespace, ns);
   await assertDeliveredAt(t, repo, ns, sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
@@ -72,7 +66,7 @@ test('offline commit succeeds and queues; the next commit with the receiver up r
   const c1 = await commit(repo.root, 'beta offline', { KITTY_SYNC_SERVER_URL: await deadUrl() });
   t.is(c1.code, 0);
   t.deepEqual(summaryOf(c1.stderr, slug), { uploaded: 0, already_exists: 0, queued: 3, skipped: 1, failed: 0 }, c1.stderr);
-  t.is(artifactsOf(repo.uuid).length, 0);
+  t.is(artifactsOf(receiver(), repo.uuid).length, 0);
   t.is((await status(repo.root)).pending, 3);
   t.true(existsSync(path.join(repo.stateDir, 'pending')), 'pending marker while work is queued');
 
@@ -86,16 +80,11 @@ test('offline commit succeeds and queues; the next commit with the receiver up r
   // spec.md and WP01 from the first commit; plan.md's newer version superseded the queued older one.
   await assertDeliveredAt(t, repo, ns, c1.sha, ['spec.md', 'tasks/WP01-first.md']);
   await assertDeliveredAt(t, repo, ns, c2.sha, ['plan.md']);
-  t.deepEqual(
-    artifactsOf(repo.uuid)
-      .map((a) => [a.artifact_path, a.versions.length])
-      .sort(),
-    [
-      ['plan.md', 1],
-      ['spec.md', 1],
-      ['tasks/WP01-first.md', 1],
-    ],
-  );
+  t.deepEqual(versionCounts(receiver(), repo.uuid), [
+    ['plan.md', 1],
+    ['spec.md', 1],
+    ['tasks/WP01-first.md', 1],
+  ]);
   t.is(summaryOf(c2.stderr, slug)?.uploaded, 3, c2.stderr);
   t.is((await status(repo.root)).pending, 0);
   t.false(existsSync(path.join(repo.stateDir, 'pending')));
@@ -166,10 +155,10 @@ test('one feature on two target branches: two namespaces, neither overwrites the
   await assertDeliveredAt(t, repo, nsMain, onMain.sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
   await assertDeliveredAt(t, repo, nsX, onX.sha, ['spec.md', 'plan.md', 'tasks/WP01-first.md']);
   t.not(await receiver().latestContent(nsMain, 'spec.md'), await receiver().latestContent(nsX, 'spec.md'));
-  const byBranch = (b: string) => artifactsOf(repo.uuid).filter((a) => a.namespace.target_branch === b);
+  const byBranch = (b: string) => artifactsOf(receiver(), repo.uuid).filter((a) => a.namespace.target_branch === b);
   t.is(byBranch('main').length, 3);
   t.is(byBranch('feature/x').length, 3);
-  for (const a of artifactsOf(repo.uuid)) t.is(a.versions.length, 1, `${a.namespace.target_branch} ${a.artifact_path}`);
+  for (const a of artifactsOf(receiver(), repo.uuid)) t.is(a.versions.length, 1, `${a.namespace.target_branch} ${a.artifact_path}`);
 });
 
 test('two worktrees: commits in both are delivered through one shared state dir and queue', async (t) => {
@@ -208,6 +197,6 @@ test('KITTY_SYNC=0: the commit sends nothing and queues nothing', async (t) => {
   await writeFiles(repo.root, feature('007-off'));
   const c = await commit(repo.root, 'off', { ...online(), KITTY_SYNC: '0' });
   t.is(c.stderr, '');
-  t.is(artifactsOf(repo.uuid).length, 0);
+  t.is(artifactsOf(receiver(), repo.uuid).length, 0);
   t.deepEqual(readdirSync(repo.stateDir), ['hooks']);
 });

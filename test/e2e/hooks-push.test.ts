@@ -6,7 +6,25 @@ import { cli } from '../support/proc.js';
 import { startTestReceiver } from '../support/receiver.js';
 import { boundFor } from '../support/timing.js';
 import { git, gitOk, writeFiles } from '../support/git.js';
-import { addBareRemote, blobAt, commit, deadUrl, feature, fileReceiver, hangingServer, type HookRepo, installHooks, namespace, newRepo, OFF, onlineEnv, status, summaryOf } from '../support/hooks.js';
+import {
+  addBareRemote,
+  artifactsOf,
+  blobAt,
+  commit,
+  deadUrl,
+  feature,
+  fileReceiver,
+  hangingServer,
+  type HookRepo,
+  installHooks,
+  namespace,
+  newRepo,
+  OFF,
+  onlineEnv,
+  status,
+  summaryOf,
+  versionCounts,
+} from '../support/hooks.js';
 
 const receiver = fileReceiver(test);
 
@@ -24,23 +42,17 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, slug: strin
   return { repo, base: base.sha };
 }
 
-function artifactsOf(uuid: string) {
-  return receiver()
-    .artifacts()
-    .filter((a) => a.namespace.project_uuid === uuid);
-}
-
 test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push, content at the pushed tip', async (t) => {
   const slug = '010-push-existing';
   const { repo } = await setup(t, slug);
-  t.is(artifactsOf(repo.uuid).length, 0, 'KITTY_SYNC=0 sent nothing');
+  t.is(artifactsOf(receiver(), repo.uuid).length, 0, 'KITTY_SYNC=0 sent nothing');
   t.deepEqual(readdirSync(repo.stateDir), ['hooks'], 'KITTY_SYNC=0 queued nothing');
 
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v2\n', [`kitty-specs/${slug}/plan.md`]: '# plan v2\n' });
   await commit(repo.root, 'v2', OFF);
   await writeFiles(repo.root, { [`kitty-specs/${slug}/spec.md`]: '# spec v3 (tip)\n' });
   const tip = await commit(repo.root, 'v3', OFF);
-  t.is(artifactsOf(repo.uuid).length, 0);
+  t.is(artifactsOf(receiver(), repo.uuid).length, 0);
 
   const push = await git(repo.root, ['push', 'origin', 'main'], online());
   t.is(push.code, 0, push.stderr);
@@ -49,15 +61,10 @@ test('existing branch: commits made with KITTY_SYNC=0 are delivered by the push,
 
   const ns = namespace(repo.uuid, slug);
   // Only what changed in the pushed range (WP01 did not), each once, at the tip (spec v2 never sent).
-  t.deepEqual(
-    artifactsOf(repo.uuid)
-      .map((a) => [a.artifact_path, a.versions.length])
-      .sort(),
-    [
-      ['plan.md', 1],
-      ['spec.md', 1],
-    ],
-  );
+  t.deepEqual(versionCounts(receiver(), repo.uuid), [
+    ['plan.md', 1],
+    ['spec.md', 1],
+  ]);
   for (const p of ['spec.md', 'plan.md']) {
     t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }
@@ -82,15 +89,10 @@ test('new branch: the commits not yet on the remote are delivered, content at th
   t.deepEqual(summaryOf(push.stderr, slug), { uploaded: 2, already_exists: 0, queued: 0, skipped: 0, failed: 0 }, push.stderr);
   const ns = namespace(repo.uuid, slug);
   // plan.md and WP01 are already on the remote (main): not part of the new branch's commits.
-  t.deepEqual(
-    artifactsOf(repo.uuid)
-      .map((a) => [a.artifact_path, a.versions.length])
-      .sort(),
-    [
-      ['research/notes.md', 1],
-      ['spec.md', 1],
-    ],
-  );
+  t.deepEqual(versionCounts(receiver(), repo.uuid), [
+    ['research/notes.md', 1],
+    ['spec.md', 1],
+  ]);
   for (const p of ['spec.md', 'research/notes.md']) {
     t.deepEqual(Buffer.from((await receiver().latestContent(ns, p)) ?? '', 'utf8'), await blobAt(repo.root, tip.sha, `kitty-specs/${slug}/${p}`), p);
   }

@@ -139,6 +139,18 @@ export function onlineEnv(url: string): NodeJS.ProcessEnv {
 }
 
 /** One in-process receiver for a test file: started before its tests, closed after them. */
+/** What `receiver` stores for one project (one test repository). */
+export function artifactsOf(receiver: TestReceiver, uuid: string) {
+  return receiver.artifacts().filter((a) => a.namespace.project_uuid === uuid);
+}
+
+/** [artifact_path, number of versions stored] for one project, sorted by path. */
+export function versionCounts(receiver: TestReceiver, uuid: string): [string, number][] {
+  return artifactsOf(receiver, uuid)
+    .map((a): [string, number] => [a.artifact_path, a.versions.length])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 export function fileReceiver(test: TestFn): () => TestReceiver {
   let receiver: TestReceiver | undefined;
   test.before(async () => {
