@@ -110,7 +110,8 @@ export class Merger {
         sql.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
 
         const seq = s.nextSeq();
-        s.insertBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
+        // Every pending version was read above and removed: no second look-up.
+        s.addBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
         if (ev) s.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
         tasks++;
         result.added++;

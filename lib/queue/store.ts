@@ -121,7 +121,15 @@ export class QueueStore {
    * Adds a body task, unless the same version (namespace, path, hash) is pending already; returns
    * whether it was added. `lastError` says why a re-queued task waits.
    */
-  insertBody(
+  insertBody(...args: Parameters<QueueStore['addBody']>): boolean {
+    const [ns, artifactPath, hash] = args;
+    if (this.bodyVersions(ns, artifactPath).some((r) => hexOf(r.content_hash) === hash)) return false;
+    this.addBody(...args);
+    return true;
+  }
+
+  /** Adds a body task the caller knows is not pending (it has just read or removed the artifact's versions). */
+  addBody(
     ns: number,
     artifactPath: string,
     hash: string,
@@ -131,14 +139,12 @@ export class QueueStore {
     loc: { packId: number | null; off: number | null; oid: string | null },
     nextAttemptAt = createdAt,
     lastError: string | null = null,
-  ): boolean {
-    if (this.bodyVersions(ns, artifactPath).some((r) => hexOf(r.content_hash) === hash)) return false;
+  ): void {
     this.sql.run(
       `INSERT INTO body_tasks (seq, akey, ns_id, artifact_path, content_hash, size_bytes, created_at, retry_count, next_attempt_at, last_error, pack_id, off, oid)
        VALUES (?,?,?,?,?,?,?,0,?,?,?,?,?)`,
       [seq, bodyKey(ns, artifactPath), ns, artifactPath, bytesOf(hash), size, createdAt, nextAttemptAt, lastError, loc.packId, loc.off, loc.oid && OID_RE.test(loc.oid) ? bytesOf(loc.oid) : null],
     );
-    return true;
   }
 
   /** The pending body tasks of an artifact (any version), found through their hashed key. */

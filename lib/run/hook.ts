@@ -154,11 +154,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   mark('changed paths listed');
   const collecting = collectTargets(inv, repo, settings, targets);
   // A capture that cannot be read from Git within the budget (thousands of files) goes on in a
-  // detached process: Git is held for the budget, not for the capture (issue 11 §2). Reading must end
-  // early enough to leave time for writing and merging what was read, which are not interruptible.
-  // The watermark moves only once that capture is written, so nothing is missed if it dies too.
+  // detached process: Git is held for the budget, not for the capture (issue 11 §2). The watermark
+  // moves only once that capture is written, so nothing is missed if it dies too.
   const files = targets.reduce((n, t) => n + t.paths.length, 0);
-  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, captureDeadline(settings, deadlineAt) - files * CAPTURE_MS_PER_FILE)) === 'late') {
+  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, captureDeadline(settings, deadlineAt, files))) === 'late') {
     const pid = inv.detach();
     inv.print(
       pid
@@ -265,12 +264,13 @@ async function collectTargets(inv: HookInvocation, repo: Repo, settings: Setting
 const CAPTURE_MS_PER_FILE = 0.25;
 
 /**
- * When a capture still being read from Git is handed to a background process: the budget counted
- * from the process's start, so Git is held for the budget plus Node's own boot and exit (issue 11:
- * at most the budget plus 2x an empty Node hook), not for our start-up on top.
+ * When a capture of `files` files still being read is handed to a background process: the budget
+ * counted from the process's start, so Git is held for the budget plus Node's own boot and exit
+ * (issue 11: at most the budget plus 2x an empty Node hook), not for our start-up on top; less the
+ * time writing and merging the capture will take once read.
  */
-function captureDeadline(settings: Settings, deadlineAt: number): number {
-  return Math.min(deadlineAt, performance.timeOrigin + (settings.budgetMs ?? 0));
+function captureDeadline(settings: Settings, deadlineAt: number, files: number): number {
+  return Math.min(deadlineAt, performance.timeOrigin + (settings.budgetMs ?? 0)) - files * CAPTURE_MS_PER_FILE;
 }
 
 /** 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere). */
