@@ -74,9 +74,19 @@ export interface DrainReport {
 }
 
 const EVENTS_PER_BATCH = 500;
-const BODIES_PER_PASS = 1000;
-/** Results are written back in batches, not one file save per task. */
-const APPLY_EVERY = 500;
+/** Events read per pass (four full batches). */
+const EVENTS_PER_PASS = EVENTS_PER_BATCH * 4;
+/**
+ * Bodies per pass: as many as the pass's events can admit, so a drain of up to that many new bodies
+ * is one pass (a pass boundary stops all sending while the results are written and the next work read).
+ */
+const BODIES_PER_PASS = EVENTS_PER_PASS;
+/**
+ * Results are written back in batches, not one file save per task. Each save blocks the event loop
+ * (tens of ms, requests in flight waiting); a crash in between costs only re-sends, which the server
+ * answers with already_exists.
+ */
+const APPLY_EVERY = 1000;
 
 type EventResultRow = { event_id: string; result: TaskResult; seq: number };
 
@@ -326,7 +336,7 @@ function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'trans
 }
 
 function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
-  const events = q.readyEvents(EVENTS_PER_BATCH * 4, { force }).filter((e) => !tried.has(e.event_id));
+  const events = q.readyEvents(EVENTS_PER_PASS, { force }).filter((e) => !tried.has(e.event_id));
   const sending = new Set(events.map((e) => e.event_id));
   // A body goes only after its index event: one whose event is not in this pass (in backoff,
   // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.

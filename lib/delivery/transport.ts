@@ -163,9 +163,12 @@ export class Transport {
     );
   }
 
-  /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits). */
-  warm(): void {
-    this.load().catch(() => undefined);
+  /** Loads node-fetch and the agent ahead of the first request (overlaps a hook's other waits); resolves when loaded (or failed). */
+  warm(): Promise<void> {
+    return this.load().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   private load(): Promise<{ fetch: NodeFetch; agent: Agent }> {
