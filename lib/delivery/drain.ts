@@ -77,10 +77,14 @@ const EVENTS_PER_BATCH = 500;
 /** Events read per pass (four full batches). */
 const EVENTS_PER_PASS = EVENTS_PER_BATCH * 4;
 /**
- * Bodies per pass: as many as the pass's events can admit, so a drain of up to that many new bodies
- * is one pass (a pass boundary stops all sending while the results are written and the next work read).
+ * Bodies per pass. Without a budget (sync, drain) as many as the pass's events can admit, so a drain
+ * of up to that many new bodies is one pass (a pass boundary stops all sending while the results are
+ * written and the next work read). A budgeted run (a hook: a few seconds) reads no more than it can
+ * send: reading a body task costs tens of µs in sql.js, paid before the first request.
  */
-const BODIES_PER_PASS = EVENTS_PER_PASS;
+function bodiesPerPass(budgeted: boolean): number {
+  return budgeted ? 1000 : EVENTS_PER_PASS;
+}
 /**
  * Results are written back in batches, not one file save per task. Each save blocks the event loop
  * (tens of ms, requests in flight waiting); a crash in between costs only re-sends, which the server
@@ -148,7 +152,10 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   };
   // Each task is tried at most once per run, so a run always ends even under --force.
   const tried = new Set<string>();
-  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried);
+  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried, bodiesPerPass(opts.budgetMs !== null));
+  // The counts scan the whole queue (a large one: hundreds of ms), so they are read once, for the
+  // report, in the transaction after which the drain stops, or here when it stops between two.
+  const statsNow = (): Promise<QueueStats> => readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats());
 
   const ledger = new Ledger(queueOpts);
   // The drain lock is taken before the first read: work read outside it could be stale by the time
@@ -163,11 +170,11 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   try {
     let first: FirstRead;
     try {
-      first = session.first ?? (await ledger.commit((q) => session.read(q, opts)));
+      first = session.first ?? (await ledger.commit((q) => session.read(q, { ...opts, progress: opts.onProgress !== undefined, budgeted: opts.budgetMs !== null })));
     } catch (err) {
       if (!(err instanceof LockTimeoutError)) throw err;
       // Another process holds the queue (a big save): leave it all for the next run.
-      return finish('busy', await readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats()));
+      return finish('busy', await statsNow());
     }
     // The abandoned uploads a dead drain left in its journal are recorded now: the journal can go.
     if (first.recovered > 0) clearInflight(opts.stateDir);
@@ -177,8 +184,8 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', ...why });
     }
     if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
-    if (!opts.transport) return finish('no_server', first.stats);
-    if (!session.locked || !first.work) return finish('busy', first.stats);
+    if (!opts.transport) return finish('no_server', first.stats ?? (await statsNow()));
+    if (!session.locked || !first.work) return finish('busy', first.stats ?? (await statsNow()));
     const transport = opts.transport;
 
     const deadline = new AbortController();
@@ -186,12 +193,12 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     timer?.unref();
     let work: Work = first.work;
     let stats = first.stats;
-    const progress = runProgress(opts.onProgress, opts.force ? stats.pending : stats.ready);
+    const progress = runProgress(opts.onProgress, first.readyTotal);
     try {
       for (;;) {
         mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
-        if (work.events.length === 0 && work.bodies.length === 0) return finish('done', stats);
-        if (deadline.signal.aborted) return finish('deadline', stats);
+        if (isEmpty(work)) return finish('done', stats ?? (await statsNow()));
+        if (deadline.signal.aborted) return finish('deadline', stats ?? (await statsNow()));
         if (work.bodies.length > 0) {
           const now = Date.now();
           writeInflight(
@@ -203,19 +210,23 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
 
         const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies);
         mark('drain: pass sent');
-        let next: { work: Work | null; stats: QueueStats };
+        let next: { work: Work | null; stats: QueueStats | null };
         try {
-          next = await ledger.commit((q) => ({ work: stop ? null : readWork(q), stats: q.stats() }));
+          next = await ledger.commit((q) => {
+            const nextWork = stop ? null : readWork(q);
+            // The last transaction of the run also reads the counts for the report.
+            return { work: nextWork, stats: nextWork === null || isEmpty(nextWork) || deadline.signal.aborted ? q.stats() : null };
+          });
         } catch (err) {
           if (!(err instanceof LockTimeoutError)) throw err;
           // Results not written back are sent again later (the server answers already_exists); the
           // journal stays, so those uploads count as abandoned.
-          return finish('busy', stats);
+          return finish('busy', await statsNow());
         }
         // Every body of the pass has its result in the queue now.
         clearInflight(opts.stateDir);
         stats = next.stats;
-        if (stop || !next.work) return finish(stop ?? 'done', stats);
+        if (stop || !next.work) return finish(stop ?? 'done', stats ?? (await statsNow()));
         work = next.work;
       }
     } finally {
@@ -268,6 +279,10 @@ export interface Work {
   bodies: BodyTask[];
 }
 
+function isEmpty(work: Work): boolean {
+  return work.events.length === 0 && work.bodies.length === 0;
+}
+
 /** What a drain reads before its first pass: stale work expired, the first work, the counts. */
 export interface FirstRead {
   /** Abandoned uploads recovered from a dead drain's in-flight journal. */
@@ -275,7 +290,10 @@ export interface FirstRead {
   expired: number;
   stale: DeadLetter[];
   work: Work | null;
-  stats: QueueStats;
+  /** The counts, read only when there is nothing to send (the drain stops at once); null otherwise. */
+  stats: QueueStats | null;
+  /** Bodies to send in this run, for a progress bar (pending with force, else ready); 0 unless asked for. */
+  readyTotal: number;
 }
 
 /**
@@ -308,8 +326,8 @@ export class DrainSession {
   }
 
   /** The opening read, inside the caller's queue transaction; without the lock it reads no work (nor the in-flight journal). */
-  read(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force'>): FirstRead {
-    this.opening = firstRead(q, { stale: opts.stale, force: opts.force, transport: this.lock ? this.transport : null });
+  read(q: Queue, opts: OpeningOptions): FirstRead {
+    this.opening = firstRead(q, { ...opts, transport: this.lock ? this.transport : null });
     return this.opening;
   }
 
@@ -320,27 +338,32 @@ export class DrainSession {
   }
 }
 
+/** How the opening read reads: the drain's options, and whether a progress total and a budget apply. */
+export type OpeningOptions = Pick<DrainOptions, 'stale' | 'force'> & { progress?: boolean; budgeted?: boolean };
+
 /** The drain's opening read (see DrainSession.read). */
-function firstRead(q: Queue, opts: Pick<DrainOptions, 'stale' | 'force' | 'transport'>): FirstRead {
+function firstRead(q: Queue, opts: OpeningOptions & Pick<DrainOptions, 'transport'>): FirstRead {
   const since = Date.now();
   q.clampWaits();
   // With a transport the caller holds the drain lock: a journal found now belongs to a dead drain.
   const leftover = opts.transport ? readInflight(q.stateDir) : [];
   q.recordAbandonedUploads(leftover);
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set()) : null;
+  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set(), bodiesPerPass(opts.budgeted ?? false)) : null;
   // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
   // `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 && q.unreadableEvents === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
-  return { recovered: leftover.length, expired, stale, work, stats: q.stats() };
+  const stats = work === null || isEmpty(work) ? q.stats() : null;
+  const readyTotal = !opts.progress ? 0 : stats ? (opts.force ? stats.pending : stats.ready) : q.readyBodyCount({ force: opts.force ?? false });
+  return { recovered: leftover.length, expired, stale, work, stats, readyTotal };
 }
 
-function readReadyWork(q: Queue, force: boolean, tried: Set<string>): Work {
+function readReadyWork(q: Queue, force: boolean, tried: Set<string>, perPass: number): Work {
   const events = q.readyEvents(EVENTS_PER_PASS, { force }).filter((e) => !tried.has(e.event_id));
   const sending = new Set(events.map((e) => e.event_id));
   // A body goes only after its index event: one whose event is not in this pass (in backoff,
   // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
-  const bodies = q.readyBodies(BODIES_PER_PASS * 2, { force }).filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+  const bodies = q.readyBodies(perPass * 2, { force }).filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
   return { events, bodies };
 }
 
@@ -373,8 +396,9 @@ async function runPass(work: Work, transport: DrainTransport, signal: AbortSigna
   // Bodies whose index event is in this pass wait for its acceptance; the others may go at once.
   const waiting = new Map<string, BodyTask>();
   const ready: BodyTask[] = [];
+  const perPass = bodiesPerPass(opts.budgetMs !== null);
   const admit = (b: BodyTask): void => {
-    if (ready.length < BODIES_PER_PASS) ready.push(b);
+    if (ready.length < perPass) ready.push(b);
   };
   for (const b of work.bodies) {
     if (b.event_id === null) admit(b);

@@ -200,6 +200,11 @@ export class Queue {
     return this.counts.hasPending();
   }
 
+  /** Bodies a drain would send now (all pending with force): a progress bar's total, without the full counts. */
+  readyBodyCount(opts: { force: boolean }): number {
+    return this.counts.readyBodyCount(opts.force);
+  }
+
   // --- packs (pack-refs.ts) -------------------------------------------------------------------
 
   packNames(): Map<string, { id: number; dead: boolean }> {

@@ -287,6 +287,8 @@ export function createSchema(db: Database, nodeId: string): void {
   setMeta(db, 'schema_version', SCHEMA_VERSION);
   setMeta(db, 'lamport_clock', 0);
   setMeta(db, 'enqueue_seq', 0);
+  // No wait is stored yet, so any clock mark holds (QueueStore.clockHigh); saves raise it.
+  setMeta(db, 'clock_high', 0);
   setMeta(db, 'node_id', nodeId);
   db.exec('COMMIT');
 }

@@ -14,6 +14,9 @@ function histogramBucket(n: number): string {
   return '17+';
 }
 
+/** Bodies whose own time and whose index event's time (if it is still queued) have come. */
+const READY_BODIES = 'SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)';
+
 /** Not held; the counts are not taken (marker.ts writes none). */
 export const NOT_HELD: QueueHold = Object.freeze({ hold_until: 0, pending: 0, events_pending: 0, last_error: null });
 
@@ -71,6 +74,13 @@ export class Stats {
     return next === null || next === undefined ? null : Number(next);
   }
 
+  /** Bodies a drain would send now: every pending one with force, else the ready ones (see queueStats). */
+  readyBodyCount(force: boolean): number {
+    if (force) return this.s.sql.count('SELECT COUNT(*) FROM body_tasks');
+    const now = this.s.now();
+    return this.s.sql.count(READY_BODIES, [now, now]);
+  }
+
   hasPending(): boolean {
     return !!this.s.sql.value('SELECT EXISTS (SELECT 1 FROM body_tasks) OR EXISTS (SELECT 1 FROM index_events)');
   }
@@ -78,38 +88,53 @@ export class Stats {
   private queueStats(): QueueStats {
     const sql = this.s.sql;
     const now = this.s.now();
-    const pending = sql.count('SELECT COUNT(*) FROM body_tasks');
+    // One scan per table for the counts (a large queue has 100k rows: each scan costs tens of ms).
     // A body goes only with or after its own index event (drain.readReadyWork), so it counts as ready
     // only when that event is ready too.
-    const ownTime = sql.count('SELECT COUNT(*) FROM body_tasks WHERE next_attempt_at <= ?', [now]);
-    const ready = sql.count('SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)', [now, now]);
-    const eventsPending = sql.count('SELECT COUNT(*) FROM index_events');
-    const eventsReady = sql.count('SELECT COUNT(*) FROM index_events WHERE next_attempt_at <= ?', [now]);
+    const [b] = sql.all<'pending' | 'own_time' | 'oldest'>('SELECT COUNT(*) AS pending, TOTAL(next_attempt_at <= ?) AS own_time, MIN(created_at) AS oldest FROM body_tasks', [now]);
+    const [e] = sql.all<'pending' | 'ready' | 'oldest'>('SELECT COUNT(*) AS pending, TOTAL(next_attempt_at <= ?) AS ready, MIN(created_at) AS oldest FROM index_events', [now]);
+    // Bodies whose own time has come but whose event has not: looked up from the events in backoff
+    // (usually none), not by joining every body to its event.
+    const waiting = sql.count('SELECT COUNT(*) FROM index_events e JOIN body_tasks b ON b.seq = e.seq WHERE e.next_attempt_at > ?1 AND b.next_attempt_at <= ?1', [now]);
+    const pending = Number(b.pending);
+    const ownTime = Number(b.own_time);
+    const ready = ownTime - waiting;
+    const eventsPending = Number(e.pending);
+    const eventsReady = Number(e.ready);
     let nextAttemptAt: number | null = null;
     if (ready === 0 && eventsReady === 0 && pending + eventsPending > 0) {
       const next = this.earliestAttempt();
       if (next !== null) nextAttemptAt = Math.min(next, now + MAX_WAIT_MS);
     }
-    const lastError = sql.value(
-      'SELECT last_error FROM (SELECT last_error, next_attempt_at FROM index_events WHERE next_attempt_at > ? AND last_error IS NOT NULL UNION ALL SELECT last_error, next_attempt_at FROM body_tasks WHERE next_attempt_at > ? AND last_error IS NOT NULL) ORDER BY next_attempt_at DESC LIMIT 1',
-      [now, now],
-    );
+    // Only work in backoff carries the error that put it there.
+    const lastError =
+      ownTime < pending || eventsReady < eventsPending
+        ? sql.value(
+            'SELECT last_error FROM (SELECT last_error, next_attempt_at FROM index_events WHERE next_attempt_at > ? AND last_error IS NOT NULL UNION ALL SELECT last_error, next_attempt_at FROM body_tasks WHERE next_attempt_at > ? AND last_error IS NOT NULL) ORDER BY next_attempt_at DESC LIMIT 1',
+            [now, now],
+          )
+        : null;
     const perFeature: QueueStats['per_feature'] = {};
     const feature = (slug: string) => (perFeature[slug] ??= { pending: 0, failed: 0 });
-    for (const { slug, total } of sql.all<'slug' | 'total'>('SELECT n.feature_slug AS slug, COUNT(*) AS total FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id GROUP BY n.feature_slug')) {
-      feature(String(slug)).pending = Number(total);
+    // Per namespace and retry count in one grouping; namespaces (a few rows) name the features.
+    const slugOf = new Map(sql.all<'ns_id' | 'slug'>('SELECT ns_id, feature_slug AS slug FROM namespaces').map((r) => [Number(r.ns_id), String(r.slug)]));
+    const histogram: Record<string, number> = {};
+    const pendingOf = new Map<string, number>();
+    for (const { ns_id, retries, total } of sql.all<'ns_id' | 'retries' | 'total'>('SELECT ns_id, retry_count AS retries, COUNT(*) AS total FROM body_tasks GROUP BY ns_id, retry_count')) {
+      const slug = slugOf.get(Number(ns_id));
+      if (slug !== undefined) pendingOf.set(slug, (pendingOf.get(slug) ?? 0) + Number(total));
+      const bucket = histogramBucket(Number(retries));
+      histogram[bucket] = (histogram[bucket] ?? 0) + Number(total);
     }
+    // Features in name order, as status lists them.
+    for (const slug of [...pendingOf.keys()].sort()) feature(slug).pending = pendingOf.get(slug)!;
     let failed = 0;
     for (const { slug, total } of sql.all<'slug' | 'total'>("SELECT feature_slug AS slug, COUNT(*) AS total FROM dead_letters WHERE kind = 'body' GROUP BY feature_slug")) {
       feature(String(slug)).failed = Number(total);
       failed += Number(total);
     }
-    const histogram: Record<string, number> = {};
-    for (const { retries, total } of sql.all<'retries' | 'total'>('SELECT retry_count AS retries, COUNT(*) AS total FROM body_tasks GROUP BY retry_count')) {
-      const b = histogramBucket(Number(retries));
-      histogram[b] = (histogram[b] ?? 0) + Number(total);
-    }
-    const oldest = sql.value('SELECT MIN(m) FROM (SELECT MIN(created_at) AS m FROM body_tasks UNION ALL SELECT MIN(created_at) FROM index_events)');
+    const oldests = [b.oldest, e.oldest].filter((v) => v !== null && v !== undefined).map(Number);
+    const oldest = oldests.length ? Math.min(...oldests) : null;
     return {
       pending,
       ready,
@@ -122,7 +147,7 @@ export class Stats {
       events_failed: sql.count("SELECT COUNT(*) FROM dead_letters WHERE kind = 'event'"),
       next_attempt_at: nextAttemptAt,
       last_error: lastError === null || lastError === undefined ? null : String(lastError),
-      oldest_pending_age_ms: oldest === null || oldest === undefined ? null : Math.max(0, now - Number(oldest)),
+      oldest_pending_age_ms: oldest === null ? null : Math.max(0, now - oldest),
       per_feature: perFeature,
       retry_histogram: histogram,
       capacity: this.s.opts.capacity,

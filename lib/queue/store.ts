@@ -48,6 +48,12 @@ export class QueueStore {
   unreadableEvents = 0;
   private reader: PackReader | null = null;
   private lamport: number;
+  /**
+   * The latest clock a save of this queue has seen (meta clock_high; null: none recorded, a queue
+   * saved by an older version). Every wait a run stores is at most MAX_WAIT_MS past its own clock,
+   * so while the clock is not behind this mark no stored wait is further ahead than now + MAX_WAIT_MS.
+   */
+  clockHigh: number | null;
   /** The last enqueue seq handed out (nextSeq). */
   seq: number;
   private readonly node: number;
@@ -59,6 +65,8 @@ export class QueueStore {
     this.sql = new Sql(db);
     this.lamport = Number(getMeta(db, 'lamport_clock') ?? 0) || 0;
     this.seq = Number(getMeta(db, 'enqueue_seq') ?? 0) || 0;
+    const clockHigh = Number(getMeta(db, 'clock_high'));
+    this.clockHigh = Number.isFinite(clockHigh) ? clockHigh : null;
     this.node = nodeBits(getMeta(db, 'node_id') ?? 'unknown');
   }
 
@@ -269,6 +277,11 @@ export class QueueStore {
     }
     setMeta(this.db, 'lamport_clock', this.lamport);
     setMeta(this.db, 'enqueue_seq', this.seq);
+    // Without a mark (an older queue), none is made until clampWaits has scanned (work.ts).
+    if (this.clockHigh !== null) {
+      this.clockHigh = Math.max(this.clockHigh, this.now());
+      setMeta(this.db, 'clock_high', this.clockHigh);
+    }
     // The header's user_version is the save generation (queue-file.ts checks it before replacing
     // the file). Written last, alone: see below.
     this.db.exec(`PRAGMA user_version = ${generation | 0}`);

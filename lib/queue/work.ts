@@ -74,15 +74,24 @@ export class Work {
   /**
    * Next attempts stored further ahead than now + maxWaitMs (a clock that was fast then, or an
    * uncapped wait stored by an older version) are brought back to now + maxWaitMs: nothing is parked
-   * for longer than that. Returns how many rows changed.
+   * for longer than that. Returns how many rows changed. The tables are scanned (a large queue:
+   * tens of ms) only when such a wait can exist: the clock is behind the queue's clock mark, or the
+   * queue has none yet (QueueStore.clockHigh).
    */
   clampWaits(maxWaitMs: number = MAX_WAIT_MS): number {
     const s = this.s;
     s.writable();
-    const limit = s.now() + maxWaitMs;
+    const now = s.now();
+    const full = maxWaitMs >= MAX_WAIT_MS;
+    if (full && s.clockHigh !== null && s.clockHigh <= now) return 0;
+    const limit = now + maxWaitMs;
     let n = 0;
     for (const table of ['body_tasks', 'index_events'] as const) n += s.sql.run(`UPDATE ${table} SET next_attempt_at = ? WHERE next_attempt_at > ?`, [limit, limit]);
-    if (n) s.changed = true;
+    if (full) {
+      // Every wait is within now + MAX_WAIT_MS again: the mark comes back to now (saved with the rows).
+      s.clockHigh = now;
+      s.changed = true;
+    } else if (n) s.changed = true;
     return n;
   }
 

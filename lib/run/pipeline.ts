@@ -102,7 +102,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
       try {
         await withQueue({ ...queueOpts, own: pack, lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
           Object.assign(merged, q.lastMerge ?? {});
-          session?.read(q, { stale: input.stale, force: input.force });
+          session?.read(q, { stale: input.stale, force: input.force, progress: input.onProgress !== undefined, budgeted: remaining() !== null });
         });
       } catch (err) {
         if (!(err instanceof LockTimeoutError)) throw err;

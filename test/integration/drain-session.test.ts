@@ -65,7 +65,7 @@ test('no transport: a session takes no lock and its opening read reads no work',
   t.false(s.locked);
   const first = await withQueue({ stateDir }, (q) => s.read(q, { stale: STALE }));
   t.is(first.work, null);
-  t.is(first.stats.pending, 1);
+  t.is(first.stats?.pending, 1, 'nothing will be sent: the opening read takes the counts for the report');
   t.is(s.first, first);
 });
 
@@ -75,8 +75,10 @@ test('drain runs a caller’s session (its lock and opening read) and leaves the
   const tr = transport(t, r.url);
   await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md'), artifact('plan.md')], CTX));
   const s = await DrainSession.open(stateDir, tr);
-  const first = await withQueue({ stateDir }, (q) => s.read(q, {}));
+  const first = await withQueue({ stateDir }, (q) => s.read(q, { progress: true }));
   t.is(first.work?.bodies.length, 2);
+  t.is(first.stats, null, 'work to send: the counts wait for the report');
+  t.is(first.readyTotal, 2);
   const report = await drain({ stateDir, transport: tr, budgetMs: null, session: s });
   t.is(report.stop, 'done');
   t.is(r.stats().stored, 2);

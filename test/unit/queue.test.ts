@@ -294,6 +294,24 @@ test('stats: counts, oldest pending age, per feature, retry histogram', async (t
   t.like(empty, { pending: 0, oldest_pending_age_ms: null });
 });
 
+test('stats: a body whose index event is in backoff waits for it (not ready), and the error that put it there is reported', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  await withQueue(opts, (q) => q.enqueue([artifact('spec.md', 'a', namespace('001-alpha')), artifact('plan.md', 'b', namespace('001-alpha')), artifact('tasks.md', 'c', namespace('002-beta'))], CTX));
+  // One event fails (backoff); the other two are delivered, so their bodies are ready on their own.
+  await withQueue(opts, (q) => {
+    const [first, ...rest] = q.readyEvents(10);
+    q.applyEventResults([{ event_id: first.event_id, result: { kind: 'retry', error: 'http_503' } }, ...rest.map((e) => ({ event_id: e.event_id, result: { kind: 'delivered' as const } }))]);
+  });
+  const s = await readQueue(opts, (q) => q.stats());
+  t.like(s, { pending: 3, ready: 2, backoff: 1, waiting_for_events: 1, events_pending: 1, events_ready: 0, events_backoff: 1, last_error: 'http_503', next_attempt_at: null });
+  t.deepEqual(await readQueue(opts, (q) => [q.readyBodyCount({ force: false }), q.readyBodyCount({ force: true })]), [2, 3]);
+  // Once its event is due again, the body is ready too; nothing is in backoff, so no error is reported.
+  c.advance(60_000);
+  t.like(await readQueue(opts, (q) => q.stats()), { ready: 3, backoff: 0, waiting_for_events: 0, events_ready: 1, last_error: null });
+});
+
 test('pending marker exists exactly while work is pending', async (t) => {
   const stateDir = tmpState(t);
   const marker = pendingMarkerPath(stateDir);

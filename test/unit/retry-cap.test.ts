@@ -5,16 +5,17 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { drain } from '../../lib/delivery/drain.js';
-import { readQueue, withQueue } from '../../lib/queue/queue.js';
+import { dbPath, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { MAX_WAIT_MS } from '../../lib/queue/retry.js';
 import { retryAfter } from '../../lib/delivery/responses.js';
 import { Transport } from '../../lib/delivery/transport.js';
 import { artifact, CTX } from '../support/artifacts.js';
+import { openSqlJs } from '../support/queue-v1.js';
 
 const HOUR = 3_600_000;
 const YEAR = 365 * 24 * HOUR;
@@ -105,4 +106,41 @@ test('a next attempt stored a year ahead (clock skew) is brought back to one hou
   // An hour later both are ready.
   const later = await readQueue({ stateDir: dir, now: () => t1 + HOUR + 1000 }, (q) => ({ b: q.readyBodies(10).length, e: q.readyEvents(10).length }));
   t.deepEqual(later, { b: 1, e: 1 });
+});
+
+/** Edits the queue file as another program would (sql.js on the bytes), keeping its save generation. */
+async function editQueueFile(dir: string, sql: string[]): Promise<void> {
+  const SQL = await openSqlJs();
+  const db = new SQL.Database(readFileSync(dbPath(dir)));
+  for (const s of sql) db.run(s);
+  writeFileSync(dbPath(dir), db.export());
+  db.close();
+}
+
+test('an uncapped wait in a queue an older version saved (no clock mark) is brought back to one hour by the next run', async (t) => {
+  const dir = stateDir(t);
+  await withQueue({ stateDir: dir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  await editQueueFile(dir, [`UPDATE body_tasks SET next_attempt_at = ${Number.MAX_SAFE_INTEGER}`, "DELETE FROM meta WHERE key = 'clock_high'"]);
+  // A run that only merges keeps the queue unmarked: the wait is still there for the drain to find.
+  await withQueue({ stateDir: dir }, (q) => q.enqueue([artifact('plan.md')], CTX));
+  await drain({ stateDir: dir, transport: null, budgetMs: null });
+  const t1 = Date.now();
+  const waits = await readQueue({ stateDir: dir }, (q) => q.readyBodies(10, { force: true }).map((b) => b.next_attempt_at));
+  t.is(waits.length, 2);
+  for (const w of waits) t.true(w <= t1 + HOUR, `${Math.round((w - t1) / HOUR)} h ahead`);
+});
+
+test('while the clock has not gone back, the opening read does not scan for waits past the cap: none can have been stored', async (t) => {
+  const dir = stateDir(t);
+  await withQueue({ stateDir: dir }, (q) => q.enqueue([artifact('spec.md')], CTX));
+  const SQL = await openSqlJs();
+  const db = new SQL.Database(readFileSync(dbPath(dir)));
+  const mark = Number(db.exec("SELECT value FROM meta WHERE key = 'clock_high'")[0]?.values[0]?.[0]);
+  db.close();
+  t.true(mark > 0 && mark <= Date.now(), 'every save records the clock it saw');
+  // A wait past the cap that no run of this version can store (the mark says the clock never went back) is not looked for.
+  await editQueueFile(dir, [`UPDATE body_tasks SET next_attempt_at = ${Number.MAX_SAFE_INTEGER}`]);
+  await drain({ stateDir: dir, transport: null, budgetMs: null });
+  const [b] = await readQueue({ stateDir: dir }, (q) => q.readyBodies(10, { force: true }));
+  t.is(b.next_attempt_at, Number.MAX_SAFE_INTEGER);
 });
