@@ -2,16 +2,19 @@
 // peak RSS, in two cases (issue 16 §3):
 //   merge  the server answers: lock, open, merge a capture of 30 tasks (bodies included), save, unlock;
 //   held   the server failed the last index events (the pending marker holds the queue): the hook's
-//          whole run (runSync) writes its capture to a spool and leaves the queue unloaded.
+//          whole run (runSync) writes its capture to a spool and leaves the queue unloaded;
+//   failing  the server is reachable but answers 503 to the index events: the hook's whole run merges,
+//          the drain reads its opening work, sends one events batch and saves its results and counts.
 // Each run is a fresh child process (like a hook), on a copy of a pre-built database.
-// Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...]
+// Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...] [--modes merge,held,failing]
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue/queue.js';
 import { activeHold, writePendingMarker } from '../lib/queue/marker.js';
+import { spoolDir } from '../lib/queue/pack.js';
 import { runSync } from '../lib/run/pipeline.js';
 import type { DrainTransport } from '../lib/delivery/drain.js';
 import { artifact, CTX, namespace } from '../test/support/artifacts.js';
@@ -69,6 +72,32 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
     process.stdout.write(JSON.stringify({ ms, initMs: 0, maxRssKb: peakRssKb() }));
     return;
   }
+  if (mode === 'failing') {
+    // The server is reachable but answers 503 to the index events: the hook merges, the drain reads
+    // its opening work, sends one events batch, writes its results and the counts for the report.
+    const transport: DrainTransport = {
+      sendEvents: () => Promise.resolve({ kind: 'retry', reason: 'http_503' }),
+      pushContent: () => Promise.reject(new Error('no body goes before its index event')),
+    };
+    const t0 = performance.now();
+    const report = await runSync({
+      stateDir,
+      groups: [{ context: CTX, eligible: fresh, indexes: [] }],
+      skipped: [],
+      transport,
+      budgetMs: 2000,
+      deadlineAt: Date.now() + 2000,
+      capacity: 1_000_000,
+      concurrency: 8,
+      stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000 },
+      hold: activeHold(stateDir),
+    });
+    const ms = performance.now() - t0;
+    if (report.drain.stop !== 'events_failed' || report.drain.stats.pending !== pending + 30)
+      throw new Error(`expected events_failed with ${pending + 30} pending, got ${report.drain.stop} / ${report.drain.stats.pending}`);
+    process.stdout.write(JSON.stringify({ ms, initMs: 0, maxRssKb: peakRssKb() }));
+    return;
+  }
   // The wasm load is a fixed per-process cost; measured apart (readQueue of a missing dir creates nothing).
   const i0 = performance.now();
   await readQueue({ stateDir: path.join(stateDir, 'none') }, (q) => q.hasPending());
@@ -91,6 +120,19 @@ async function prebuild(dir: string, size: number): Promise<string> {
   return stateDir;
 }
 
+/**
+ * A run's copy of a pre-built state: the database copied, the packs its rows point into (read when
+ * events are sent; never modified, only replaced or removed) hard-linked: copying 160 MB of packs
+ * before each run would leave the disk busy writing them back while the run is timed.
+ */
+function copyState(pre: string, stateDir: string): void {
+  copyFileSync(dbPath(pre), dbPath(stateDir));
+  const spool = spoolDir(pre);
+  if (!existsSync(spool)) return;
+  mkdirSync(spoolDir(stateDir), { recursive: true });
+  for (const name of readdirSync(spool)) linkSync(path.join(spool, name), path.join(spoolDir(stateDir), name));
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -100,13 +142,15 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === '--child') return child(args[1], args[2], Number(args[3]));
   const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
+  const modes = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : ['merge', 'held', 'failing'];
   const sizes = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [0, 1000, 10_000, 100_000];
-  const cacheDir = path.join(os.tmpdir(), `kitty-sync-bench-queue-s${SCHEMA_VERSION}`);
+  // 'c': built by a version that records the clock mark (meta clock_high) a queue's saves carry.
+  const cacheDir = path.join(os.tmpdir(), `kitty-sync-bench-queue-s${SCHEMA_VERSION}c`);
   mkdirSync(cacheDir, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-'));
   const rows: { case: string; pending: number; median_ms: number; min_ms: number; wasm_init_ms: number; db_bytes: number; peak_rss_mb: number }[] = [];
   try {
-    for (const mode of ['merge', 'held'])
+    for (const mode of modes)
       for (const size of sizes) {
         const pre = await prebuild(cacheDir, size);
         const dbBytes = existsSync(dbPath(pre)) ? statSync(dbPath(pre)).size : 0;
@@ -116,7 +160,7 @@ async function main(): Promise<void> {
         for (let r = 0; r < runs; r++) {
           const stateDir = path.join(work, `run-${size}-${r}`);
           mkdirSync(stateDir, { recursive: true });
-          if (dbBytes) copyFileSync(dbPath(pre), dbPath(stateDir));
+          if (dbBytes) copyState(pre, stateDir);
           const out = JSON.parse(execFileSync(process.execPath, [self, '--child', stateDir, mode, String(size)], { encoding: 'utf8' })) as { ms: number; initMs: number; maxRssKb: number };
           times.push(out.ms);
           inits.push(out.initMs);
@@ -137,7 +181,7 @@ async function main(): Promise<void> {
     rmSync(work, { recursive: true, force: true });
   }
   console.table(rows);
-  for (const mode of ['merge', 'held']) {
+  for (const mode of modes) {
     const base = rows.find((r) => r.case === mode && r.pending === 0)?.median_ms;
     for (const r of rows) if (r.case === mode && base !== undefined && r.pending) console.log(`${mode}: pending ${r.pending}: +${(r.median_ms - base).toFixed(1)} ms over empty (peak RSS ${r.peak_rss_mb} MB)`);
   }

@@ -74,16 +74,15 @@ export interface DrainReport {
 }
 
 const EVENTS_PER_BATCH = 500;
-/** Events read per pass (four full batches). */
-const EVENTS_PER_PASS = EVENTS_PER_BATCH * 4;
 /**
- * Bodies per pass. Without a budget (sync, drain) as many as the pass's events can admit, so a drain
- * of up to that many new bodies is one pass (a pass boundary stops all sending while the results are
- * written and the next work read). A budgeted run (a hook: a few seconds) reads no more than it can
- * send: reading a body task costs tens of µs in sql.js, paid before the first request.
+ * Events and bodies read per pass (a body goes only in the pass of its own event, or after it).
+ * Without a budget (sync, drain): four full events batches and as many bodies, so a drain of up to
+ * 2,000 new bodies is one pass (a pass boundary stops all sending while the results are written and
+ * the next work read). A budgeted run (a hook: a few seconds) reads no more than it can send:
+ * reading an event or a body task costs tens of µs in sql.js, paid before the first request.
  */
-function bodiesPerPass(budgeted: boolean): number {
-  return budgeted ? 1000 : EVENTS_PER_PASS;
+function perPass(budgeted: boolean): number {
+  return budgeted ? 1000 : EVENTS_PER_BATCH * 4;
 }
 /**
  * Results are written back in batches, not one file save per task. Each save blocks the event loop
@@ -152,7 +151,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   };
   // Each task is tried at most once per run, so a run always ends even under --force.
   const tried = new Set<string>();
-  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried, bodiesPerPass(opts.budgetMs !== null));
+  const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried, perPass(opts.budgetMs !== null));
   // The counts scan the whole queue (a large one: hundreds of ms), so they are read once, for the
   // report, in the transaction after which the drain stops, or here when it stops between two.
   const statsNow = (): Promise<QueueStats> => readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats());
@@ -349,7 +348,7 @@ function firstRead(q: Queue, opts: OpeningOptions & Pick<DrainOptions, 'transpor
   const leftover = opts.transport ? readInflight(q.stateDir) : [];
   q.recordAbandonedUploads(leftover);
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set(), bodiesPerPass(opts.budgeted ?? false)) : null;
+  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set(), perPass(opts.budgeted ?? false)) : null;
   // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
   // `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 && q.unreadableEvents === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
@@ -358,12 +357,12 @@ function firstRead(q: Queue, opts: OpeningOptions & Pick<DrainOptions, 'transpor
   return { recovered: leftover.length, expired, stale, work, stats, readyTotal };
 }
 
-function readReadyWork(q: Queue, force: boolean, tried: Set<string>, perPass: number): Work {
-  const events = q.readyEvents(EVENTS_PER_PASS, { force }).filter((e) => !tried.has(e.event_id));
+function readReadyWork(q: Queue, force: boolean, tried: Set<string>, size: number): Work {
+  const events = q.readyEvents(size, { force }).filter((e) => !tried.has(e.event_id));
   const sending = new Set(events.map((e) => e.event_id));
   // A body goes only after its index event: one whose event is not in this pass (in backoff,
   // rejected, not yet confirmed) would only earn index_entry_not_found and a needless backoff.
-  const bodies = q.readyBodies(perPass * 2, { force }).filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
+  const bodies = q.readyBodies(size * 2, { force }).filter((b) => !tried.has(b.upload_id) && (b.event_id === null || sending.has(b.event_id)));
   return { events, bodies };
 }
 
@@ -396,9 +395,9 @@ async function runPass(work: Work, transport: DrainTransport, signal: AbortSigna
   // Bodies whose index event is in this pass wait for its acceptance; the others may go at once.
   const waiting = new Map<string, BodyTask>();
   const ready: BodyTask[] = [];
-  const perPass = bodiesPerPass(opts.budgetMs !== null);
+  const most = perPass(opts.budgetMs !== null);
   const admit = (b: BodyTask): void => {
-    if (ready.length < perPass) ready.push(b);
+    if (ready.length < most) ready.push(b);
   };
   for (const b of work.bodies) {
     if (b.event_id === null) admit(b);
