@@ -49,11 +49,21 @@ function peakRssKb(): number {
 
 async function child(stateDir: string, mode: string, pending: number): Promise<void> {
   const fresh = pendingArtifacts(30, 0, `new-${process.pid}`);
-  if (mode === 'held') {
-    // What a drain that got no answer for its index events leaves: a marker holding the queue.
-    writePendingMarker(stateDir, { hold_until: Date.now() + 600_000, pending, events_pending: pending, last_error: 'connection_refused' }, undefined);
-    // Never called: a held run sends nothing.
-    const transport = {} as DrainTransport;
+  if (mode === 'held' || mode === 'failing') {
+    let transport: DrainTransport;
+    if (mode === 'held') {
+      // What a drain that got no answer for its index events leaves: a marker holding the queue.
+      writePendingMarker(stateDir, { hold_until: Date.now() + 600_000, pending, events_pending: pending, last_error: 'connection_refused' }, undefined);
+      // Never called: a held run sends nothing.
+      transport = {} as DrainTransport;
+    } else {
+      // The server is reachable but answers 503 to the index events: the hook merges, the drain reads
+      // its opening work, sends one events batch, writes its results and the counts for the report.
+      transport = {
+        sendEvents: () => Promise.resolve({ kind: 'retry', reason: 'http_503' }),
+        pushContent: () => Promise.reject(new Error('no body goes before its index event')),
+      };
+    }
     const t0 = performance.now();
     const report = await runSync({
       stateDir,
@@ -68,32 +78,8 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
       hold: activeHold(stateDir),
     });
     const ms = performance.now() - t0;
-    if (!report.held) throw new Error('expected a held run');
-    process.stdout.write(JSON.stringify({ ms, initMs: 0, maxRssKb: peakRssKb() }));
-    return;
-  }
-  if (mode === 'failing') {
-    // The server is reachable but answers 503 to the index events: the hook merges, the drain reads
-    // its opening work, sends one events batch, writes its results and the counts for the report.
-    const transport: DrainTransport = {
-      sendEvents: () => Promise.resolve({ kind: 'retry', reason: 'http_503' }),
-      pushContent: () => Promise.reject(new Error('no body goes before its index event')),
-    };
-    const t0 = performance.now();
-    const report = await runSync({
-      stateDir,
-      groups: [{ context: CTX, eligible: fresh, indexes: [] }],
-      skipped: [],
-      transport,
-      budgetMs: 2000,
-      deadlineAt: Date.now() + 2000,
-      capacity: 1_000_000,
-      concurrency: 8,
-      stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000 },
-      hold: activeHold(stateDir),
-    });
-    const ms = performance.now() - t0;
-    if (report.drain.stop !== 'events_failed' || report.drain.stats.pending !== pending + 30)
+    if (mode === 'held' && !report.held) throw new Error('expected a held run');
+    if (mode === 'failing' && (report.drain.stop !== 'events_failed' || report.drain.stats.pending !== pending + 30))
       throw new Error(`expected events_failed with ${pending + 30} pending, got ${report.drain.stop} / ${report.drain.stats.pending}`);
     process.stdout.write(JSON.stringify({ ms, initMs: 0, maxRssKb: peakRssKb() }));
     return;
