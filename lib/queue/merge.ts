@@ -81,11 +81,22 @@ export class Merger {
       const bound = sql.count('SELECT COALESCE((SELECT MAX(seq) FROM body_tasks) - (SELECT MIN(seq) FROM body_tasks) + 1, 0)');
       const roomy = bound + header.bodies.length < s.opts.capacity;
       let tasks = roomy ? 0 : sql.count('SELECT COUNT(*) FROM body_tasks');
+      // Merging into a queue with no task and no event (a first backfill), the look-ups below can
+      // only find rows this merge added: they are made only for an artifact or supersede key it has
+      // used already (the same results, a few thousand statements fewer). Keys as the look-ups match
+      // them: the artifact exactly, events by their stored (hashed) supersede key.
+      const empty = bound === 0 && sql.count('SELECT EXISTS (SELECT 1 FROM index_events)') === 0;
+      const addedArtifacts = new Set<string>();
+      const usedSkeys = new Set<number>();
+      const seen = (skey: number): boolean => !empty || usedSkeys.has(skey);
+      // Dead letters an artifact's new version supersedes: none to mark when none is live.
+      const liveLetters = sql.count('SELECT EXISTS (SELECT 1 FROM dead_letters WHERE superseded = 0)') === 1;
       for (const b of header.bodies) {
         if (b.event) handled.add(b.event);
         if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
         const ns = s.nsId(pickNamespace(b.ns));
-        const pending = s.bodyVersions(ns, b.path);
+        const artifact = `${ns}\u0000${b.path}`;
+        const pending = !empty || addedArtifacts.has(artifact) ? s.bodyVersions(ns, b.path) : [];
         if (pending.some((r) => hexOf(r.content_hash) === b.hash)) {
           result.duplicate++;
           continue;
@@ -105,14 +116,18 @@ export class Merger {
         }
         const ev = b.event ? events.get(b.event) : undefined;
         const keys = eventKeys(ev);
-        if (keys.skey !== null) removed += s.deleteEvents('skey', keys.skey);
+        if (keys.skey !== null && seen(keys.skey)) removed += s.deleteEvents('skey', keys.skey);
         if (removed > 0) result.superseded++;
-        sql.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
+        if (liveLetters) sql.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
 
         const seq = s.nextSeq();
         // Every pending version was read above and removed: no second look-up.
         s.addBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
-        if (ev) s.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+        addedArtifacts.add(artifact);
+        if (ev) {
+          s.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+          if (keys.skey !== null) usedSkeys.add(keys.skey);
+        }
         tasks++;
         result.added++;
       }
@@ -122,7 +137,7 @@ export class Merger {
       for (const ev of header.events) {
         if (handled.has(ev.id)) continue;
         const keys = eventKeys(ev);
-        if (keys.skey !== null) {
+        if (keys.skey !== null && seen(keys.skey)) {
           const identical = keys.ident !== null && sql.count('SELECT EXISTS (SELECT 1 FROM index_events WHERE skey = ? AND ident = ?)', [keys.skey, keys.ident]) === 1;
           // A snapshot counts as new when anything else of this spool was (even of another feature: a spare resend is harmless).
           if (identical && (!ev.snapshot || result.added + newEvents === 0)) {
@@ -135,6 +150,7 @@ export class Merger {
           }
         }
         s.insertEvent(s.nextSeq(), ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+        if (keys.skey !== null) usedSkeys.add(keys.skey);
         result.events++;
         if (!ev.snapshot) newEvents++;
       }
