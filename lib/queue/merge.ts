@@ -52,6 +52,16 @@ export class Merger {
   }
 
   /**
+   * A spool this process is writing (its caller started writePack): read from memory meanwhile,
+   * and the save waits for the write as for enqueue's packs.
+   */
+  awaitWrite(pack: BuiltPack, written: Promise<unknown>): void {
+    this.s.fresh.set(pack.name, pack);
+    this.packWrites = this.packWrites.then(() => written);
+    this.packWrites.catch(() => undefined);
+  }
+
+  /**
    * Merges one spool's tasks and events in one transaction and records the pack, so the same spool
    * is never merged twice. Offsets in the header are relative to the data region at `base`.
    * A body: same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash
@@ -178,7 +188,7 @@ export interface SpoolTarget {
  * it is moved aside with a notice. Leftovers are tidied: temporary files of dead writers, files of
  * dead packs, and compaction output that never made it into a save.
  */
-export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; notice?: (m: string) => void } = {}): MergeReport {
+export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; ownInFlight?: boolean; notice?: (m: string) => void } = {}): MergeReport {
   const total: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
   const stateDir = q.stateDir;
   const kind = entryKind(spoolDir(stateDir));
@@ -194,7 +204,14 @@ export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; notice?: (m
   const present = new Set(listing.packs);
   const gone = [...known].filter(([name, p]) => p.dead && !present.has(name)).map(([, p]) => p.id);
   q.forgetPacks(gone);
-  for (const name of listing.packs) {
+  // `own` while its writer is still at it (QueueOptions.ownWritten) is not listed yet: merged all the
+  // same, in its place by name (creation order), as it will be on disk by the save.
+  const names = listing.packs;
+  if (opts.own && opts.ownInFlight && !present.has(opts.own.name)) {
+    names.push(opts.own.name);
+    names.sort();
+  }
+  for (const name of names) {
     const k = known.get(name);
     if (k?.dead) {
       removeSpoolFile(stateDir, name); // collected, but the process died before deleting the file

@@ -61,6 +61,8 @@ export async function syncFeatures(input: SyncInput): Promise<SyncResult> {
     skipped: result.skipped,
     transport,
     budgetMs: null,
+    // The spool (the whole corpus in a backfill) is written and fsynced while it is merged.
+    writeWhileMerging: true,
     repoDir: repo.paths.root,
     onNotice,
     onProgress: input.progress ? (d, t) => input.progress?.update(d, t) : undefined,
