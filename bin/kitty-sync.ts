@@ -16,11 +16,11 @@ if (argv[2] === 'hook') {
   // code cache: compiling it on every commit cost more than anything else the agent does.
   const bundled = new URL('./hook.cjs', import.meta.url);
   if (existsSync(bundled)) {
-    const { runWithCompileCache, cacheFileFor } = await import('../lib/run/compile-cache.js');
+    const { runWithCompileCache, cacheFileFor, HOOK_V8_FLAGS } = await import('../lib/run/compile-cache.js');
     const file = fileURLToPath(bundled);
     // The agent turns --liftoff-only on when it loads sql.js, and V8 accepts a code cache only under
     // the flags it was made with: on before the compile, or no cache would ever be accepted.
-    setFlagsFromString('--liftoff-only');
+    for (const flag of HOOK_V8_FLAGS) setFlagsFromString(flag);
     const status = runWithCompileCache(file, env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file));
     if (env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
   } else {
@@ -28,6 +28,22 @@ if (argv[2] === 'hook') {
     await runHookCli(argv.slice(3));
   }
 } else {
-  const { runCli } = await import('./cli.js');
-  await runCli(argv.slice(2));
+  // The other commands run the same way, from cli.cjs (bin/cli-main.ts): compiling the ESM modules
+  // of yargs and a command cost ~100 ms of every start (bench/backfill). Not serve: it runs for
+  // long, and it alone loads server/ (left out of cli.cjs), so it is started from the ESM modules.
+  const bundled = argv.slice(2).includes('serve') ? null : new URL('./cli.cjs', import.meta.url);
+  if (bundled && existsSync(bundled)) {
+    const { runWithCompileCache, cacheFileFor, CLI_V8_FLAGS } = await import('../lib/run/compile-cache.js');
+    const file = fileURLToPath(bundled);
+    // sync turns these on when it loads sql.js (the others only the first): on for every command,
+    // before the compile, so the cache any command writes is accepted by all.
+    for (const flag of CLI_V8_FLAGS) setFlagsFromString(flag);
+    // Told before the CLI runs: `--help` and usage errors exit from its top level.
+    runWithCompileCache(file, env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file), (status) => {
+      if (env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
+    });
+  } else {
+    const { runCli } = await import('./cli.js');
+    await runCli(argv.slice(2));
+  }
 }

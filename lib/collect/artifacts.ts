@@ -123,8 +123,9 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
   };
   try {
     // The config file is listed too, so it is read by id like the rest (git is asked only for what
-    // the work tree does not hold: after a commit, nothing).
-    const listing = await repo.listTree(sha, [...listDirs, CONFIG_FILE]);
+    // the work tree does not hold: after a commit, nothing). Without sizes: a blob's size is that of
+    // the bytes read (checked against its id), and a symlink's is asked of git below.
+    const listing = await repo.listTree(sha, [...listDirs, CONFIG_FILE], { sizes: false });
     const tree = listing.filter((e) => e.path !== CONFIG_FILE);
     const identity = await projectIdentity(blobs, sha, () => readEntry(listing.find((e) => e.path === CONFIG_FILE)));
     let defaultBranch: Promise<string> | null = null;
@@ -142,6 +143,10 @@ export async function collectArtifacts(repo: Repo, opts: CollectOptions = {}): P
       for (const f of [...byFeature.keys()]) if (!named.includes(f)) byFeature.delete(f);
     }
     const features = wanted ? [...wanted.keys()] : [...byFeature.keys()];
+    // A symlink is reported with its blob's size (the target's name), as git lists it: asked of git
+    // only when there is one (rare).
+    const symlinks = features.flatMap((f) => [...(byFeature.get(f)?.values() ?? [])].filter((e) => e.kind === 'symlink' && e.size === null));
+    await Promise.all(symlinks.map(async (e) => (e.size = (await blobs.read(e.objectId).catch(() => null))?.length ?? 0)));
 
     await Promise.all(
       features.map(async (feature) => {
@@ -254,7 +259,7 @@ function toCandidate(feature: string, artifactPath: string, entry: TreeEntry | u
     artifact_path: artifactPath,
     kind: entry ? entry.kind : 'missing',
     object_id: entry && entry.kind !== 'submodule' ? entry.objectId : null,
-    size_bytes: entry ? entry.size : 0,
+    size_bytes: entry?.size ?? 0,
   };
 }
 

@@ -28,8 +28,8 @@ export interface TreeEntry {
   mode: string;
   kind: Exclude<GitEntryKind, 'missing'>;
   objectId: string;
-  /** Blob size in bytes; 0 for submodules (git reports none). */
-  size: number;
+  /** Blob size in bytes; 0 for submodules (git reports none); null when listed without sizes. */
+  size: number | null;
 }
 
 export interface UnderOption {
@@ -103,11 +103,16 @@ export class Repo {
     return [...new Set(pathLines(out))];
   }
 
-  /** Every file below `dir` (or several dirs) at `rev`, recursively, with mode, kind, id and size. */
-  async listTree(rev: string, dir: string | string[]): Promise<TreeEntry[]> {
+  /**
+   * Every file below `dir` (or several dirs) at `rev`, recursively, with mode, kind, id and size.
+   * `sizes: false` leaves blob sizes out (null): git then reads only the trees, not every blob's
+   * header (for a fresh commit's loose objects, one file opened and inflated per blob: ~60-100 ms
+   * for the 1,476 files of the corpus).
+   */
+  async listTree(rev: string, dir: string | string[], opts: { sizes?: boolean } = {}): Promise<TreeEntry[]> {
     const dirs = (Array.isArray(dir) ? dir : [dir]).filter((d) => d !== '');
     if (Array.isArray(dir) && dirs.length === 0) return [];
-    const out = await this.git.raw(['ls-tree', '-r', '-l', '--full-tree', rev, '--', ...dirs.flatMap((d) => pathspec(d))]);
+    const out = await this.git.raw(['ls-tree', '-r', ...(opts.sizes === false ? [] : ['-l']), '--full-tree', rev, '--', ...dirs.flatMap((d) => pathspec(d))]);
     return parseLsTree(out);
   }
 
@@ -236,7 +241,7 @@ export function openRepoEarly(cwd: string, under: string | null, since: string |
   return { repo, head, since: under === null ? null : since };
 }
 
-/** Parses `git ls-tree -r -l` output (names quoted): `<mode> <type> <id> <size>\t<path>\n`. */
+/** Parses `git ls-tree -r [-l]` output (names quoted): `<mode> <type> <id>[ <size>]\t<path>\n`. */
 export function parseLsTree(out: string): TreeEntry[] {
   const entries: TreeEntry[] = [];
   for (const record of out.split('\n')) {
@@ -246,7 +251,7 @@ export function parseLsTree(out: string): TreeEntry[] {
     const entryPath = gitPathFromOutput(record.slice(tab + 1));
     if (type === 'tree') continue;
     const kind: TreeEntry['kind'] = mode === MODE_GITLINK || type === 'commit' ? 'submodule' : mode === MODE_SYMLINK ? 'symlink' : 'blob';
-    entries.push({ path: entryPath, mode, kind, objectId, size: size === '-' ? 0 : Number(size) });
+    entries.push({ path: entryPath, mode, kind, objectId, size: kind === 'submodule' || size === '-' ? 0 : size === undefined ? null : Number(size) });
   }
   return entries;
 }

@@ -130,10 +130,12 @@ export async function featureNamespace(input: FeatureNamespaceInput): Promise<Fe
 
 /**
  * Envelope fields of index events for artifacts taken from `rev`. `project` (e.g. from
- * CollectResult.projectSlug) saves reading .kittify/config.yaml at `rev` again.
+ * CollectResult.projectSlug) saves reading .kittify/config.yaml at `rev` again. `remoteUrl`: origin's
+ * URL as `repo.remoteUrl()` gives it, when the caller asked git for it early (a git process it need
+ * not wait for after collecting).
  */
-export async function commitContext(repo: Repo, rev: string, project: Pick<ProjectIdentity, 'slug'> | undefined, teamSlug: string): Promise<CommitContext> {
-  const [sha, branch, url] = await Promise.all([repo.revParse(rev), repo.headBranch(), repo.remoteUrl()]);
+export async function commitContext(repo: Repo, rev: string, project: Pick<ProjectIdentity, 'slug'> | undefined, teamSlug: string, remoteUrl: Promise<string | null> = repo.remoteUrl()): Promise<CommitContext> {
+  const [sha, branch, url] = await Promise.all([repo.revParse(rev), repo.headBranch(), remoteUrl]);
   if (sha === null) throw new Error(`${rev} does not name a commit in ${repo.paths.root}`);
   let slug = project?.slug ?? null;
   if (project === undefined) {

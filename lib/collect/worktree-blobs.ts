@@ -12,10 +12,11 @@ import path from 'node:path';
 const NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 /**
- * The bytes of blob `objectId` (`size` bytes) if `<root>/<repoPath>` holds exactly them; null otherwise
- * (missing, another kind of file, another size or content, unreadable). Never throws.
+ * The bytes of blob `objectId` if `<root>/<repoPath>` holds exactly them; null otherwise (missing,
+ * another kind of file, another size or content, unreadable). Never throws. `size`: the blob's, when
+ * known (a file of another size is not read); null: the file's (the blob id covers the size too).
  */
-export function readBlobFromWorkTree(root: string, repoPath: string, objectId: string, size: number): Buffer | null {
+export function readBlobFromWorkTree(root: string, repoPath: string, objectId: string, givenSize: number | null): Buffer | null {
   const algorithm = objectId.length === 64 ? 'sha256' : objectId.length === 40 ? 'sha1' : null;
   if (algorithm === null) return null;
   let fd: number;
@@ -26,7 +27,8 @@ export function readBlobFromWorkTree(root: string, repoPath: string, objectId: s
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size !== size) return null;
+    const size = st.size;
+    if (!st.isFile() || (givenSize !== null && size !== givenSize)) return null;
     const bytes = Buffer.allocUnsafe(size);
     for (let filled = 0; filled < size;) {
       const n = readSync(fd, bytes, filled, size - filled, null);
@@ -52,14 +54,14 @@ const SLICE_MS = 8;
  * time (issue 11 §2); each turn also lets the callers' hashing and checks run.
  */
 export class WorkTreeReader {
-  private readonly jobs: { path: string; objectId: string; size: number; done: (b: Buffer | null) => void }[] = [];
+  private readonly jobs: { path: string; objectId: string; size: number | null; done: (b: Buffer | null) => void }[] = [];
   private next = 0;
   private running = false;
 
   constructor(private readonly root: string) {}
 
   /** readBlobFromWorkTree for this work tree, in turn. */
-  read(repoPath: string, objectId: string, size: number): Promise<Buffer | null> {
+  read(repoPath: string, objectId: string, size: number | null): Promise<Buffer | null> {
     return new Promise((done) => {
       this.jobs.push({ path: repoPath, objectId, size, done });
       if (!this.running) void this.run();

@@ -52,6 +52,16 @@ export class Merger {
   }
 
   /**
+   * A spool this process is writing (its caller started writePack): read from memory meanwhile,
+   * and the save waits for the write as for enqueue's packs.
+   */
+  awaitWrite(pack: BuiltPack, written: Promise<unknown>): void {
+    this.s.fresh.set(pack.name, pack);
+    this.packWrites = this.packWrites.then(() => written);
+    this.packWrites.catch(() => undefined);
+  }
+
+  /**
    * Merges one spool's tasks and events in one transaction and records the pack, so the same spool
    * is never merged twice. Offsets in the header are relative to the data region at `base`.
    * A body: same namespace+path+hash already pending: `duplicate`. Same namespace+path, other hash
@@ -81,11 +91,22 @@ export class Merger {
       const bound = sql.count('SELECT COALESCE((SELECT MAX(seq) FROM body_tasks) - (SELECT MIN(seq) FROM body_tasks) + 1, 0)');
       const roomy = bound + header.bodies.length < s.opts.capacity;
       let tasks = roomy ? 0 : sql.count('SELECT COUNT(*) FROM body_tasks');
+      // Merging into a queue with no task and no event (a first backfill), the look-ups below can
+      // only find rows this merge added: they are made only for an artifact or supersede key it has
+      // used already (the same results, a few thousand statements fewer). Keys as the look-ups match
+      // them: the artifact exactly, events by their stored (hashed) supersede key.
+      const empty = bound === 0 && sql.count('SELECT EXISTS (SELECT 1 FROM index_events)') === 0;
+      const addedArtifacts = new Set<string>();
+      const usedSkeys = new Set<number>();
+      const seen = (skey: number): boolean => !empty || usedSkeys.has(skey);
+      // Dead letters an artifact's new version supersedes: none to mark when none is live.
+      const liveLetters = sql.count('SELECT EXISTS (SELECT 1 FROM dead_letters WHERE superseded = 0)') === 1;
       for (const b of header.bodies) {
         if (b.event) handled.add(b.event);
         if (!HASH_RE.test(b.hash)) throw new PackError(`${b.path}: content_hash must be lowercase hex SHA-256`);
         const ns = s.nsId(pickNamespace(b.ns));
-        const pending = s.bodyVersions(ns, b.path);
+        const artifact = `${ns}\u0000${b.path}`;
+        const pending = !empty || addedArtifacts.has(artifact) ? s.bodyVersions(ns, b.path) : [];
         if (pending.some((r) => hexOf(r.content_hash) === b.hash)) {
           result.duplicate++;
           continue;
@@ -105,14 +126,18 @@ export class Merger {
         }
         const ev = b.event ? events.get(b.event) : undefined;
         const keys = eventKeys(ev);
-        if (keys.skey !== null) removed += s.deleteEvents('skey', keys.skey);
+        if (keys.skey !== null && seen(keys.skey)) removed += s.deleteEvents('skey', keys.skey);
         if (removed > 0) result.superseded++;
-        sql.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
+        if (liveLetters) sql.run('UPDATE dead_letters SET superseded = 1 WHERE ns_id = ? AND artifact_path = ? AND superseded = 0', [ns, b.path]);
 
         const seq = s.nextSeq();
         // Every pending version was read above and removed: no second look-up.
         s.addBody(ns, b.path, b.hash, seq, b.size, now, { packId, off: base + b.off, oid: b.oid });
-        if (ev) s.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+        addedArtifacts.add(artifact);
+        if (ev) {
+          s.insertEvent(seq, ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+          if (keys.skey !== null) usedSkeys.add(keys.skey);
+        }
         tasks++;
         result.added++;
       }
@@ -122,7 +147,7 @@ export class Merger {
       for (const ev of header.events) {
         if (handled.has(ev.id)) continue;
         const keys = eventKeys(ev);
-        if (keys.skey !== null) {
+        if (keys.skey !== null && seen(keys.skey)) {
           const identical = keys.ident !== null && sql.count('SELECT EXISTS (SELECT 1 FROM index_events WHERE skey = ? AND ident = ?)', [keys.skey, keys.ident]) === 1;
           // A snapshot counts as new when anything else of this spool was (even of another feature: a spare resend is harmless).
           if (identical && (!ev.snapshot || result.added + newEvents === 0)) {
@@ -135,6 +160,7 @@ export class Merger {
           }
         }
         s.insertEvent(s.nextSeq(), ev.id, keys, now, { packId, off: base + ev.off, len: ev.len });
+        if (keys.skey !== null) usedSkeys.add(keys.skey);
         result.events++;
         if (!ev.snapshot) newEvents++;
       }
@@ -162,7 +188,7 @@ export interface SpoolTarget {
  * it is moved aside with a notice. Leftovers are tidied: temporary files of dead writers, files of
  * dead packs, and compaction output that never made it into a save.
  */
-export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; notice?: (m: string) => void } = {}): MergeReport {
+export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; ownInFlight?: boolean; notice?: (m: string) => void } = {}): MergeReport {
   const total: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
   const stateDir = q.stateDir;
   const kind = entryKind(spoolDir(stateDir));
@@ -178,7 +204,14 @@ export function mergeSpools(q: SpoolTarget, opts: { own?: BuiltPack; notice?: (m
   const present = new Set(listing.packs);
   const gone = [...known].filter(([name, p]) => p.dead && !present.has(name)).map(([, p]) => p.id);
   q.forgetPacks(gone);
-  for (const name of listing.packs) {
+  // `own` while its writer is still at it (QueueOptions.ownWritten) is not listed yet: merged all the
+  // same, in its place by name (creation order), as it will be on disk by the save.
+  const names = listing.packs;
+  if (opts.own && opts.ownInFlight && !present.has(opts.own.name)) {
+    names.push(opts.own.name);
+    names.sort();
+  }
+  for (const name of names) {
     const k = known.get(name);
     if (k?.dead) {
       removeSpoolFile(stateDir, name); // collected, but the process died before deleting the file

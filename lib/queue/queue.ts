@@ -65,6 +65,12 @@ export interface QueueOptions {
   compact?: boolean;
   /** A spool this process just wrote (merged from memory instead of being read back and verified). */
   own?: BuiltPack;
+  /**
+   * `own`'s write (writePack), when it is still going: the spool is merged (and read) from memory
+   * even before its file is in place, and the save waits for the write, so no row ever refers to a
+   * spool that is not durably on disk. A failed write fails the save: nothing is saved.
+   */
+  ownWritten?: Promise<unknown>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +145,11 @@ export class Queue {
   /** Resolves when every pack written by `enqueue` is durably on disk; rejects if a write failed. */
   packsWritten(): Promise<unknown> {
     return this.merger.packsWritten();
+  }
+
+  /** See QueueOptions.ownWritten. */
+  awaitOwnWrite(pack: BuiltPack, written: Promise<unknown>): void {
+    this.merger.awaitWrite(pack, written);
   }
 
   hasPack(name: string): boolean {
@@ -308,9 +319,10 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
       const { db, dirty, generation, image } = await openForWrite(SQL, opts, now());
       const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir, settleMs, notice: opts.onNotice, image });
       if (dirty) q.markDirty();
+      if (opts.own && opts.ownWritten) q.awaitOwnWrite(opts.own, opts.ownWritten);
       try {
         mark('queue: read');
-        q.lastMerge = mergeSpools(q, { own: opts.own, notice: opts.onNotice });
+        q.lastMerge = mergeSpools(q, { own: opts.own, ownInFlight: opts.ownWritten !== undefined, notice: opts.onNotice });
         mark('queue: spools merged');
         const result = await fn(q);
         if (q.dirty || q.touchedPacks.size > 0) {

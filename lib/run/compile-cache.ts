@@ -9,6 +9,14 @@ import Module, { createRequire } from 'node:module';
 import path from 'node:path';
 import vm from 'node:vm';
 
+/**
+ * V8 accepts a code cache only under the flags it was made with, and a cache is made at exit: with
+ * the flags sql.js's loading turned on (lib/queue/queue-file.ts, loadSql). The entry sets them before
+ * compiling a bundle: the hook agent the first, the CLI both (sync loads sql.js with compileAll).
+ */
+export const HOOK_V8_FLAGS = ['--liftoff-only'];
+export const CLI_V8_FLAGS = ['--liftoff-only', '--no-wasm-lazy-compilation'];
+
 /** What happened to the cache in this run. */
 export type CompileCacheStatus =
   | 'accepted' // compiled from the cache
@@ -28,9 +36,10 @@ export function cacheFileFor(file: string): string {
 
 /**
  * Runs the CommonJS file `file` as the main program, compiled through the code cache at
- * `cacheFile` (null: no cache). Returns once the file's top level has run.
+ * `cacheFile` (null: no cache). Returns once the file's top level has run; `onCompiled` hears the
+ * status before it runs (a program may exit from its top level).
  */
-export function runWithCompileCache(file: string, cacheFile: string | null): CompileCacheStatus {
+export function runWithCompileCache(file: string, cacheFile: string | null, onCompiled?: (status: CompileCacheStatus) => void): CompileCacheStatus {
   const source = readFileSync(file, 'utf8');
   let cachedData: Buffer | undefined;
   if (cacheFile) {
@@ -44,6 +53,7 @@ export function runWithCompileCache(file: string, cacheFile: string | null): Com
   const status: CompileCacheStatus = !cacheFile ? 'off' : !cachedData ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted';
   // Only where it can be written: serializing the cache costs a few ms, wasted on every run otherwise.
   if ((status === 'absent' || status === 'rejected') && writable(path.dirname(cacheFile!))) process.once('exit', () => writeCache(script, cacheFile!));
+  onCompiled?.(status);
   const module = { exports: {}, filename: file, id: '.', loaded: false };
   const fn = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
   fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));

@@ -44,6 +44,12 @@ export interface RunInput {
   hold?: QueueHold | null;
   /** Called once the capture is durable (the spool is on disk), before any merge or drain. */
   onCaptured?: () => void;
+  /**
+   * The spool's write and fsync go on while the queue is locked and the spool merged from memory
+   * (`sync`: ~20 MB for a whole backfill); the queue's save waits for them, and the run drains and
+   * returns only once the spool is durable. Not with onCaptured (which comes before any merge).
+   */
+  writeWhileMerging?: boolean;
 }
 
 /**
@@ -79,12 +85,21 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const queueOpts = { stateDir: input.stateDir, capacity: input.capacity, onNotice: notice, settleMs: input.settleMs };
   // 1. Capture. The pending marker makes the next hook start Node even if this run dies before merging.
   const pack = buildCapture(input.groups);
-  if (pack) {
-    await writePack(input.stateDir, pack, notice);
-    touchPendingMarker(input.stateDir, notice);
+  const written = pack
+    ? writePack(input.stateDir, pack, notice).then(() => {
+        touchPendingMarker(input.stateDir, notice);
+        mark('spooled');
+      })
+    : null;
+  written?.catch(() => undefined);
+  if (!pack) mark('spooled');
+  // A hook waits for its spool first (it may hand the rest to the background). With
+  // writeWhileMerging, the save waits for it instead (withQueue's ownWritten).
+  const overlap = input.writeWhileMerging === true && input.onCaptured === undefined;
+  if (!overlap) {
+    await written;
+    input.onCaptured?.();
   }
-  mark('spooled');
-  input.onCaptured?.();
 
   const remaining = (): number | null => (input.deadlineAt === undefined ? input.budgetMs : Math.max(0, input.deadlineAt - Date.now()));
   const merged: MergeReport = { added: 0, duplicate: 0, superseded: 0, refused: 0, refusedArtifacts: [], spools: 0, events: 0 };
@@ -100,7 +115,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   try {
     if (pack && !deferred && !held) {
       try {
-        await withQueue({ ...queueOpts, own: pack, lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
+        await withQueue({ ...queueOpts, own: pack, ...(overlap && written ? { ownWritten: written } : {}), lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
           Object.assign(merged, q.lastMerge ?? {});
           session?.read(q, { stale: input.stale, force: input.force, progress: input.onProgress !== undefined, budgeted: remaining() !== null });
         });
@@ -109,6 +124,8 @@ export async function runSync(input: RunInput): Promise<RunReport> {
         busy = { holderPid: err.holder?.pid ?? null };
       }
     }
+    // Durable before anything is reported or sent (the save waited for it already, if there was one).
+    await written;
     mark('merged');
 
     if (held) {
@@ -135,6 +152,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
       });
     }
   } finally {
+    await written?.catch(() => undefined);
     await session?.release();
   }
   const refused = new Set(merged.refusedArtifacts.map(contentKey));

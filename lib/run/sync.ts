@@ -37,6 +37,10 @@ export interface SyncResult extends RunReport {
 
 export async function syncFeatures(input: SyncInput): Promise<SyncResult> {
   const { repo, settings, onNotice } = input;
+  // origin's URL (the index events' repo_slug) is asked of git now, not after collecting: one git
+  // process less to wait for between the collection and the capture.
+  const remoteUrl = repo.remoteUrl();
+  remoteUrl.catch(() => undefined);
   // While git and the disk answer the collection, sql.js, the HTTP client and the token (Git's
   // credential helper) load: a sync always opens the queue, and sends whenever a server is set.
   preloadQueue({ compileAll: true });
@@ -53,10 +57,12 @@ export async function syncFeatures(input: SyncInput): Promise<SyncResult> {
   if (problem) onNotice(problem);
   const run = await runSync({
     ...runPolicy(settings),
-    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }, settings.teamSlug), eligible: result.eligible, indexes: result.indexes }],
+    groups: [{ context: await commitContext(repo, result.rev, { slug: result.projectSlug }, settings.teamSlug, remoteUrl), eligible: result.eligible, indexes: result.indexes }],
     skipped: result.skipped,
     transport,
     budgetMs: null,
+    // The spool (the whole corpus in a backfill) is written and fsynced while it is merged.
+    writeWhileMerging: true,
     repoDir: repo.paths.root,
     onNotice,
     onProgress: input.progress ? (d, t) => input.progress?.update(d, t) : undefined,

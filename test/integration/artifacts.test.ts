@@ -182,6 +182,11 @@ test('odd inputs: every rule and reason code in one commit', async (t) => {
     'valid UTF-8 with NUL is indexed (only its body is binary)',
   );
   t.false(res.skipped.some((s) => s.feature_slug === 'README.md'));
+  // Sizes as git has them: a symlink's blob is its target's name (7 bytes: spec.md), a file's its bytes.
+  const skippedSize = (p: string) => res.skipped.find((s) => s.feature_slug === '001-odd' && s.artifact_path === p)?.size_bytes;
+  t.is(skippedSize('data-model.md'), 'spec.md'.length);
+  t.is(skippedSize('research/submodule.md'), 0);
+  t.is(skippedSize('extra.md'), Buffer.byteLength(files[`${f}/extra.md`]));
 });
 
 test('working tree differs from the commit: the committed bytes are used', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,4 +101,23 @@ test('the bundle entry runs hooks through the cached CommonJS agent when it is t
   t.is(r.status, 0);
   t.regex(r.stderr, /unknown hook "no-such-hook"/);
   t.regex(r.stderr, /compile cache off/);
+});
+
+test('the bundle entry runs the other commands through the cached CommonJS CLI, and serve from the ESM modules', (t) => {
+  const entry = fileURLToPath(new URL('../../bundle/kitty-sync.js', import.meta.url));
+  t.true(existsSync(fileURLToPath(new URL('../../bundle/cli.cjs', import.meta.url))));
+  // ASCII only (its licence comments are in cli.cjs.LEGAL.txt): V8 reads and hashes it as one-byte text.
+  t.false(/[^\x00-\x7f]/.test(readFileSync(fileURLToPath(new URL('../../bundle/cli.cjs', import.meta.url)), 'latin1')));
+  const env = { ...process.env, KITTY_SYNC_TRACE: '1', KITTY_SYNC_COMPILE_CACHE: '0' };
+  const help = spawnSync(process.execPath, [entry, 'sync', '--help'], { encoding: 'utf8', env });
+  t.is(help.status, 0, help.stderr);
+  t.regex(help.stdout, /index whole feature\(s\) at a revision/);
+  t.regex(help.stderr, /compile cache off/);
+  const usage = spawnSync(process.execPath, [entry, 'no-such-command'], { encoding: 'utf8', env });
+  t.is(usage.status, 2);
+  t.regex(usage.stderr, /See `kitty-sync --help`/);
+  const serve = spawnSync(process.execPath, [entry, 'serve', '--help'], { encoding: 'utf8', env });
+  t.is(serve.status, 0, serve.stderr);
+  t.regex(serve.stdout, /--fail-rate/);
+  t.notRegex(serve.stderr, /compile cache/);
 });

@@ -129,6 +129,12 @@ test('listTree: modes, kinds, sizes; symlinks and gitlinks', async (t) => {
   t.like(by.get('kitty-specs/001-a/research/sub'), { kind: 'submodule', mode: '160000', objectId: first, size: 0 });
   t.deepEqual(await repo.listTree('HEAD', []), []);
   t.is((await repo.listTree('HEAD', ['kitty-specs/001-a/contracts', 'kitty-specs/none'])).length, 1);
+  // Without sizes: the same entries, blob sizes null (a submodule's still 0).
+  const bare = new Map((await repo.listTree('HEAD', 'kitty-specs/001-a', { sizes: false })).map((e) => [e.path, e]));
+  t.deepEqual([...bare.keys()].sort(), [...by.keys()].sort());
+  t.like(bare.get('kitty-specs/001-a/spec.md'), { kind: 'blob', mode: '100644', objectId: by.get('kitty-specs/001-a/spec.md')!.objectId, size: null });
+  t.like(bare.get('kitty-specs/001-a/plan.md'), { kind: 'symlink', size: null });
+  t.like(bare.get('kitty-specs/001-a/research/sub'), { kind: 'submodule', objectId: first, size: 0 });
 });
 
 test('parseLsTree tolerates tabs and newlines in names', (t) => {

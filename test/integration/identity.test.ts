@@ -136,6 +136,9 @@ test('commitContext: slugs, branch, head sha', async (t) => {
   // The branch is the one HEAD was on when the repository was opened.
   t.like(await commitContext(await openRepo(r.root), 'HEAD', id, 'local'), { repo_slug: 'acme/widgets', git_branch: 'HEAD' });
   await t.throwsAsync(commitContext(repo, 'nope', id, 'local'), { message: /does not name a commit/ });
+  // origin's URL asked early by the caller (sync) is used as given.
+  t.like(await commitContext(repo, 'HEAD', id, 'local', Promise.resolve('git@example.com:team/tool.git')), { repo_slug: 'team/tool' });
+  t.like(await commitContext(repo, 'HEAD', id, 'local', Promise.resolve(null)), { repo_slug: null });
 });
 
 test('repoSlugFromUrl', (t) => {

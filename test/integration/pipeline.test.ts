@@ -7,10 +7,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { acquireLock } from '../../lib/queue/lock.js';
 import { runSync, type RunInput } from '../../lib/run/pipeline.js';
-import { readQueue, withQueue } from '../../lib/queue/queue.js';
+import { readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
+import { listSpool } from '../../lib/queue/pack.js';
 import { Transport } from '../../lib/delivery/transport.js';
 import type { EligibleArtifact, UploadOutcome } from '../../lib/types.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
+import { holdQueueLock } from '../support/proc.js';
 import { startTestReceiver, type TestReceiver, type TestReceiverOptions } from '../support/receiver.js';
 
 function tempStateDir(t: ExecutionContext): string {
@@ -185,4 +187,36 @@ test('two versions of one artifact in one run (pre-push of two refs): one outcom
     r.artifacts()[0].versions.map((v) => v.content_hash),
     [v2.content_hash],
   );
+});
+
+test('writeWhileMerging (sync): the spool is merged while it is written; delivered, or durably queued with no server', async (t) => {
+  const stateDir = tempStateDir(t);
+  const items = [artifact('spec.md'), artifact('plan.md')];
+  const queued = await runSync(input(stateDir, items, { writeWhileMerging: true }));
+  t.deepEqual(statusOf(queued.outcomes), [
+    ['spec.md', 'queued', 'no_server_configured'],
+    ['plan.md', 'queued', 'no_server_configured'],
+  ]);
+  t.deepEqual(queued.enqueue, { added: 2, duplicate: 0, superseded: 0, refused: 0 });
+  t.is(listSpool(stateDir).packs.length, 1, 'the spool is on disk when the run returns');
+  t.deepEqual(await readBody(stateDir, items[0].content_hash), items[0].body);
+  // A later run sends what it left, from the file.
+  const r = await receiver(t);
+  const run = await runSync(input(stateDir, [artifact('tasks.md')], { transport: transport(t, r.url), writeWhileMerging: true }));
+  t.is(run.drain.stop, 'done');
+  t.is(r.stats().stored, 3);
+  const s = await stats(stateDir);
+  t.is(s.pending + s.events_pending, 0);
+});
+
+test('writeWhileMerging with the queue held by another process: the capture is durable in its spool when the run returns', async (t) => {
+  const stateDir = tempStateDir(t);
+  const holder = await holdQueueLock(t, stateDir);
+  const run = await runSync(input(stateDir, [artifact('spec.md')], { writeWhileMerging: true, lockWaitMs: 50 }));
+  holder.kill('SIGKILL');
+  await new Promise((resolve) => holder.once('exit', resolve));
+  t.truthy(run.busy);
+  t.deepEqual(statusOf(run.outcomes), [['spec.md', 'queued', 'queue_busy']]);
+  t.is(listSpool(stateDir).packs.length, 1);
+  t.like(await withQueue({ stateDir }, (q) => q.lastMerge), { spools: 1, added: 1 });
 });

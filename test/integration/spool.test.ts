@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCapture } from '../../lib/queue/capture.js';
-import { writePackSync as writePack } from '../../lib/queue/pack.js';
+import { writePack as writePackAsync, writePackSync as writePack } from '../../lib/queue/pack.js';
 import { dbPath, readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { QueueChangedError } from '../../lib/queue/queue-file.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
@@ -199,4 +199,48 @@ test('a symlinked spool directory is never followed: moved aside with a line, th
   t.is(notices.length, 1);
   t.regex(notices[0], /spool was a symbolic link \(to .*outside\).*moved to/);
   t.deepEqual(await readBody(stateDir, artifact('spec.md').content_hash), artifact('spec.md').body);
+});
+
+test('a spool still being written by its merger (ownWritten) is merged from memory, in name order; the save waits for the write', async (t) => {
+  const stateDir = tmpState(t);
+  const older = spool(stateDir, ['spec.md']);
+  const own = buildCapture([{ context: CTX, eligible: [artifact('spec.md', 'newer spec body\n'), artifact('plan.md', 'plan body\n')] }])!;
+  t.true(own.name > older, 'built later, named later');
+  // The write starts once the merge and the reads below are done.
+  let startWrite!: () => void;
+  const written = new Promise<void>((resolve) => (startWrite = resolve)).then(() => writePackAsync(stateDir, own, undefined));
+  const merged = await withQueue({ stateDir, own, ownWritten: written }, (q) => {
+    t.false(spoolFiles(stateDir).includes(own.name), 'not on disk when merged');
+    // Its events read from memory meanwhile (the drain's opening read rides in this transaction).
+    t.deepEqual(
+      q.readyEvents(100, { force: true }).map((e) => (e.envelope.payload as { relative_path?: string }).relative_path),
+      ['spec.md', 'plan.md'],
+    );
+    startWrite();
+    return q.lastMerge;
+  });
+  t.like(merged, { spools: 2, added: 3, superseded: 1 });
+  // The older spool lost its only task and event to the newer one: collected at the save.
+  t.deepEqual(spoolFiles(stateDir), [own.name]);
+  // The newer spec.md (of the spool written last) won, and its bytes are read from the file.
+  const bodies = await readQueue({ stateDir }, (q) => q.readyBodies(100, { force: true }).map((b) => [b.artifact_path, b.content_hash]));
+  t.deepEqual(bodies, [
+    ['spec.md', artifact('spec.md', 'newer spec body\n').content_hash],
+    ['plan.md', artifact('plan.md', 'plan body\n').content_hash],
+  ]);
+  t.is((await readBody(stateDir, bodies[0][1]))?.toString('utf8'), 'newer spec body\n');
+});
+
+test('a spool whose write fails (ownWritten rejects) fails the save: nothing of it is saved', async (t) => {
+  const stateDir = tmpState(t);
+  const older = spool(stateDir, ['plan.md']);
+  const own = buildCapture([{ context: CTX, eligible: [artifact('spec.md')] }])!;
+  await t.throwsAsync(
+    withQueue({ stateDir, own, ownWritten: Promise.reject(new Error('no space left on device')) }, (q) => q.lastMerge),
+    { message: 'no space left on device' },
+  );
+  t.false(existsSync(dbPath(stateDir)));
+  // The spool already on disk waits for the next merge, which never sees the failed one.
+  t.like(await withQueue({ stateDir }, (q) => q.lastMerge), { spools: 1, added: 1 });
+  t.deepEqual(spoolFiles(stateDir), [older]);
 });

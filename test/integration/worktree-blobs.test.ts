@@ -30,6 +30,9 @@ test('the work-tree copy is used only when it is the committed blob', async (t) 
   t.teardown(r.cleanup);
   const spec = ids.get('kitty-specs/001-a/spec.md')!;
   t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
+  // The size unknown (a listing without sizes): the file's, checked with its bytes against the id.
+  t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, null), Buffer.from('committed\n'));
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/plan.md', spec.id, null), null);
   // Same size, other bytes: not the blob.
   await writeFile(path.join(r.root, 'kitty-specs/001-a/spec.md'), 'COMMITTED\n');
   t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), null);

@@ -34,6 +34,11 @@ test('the hook agent bundle (hook.cjs) holds no server code', (t) => {
   t.notRegex(readFileSync(path.join(BUNDLE, 'hook.cjs'), 'utf8'), /kitty_sync_session|Content-Security-Policy/);
 });
 
+test('the cached CLI bundle (cli.cjs) holds no server code: serve runs from the ESM modules', (t) => {
+  t.false(hasServerCode('cli.cjs'));
+  t.notRegex(readFileSync(path.join(BUNDLE, 'cli.cjs'), 'utf8'), /kitty_sync_session|Content-Security-Policy/);
+});
+
 test('the CLI loads server code only through serve’s dynamic import', (t) => {
   const files = readdirSync(BUNDLE).filter((f) => f.endsWith('.js'));
   const cli = files.find((f) => /^cli-[A-Z0-9]+\.js$/.test(f));

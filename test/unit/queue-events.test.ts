@@ -10,6 +10,8 @@ import { MIGRATIONS, SCHEMA_VERSION, setMeta, supersedeKey } from '../../lib/que
 import { artifactKey } from '../../lib/contract/namespace.js';
 import type { EligibleArtifact, FeatureIndex } from '../../lib/types.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
+import { buildCapture } from '../../lib/queue/capture.js';
+import { writePackSync } from '../../lib/queue/pack.js';
 import { openSqlJs, v1Database } from '../support/queue-v1.js';
 
 function tmpState(t: { teardown: (fn: () => void) => void }): string {
@@ -239,4 +241,30 @@ test('a version-4 queue (body tasks keyed by namespace, path and hash) migrates 
     ],
   );
   t.deepEqual(shape(await pendingEvents(stateDir)), [`spec.md@${spec.content_hash.slice(0, 6)}`, `plan.md@${artifact('plan.md', 'plan v5', ns).content_hash.slice(0, 6)}`]);
+});
+
+test('a capture merged into an empty queue gets the rows it gets beside other work: two versions of one file, two indexes of a feature', async (t) => {
+  const spec1 = artifact('spec.md', 'spec v1');
+  const spec2 = artifact('spec.md', 'spec v2');
+  const big1 = artifact('research/big.csv', 'big v1');
+  const big2 = artifact('research/big.csv', 'big v2');
+  const groups = [
+    { context: CTX, eligible: [spec1], indexes: [indexOf([spec1, big1])] },
+    { context: { ...CTX, head_commit_sha: 'b'.repeat(40) }, eligible: [spec2], indexes: [indexOf([spec2, big2])] },
+  ];
+  const other = artifact('tasks.md', 'other feature', namespace('002-beta'));
+  const merged = async (withOther: boolean) => {
+    const stateDir = tmpState(t);
+    if (withOther) await withQueue({ stateDir }, (q) => q.enqueue([other], CTX, [indexOf([other])]));
+    writePackSync(stateDir, buildCapture(groups)!, undefined);
+    const merge = await withQueue({ stateDir }, (q) => q.lastMerge!);
+    const rows = await readQueue({ stateDir }, (q) => ({
+      events: shape(q.readyEvents(100, { force: true }).filter((e) => !JSON.stringify(e.envelope).includes('002-beta'))),
+      bodies: q.readyBodies(100, { force: true }).map((b) => `${b.namespace.feature_slug}/${b.artifact_path}@${b.content_hash.slice(0, 6)}`),
+    }));
+    return { merge: { added: merge.added, superseded: merge.superseded, duplicate: merge.duplicate, events: merge.events }, events: rows.events, bodies: rows.bodies.filter((b) => !b.startsWith('002-beta/')) };
+  };
+  const alone = await merged(false);
+  t.deepEqual(alone.bodies, [`001-alpha/spec.md@${spec2.content_hash.slice(0, 6)}`], 'the newer version replaced the older one');
+  t.deepEqual(alone, await merged(true));
 });
