@@ -88,7 +88,12 @@ test('two processes racing to merge the same spools: each spool merged once, one
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('exit', (code) => (code === 0 ? resolve(Number(/merged (\d+)/.exec(out)?.[1] ?? NaN)) : reject(new Error(err))));
+      // 'close', not 'exit': at 'exit' the child's last output may not have been read yet.
+      child.on('close', (code) => {
+        const merged = /merged (\d+)/.exec(out);
+        if (code === 0 && merged) resolve(Number(merged[1]));
+        else reject(new Error(`merge worker exited ${code}; stdout: ${JSON.stringify(out)}; stderr: ${err}`));
+      });
     });
   const counts = await Promise.all([run(), run(), run()]);
   t.is(
