@@ -456,7 +456,8 @@ function runCold(variant: 'floor' | 'fetch' | 'wire'): Promise<{ ms: number; cpu
     });
     let buf = '';
     child.stdout!.on('data', (c: Buffer) => (buf += c.toString()));
-    child.on('exit', (code) => {
+    // 'close': the child's output is all read (at 'exit' it may not be).
+    child.on('close', (code) => {
       const line = buf.split('\n').find((l) => l.startsWith(JSON_MARK));
       if (code !== 0 || !line) reject(new Error(`cold ${variant} run exited ${code}`));
       else resolve(JSON.parse(line.slice(JSON_MARK.length)) as { ms: number; cpuMs: number });
@@ -476,7 +477,7 @@ async function runMany(): Promise<void> {
       });
       let buf = '';
       child.stdout!.on('data', (c: Buffer) => (buf += c.toString()));
-      child.on('exit', (code) => (code === 0 ? resolve(buf) : reject(new Error(`bench run exited ${code}`))));
+      child.on('close', (code) => (code === 0 ? resolve(buf) : reject(new Error(`bench run exited ${code}`))));
     });
     const line = out.split('\n').find((l) => l.startsWith(JSON_MARK));
     process.stdout.write(

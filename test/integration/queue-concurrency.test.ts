@@ -21,7 +21,8 @@ function run(stateDir: string, name: string): Promise<string[]> {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('exit', (code) => {
+    // 'close', not 'exit': at 'exit' the child's last output may not have been read yet.
+    child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`${name} exited ${code}: ${err}`));
       resolve(
         out

@@ -131,6 +131,7 @@ export function runWorkerAndKill(script: string, args: string[], delayMs: number
       }
     });
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`))));
+    // 'close', not 'exit': acknowledgements written just before the kill may not have been read at 'exit'.
+    child.on('close', (code, signal) => (signal === 'SIGKILL' ? resolve(acked) : reject(new Error(`worker ${args.join(' ')} exited with ${code}: ${stderr}`))));
   });
 }
