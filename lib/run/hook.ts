@@ -273,18 +273,17 @@ function captureDeadline(settings: Settings, deadlineAt: number, files: number):
   return Math.min(deadlineAt, performance.timeOrigin + (settings.budgetMs ?? 0)) - files * CAPTURE_MS_PER_FILE;
 }
 
-/** 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere). */
-async function beforeDeadline(work: Promise<unknown>, deadlineAt: number): Promise<'done' | 'late'> {
+/**
+ * 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere),
+ * or ended after it: work that keeps the event loop busy past the deadline (checking thousands of
+ * files read) settles before the timer can fire, and would otherwise count as on time.
+ */
+export async function beforeDeadline(work: Promise<unknown>, deadlineAt: number): Promise<'done' | 'late'> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, deadlineAt - Date.now()))));
+  const ended = (): 'done' | 'late' => (Date.now() > deadlineAt ? 'late' : 'done');
   try {
-    return await Promise.race([
-      work.then(
-        () => 'done' as const,
-        () => 'done' as const,
-      ),
-      late,
-    ]);
+    return await Promise.race([work.then(ended, ended), late]);
   } finally {
     clearTimeout(timer);
   }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import path from 'node:path';
 import { openRepo } from '../../lib/collect/git.js';
-import { parsePrePushInput, runHook } from '../../lib/run/hook.js';
+import { beforeDeadline, parsePrePushInput, runHook } from '../../lib/run/hook.js';
 import { cleanEnv } from '../support/proc.js';
 import { commitAll, makeRepo, writeFiles } from '../support/git.js';
 
@@ -46,4 +46,16 @@ test('post-commit: an early git answer about another commit than HEAD is not use
   t.regex(text, /001-a: 0 uploaded, 0 already_exists, 1 queued/);
   t.regex(text, /plan\.md/);
   t.notRegex(text, /spec\.md/);
+});
+
+test('beforeDeadline: work still running at the deadline is late, and so is work that ends after it while keeping the event loop busy', async (t) => {
+  const busyFor = (ms: number): void => {
+    const until = Date.now() + ms;
+    while (Date.now() < until);
+  };
+  t.is(await beforeDeadline(new Promise((r) => setTimeout(r, 5)), Date.now() + 200), 'done');
+  t.is(await beforeDeadline(new Promise((r) => setTimeout(r, 300)), Date.now() + 50), 'late');
+  // Its last step blocks the loop across the deadline: it settles before the timer could fire.
+  const blocking = new Promise<void>((r) => setTimeout(r, 5)).then(() => busyFor(150));
+  t.is(await beforeDeadline(blocking, Date.now() + 50), 'late');
 });
