@@ -143,18 +143,18 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     message: null,
     stats: undefined as unknown as QueueStats,
   };
-  const finish = (stop: DrainStop, stats: QueueStats): DrainReport => {
+  // The counts scan the whole queue (a large one: hundreds of ms), so they are read once, for the
+  // report: in the transaction after which the drain stops (`stats`), or here (null) when it stops
+  // outside one.
+  const finish = async (stop: DrainStop, stats: QueueStats | null): Promise<DrainReport> => {
     report.stop = stop;
-    report.stats = stats;
+    report.stats = stats ?? (await readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats()));
     mark('drain: finished');
     return report;
   };
   // Each task is tried at most once per run, so a run always ends even under --force.
   const tried = new Set<string>();
   const readWork = (q: Queue): Work => readReadyWork(q, opts.force ?? false, tried, perPass(opts.budgetMs !== null));
-  // The counts scan the whole queue (a large one: hundreds of ms), so they are read once, for the
-  // report, in the transaction after which the drain stops, or here when it stops between two.
-  const statsNow = (): Promise<QueueStats> => readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats());
 
   const ledger = new Ledger(queueOpts);
   // The drain lock is taken before the first read: work read outside it could be stale by the time
@@ -173,7 +173,7 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     } catch (err) {
       if (!(err instanceof LockTimeoutError)) throw err;
       // Another process holds the queue (a big save): leave it all for the next run.
-      return finish('busy', await statsNow());
+      return finish('busy', null);
     }
     // The abandoned uploads a dead drain left in its journal are recorded now: the journal can go.
     if (first.recovered > 0) clearInflight(opts.stateDir);
@@ -183,8 +183,8 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
       report.outcomes.push({ feature_slug: d.feature_slug, artifact_path: d.artifact_path, content_hash: d.content_hash, status: 'failed', ...why });
     }
     if (first.expired > 0) opts.onNotice?.(`${first.expired} stale task(s) moved to the failed list (see \`kitty-sync failed\`)`);
-    if (!opts.transport) return finish('no_server', first.stats ?? (await statsNow()));
-    if (!session.locked || !first.work) return finish('busy', first.stats ?? (await statsNow()));
+    if (!opts.transport) return finish('no_server', first.stats);
+    if (!session.locked || !first.work) return finish('busy', first.stats);
     const transport = opts.transport;
 
     const deadline = new AbortController();
@@ -196,8 +196,8 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     try {
       for (;;) {
         mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
-        if (isEmpty(work)) return finish('done', stats ?? (await statsNow()));
-        if (deadline.signal.aborted) return finish('deadline', stats ?? (await statsNow()));
+        if (isEmpty(work)) return finish('done', stats);
+        if (deadline.signal.aborted) return finish('deadline', stats);
         if (work.bodies.length > 0) {
           const now = Date.now();
           writeInflight(
@@ -220,12 +220,12 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
           if (!(err instanceof LockTimeoutError)) throw err;
           // Results not written back are sent again later (the server answers already_exists); the
           // journal stays, so those uploads count as abandoned.
-          return finish('busy', await statsNow());
+          return finish('busy', null);
         }
         // Every body of the pass has its result in the queue now.
         clearInflight(opts.stateDir);
         stats = next.stats;
-        if (stop || !next.work) return finish(stop ?? 'done', stats ?? (await statsNow()));
+        if (stop || !next.work) return finish(stop ?? 'done', stats);
         work = next.work;
       }
     } finally {

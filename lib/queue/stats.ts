@@ -14,9 +14,6 @@ function histogramBucket(n: number): string {
   return '17+';
 }
 
-/** Bodies whose own time and whose index event's time (if it is still queued) have come. */
-const READY_BODIES = 'SELECT COUNT(*) FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq WHERE b.next_attempt_at <= ? AND (e.seq IS NULL OR e.next_attempt_at <= ?)';
-
 /** Not held; the counts are not taken (marker.ts writes none). */
 export const NOT_HELD: QueueHold = Object.freeze({ hold_until: 0, pending: 0, events_pending: 0, last_error: null });
 
@@ -76,9 +73,20 @@ export class Stats {
 
   /** Bodies a drain would send now: every pending one with force, else the ready ones (see queueStats). */
   readyBodyCount(force: boolean): number {
-    if (force) return this.s.sql.count('SELECT COUNT(*) FROM body_tasks');
-    const now = this.s.now();
-    return this.s.sql.count(READY_BODIES, [now, now]);
+    return force ? this.s.sql.count('SELECT COUNT(*) FROM body_tasks') : this.bodyCounts(this.s.now()).ready;
+  }
+
+  /**
+   * The body tasks' counts in one scan (a large queue has 100k rows: each scan costs tens of ms).
+   * A body goes only with or after its own index event (drain.readReadyWork), so it is ready only
+   * when that event is ready too: those waiting for theirs are looked up from the events in backoff
+   * (usually none), not by joining every body to its event.
+   */
+  private bodyCounts(now: number): { pending: number; ownTime: number; ready: number; oldest: number | null } {
+    const [b] = this.s.sql.all<'pending' | 'own_time' | 'oldest'>('SELECT COUNT(*) AS pending, TOTAL(next_attempt_at <= ?) AS own_time, MIN(created_at) AS oldest FROM body_tasks', [now]);
+    const waiting = this.s.sql.count('SELECT COUNT(*) FROM index_events e JOIN body_tasks b ON b.seq = e.seq WHERE e.next_attempt_at > ?1 AND b.next_attempt_at <= ?1', [now]);
+    const ownTime = Number(b.own_time);
+    return { pending: Number(b.pending), ownTime, ready: ownTime - waiting, oldest: b.oldest === null || b.oldest === undefined ? null : Number(b.oldest) };
   }
 
   hasPending(): boolean {
@@ -89,16 +97,8 @@ export class Stats {
     const sql = this.s.sql;
     const now = this.s.now();
     // One scan per table for the counts (a large queue has 100k rows: each scan costs tens of ms).
-    // A body goes only with or after its own index event (drain.readReadyWork), so it counts as ready
-    // only when that event is ready too.
-    const [b] = sql.all<'pending' | 'own_time' | 'oldest'>('SELECT COUNT(*) AS pending, TOTAL(next_attempt_at <= ?) AS own_time, MIN(created_at) AS oldest FROM body_tasks', [now]);
+    const { pending, ownTime, ready, oldest: oldestBody } = this.bodyCounts(now);
     const [e] = sql.all<'pending' | 'ready' | 'oldest'>('SELECT COUNT(*) AS pending, TOTAL(next_attempt_at <= ?) AS ready, MIN(created_at) AS oldest FROM index_events', [now]);
-    // Bodies whose own time has come but whose event has not: looked up from the events in backoff
-    // (usually none), not by joining every body to its event.
-    const waiting = sql.count('SELECT COUNT(*) FROM index_events e JOIN body_tasks b ON b.seq = e.seq WHERE e.next_attempt_at > ?1 AND b.next_attempt_at <= ?1', [now]);
-    const pending = Number(b.pending);
-    const ownTime = Number(b.own_time);
-    const ready = ownTime - waiting;
     const eventsPending = Number(e.pending);
     const eventsReady = Number(e.ready);
     let nextAttemptAt: number | null = null;
@@ -133,7 +133,7 @@ export class Stats {
       feature(String(slug)).failed = Number(total);
       failed += Number(total);
     }
-    const oldests = [b.oldest, e.oldest].filter((v) => v !== null && v !== undefined).map(Number);
+    const oldests = [oldestBody, e.oldest].filter((v) => v !== null && v !== undefined).map(Number);
     const oldest = oldests.length ? Math.min(...oldests) : null;
     return {
       pending,
