@@ -53,9 +53,11 @@ test('beforeDeadline: work still running at the deadline is late, and so is work
     const until = Date.now() + ms;
     while (Date.now() < until);
   };
-  t.is(await beforeDeadline(new Promise((r) => setTimeout(r, 5)), Date.now() + 200), 'done');
-  t.is(await beforeDeadline(new Promise((r) => setTimeout(r, 300)), Date.now() + 50), 'late');
+  // No fixed durations to race: work already done, a deadline a minute away; work that never ends.
+  t.is(await beforeDeadline(Promise.resolve(), Date.now() + 60_000), 'done');
+  t.is(await beforeDeadline(new Promise(() => undefined), Date.now() + 20), 'late');
   // Its last step blocks the loop across the deadline: it settles before the timer could fire.
-  const blocking = new Promise<void>((r) => setTimeout(r, 5)).then(() => busyFor(150));
-  t.is(await beforeDeadline(blocking, Date.now() + 50), 'late');
+  const deadline = Date.now() + 20;
+  const blocking = Promise.resolve().then(() => busyFor(deadline - Date.now() + 30));
+  t.is(await beforeDeadline(blocking, deadline), 'late');
 });
