@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { drain, type DrainReport } from '../../lib/delivery/drain.js';
+import { drain, eventBatches, type DrainReport } from '../../lib/delivery/drain.js';
 import { acquireLock } from '../../lib/queue/lock.js';
 import { dbPath, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { Transport } from '../../lib/delivery/transport.js';
@@ -290,7 +290,7 @@ async function orderServer(t: ExecutionContext, answerEvents: (batch: number, lo
 
 test('events and bodies overlap, yet every body is sent only after its own index event was accepted', async (t) => {
   const stateDir = tempStateDir(t);
-  // 250 artifacts: two events batches (a small first one, then the rest). The second batch is only
+  // 250 artifacts: several events batches (a small first one, then growing). The second batch is only
   // answered once bodies have arrived, which can only happen if the bodies of the first overlap it.
   const srv = await orderServer(t, async (batch, log) => {
     if (batch === 1) await srv.pushesSeen(log.filter((e) => e.kind === 'push').length + 5);
@@ -300,7 +300,8 @@ test('events and bodies overlap, yet every body is sent only after its own index
   const report = await drain({ stateDir, transport: makeTransport(t, srv.url), budgetMs: null, concurrency: 4 });
   t.is(report.stop, 'done');
   t.is(report.outcomes.filter((o) => o.status === 'uploaded').length, 250);
-  t.is(srv.paths.length, 2);
+  t.is(srv.paths.length, eventBatches(Array.from({ length: 251 })).length, '250 Indexed events and one snapshot, in growing batches');
+  t.true(srv.paths[0].length < srv.paths[1].length, 'the first batch is the small one');
   const answered = (batch: number) => srv.log.findIndex((e) => e.kind === 'events_out' && e.batch === batch);
   t.true(answered(1) > 0);
   let overlapped = 0;
@@ -311,6 +312,55 @@ test('events and bodies overlap, yet every body is sent only after its own index
     if (srv.log.findIndex((x) => x.kind === 'events_in' && x.batch === 1) < i && i < answered(1)) overlapped++;
   });
   t.true(overlapped >= 5, 'bodies of the first batch travel while the second events batch is pending');
+  t.is((await stats(stateDir)).pending, 0);
+});
+
+test('events batches start small and grow fourfold to a full batch', (t) => {
+  const sizes = (n: number) => eventBatches(Array.from({ length: n }, (_, i) => i)).map((b) => b.length);
+  t.deepEqual(sizes(0), []);
+  t.deepEqual(sizes(20), [20]);
+  t.deepEqual(sizes(200), [32, 128, 40]);
+  t.deepEqual(sizes(2000), [32, 128, 500, 500, 500, 340]);
+  t.deepEqual(
+    eventBatches(Array.from({ length: 2000 }, (_, i) => i)).flat(),
+    Array.from({ length: 2000 }, (_, i) => i),
+    'every event once, in order',
+  );
+});
+
+test('a long pass writes its results back while it still runs, not only at its end', async (t) => {
+  const stateDir = tempStateDir(t);
+  await enqueue(stateDir, several(150));
+  let pushes = 0;
+  let writtenBackMidPass = -1;
+  const url = await testServer(t, (req, raw, res) => {
+    const reply = (status: number, body: string) => {
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(body);
+    };
+    if (req.url === '/api/v1/events/batch/') {
+      const { events: evs } = JSON.parse(gunzipSync(raw).toString('utf8')) as { events: { event_id: string }[] };
+      return reply(200, JSON.stringify({ results: evs.map((e) => ({ event_id: e.event_id, status: 'success' })) }));
+    }
+    pushes += 1;
+    if (pushes !== 140) return reply(201, '{"status":"stored"}');
+    // The pass is still running (this answer is held): how many bodies are written back already?
+    void (async () => {
+      const until = Date.now() + 5000;
+      for (;;) {
+        const pending = (await stats(stateDir)).pending;
+        if (pending <= 50 || Date.now() > until) {
+          writtenBackMidPass = 150 - pending;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      reply(201, '{"status":"stored"}');
+    })();
+  });
+  const report = await drain({ stateDir, transport: makeTransport(t, url), budgetMs: null, concurrency: 4, applyEveryMs: 0 });
+  t.is(report.stop, 'done');
+  t.true(writtenBackMidPass >= 100, `results written back before the pass ended: ${writtenBackMidPass}`);
   t.is((await stats(stateDir)).pending, 0);
 });
 
@@ -328,8 +378,22 @@ test('an events batch failing mid-pass: no body of that batch is sent, its event
   );
   const failedBatch = new Set(srv.paths[1]);
   const evs = await events(stateDir);
-  t.deepEqual(new Set(evs.map((e) => indexed(e).payload.relative_path)), failedBatch);
-  t.true(evs.every((e) => e.retry_count === 1 && e.last_error === 'http_503: busy'));
+  t.deepEqual(
+    new Set(evs.map((e) => indexed(e).payload.relative_path)),
+    new Set(
+      several(250)
+        .map((a) => a.artifact_path)
+        .filter((p) => !srv.paths[0].includes(p)),
+    ),
+    'every event after the accepted batch stays queued',
+  );
+  const refused = evs.filter((e) => failedBatch.has(indexed(e).payload.relative_path));
+  t.is(refused.length, failedBatch.size);
+  t.true(refused.every((e) => e.retry_count === 1 && e.last_error === 'http_503: busy'));
+  t.true(
+    evs.filter((e) => !failedBatch.has(indexed(e).payload.relative_path)).every((e) => e.retry_count === 0 && e.last_error === null),
+    'batches never sent keep no penalty',
+  );
   const left = await bodies(stateDir);
   t.is(left.length, 250 - pushed.length);
   t.true(
@@ -360,7 +424,7 @@ test('a 401 on a later events batch aborts the bodies in flight: everything kept
   t.is(left.length, 250);
   t.true(left.every((b) => b.retry_count === 0 && b.last_error === null));
   const evs = await events(stateDir);
-  t.is(evs.length, 150, 'the refused batch stays queued');
+  t.is(evs.length, 250 - srv.paths[0].length, 'the refused batch, and those never sent, stay queued');
   t.true(evs.every((e) => e.retry_count === 0));
   t.is((await dead(stateDir)).length, 0);
   t.true(report.outcomes.every((o) => o.status === 'queued'));
