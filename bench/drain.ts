@@ -22,7 +22,7 @@ import { corpusArtifacts } from './corpus.js';
 import { gzip, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { withQueue } from '../lib/queue/queue.js';
-import { drain, type DrainTransport } from '../lib/delivery/drain.js';
+import { drain, eventBatches, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
 import type { CommitContext, DossierEvent, EligibleArtifact, PushContentRequest } from '../lib/types.js';
 
@@ -144,8 +144,8 @@ async function nodeFetchFloor(url: string, requests: PushContentRequest[]): Prom
 
 /**
  * The wire floor: bare node-fetch doing what 047's wire asks of any client, with nothing else (no
- * queue, no reading, no bookkeeping): the index events in gzipped batches (100 first, then 500, as
- * the drain sends them), one batch at a time, and each body once its own event's batch was accepted,
+ * queue, no reading, no bookkeeping): the index events in gzipped batches (sized as the drain sizes
+ * them: eventBatches), one batch at a time, and each body once its own event's batch was accepted,
  * CONCURRENCY requests in flight in all. The drain against it shows what the drain's own work costs;
  * the bare node-fetch floor against it, what the wire's events cost.
  */
@@ -154,12 +154,7 @@ async function wireFloor(url: string, events: DossierEvent[], requests: PushCont
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const eventsUrl = new URL('/api/v1/events/batch/', url).href;
   const pushUrl = new URL('/api/dossier/push-content/', url).href;
-  const batches: DossierEvent[][] = [];
-  for (let i = 0; i < events.length;) {
-    const size = batches.length === 0 ? 100 : 500;
-    batches.push(events.slice(i, i + size));
-    i += size;
-  }
+  const batches = eventBatches(events);
   // The batch each body's index event is in.
   const batchOf = new Map<string, number>();
   batches.forEach((b, k) => {
