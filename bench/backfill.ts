@@ -1,6 +1,7 @@
 // bench/backfill: what a user does first (issue 16, item 2). A fresh repository with the whole
 // corpus committed, a real `kitty-sync serve` child, and one cold `kitty-sync sync --all` process,
-// timed from its spawn to its exit, then `status --json` must show an empty queue. Prints bodies/s
+// timed from its spawn to its exit, then `status --json` must show an empty queue. The server is warmed
+// up first, as bench/drain's receivers are (bench/warm-up.ts): the CLI is cold, not the server. Prints bodies/s
 // end to end and the per-phase breakdown of KITTY_SYNC_TRACE=1 (wall and CPU per phase).
 // In the same run, bench/drain (one fresh-process run) on the same number of corpus bodies, for the
 // >= 70 % comparison: drain.js runs its work at import, so it is spawned rather than imported.
@@ -17,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../test/support/git.js';
 import { cleanEnv } from '../test/support/proc.js';
+import { corpusArtifacts } from './corpus.js';
+import { postEvents, warmUpEvents } from './warm-up.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '../bundle/kitty-sync.js');
@@ -133,6 +136,10 @@ function phaseSummary(rows: ReturnType<typeof phases>, totalMs: number): string[
   return out;
 }
 
+/** Index events of another project the server indexes before the clock starts (as many as bench/drain's default). */
+const WARM_UP_EVENTS = 2000;
+const WARM_UP_CONTEXT = { team_slug: 'local', project_slug: 'warm-up', repo_slug: null, git_branch: 'main', head_commit_sha: '0'.repeat(40) };
+
 interface Outcome {
   status: string;
 }
@@ -147,6 +154,8 @@ interface RunResult {
 /** One cold `sync --all` into a fresh state directory and a fresh server, then bench/drain on as many bodies. */
 async function once(repo: Awaited<ReturnType<typeof makeRepo>>, features: string[], run: number): Promise<RunResult> {
   const server = await startServer();
+  // A server that has been running, as bench/drain's receivers are (bench/warm-up.ts): the CLI is cold, not the server.
+  await postEvents(server.url, await warmUpEvents(corpusArtifacts(WARM_UP_EVENTS), WARM_UP_CONTEXT));
   const home = mkdtempSync(path.join(tmpdir(), 'ks-bench-backfill-home-'));
   try {
     const env = cleanEnv({ KITTY_SYNC_SERVER_URL: server.url, KITTY_SYNC_TRACE: '1', KITTY_SYNC_CONCURRENCY: String(CONCURRENCY), KITTY_SYNC_HOME: home });

@@ -1,7 +1,9 @@
 // bench/drain: drain 2,000 queued real bodies (from the shared corpus) to the local
 // receiver, and in the same run send the same 2,000 POSTs with a minimal keep-alive
 // http.request client (the floor), and with bare node-fetch (the node-fetch floor: what the
-// named HTTP library allows at best). Each side gets a fresh receiver process.
+// named HTTP library allows at best). Each side gets a fresh receiver process, warmed up by 2,000
+// index events before the clock starts (the floors': their bodies' events; the drain's and the wire
+// floor's, which time their own events: another project's, see warmUpEvents).
 // A cold wire floor: bare node-fetch sending the index events as well (what 047 asks of any client).
 // Also times Transport.pushContent alone (no queue, no drain) on a fourth receiver, so the CPU per body
 // splits into node-fetch, what the transport adds, and what the drain and queue add.
@@ -19,7 +21,8 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusArtifacts } from './corpus.js';
-import { gzip, gzipSync } from 'node:zlib';
+import { postEvents, warmUpEvents } from './warm-up.js';
+import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { withQueue } from '../lib/queue/queue.js';
 import { drain, eventBatches, type DrainTransport } from '../lib/delivery/drain.js';
@@ -256,6 +259,7 @@ async function main(): Promise<RunFigures> {
 
   // kitty-sync drain
   const recvA = await startReceiver();
+  await postEvents(recvA.url, await warmUpEvents(artifacts, ctx));
   const stateDir = mkdtempSync(path.join(tmpdir(), 'ks-bench-state-'));
   await withQueue({ stateDir }, (q) => q.enqueue(artifacts, ctx));
   const transport = new Transport({ serverUrl: recvA.url, token: null, maxSockets: CONCURRENCY });
@@ -410,7 +414,8 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
   const recv = await startReceiver();
   const requests = pushRequests(artifacts);
   if (variant === 'wire') {
-    // The events are part of what is timed: nothing is indexed beforehand.
+    // The events are part of what is timed: only another project's are indexed beforehand (warmUp).
+    await postEvents(recv.url, await warmUpEvents(artifacts, ctx));
     const c0 = selfCpuMs();
     const ms = await wireFloor(
       recv.url,
@@ -422,18 +427,10 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
     rmSync(state, { recursive: true, force: true });
     return { ms, cpuMs };
   }
-  const target = new URL('/api/v1/events/batch/', recv.url);
-  for (let i = 0; i < events.length; i += 500) {
-    const body = gzipSync(JSON.stringify({ events: events.slice(i, i + 500).map((e) => e.envelope) }));
-    await new Promise<void>((resolve, reject) => {
-      const r = http.request(target, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`indexing: http ${res.statusCode}`))));
-      });
-      r.on('error', reject);
-      r.end(body);
-    });
-  }
+  await postEvents(
+    recv.url,
+    events.map((e) => e.envelope),
+  );
   const c0 = selfCpuMs();
   const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
   const cpuMs = selfCpuMs() - c0;
