@@ -373,9 +373,9 @@ function readReadyWork(q: Queue, force: boolean, tried: Set<string>, size: numbe
 
 /**
  * The first events batch of a pass is small, so bodies start soon: until it is accepted no body may
- * go, and a 100-event batch kept every lane idle for a whole round trip of the receiver indexing it
- * (60-70 ms at the start of a drain). Each later batch is four times the last, up to a full one:
- * the bodies of batch k travel while batch k+1 is indexed, so the lanes never run dry.
+ * go, and every lane waits for its round trip (the receiver indexes 32 events faster than 100). Each
+ * later batch is four times the last, up to a full one: the bodies of batch k travel while batch
+ * k+1 is indexed, so the lanes do not run dry.
  */
 const FIRST_EVENTS_BATCH = 32;
 const EVENTS_BATCH_GROWTH = 4;
