@@ -2,9 +2,8 @@
 // Entry point. Hooks take a lean path (no yargs, no command modules) because every
 // millisecond here is paid on every commit; everything else goes through yargs.
 import { existsSync } from 'node:fs';
-import { argv, env } from 'node:process';
+import { argv } from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
 
 // Over a file-size limit (RLIMIT_FSIZE) a write must fail with EFBIG, which we report, as Node
 // intends by ignoring SIGXFSZ. signal-exit (used by write-file-atomic) re-raises
@@ -16,13 +15,10 @@ if (argv[2] === 'hook') {
   // code cache: compiling it on every commit cost more than anything else the agent does.
   const bundled = new URL('./hook.cjs', import.meta.url);
   if (existsSync(bundled)) {
-    const { runWithCompileCache, cacheFileFor, HOOK_V8_FLAGS } = await import('../lib/run/compile-cache.js');
-    const file = fileURLToPath(bundled);
     // The agent turns --liftoff-only on when it loads sql.js, and V8 accepts a code cache only under
     // the flags it was made with: on before the compile, or no cache would ever be accepted.
-    for (const flag of HOOK_V8_FLAGS) setFlagsFromString(flag);
-    const status = runWithCompileCache(file, env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file));
-    if (env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
+    const { runBundle, HOOK_V8_FLAGS } = await import('../lib/run/compile-cache.js');
+    runBundle(fileURLToPath(bundled), HOOK_V8_FLAGS);
   } else {
     const { runHookCli } = await import('./hook-entry.js');
     await runHookCli(argv.slice(3));
@@ -33,15 +29,10 @@ if (argv[2] === 'hook') {
   // long, and it alone loads server/ (left out of cli.cjs), so it is started from the ESM modules.
   const bundled = argv.slice(2).includes('serve') ? null : new URL('./cli.cjs', import.meta.url);
   if (bundled && existsSync(bundled)) {
-    const { runWithCompileCache, cacheFileFor, CLI_V8_FLAGS } = await import('../lib/run/compile-cache.js');
-    const file = fileURLToPath(bundled);
     // sync turns these on when it loads sql.js (the others only the first): on for every command,
     // before the compile, so the cache any command writes is accepted by all.
-    for (const flag of CLI_V8_FLAGS) setFlagsFromString(flag);
-    // Told before the CLI runs: `--help` and usage errors exit from its top level.
-    runWithCompileCache(file, env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file), (status) => {
-      if (env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
-    });
+    const { runBundle, CLI_V8_FLAGS } = await import('../lib/run/compile-cache.js');
+    runBundle(fileURLToPath(bundled), CLI_V8_FLAGS);
   } else {
     const { runCli } = await import('./cli.js');
     await runCli(argv.slice(2));

@@ -7,6 +7,7 @@
 import { accessSync, constants, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import vm from 'node:vm';
 
 /**
@@ -16,6 +17,19 @@ import vm from 'node:vm';
  */
 export const HOOK_V8_FLAGS = ['--liftoff-only'];
 export const CLI_V8_FLAGS = ['--liftoff-only', '--no-wasm-lazy-compilation'];
+
+/**
+ * Runs a bundle (dist/bundle/hook.cjs or cli.cjs) as the main program through its code cache, with
+ * `flags` set first (see above). KITTY_SYNC_COMPILE_CACHE=0 turns the cache off; with
+ * KITTY_SYNC_TRACE=1 the cache's status is printed before the program runs (it may exit from its
+ * top level: `--help`, a usage error).
+ */
+export function runBundle(file: string, flags: readonly string[]): void {
+  for (const flag of flags) setFlagsFromString(flag);
+  runWithCompileCache(file, process.env.KITTY_SYNC_COMPILE_CACHE === '0' ? null : cacheFileFor(file), (status) => {
+    if (process.env.KITTY_SYNC_TRACE === '1') process.stderr.write(`kitty-sync trace: compile cache ${status}\n`);
+  });
+}
 
 /** What happened to the cache in this run. */
 export type CompileCacheStatus =
