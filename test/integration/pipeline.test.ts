@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { acquireLock } from '../../lib/queue/lock.js';
-import { runSync, type RunInput } from '../../lib/run/pipeline.js';
+import { runSync, type RunInput, type RunReport } from '../../lib/run/pipeline.js';
 import { readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { listSpool } from '../../lib/queue/pack.js';
 import { Transport } from '../../lib/delivery/transport.js';
@@ -48,6 +48,14 @@ function input(stateDir: string, eligible: EligibleArtifact[], over: Partial<Run
 }
 
 const statusOf = (outcomes: UploadOutcome[]) => outcomes.map((o) => [o.artifact_path, o.status, o.reason]);
+
+/** The run drained to the end, the receiver stored `stored` bodies, and nothing is left queued. */
+async function assertAllDelivered(t: ExecutionContext, run: RunReport, r: TestReceiver, stateDir: string, stored: number): Promise<void> {
+  t.is(run.drain.stop, 'done');
+  t.is(r.stats().stored, stored);
+  const s = await stats(stateDir);
+  t.is(s.pending + s.events_pending, 0);
+}
 const stats = (stateDir: string) => readQueue({ stateDir }, (q) => q.stats());
 
 const SKIPPED: UploadOutcome = { feature_slug: '001-alpha', artifact_path: 'meta.json', content_hash: null, status: 'skipped', reason: 'unsupported_surface' };
@@ -68,10 +76,7 @@ test('all delivered: one outcome per artifact (skipped ones included), queue emp
     items.map((a) => a.size_bytes),
   );
   t.deepEqual(run.enqueue, { added: 3, duplicate: 0, superseded: 0, refused: 0 });
-  t.is(run.drain.stop, 'done');
-  t.is(r.stats().stored, 3);
-  const s = await stats(stateDir);
-  t.is(s.pending + s.events_pending, 0);
+  await assertAllDelivered(t, run, r, stateDir, 3);
 });
 
 test('no server configured: every eligible artifact is queued (no_server_configured) and kept', async (t) => {
@@ -203,10 +208,7 @@ test('writeWhileMerging (sync): the spool is merged while it is written; deliver
   // A later run sends what it left, from the file.
   const r = await receiver(t);
   const run = await runSync(input(stateDir, [artifact('tasks.md')], { transport: transport(t, r.url), writeWhileMerging: true }));
-  t.is(run.drain.stop, 'done');
-  t.is(r.stats().stored, 3);
-  const s = await stats(stateDir);
-  t.is(s.pending + s.events_pending, 0);
+  await assertAllDelivered(t, run, r, stateDir, 3);
 });
 
 test('writeWhileMerging with the queue held by another process: the capture is durable in its spool when the run returns', async (t) => {
