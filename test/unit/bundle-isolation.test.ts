@@ -39,16 +39,26 @@ test('the cached CLI bundle (cli.cjs) holds no server code: serve runs from the 
   t.notRegex(readFileSync(path.join(BUNDLE, 'cli.cjs'), 'utf8'), /kitty_sync_session|Content-Security-Policy/);
 });
 
+test('the entry (kitty-sync.js) loads no other file of the bundle up front, and holds no server code', (t) => {
+  t.false(hasServerCode('kitty-sync.js'));
+  const text = readFileSync(path.join(BUNDLE, 'kitty-sync.js'), 'utf8');
+  t.deepEqual(
+    [...text.matchAll(/require\(["']([^"']+)["']\)/g)].map((m) => m[1]).filter((m) => !m.startsWith('node:')),
+    [],
+  );
+  t.regex(text, /kitty-sync\.mjs/, 'serve runs from the ES module build');
+});
+
 test('the CLI loads server code only through serve’s dynamic import', (t) => {
-  const files = readdirSync(BUNDLE).filter((f) => f.endsWith('.js'));
-  const cli = files.find((f) => /^cli-[A-Z0-9]+\.js$/.test(f));
+  const files = readdirSync(BUNDLE).filter((f) => f.endsWith('.mjs'));
+  const cli = files.find((f) => /^cli-[A-Z0-9]+\.mjs$/.test(f));
   t.truthy(cli);
-  // Everything the entry point and the yargs commands load up front.
-  const upFront = new Set([...closure('kitty-sync.js'), ...closure(cli!)]);
+  // Everything the ES module entry and the yargs commands load up front.
+  const upFront = new Set([...closure('kitty-sync.mjs'), ...closure(cli!)]);
   t.true(upFront.size > 2, 'the import scan finds the static imports');
   t.deepEqual([...upFront].filter(hasServerCode), []);
   // The check can fail: the server's own chunks do hold it.
-  const receiver = files.find((f) => /^receiver-[A-Z0-9]+\.js$/.test(f));
+  const receiver = files.find((f) => /^receiver-[A-Z0-9]+\.mjs$/.test(f));
   t.truthy(receiver);
   t.true([...closure(receiver!)].some(hasServerCode));
 });
