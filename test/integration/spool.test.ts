@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCapture } from '../../lib/queue/capture.js';
-import { writePack as writePackAsync, writePackSync as writePack } from '../../lib/queue/pack.js';
+import { readPack, writePack as writePackAsync, writePackSync as writePack } from '../../lib/queue/pack.js';
 import { dbPath, readBody, readQueue, withQueue } from '../../lib/queue/queue.js';
 import { QueueChangedError } from '../../lib/queue/queue-file.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
@@ -248,4 +248,18 @@ test('a spool whose write fails (ownWritten rejects) fails the save: nothing of 
   // The spool already on disk waits for the next merge, which never sees the failed one.
   t.like(await withQueue({ stateDir }, (q) => q.lastMerge), { spools: 1, added: 1 });
   t.deepEqual(spoolFiles(stateDir), [older]);
+});
+
+test('a capture whose events fill several pieces: every event is whole, where its header says, and the spool merges', async (t) => {
+  const stateDir = tmpState(t);
+  // ~1 KB per Indexed event: 400 events take several of the builder's pieces (64 KB, then doubling).
+  const paths = Array.from({ length: 400 }, (_, i) => `research/${String(i).padStart(3, '0')}-${'n'.repeat(200)}.md`);
+  const pack = buildCapture([{ context: CTX, eligible: paths.map((p) => artifact(p, `${p}\n`)) }])!;
+  t.true(pack.chunks.length > 3 + paths.length + 2, 'the events block is in more than one piece');
+  const file = path.join(stateDir, 'spool', await writePackAsync(stateDir, pack, undefined).then((f) => path.basename(f)));
+  const buf = readFileSync(file);
+  const { header, base } = readPack(file, undefined);
+  t.is(header.events.length, paths.length);
+  for (const e of header.events) t.is((JSON.parse(buf.subarray(base + e.off, base + e.off + e.len).toString('utf8')) as { event_id: string }).event_id, e.id);
+  t.like(await withQueue({ stateDir }, (q) => ({ merge: q.lastMerge, events: q.stats().events_pending })), { merge: { spools: 1, added: paths.length }, events: paths.length });
 });
