@@ -15,7 +15,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -122,8 +122,8 @@ const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook', 'stack
 
 /**
  * bench/floor-agent.ts, bundled like the real agent (npm run bundle:hook's esbuild settings) and
- * started like it: a small ESM entry that runs the CommonJS bundle through V8's code cache.
- * Returns the entry to run.
+ * started like it: a small CommonJS entry (as bin/bundle-entry.ts) that runs the CommonJS bundle
+ * through V8's code cache. Returns the entry to run.
  */
 function bundleFloorAgent(): string {
   const dir = path.join(ROOT, 'dist/bench-floor');
@@ -142,13 +142,15 @@ function bundleFloorAgent(): string {
     "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
     '--log-level=warning',
   ]);
-  const entry = path.join(dir, 'floor-entry.mjs');
-  const cache = pathToFileURL(path.join(ROOT, 'dist/lib/run/compile-cache.js')).href;
+  // The entry's source, bundled with lib/run/compile-cache.ts into one CommonJS file.
+  const source = path.join(dir, 'floor-entry.ts');
   writeFileSync(
-    entry,
-    `import { setFlagsFromString } from 'node:v8';\nimport { cacheFileFor, runWithCompileCache } from ${JSON.stringify(cache)};\n` +
+    source,
+    `import { setFlagsFromString } from 'node:v8';\nimport { cacheFileFor, runWithCompileCache } from ${JSON.stringify(path.join(ROOT, 'lib/run/compile-cache.ts'))};\n` +
       `setFlagsFromString('--liftoff-only');\nrunWithCompileCache(${JSON.stringify(bundle)}, cacheFileFor(${JSON.stringify(bundle)}));\n`,
   );
+  const entry = path.join(dir, 'floor-entry.cjs');
+  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [source, '--bundle', '--format=cjs', '--platform=node', '--target=node20', `--outfile=${entry}`, '--log-level=warning']);
   return entry;
 }
 
