@@ -142,13 +142,9 @@ function bundleFloorAgent(): string {
     "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
     '--log-level=warning',
   ]);
-  // The entry's source, bundled with lib/run/compile-cache.ts into one CommonJS file.
+  // The entry's source (the agent's runBundle, with its V8 flags), bundled into one CommonJS file.
   const source = path.join(dir, 'floor-entry.ts');
-  writeFileSync(
-    source,
-    `import { setFlagsFromString } from 'node:v8';\nimport { cacheFileFor, runWithCompileCache } from ${JSON.stringify(path.join(ROOT, 'lib/run/compile-cache.ts'))};\n` +
-      `setFlagsFromString('--liftoff-only');\nrunWithCompileCache(${JSON.stringify(bundle)}, cacheFileFor(${JSON.stringify(bundle)}));\n`,
-  );
+  writeFileSync(source, `import { HOOK_V8_FLAGS, runBundle } from ${JSON.stringify(path.join(ROOT, 'lib/run/compile-cache.ts'))};\nrunBundle(${JSON.stringify(bundle)}, HOOK_V8_FLAGS);\n`);
   const entry = path.join(dir, 'floor-entry.cjs');
   execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [source, '--bundle', '--format=cjs', '--platform=node', '--target=node20', `--outfile=${entry}`, '--log-level=warning']);
   return entry;
