@@ -256,7 +256,7 @@ test('a capture whose events fill several pieces: every event is whole, where it
   const paths = Array.from({ length: 400 }, (_, i) => `research/${String(i).padStart(3, '0')}-${'n'.repeat(200)}.md`);
   const pack = buildCapture([{ context: CTX, eligible: paths.map((p) => artifact(p, `${p}\n`)) }])!;
   t.true(pack.chunks.length > 3 + paths.length + 2, 'the events block is in more than one piece');
-  const file = path.join(stateDir, 'spool', await writePackAsync(stateDir, pack, undefined).then((f) => path.basename(f)));
+  const file = await writePackAsync(stateDir, pack, undefined);
   const buf = readFileSync(file);
   const { header, base } = readPack(file, undefined);
   t.is(header.events.length, paths.length);
