@@ -5,6 +5,9 @@
 // end to end and the per-phase breakdown of KITTY_SYNC_TRACE=1 (wall and CPU per phase).
 // In the same run, bench/drain (one fresh-process run) on the same number of corpus bodies, for the
 // >= 70 % comparison: drain.js runs its work at import, so it is spawned rather than imported.
+// And the backfill floor (bench/floor-agent.ts with KS_FLOOR_ALL=1): the least a backfill on the
+// named stack must do, from a cold process, against its own fresh server; the ratio to it says how
+// much of the gap is kitty-sync's own work and how much the stack's and this machine's.
 // runs (default 3): sync and drain alternate, so both meet the same moment of a shared machine's load;
 // the medians are printed, by wall rate and by CPU per body (the latter swings much less under load).
 // The corpus is committed just before, so its objects are loose, as for a user who just committed;
@@ -19,6 +22,7 @@ import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../test/support/git.js';
 import { cleanEnv } from '../test/support/proc.js';
 import { corpusArtifacts } from './corpus.js';
+import { bundleFloorAgent } from './floor-bundle.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -149,6 +153,7 @@ interface RunResult {
   cpuUs: number;
   drainRate: number;
   drainClientUs: number;
+  floorRate: number;
 }
 
 /** One cold `sync --all` into a fresh state directory and a fresh server, then bench/drain on as many bodies. */
@@ -196,10 +201,36 @@ async function once(repo: Awaited<ReturnType<typeof makeRepo>>, features: string
     console.log(
       `backfill / drain: ${((rate / d.drainRate) * 100).toFixed(0)} %   (target >= 70 %); cpu per body: backfill ${cpuUs.toFixed(0)} µs (everything, git included), drain ${d.drainClientUs.toFixed(0)} µs -> ${((d.drainClientUs / cpuUs) * 100).toFixed(0)} % by CPU`,
     );
-    return { rate, cpuUs, drainRate: d.drainRate, drainClientUs: d.drainClientUs };
+    const floor = await backfillFloor(repo.root);
+    console.log(
+      `backfill floor (bench/floor-agent.ts with KS_FLOOR_ALL: cold Node, the documents read and verified, one durable spool, the same wire): ${floor.stored} bodies in ${floor.ms.toFixed(0)} ms -> ${floor.rate.toFixed(0)} bodies/s = ${((floor.rate / d.drainRate) * 100).toFixed(0)} % of the drain; kitty-sync's backfill = ${((rate / floor.rate) * 100).toFixed(0)} % of the floor`,
+    );
+    return { rate, cpuUs, drainRate: d.drainRate, drainClientUs: d.drainClientUs, floorRate: floor.rate };
   } finally {
     await stopServer(server);
     rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The backfill floor: bench/floor-agent.ts's KS_FLOOR_ALL mode (the least a backfill on the named
+ * stack must do), bundled and started as the real CLI is, against its own fresh, warmed-up server.
+ * Its queue and spool (in .git) are removed after, so every run is a first backfill.
+ */
+let floorEntry: string | null = null;
+async function backfillFloor(root: string): Promise<{ stored: number; ms: number; rate: number }> {
+  floorEntry ??= bundleFloorAgent();
+  const server = await startServer();
+  try {
+    await postEvents(server.url, await warmUpEvents(corpusArtifacts(WARM_UP_EVENTS), WARM_UP_CONTEXT));
+    const run = await runChild([floorEntry], { cwd: root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: server.url, KS_FLOOR_ALL: '1' }) });
+    const m = /floor-agent: (\d+) stored of (\d+)/.exec(run.stderr);
+    if (run.code !== 0 || !m || m[1] !== m[2]) throw new Error(`the backfill floor did not deliver everything (${run.code}): ${run.stderr.slice(-2000)}`);
+    const stored = Number(m[1]);
+    return { stored, ms: run.ms, rate: stored / (run.ms / 1000) };
+  } finally {
+    await stopServer(server);
+    for (const f of ['floor-queue.sqlite', 'floor-spool']) rmSync(path.join(root, '.git', f), { force: true });
   }
 }
 
@@ -219,6 +250,9 @@ async function main(): Promise<void> {
       };
       const each = (pick: (r: RunResult) => number) => results.map((r) => (pick(r) * 100).toFixed(0)).join(' / ');
       console.log(`=== ${RUNS} runs: backfill / drain median ${(median((r) => r.rate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.drainRate)} %; target >= 70 %)`);
+      console.log(
+        `    backfill floor / drain median ${(median((r) => r.floorRate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.floorRate / r.drainRate)} %); kitty-sync's backfill / the floor median ${(median((r) => r.rate / r.floorRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.floorRate)} %)`,
+      );
       console.log(
         `    by CPU per body (less sensitive to a shared machine's load): median ${(median((r) => r.drainClientUs / r.cpuUs) * 100).toFixed(0)} % (each: ${each((r) => r.drainClientUs / r.cpuUs)} %); backfill ${median((r) => r.cpuUs).toFixed(0)} µs, drain ${median((r) => r.drainClientUs).toFixed(0)} µs per body; load average ${loadavg()
           .map((l) => l.toFixed(2))

@@ -16,6 +16,7 @@ import { appendFileSync, chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync,
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleFloorAgent } from './floor-bundle.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -119,36 +120,6 @@ async function startReceiver(dataDir: string): Promise<{ url: string; stop(): vo
 
 type Variant = 'no hooks' | 'kitty-sync' | 'empty Node hook' | 'stack floor';
 const VARIANTS: Variant[] = ['no hooks', 'kitty-sync', 'empty Node hook', 'stack floor'];
-
-/**
- * bench/floor-agent.ts, bundled like the real agent (npm run bundle:hook's esbuild settings) and
- * started like it: a small CommonJS entry (as bin/bundle-entry.ts) that runs the CommonJS bundle
- * through V8's code cache. Returns the entry to run.
- */
-function bundleFloorAgent(): string {
-  const dir = path.join(ROOT, 'dist/bench-floor');
-  const bundle = path.join(dir, 'floor-agent.cjs');
-  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
-    path.join(ROOT, 'bench/floor-agent.ts'),
-    '--bundle',
-    '--format=cjs',
-    '--platform=node',
-    '--target=node20',
-    `--outfile=${bundle}`,
-    '--define:import.meta.url=__ksMetaUrl',
-    '--define:import.meta.dirname=__dirname',
-    '--define:import.meta.filename=__filename',
-    '--supported:dynamic-import=false',
-    "--banner:js=var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;",
-    '--log-level=warning',
-  ]);
-  // The entry's source (the agent's runBundle, with its V8 flags), bundled into one CommonJS file.
-  const source = path.join(dir, 'floor-entry.ts');
-  writeFileSync(source, `import { HOOK_V8_FLAGS, runBundle } from ${JSON.stringify(path.join(ROOT, 'lib/run/compile-cache.ts'))};\nrunBundle(${JSON.stringify(bundle)}, HOOK_V8_FLAGS);\n`);
-  const entry = path.join(dir, 'floor-entry.cjs');
-  execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [source, '--bundle', '--format=cjs', '--platform=node', '--target=node20', `--outfile=${entry}`, '--log-level=warning']);
-  return entry;
-}
 
 async function main(): Promise<void> {
   const base = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-hook-'));
