@@ -154,6 +154,9 @@ interface RunResult {
   drainRate: number;
   drainClientUs: number;
   floorRate: number;
+  /** When the first request could go (ms since each process started): kitty-sync's drain, the floor's delivery. */
+  syncBeforeMs: number;
+  floorBeforeMs: number;
 }
 
 /** One cold `sync --all` into a fresh state directory and a fresh server, then bench/drain on as many bodies. */
@@ -202,10 +205,17 @@ async function once(repo: Awaited<ReturnType<typeof makeRepo>>, features: string
       `backfill / drain: ${((rate / d.drainRate) * 100).toFixed(0)} %   (target >= 70 %); cpu per body: backfill ${cpuUs.toFixed(0)} µs (everything, git included), drain ${d.drainClientUs.toFixed(0)} µs -> ${((d.drainClientUs / cpuUs) * 100).toFixed(0)} % by CPU`,
     );
     const floor = await backfillFloor(repo.root);
+    // Before the first request: kitty-sync's drain starts at its "drain: … ready" mark, the floor's
+    // delivery at its "enqueued (durable)" one (both in ms since their process started).
+    const syncBefore = phases(sync.stderr).find((p) => /^drain: \d+ events, \d+ bodies ready$/.test(p.label))?.at ?? NaN;
+    const syncDone = phases(sync.stderr).find((p) => p.label === 'drain: finished')?.at ?? NaN;
     console.log(
       `backfill floor (bench/floor-agent.ts with KS_FLOOR_ALL: cold Node, the documents read and verified, one durable spool, the same wire): ${floor.stored} bodies in ${floor.ms.toFixed(0)} ms -> ${floor.rate.toFixed(0)} bodies/s = ${((floor.rate / d.drainRate) * 100).toFixed(0)} % of the drain; kitty-sync's backfill = ${((rate / floor.rate) * 100).toFixed(0)} % of the floor`,
     );
-    return { rate, cpuUs, drainRate: d.drainRate, drainClientUs: d.drainClientUs, floorRate: floor.rate };
+    console.log(
+      `  before the first request: kitty-sync ${syncBefore.toFixed(0)} ms, the floor ${floor.beforeMs.toFixed(0)} ms (${floor.marks}); sending: kitty-sync ${(syncDone - syncBefore).toFixed(0)} ms, the floor ${floor.sendingMs.toFixed(0)} ms`,
+    );
+    return { rate, cpuUs, drainRate: d.drainRate, drainClientUs: d.drainClientUs, floorRate: floor.rate, syncBeforeMs: syncBefore, floorBeforeMs: floor.beforeMs };
   } finally {
     await stopServer(server);
     rmSync(home, { recursive: true, force: true });
@@ -218,16 +228,19 @@ async function once(repo: Awaited<ReturnType<typeof makeRepo>>, features: string
  * Its queue and spool (in .git) are removed after, so every run is a first backfill.
  */
 let floorEntry: string | null = null;
-async function backfillFloor(root: string): Promise<{ stored: number; ms: number; rate: number }> {
+async function backfillFloor(root: string): Promise<{ stored: number; ms: number; rate: number; beforeMs: number; sendingMs: number; marks: string }> {
   floorEntry ??= bundleFloorAgent();
   const server = await startServer();
   try {
     await postEvents(server.url, await warmUpEvents(corpusArtifacts(WARM_UP_EVENTS), WARM_UP_CONTEXT));
-    const run = await runChild([floorEntry], { cwd: root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: server.url, KS_FLOOR_ALL: '1' }) });
+    const run = await runChild([floorEntry], { cwd: root, env: cleanEnv({ KITTY_SYNC_SERVER_URL: server.url, KS_FLOOR_ALL: '1', KS_FLOOR_TRACE: '1' }) });
     const m = /floor-agent: (\d+) stored of (\d+)/.exec(run.stderr);
     if (run.code !== 0 || !m || m[1] !== m[2]) throw new Error(`the backfill floor did not deliver everything (${run.code}): ${run.stderr.slice(-2000)}`);
     const stored = Number(m[1]);
-    return { stored, ms: run.ms, rate: stored / (run.ms / 1000) };
+    const marks = [...run.stderr.matchAll(/^floor-agent trace:\s+(\d+) ms {2}(.*)$/gm)].map((t) => ({ at: Number(t[1]), label: t[2] }));
+    const at = (label: RegExp): number => marks.find((t) => label.test(t.label))?.at ?? NaN;
+    const beforeMs = at(/^enqueued/);
+    return { stored, ms: run.ms, rate: stored / (run.ms / 1000), beforeMs, sendingMs: at(/^sent$/) - beforeMs, marks: marks.map((t) => `${t.label} ${t.at}`).join(', ') };
   } finally {
     await stopServer(server);
     for (const f of ['floor-queue.sqlite', 'floor-spool']) rmSync(path.join(root, '.git', f), { force: true });
@@ -253,6 +266,7 @@ async function main(): Promise<void> {
       console.log(
         `    backfill floor / drain median ${(median((r) => r.floorRate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.floorRate / r.drainRate)} %); kitty-sync's backfill / the floor median ${(median((r) => r.rate / r.floorRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.floorRate)} %)`,
       );
+      console.log(`    before the first request, median: kitty-sync ${median((r) => r.syncBeforeMs).toFixed(0)} ms, the floor ${median((r) => r.floorBeforeMs).toFixed(0)} ms`);
       console.log(
         `    by CPU per body (less sensitive to a shared machine's load): median ${(median((r) => r.drainClientUs / r.cpuUs) * 100).toFixed(0)} % (each: ${each((r) => r.drainClientUs / r.cpuUs)} %); backfill ${median((r) => r.cpuUs).toFixed(0)} µs, drain ${median((r) => r.drainClientUs).toFixed(0)} µs per body; load average ${loadavg()
           .map((l) => l.toFixed(2))

@@ -24,6 +24,7 @@ import { gzipSync } from 'node:zlib';
 import fetch from 'node-fetch';
 import initSqlJs from 'sql.js';
 import { simpleGit } from 'simple-git';
+import { monotonicFactory } from 'ulid';
 import { BlobReader } from '../lib/collect/blobs.js';
 import { buildIndexEvent, newEventRecord } from '../lib/collect/events.js';
 import { WorkTreeReader } from '../lib/collect/worktree-blobs.js';
@@ -33,6 +34,9 @@ import type { EligibleArtifact } from '../lib/types.js';
 const phase = (label: string): void => {
   if (process.env.KS_FLOOR_TRACE === '1') process.stderr.write(`floor-agent trace: ${performance.now().toFixed(0).padStart(5)} ms  ${label}\n`);
 };
+
+// Event ids as kitty-sync's capture makes them: a fresh ulid() draws 80 random bits (~0.2 ms here).
+const nextId = monotonicFactory();
 
 const PROJECT = '3f2b8c1e-9d4a-4f6b-8a2c-1e5d7f9b0c3a';
 const DOCUMENT = /\.md$/;
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
   phase(`${items.length} documents read`);
   const now = Date.now();
   const events = items.map((item, i) =>
-    buildIndexEvent(newEventRecord(item, { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench', git_branch: 'main', head_commit_sha: head }, 'floor', now + i, now)),
+    buildIndexEvent(newEventRecord(item, { team_slug: 'local', project_slug: 'bench', repo_slug: 'bench', git_branch: 'main', head_commit_sha: head }, 'floor', now + i, now, nextId(now))),
   );
 
   phase('events built');
