@@ -12,37 +12,12 @@ import path from 'node:path';
 const NONBLOCK = constants.O_NONBLOCK ?? 0;
 
 /**
- * Where bodies are read into: views of 1 MB slabs, one after another. A buffer of its own per file
- * (thousands in a backfill) costs an allocation and its external-memory accounting each, which is
- * what starts the early full collections; a slab lives as long as any body in it (the run's own).
- */
-export class BodyArena {
-  private slab: Buffer | null = null;
-  private used = 0;
-
-  take(size: number): Buffer {
-    if (size > ARENA_MAX_PIECE) return Buffer.allocUnsafe(size);
-    if (this.slab === null || this.used + size > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(ARENA_SLAB);
-      this.used = 0;
-    }
-    const piece = this.slab.subarray(this.used, this.used + size);
-    this.used += size;
-    return piece;
-  }
-}
-
-const ARENA_SLAB = 1 << 20;
-/** Larger files get a buffer of their own (a slab's tail is not wasted on them). */
-const ARENA_MAX_PIECE = 256 << 10;
-
-/**
  * The bytes of blob `objectId` if `<root>/<repoPath>` holds exactly them; null otherwise (missing,
  * another kind of file, another size or content, unreadable). Never throws. `size`: the blob's, when
  * known (a file of another size is not read); null: the file's (the blob id covers the size too).
- * The bytes come back as a view, from `arena` when one is given.
+ * The bytes come back as a view of a buffer that starts with git's object header.
  */
-export function readBlobFromWorkTree(root: string, repoPath: string, objectId: string, givenSize: number | null, arena?: BodyArena): Buffer | null {
+export function readBlobFromWorkTree(root: string, repoPath: string, objectId: string, givenSize: number | null): Buffer | null {
   const algorithm = objectId.length === 64 ? 'sha256' : objectId.length === 40 ? 'sha1' : null;
   if (algorithm === null) return null;
   let fd: number;
@@ -58,7 +33,7 @@ export function readBlobFromWorkTree(root: string, repoPath: string, objectId: s
     // The file is read in after git's object header, so one one-shot hash of the whole gives the blob
     // id (crypto.hash: a fraction of createHash's cost per call) and the bytes need no copy.
     const header = `blob ${size}\0`;
-    const whole = arena ? arena.take(header.length + size) : Buffer.allocUnsafe(header.length + size);
+    const whole = Buffer.allocUnsafe(header.length + size);
     whole.write(header, 0, 'latin1');
     for (let filled = 0; filled < size;) {
       const n = readSync(fd, whole, header.length + filled, size - filled, null);
@@ -86,7 +61,6 @@ export class WorkTreeReader {
   private readonly jobs: { path: string; objectId: string; size: number | null; done: (b: Buffer | null) => void }[] = [];
   private next = 0;
   private running = false;
-  private readonly arena = new BodyArena();
 
   constructor(private readonly root: string) {}
 
@@ -106,7 +80,7 @@ export class WorkTreeReader {
         while (this.next < this.jobs.length && performance.now() < until) {
           const job = this.jobs[this.next];
           this.jobs[this.next++] = undefined as never; // done with: let its buffer go with the caller
-          job.done(readBlobFromWorkTree(this.root, job.path, job.objectId, job.size, this.arena));
+          job.done(readBlobFromWorkTree(this.root, job.path, job.objectId, job.size));
         }
         // setImmediate, not a microtask: the loop goes round, through its timers.
         if (this.next < this.jobs.length) await new Promise((resolve) => setImmediate(resolve));

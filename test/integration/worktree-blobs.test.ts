@@ -4,7 +4,7 @@ import { rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { collectArtifacts } from '../../lib/collect/artifacts.js';
 import { openRepo } from '../../lib/collect/git.js';
-import { BodyArena, readBlobFromWorkTree } from '../../lib/collect/worktree-blobs.js';
+import { readBlobFromWorkTree } from '../../lib/collect/worktree-blobs.js';
 import { commitAll, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
 async function committed(files: Record<string, string>) {
@@ -72,24 +72,4 @@ test('collecting with edited work-tree files (same size, a FIFO, a changed meta.
   );
   t.is(res.namespaces['001-a'].target_branch, 'committed');
   t.is(res.projectUuid, r.uuid);
-});
-
-test('bodies read into an arena are views that stay whole while later files are read, across slabs; a large file gets its own buffer', async (t) => {
-  // ~40 KB each: 60 of them fill more than two 1 MB slabs; plus one file larger than a slab piece.
-  const files: Record<string, string> = {};
-  for (let i = 0; i < 60; i++) files[`kitty-specs/001-a/doc-${i}.md`] = `${i}:`.padEnd(40_000 + i, String.fromCharCode(97 + (i % 26)));
-  files['kitty-specs/001-a/big.md'] = 'B'.repeat(300_000);
-  const { r, ids } = await committed(files);
-  t.teardown(r.cleanup);
-  const arena = new BodyArena();
-  const read = Object.keys(files).map((p) => [p, readBlobFromWorkTree(r.root, p, ids.get(p)!.id, ids.get(p)!.size, arena)] as const);
-  for (const [p, body] of read) t.is(body?.toString(), files[p], p);
-  const slabs = new Set(read.map(([, b]) => b!.buffer));
-  t.true(slabs.size >= 3 && slabs.size < read.length, `${slabs.size} backing buffers for ${read.length} files`);
-  const big = read.find(([p]) => p.endsWith('big.md'))![1]!;
-  t.false(read.some(([p, b]) => !p.endsWith('big.md') && b!.buffer === big.buffer));
-  // A file that is not the blob leaves nothing readable behind: null, and the next read is whole.
-  await writeFile(path.join(r.root, 'kitty-specs/001-a/doc-0.md'), files['kitty-specs/001-a/doc-1.md']);
-  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/doc-0.md', ids.get('kitty-specs/001-a/doc-0.md')!.id, null, arena), null);
-  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/doc-2.md', ids.get('kitty-specs/001-a/doc-2.md')!.id, null, arena)?.toString(), files['kitty-specs/001-a/doc-2.md']);
 });
