@@ -14,7 +14,7 @@
 // second save that records delivery: a real agent cannot skip those, so this is a lower bound.
 // Bundled by bench/floor-bundle.ts like the real agent (one CommonJS file run through V8's code cache).
 // Env: KITTY_SYNC_SERVER_URL, KS_FLOOR_ALL.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writevSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -26,6 +26,7 @@ import initSqlJs from 'sql.js';
 import { simpleGit } from 'simple-git';
 import { monotonicFactory } from 'ulid';
 import { BlobReader } from '../lib/collect/blobs.js';
+import { parseLsTree } from '../lib/collect/git.js';
 import { buildIndexEvent, newEventRecord } from '../lib/collect/events.js';
 import { WorkTreeReader } from '../lib/collect/worktree-blobs.js';
 import type { EligibleArtifact } from '../lib/types.js';
@@ -49,7 +50,7 @@ function artifact(p: string, body: Buffer): EligibleArtifact {
   return {
     namespace: { project_uuid: PROJECT, feature_slug: feature, target_branch: 'main', mission_key: 'software-dev', manifest_version: '1' },
     artifact_path: rest.join('/'),
-    content_hash: createHash('sha256').update(body).digest('hex'),
+    content_hash: hash('sha256', body, 'hex'),
     size_bytes: body.length,
     body,
     artifact_key: `artifact.${path.basename(p)}`,
@@ -69,18 +70,9 @@ async function collect(root: string, head: string, all: boolean): Promise<Eligib
       const changed = (await git.raw(['diff-tree', '-r', '-z', '--name-only', '--no-commit-id', '--root', head, '--', 'kitty-specs/'])).split('\0').filter(isDocument);
       return await Promise.all(changed.map(async (p) => artifact(p, (await blobs.read(`${head}:${p}`))!)));
     }
-    // "<mode> blob <oid> <size>\t<path>", NUL-terminated.
-    const entries = (await git.raw(['ls-tree', '-r', '-l', '-z', '--full-tree', head, '--', 'kitty-specs/']))
-      .split('\0')
-      .filter((line) => line !== '')
-      .map((line) => {
-        const tab = line.indexOf('\t');
-        const [, type, oid, size] = line.slice(0, tab).split(/ +/);
-        return { type, oid, size: Number(size), path: line.slice(tab + 1) };
-      })
-      .filter((e) => e.type === 'blob' && isDocument(e.path));
+    const entries = parseLsTree(await git.raw(['-c', 'core.quotePath=true', 'ls-tree', '-r', '-l', '--full-tree', head, '--', 'kitty-specs/'])).filter((e) => e.kind === 'blob' && isDocument(e.path));
     const worktree = new WorkTreeReader(root);
-    return await Promise.all(entries.map(async (e) => artifact(e.path, (await worktree.read(e.path, e.oid, e.size)) ?? (await blobs.read(e.oid))!)));
+    return await Promise.all(entries.map(async (e) => artifact(e.path, (await worktree.read(e.path, e.objectId, e.size)) ?? (await blobs.read(e.objectId))!)));
   } finally {
     await blobs.close();
   }
