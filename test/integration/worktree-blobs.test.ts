@@ -45,6 +45,30 @@ test('the work-tree copy is used only when it is the committed blob', async (t) 
   await rm(path.join(r.root, 'kitty-specs/001-a/spec.md'));
   await symlink(path.join(r.base, 'elsewhere.md'), path.join(r.root, 'kitty-specs/001-a/spec.md'));
   t.deepEqual(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), Buffer.from('committed\n'));
+  // A device that never ends (a symlink to /dev/zero): null, without reading forever.
+  await rm(path.join(r.root, 'kitty-specs/001-a/spec.md'));
+  await symlink('/dev/zero', path.join(r.root, 'kitty-specs/001-a/spec.md'));
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, null), null);
+  t.is(readBlobFromWorkTree(r.root, 'kitty-specs/001-a/spec.md', spec.id, spec.size), null);
+});
+
+test('small, empty and large work-tree files are read whole, with or without the blob size', async (t) => {
+  // Sizes around the reader's 256 KB scratch buffer (files that fit it are read without an fstat).
+  const sizes = { empty: 0, small: 10, fits: 256 * 1024 - 33, edge: 256 * 1024 - 32, over: 256 * 1024 - 31, large: 600_000 };
+  const files = Object.fromEntries(Object.entries(sizes).map(([name, n]) => [`kitty-specs/001-a/${name}.md`, Array.from({ length: n }, (_, i) => String.fromCharCode(97 + (i % 26))).join('')]));
+  const { r, ids } = await committed(files);
+  t.teardown(r.cleanup);
+  for (const [p, text] of Object.entries(files)) {
+    const blob = ids.get(p)!;
+    t.is(blob.size, text.length);
+    for (const size of [null, blob.size]) t.deepEqual(readBlobFromWorkTree(r.root, p, blob.id, size), Buffer.from(text), `${p} (size ${size})`);
+  }
+  // One byte more than the blob, in a file that fits the scratch buffer and in one that does not: not the blob.
+  for (const name of ['small', 'large']) {
+    const p = `kitty-specs/001-a/${name}.md`;
+    await writeFile(path.join(r.root, p), `${files[p]}x`);
+    t.is(readBlobFromWorkTree(r.root, p, ids.get(p)!.id, null), null);
+  }
 });
 
 test('collecting with edited work-tree files (same size, a FIFO, a changed meta.json and config) reads the committed bytes', async (t) => {
