@@ -178,6 +178,37 @@ export class PackBuilder {
   }
 }
 
+/** Where each piece of a pack built in this process starts in its file (builtPackSlice). */
+const pieceStarts = new WeakMap<BuiltPack, number[]>();
+
+/**
+ * The bytes [off, off + len) of the file of a pack built in this process, when they lie within one of
+ * its pieces (chunks: a body is one), as a view of that piece; else null.
+ */
+export function builtPackSlice(pack: BuiltPack, off: number, len: number): Buffer | null {
+  let starts = pieceStarts.get(pack);
+  if (!starts) {
+    starts = [];
+    let at = 0;
+    for (const c of pack.chunks) {
+      starts.push(at);
+      at += c.length;
+    }
+    pieceStarts.set(pack, starts);
+  }
+  // The last piece starting at or before `off`.
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= off) lo = mid;
+    else hi = mid - 1;
+  }
+  const chunk = pack.chunks[lo];
+  const at = off - starts[lo];
+  return at >= 0 && at + len <= chunk.length ? chunk.subarray(at, at + len) : null;
+}
+
 /**
  * Writes a pack: a temporary file (named after this process, so a dead writer's leftover can be
  * told from a live one's), one writev, one fsync, then a rename into place. The rename's directory

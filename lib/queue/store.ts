@@ -5,7 +5,7 @@
 import type { Database, SqlValue } from 'sql.js';
 import { namespaceKey } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
-import { PackReader, type BuiltPack, type PackEvent } from './pack.js';
+import { builtPackSlice, PackReader, type BuiltPack, type PackEvent } from './pack.js';
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { bytesOf, hexOf, OID_RE, Sql, str, type EventRow, type Row } from './rows.js';
 import { generationOf } from './queue-file.js';
@@ -119,7 +119,7 @@ export class QueueStore {
         const mine = this.fresh.get(name);
         if (mine === undefined) return reader.read(name, off, len);
         // An item within one piece of a pack built here (an event, a body) is copied from it alone.
-        const piece = Buffer.isBuffer(mine) ? null : pieceOf(mine, off, len);
+        const piece = Buffer.isBuffer(mine) ? null : builtPackSlice(mine, off, len);
         if (piece) return Buffer.from(piece);
         const bytes = Buffer.isBuffer(mine) ? mine : Buffer.concat(mine.chunks, mine.size);
         this.fresh.set(name, bytes);
@@ -304,31 +304,3 @@ export class QueueStore {
 
 /** A body task's row as applying a result needs it. */
 export type BodyResultRowData = Record<'seq' | 'created_at' | 'ns_id' | 'artifact_path' | 'content_hash' | 'pack_id' | 'off' | 'oid' | 'size_bytes' | 'retry_count', SqlValue>;
-
-/** Where each piece of a pack built in this process starts in its file (pieceOf). */
-const pieceStarts = new WeakMap<BuiltPack, number[]>();
-
-/** The bytes [off, off + len) of a built pack when they lie within one of its pieces (chunks), else null. */
-function pieceOf(pack: BuiltPack, off: number, len: number): Buffer | null {
-  let starts = pieceStarts.get(pack);
-  if (!starts) {
-    starts = [];
-    let at = 0;
-    for (const c of pack.chunks) {
-      starts.push(at);
-      at += c.length;
-    }
-    pieceStarts.set(pack, starts);
-  }
-  // The last piece starting at or before `off`.
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= off) lo = mid;
-    else hi = mid - 1;
-  }
-  const chunk = pack.chunks[lo];
-  const at = off - starts[lo];
-  return at >= 0 && at + len <= chunk.length ? chunk.subarray(at, at + len) : null;
-}

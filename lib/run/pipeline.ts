@@ -149,6 +149,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
         lockWaitMs: input.lockWaitMs,
         // With the lock and the opening read; without the lock the drain tries its own.
         ...(session ? { session } : {}),
+        ...(pack ? { captured: pack } : {}),
       });
     }
   } finally {

@@ -1,4 +1,4 @@
-// Issue 12 §5: a damaged stored body is never sent as is. Each body is re-hashed before sending; a
+// Issue 12 §5: a damaged stored body is never sent as is. Each body read back from the queue is re-hashed before sending; a
 // mismatch is repaired from Git (the blob id is kept with the task) or the task is quarantined as
 // local_body_corrupt with advice that works (`kitty-sync sync <feature>`), and `retry` does not
 // bring back a copy that would fail the same way for ever.
@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { drain } from '../../lib/delivery/drain.js';
+import { drain, type DrainTransport } from '../../lib/delivery/drain.js';
+import { runSync } from '../../lib/run/pipeline.js';
 import { readQueue, withQueue } from '../../lib/queue/queue.js';
 import { Transport } from '../../lib/delivery/transport.js';
 import { artifact, CTX } from '../support/artifacts.js';
@@ -89,5 +90,54 @@ test('a damaged body Git no longer has is quarantined as local_body_corrupt with
   t.deepEqual(
     again.outcomes.map((o) => o.status),
     ['uploaded'],
+  );
+});
+
+test("a run sends its own capture's bodies from memory: its spool, damaged after the capture, is not read back", async (t) => {
+  const dir = tmp(t);
+  const r = await startTestReceiver();
+  t.teardown(() => r.close());
+  const transport = new Transport({ serverUrl: r.url, token: null });
+  t.teardown(() => transport.close());
+  // The stored body is damaged on disk once the spool is durable and merged, before any body is read
+  // for sending (the index events go first). No blob id and no repository: a copy read back from the
+  // file could not be repaired.
+  const damaging = (stateDir: string, body: Buffer): DrainTransport => ({
+    sendEvents: (events, signal) => {
+      damageStoredBody(stateDir, body);
+      return transport.sendEvents(events, signal);
+    },
+    pushContent: (req, signal) => transport.pushContent(req, signal),
+  });
+  const text = '# Spec\n\nCaptured by this run.\n';
+
+  const own = path.join(dir, 'own');
+  const item = artifact('spec.md', text);
+  const run = await runSync({
+    stateDir: own,
+    groups: [{ context: CTX, eligible: [item], indexes: [] }],
+    skipped: [],
+    transport: damaging(own, item.body),
+    budgetMs: null,
+    capacity: 100,
+    concurrency: 2,
+    stale: { maxAgeMs: 7 * 24 * 3600 * 1000, maxRetries: 1000 },
+  });
+  t.deepEqual(
+    run.outcomes.map((o) => o.status),
+    ['uploaded'],
+  );
+  t.is(await r.latestContent(item.namespace, 'spec.md'), text);
+  t.is(r.stats().client_errors, 0);
+
+  // The same damage to a body this process did not capture (a later drain of what a run left): read
+  // back from the file, found damaged, never sent.
+  const later = path.join(dir, 'later');
+  const left = artifact('spec.md', text);
+  await withQueue({ stateDir: later }, (q) => q.enqueue([left], CTX));
+  const report = await drain({ stateDir: later, transport: damaging(later, left.body), budgetMs: null });
+  t.deepEqual(
+    report.outcomes.map((o) => [o.status, o.reason]),
+    [['failed', 'local_body_corrupt']],
   );
 });
