@@ -178,37 +178,6 @@ export class PackBuilder {
   }
 }
 
-/** Where each piece of a pack built in this process starts in its file (builtPackSlice). */
-const pieceStarts = new WeakMap<BuiltPack, number[]>();
-
-/**
- * The bytes [off, off + len) of the file of a pack built in this process, when they lie within one of
- * its pieces (chunks: a body is one), as a view of that piece; else null.
- */
-export function builtPackSlice(pack: BuiltPack, off: number, len: number): Buffer | null {
-  let starts = pieceStarts.get(pack);
-  if (!starts) {
-    starts = [];
-    let at = 0;
-    for (const c of pack.chunks) {
-      starts.push(at);
-      at += c.length;
-    }
-    pieceStarts.set(pack, starts);
-  }
-  // The last piece starting at or before `off`.
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid] <= off) lo = mid;
-    else hi = mid - 1;
-  }
-  const chunk = pack.chunks[lo];
-  const at = off - starts[lo];
-  return at >= 0 && at + len <= chunk.length ? chunk.subarray(at, at + len) : null;
-}
-
 /**
  * Writes a pack: a temporary file (named after this process, so a dead writer's leftover can be
  * told from a live one's), one writev, one fsync, then a rename into place. The rename's directory
@@ -378,17 +347,29 @@ const READ_AHEAD = 256 * 1024;
  * Items are read through a window of READ_AHEAD bytes per pack: a drain reads thousands of events and
  * bodies that lie next to each other, and one pread per item was most of its opening read. An item is
  * returned as a view of its window (no copy); the window lives as long as any of its items.
+ * Packs built in this process (`built`) are read from memory: their file may still be being written,
+ * and their items are the very buffers the capture was built from.
  */
 export class PackReader {
   private readonly fds = new Map<string, number | null>();
   private readonly windows = new Map<string, { start: number; bytes: Buffer }>();
+  /** Where each piece (chunk) of a built pack starts in its file. */
+  private readonly pieceStarts = new Map<string, number[]>();
 
   constructor(
     private readonly stateDir: string,
     private readonly notice?: Notice,
+    private readonly built: ReadonlyMap<string, BuiltPack> = new Map(),
   ) {}
 
+  /** Whether `name` is a pack built in this process (read from memory). */
+  inMemory(name: string | null): boolean {
+    return name !== null && this.built.has(name);
+  }
+
   read(name: string, off: number, len: number): Buffer | null {
+    const mine = this.built.get(name);
+    if (mine) return this.readBuilt(name, mine, off, len);
     const w = this.windows.get(name);
     if (w && off >= w.start && off + len <= w.start + w.bytes.length) return w.bytes.subarray(off - w.start, off - w.start + len);
     let fd = this.fds.get(name);
@@ -417,6 +398,35 @@ export class PackReader {
     // A window past the file's end holds only what was there.
     this.windows.set(name, { start: off, bytes: buf.subarray(0, got) });
     return buf.subarray(0, len);
+  }
+
+  /** An item of a built pack: a view of the piece it lies in (an event, a body), else of the joined pack. */
+  private readBuilt(name: string, pack: BuiltPack, off: number, len: number): Buffer | null {
+    let starts = this.pieceStarts.get(name);
+    if (!starts) {
+      starts = [];
+      let at = 0;
+      for (const c of pack.chunks) {
+        starts.push(at);
+        at += c.length;
+      }
+      this.pieceStarts.set(name, starts);
+    }
+    // The last piece starting at or before `off`.
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    const chunk = pack.chunks[lo];
+    const at = off - starts[lo];
+    if (at >= 0 && at + len <= chunk.length) return chunk.subarray(at, at + len);
+    // Across pieces (compaction copies raw ranges): the whole pack, joined once and kept as a window.
+    let w = this.windows.get(name);
+    if (!w) this.windows.set(name, (w = { start: 0, bytes: Buffer.concat(pack.chunks, pack.size) }));
+    return off >= 0 && off + len <= w.bytes.length ? w.bytes.subarray(off, off + len) : null;
   }
 
   close(): void {

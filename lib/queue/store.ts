@@ -5,7 +5,7 @@
 import type { Database, SqlValue } from 'sql.js';
 import { namespaceKey } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
-import { builtPackSlice, PackReader, type BuiltPack, type PackEvent } from './pack.js';
+import { PackReader, type BuiltPack, type PackEvent } from './pack.js';
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
 import { bytesOf, hexOf, OID_RE, Sql, str, type EventRow, type Row } from './rows.js';
 import { generationOf } from './queue-file.js';
@@ -41,7 +41,7 @@ export class QueueStore {
   /** v2 body files (bodies/<hash>) whose rows left in this session. */
   readonly removedLegacy = new Set<string>();
   /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
-  readonly fresh = new Map<string, BuiltPack | Buffer>();
+  readonly fresh = new Map<string, BuiltPack>();
   /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
   newPackRefs = false;
   /** Events found unreadable (and, in a writable view, dead-lettered with their bodies) in this session. */
@@ -112,20 +112,7 @@ export class QueueStore {
 
   /** Reads pack bytes; packs enqueued in this session are read from memory (their file may still be being written). */
   packReader(): Pick<PackReader, 'read'> {
-    this.reader ??= new PackReader(this.opts.stateDir, this.opts.notice);
-    const reader = this.reader;
-    return {
-      read: (name, off, len) => {
-        const mine = this.fresh.get(name);
-        if (mine === undefined) return reader.read(name, off, len);
-        // An item within one piece of a pack built here (an event, a body) is copied from it alone.
-        const piece = Buffer.isBuffer(mine) ? null : builtPackSlice(mine, off, len);
-        if (piece) return Buffer.from(piece);
-        const bytes = Buffer.isBuffer(mine) ? mine : Buffer.concat(mine.chunks, mine.size);
-        this.fresh.set(name, bytes);
-        return off + len <= bytes.length ? Buffer.from(bytes.subarray(off, off + len)) : null;
-      },
-    };
+    return (this.reader ??= new PackReader(this.opts.stateDir, this.opts.notice, this.fresh));
   }
 
   /**
