@@ -25,7 +25,7 @@ export class DeadLetters {
     const s = this.s;
     const r = s.sql.one<BodyCol>(`${BODY_SELECT} WHERE b.seq = ?`, [seq]);
     if (!r) return false;
-    const task = bodyOf(r, (createdAt, n) => s.uploadId(createdAt, n));
+    const task = bodyOf(r, s);
     s.sql.run(
       `INSERT INTO dead_letters (id, kind, ref_id, seq, ns_id, feature_slug, artifact_path, content_hash, task, reason, failed_at, retry_count, pack_id, off, len)
        VALUES (?, 'body', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -400,8 +400,19 @@ export class PackReader {
     return buf.subarray(0, len);
   }
 
-  /** An item of a built pack: a view of the piece it lies in (an event, a body), else of the joined pack. */
-  private readBuilt(name: string, pack: BuiltPack, off: number, len: number): Buffer | null {
+  /**
+   * Where the run of bytes that `read` can return as one view, without copying, ends: the end of the
+   * piece holding `off` in a pack built in this process; a file's bytes are read as asked (Infinity).
+   */
+  viewEnd(name: string, off: number): number {
+    const mine = this.built.get(name);
+    if (!mine) return Infinity;
+    const k = this.pieceAt(name, mine, off);
+    return this.pieceStarts.get(name)![k] + mine.chunks[k].length;
+  }
+
+  /** The index of the piece of a built pack that holds `off` (the last one starting at or before it). */
+  private pieceAt(name: string, pack: BuiltPack, off: number): number {
     let starts = this.pieceStarts.get(name);
     if (!starts) {
       starts = [];
@@ -412,7 +423,6 @@ export class PackReader {
       }
       this.pieceStarts.set(name, starts);
     }
-    // The last piece starting at or before `off`.
     let lo = 0;
     let hi = starts.length - 1;
     while (lo < hi) {
@@ -420,6 +430,13 @@ export class PackReader {
       if (starts[mid] <= off) lo = mid;
       else hi = mid - 1;
     }
+    return lo;
+  }
+
+  /** An item of a built pack: a view of the piece it lies in (an event, a body), else of the joined pack. */
+  private readBuilt(name: string, pack: BuiltPack, off: number, len: number): Buffer | null {
+    const lo = this.pieceAt(name, pack, off);
+    const starts = this.pieceStarts.get(name)!;
     const chunk = pack.chunks[lo];
     const at = off - starts[lo];
     if (at >= 0 && at + len <= chunk.length) return chunk.subarray(at, at + len);

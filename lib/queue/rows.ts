@@ -127,19 +127,28 @@ export function nsOf(r: Row<NsCol>): NamespaceRef {
 }
 
 /** A body task with its namespace, the event it waits for (null once that was sent), and where its body is. */
-export type BodyCol =
-  NsCol | 'seq' | 'created_at' | 'artifact_path' | 'content_hash' | 'size_bytes' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'ns_id' | 'event_id' | 'pack_name' | 'off' | 'oid' | 'pack_id';
+export type BodyCol = 'seq' | 'created_at' | 'artifact_path' | 'content_hash' | 'size_bytes' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'ns_id' | 'event_id' | 'pack_name' | 'off' | 'oid' | 'pack_id';
 export type BodyRow = Row<BodyCol>;
-export const BODY_SELECT = `SELECT b.seq, b.created_at, ${NS_COLS}, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
+/**
+ * The namespace is only its id here (BodyIds.namespaceOf resolves it, once per namespace): a drain's
+ * thousands of tasks share a handful of namespaces, so they need not be read, nor kept, row by row.
+ */
+export const BODY_SELECT = `SELECT b.seq, b.created_at, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
     b.next_attempt_at, b.last_error, b.ns_id, e.event_id, p.name AS pack_name, b.off, b.oid, b.pack_id
-  FROM body_tasks b JOIN namespaces n ON n.ns_id = b.ns_id LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`;
+  FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`;
 
-export function bodyOf(r: BodyRow, uploadId: (createdAt: number, seq: number) => string): BodyTask {
+/** What turns a body row into a task besides its own columns: its upload id and its namespace. */
+export interface BodyIds {
+  uploadId(createdAt: number, seq: number): string;
+  namespaceOf(nsId: number): NamespaceRef;
+}
+
+export function bodyOf(r: BodyRow, ids: BodyIds): BodyTask {
   const seq = Number(r.seq);
   const createdAt = Number(r.created_at);
   return {
-    upload_id: uploadId(createdAt, seq),
-    namespace: nsOf(r),
+    upload_id: ids.uploadId(createdAt, seq),
+    namespace: ids.namespaceOf(Number(r.ns_id)),
     artifact_path: String(r.artifact_path),
     content_hash: hexOf(r.content_hash),
     hash_algorithm: 'sha256',

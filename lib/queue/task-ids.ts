@@ -45,6 +45,28 @@ export function encodeId(node: number, kind: number, createdAt: number, seq: num
   return digits(Math.max(0, Math.floor(createdAt)), 10) + digits(node * 2 + kind, 8) + digits(seq, 8);
 }
 
+/**
+ * encodeId for one node and kind, keeping the last time part: the tasks of one capture share their
+ * created_at, so a drain reading thousands of them encodes only their seq.
+ */
+export class IdEncoder {
+  private at = NaN;
+  private prefix = '';
+
+  constructor(
+    private readonly node: number,
+    private readonly kind: number,
+  ) {}
+
+  id(createdAt: number, seq: number): string {
+    if (createdAt !== this.at) {
+      this.at = createdAt;
+      this.prefix = digits(Math.max(0, Math.floor(createdAt)), 10) + digits(this.node * 2 + this.kind, 8);
+    }
+    return this.prefix + digits(seq, 8);
+  }
+}
+
 export function decodeId(node: number, kind: number, id: string): { seq: number; createdAt: number } | null {
   if (typeof id !== 'string' || id.length !== 26) return null;
   const createdAt = number(id, 0, 10);

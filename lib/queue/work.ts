@@ -21,8 +21,10 @@ export class Work {
       ? s.sql.all<EventCol>(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
       : s.sql.all<EventCol>(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [s.now(), limit]);
     const out: StoredEvent[] = [];
-    for (const r of rows) {
-      const envelope = s.envelopeOf(r);
+    const envelopes = s.envelopesOf(rows);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      const envelope = envelopes[i];
       if (envelope === null) {
         s.unreadableEvents++;
         if (!s.opts.readonly) {
@@ -51,7 +53,7 @@ export class Work {
   readyBodies(limit: number, opts: { force?: boolean } = {}): BodyTask[] {
     const s = this.s;
     const rows = opts.force ? s.sql.all<BodyCol>(`${BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit]) : s.sql.all<BodyCol>(`${BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [s.now(), limit]);
-    return rows.map((r) => bodyOf(r, (createdAt, seq) => s.uploadId(createdAt, seq)));
+    return rows.map((r) => bodyOf(r, s));
   }
 
   /**

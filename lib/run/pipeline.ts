@@ -118,6 +118,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
         await withQueue({ ...queueOpts, own: pack, ...(overlap && written ? { ownWritten: written } : {}), lock: { timeoutMs: input.lockWaitMs ?? 30_000, onNotice: notice } }, (q) => {
           Object.assign(merged, q.lastMerge ?? {});
           session?.read(q, { stale: input.stale, force: input.force, progress: input.onProgress !== undefined, budgeted: remaining() !== null });
+          mark('drain: opening read');
         });
       } catch (err) {
         if (!(err instanceof LockTimeoutError)) throw err;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeId, encodeId, KIND_EVENT, KIND_UPLOAD, nodeBits } from '../../lib/queue/task-ids.js';
+import { decodeId, encodeId, IdEncoder, KIND_EVENT, KIND_UPLOAD, nodeBits } from '../../lib/queue/task-ids.js';
 
 const node = nodeBits('01JNODE0000000000000000000');
 const other = nodeBits('01JOTHER000000000000000000');
@@ -48,4 +48,18 @@ test('ids are the same bits as the BigInt layout, at the edges of every field', 
           t.is(id, reference(n, kind, time, seq));
           t.deepEqual(decodeId(n, kind, id), { seq, createdAt: time });
         }
+});
+
+test('IdEncoder gives encodeId, whatever order times and seqs come in', (t) => {
+  const enc = new IdEncoder(node, KIND_UPLOAD);
+  const cases: [number, number][] = [
+    [1_764_000_000_000, 1],
+    [1_764_000_000_000, 2],
+    [1_764_000_000_001, 3],
+    [1_764_000_000_000, 4],
+    [0, 0],
+    [1_764_000_000_000.7, 2 ** 40 - 1],
+  ];
+  for (const [at, seq] of cases) t.is(enc.id(at, seq), encodeId(node, KIND_UPLOAD, at, seq), `${at} ${seq}`);
+  t.not(new IdEncoder(node, KIND_EVENT).id(5, 5), enc.id(5, 5), 'the kind is part of the id');
 });
