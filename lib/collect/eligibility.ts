@@ -12,9 +12,13 @@ const RECURSIVE_SURFACES = ['research/', 'contracts/', 'checklists/'];
 /** Work-package prompts, as 047: case-sensitive, and `.*` crosses folders (`tasks/WP03-x/review-cycle-1.md`). */
 const WP_PROMPT_RE = /^tasks\/WP\d+.*\.md$/s;
 
-/** A path with any part starting with `.` is never scanned (no event, no outcome), as in 047. */
+/**
+ * A path with any part starting with `.` is never scanned (no event, no outcome), as in 047. A part
+ * starts with `.` exactly when the path does or `/.` occurs in it; asked of every file of a backfill,
+ * where splitting each path into an array cost ~4 µs a call in a cold process (6 ms for the corpus).
+ */
 export function isHiddenPath(artifactPath: string): boolean {
-  return artifactPath.split('/').some((part) => part.startsWith('.'));
+  return artifactPath.startsWith('.') || artifactPath.includes('/.');
 }
 
 /** True when `artifactPath` (relative to the feature directory) is a document surface the dashboard shows. */

@@ -173,7 +173,12 @@ export function buildSnapshotEvent(r: SnapshotRecord): SnapshotEvent {
  * `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, the fraction left out when it is zero.
  */
 export function isoTimestamp(ms: number): string {
+  // A capture stamps all its events with one time: formatted once.
+  if (ms === lastStamp.ms) return lastStamp.text;
   const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
   const millis = iso.slice(20, 23);
-  return millis === '000' ? `${iso.slice(0, 19)}+00:00` : `${iso.slice(0, 19)}.${millis}000+00:00`;
+  const text = millis === '000' ? `${iso.slice(0, 19)}+00:00` : `${iso.slice(0, 19)}.${millis}000+00:00`;
+  lastStamp = { ms, text };
+  return text;
 }
+let lastStamp = { ms: NaN, text: '' };

@@ -64,7 +64,8 @@ export function artifactPathProblem(p: unknown): string | null {
  * occur in any of them (branches may contain '/', so '/' would be ambiguous).
  */
 export function namespaceKey(ns: NamespaceRef): string {
-  return NAMESPACE_FIELDS.map((f) => ns[f]).join('\u0000');
+  // Spelled out rather than mapped over NAMESPACE_FIELDS: asked per artifact, per event and per row.
+  return `${ns.project_uuid}\u0000${ns.feature_slug}\u0000${ns.target_branch}\u0000${ns.mission_key}\u0000${ns.manifest_version}`;
 }
 
 /** Key of one artifact within its namespace: versions of it supersede each other. */

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { checkEligibility, hasAllowedExtension, isStrictUtf8, sha256Hex, surfaceOf } from '../../lib/collect/eligibility.js';
+import { checkEligibility, hasAllowedExtension, isHiddenPath, isStrictUtf8, sha256Hex, surfaceOf } from '../../lib/collect/eligibility.js';
 import { MAX_BODY_BYTES } from '../../lib/contract/limits.js';
 import type { ArtifactCandidate, GitEntryKind } from '../../lib/types.js';
 
@@ -118,4 +118,12 @@ test('an empty file is eligible', (t) => {
 test('sha256Hex is lowercase hex of the bytes', (t) => {
   t.is(sha256Hex(Buffer.alloc(0)), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   t.regex(sha256Hex(text('abc')), /^[0-9a-f]{64}$/);
+});
+
+test('hidden paths: any part starting with a dot, wherever it is', (t) => {
+  const byParts = (p: string) => p.split('/').some((part) => part.startsWith('.'));
+  const paths = ['.review/WP01.md', 'checklists/.gitkeep', 'a/.b/c.md', 'a/b/.', 'spec.md', 'a..b/c.md', 'research/v1.2/notes.md', 'tasks/WP01.md', 'a//.b', '', '.', 'x.'];
+  for (const p of paths) t.is(isHiddenPath(p), byParts(p), JSON.stringify(p));
+  t.true(isHiddenPath('checklists/.gitkeep'));
+  t.false(isHiddenPath('research/v1.2/notes.md'));
 });

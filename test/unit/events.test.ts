@@ -1,5 +1,5 @@
 import test from 'ava';
-import { buildIndexEvent, newEventRecord } from '../../lib/collect/events.js';
+import { buildIndexEvent, isoTimestamp, newEventRecord } from '../../lib/collect/events.js';
 import { backoffMs } from '../../lib/queue/retry.js';
 import { artifact, CTX, namespace } from '../support/artifacts.js';
 
@@ -30,4 +30,18 @@ test('explicit event id is used as given', (t) => {
 
 test('backoffMs: min(2^(n-1), 300) seconds', (t) => {
   t.deepEqual([0, 1, 2, 3, 4, 9, 10, 11, 1000].map(backoffMs), [0, 1000, 2000, 4000, 8000, 256_000, 300_000, 300_000, 300_000]);
+});
+
+test("isoTimestamp: 047's format for each time asked, the same time asked again included", (t) => {
+  const a = Date.UTC(2024, 0, 2, 3, 4, 5, 6);
+  const b = Date.UTC(2025, 11, 31, 23, 59, 59, 0);
+  for (const [ms, text] of [
+    [a, '2024-01-02T03:04:05.006000+00:00'],
+    [a, '2024-01-02T03:04:05.006000+00:00'],
+    [b, '2025-12-31T23:59:59+00:00'],
+    [a, '2024-01-02T03:04:05.006000+00:00'],
+    [b, '2025-12-31T23:59:59+00:00'],
+  ] as const) {
+    t.is(isoTimestamp(ms), text);
+  }
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { artifactKey, isUuid, namespaceKey, namespaceProblems } from '../../lib/contract/namespace.js';
-import type { NamespaceRef } from '../../lib/contract/wire.js';
+import { NAMESPACE_FIELDS, type NamespaceRef } from '../../lib/contract/wire.js';
 import { isFeatureSlug } from '../../lib/collect/identity.js';
 
 const ns: NamespaceRef = {
@@ -39,4 +39,10 @@ test('namespace keys separate branches that only differ by a slash position', (t
   const b = namespaceKey({ ...ns, target_branch: 'a', mission_key: 'b/c' });
   t.not(a, b);
   t.not(artifactKey(ns, 'spec.md'), artifactKey({ ...ns, target_branch: 'main' }, 'spec.md'));
+});
+
+test('a namespace key is its five fields in wire order, joined by NUL (queues store hashes of it)', (t) => {
+  const key = namespaceKey(ns);
+  t.is(key, NAMESPACE_FIELDS.map((f) => ns[f]).join('\u0000'));
+  t.is(artifactKey(ns, 'plan.md'), `${key}\u0000plan.md`);
 });
