@@ -208,16 +208,19 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
         mark(`drain: ${work.events.length} events, ${work.bodies.length} bodies ready`);
         if (isEmpty(work)) return finish('done', stats);
         if (deadline.signal.aborted) return finish('deadline', stats);
-        if (work.bodies.length > 0) {
+        // The in-flight journal names the pass's bodies before the first of them goes out: written
+        // then, not before the events (its bodies wait for their index events' round trip anyway).
+        const pass = work;
+        const journal = once(() => {
           const now = Date.now();
           writeInflight(
             opts.stateDir,
-            work.bodies.map((b) => ({ namespace: b.namespace, artifact_path: b.artifact_path, content_hash: b.content_hash, startedAt: now })),
+            pass.bodies.map((b) => ({ namespace: b.namespace, artifact_path: b.artifact_path, content_hash: b.content_hash, startedAt: now })),
             opts.onNotice,
           );
-        }
+        });
 
-        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies);
+        const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies, journal);
         mark('drain: pass sent');
         let next: { work: Work | null; stats: QueueStats | null };
         try {
@@ -405,7 +408,17 @@ export function eventBatches<T>(events: T[]): T[][] {
  * start (those in flight finish: their own events were accepted); a 401 or the deadline aborts
  * everything in flight.
  */
-async function runPass(work: Work, transport: DrainTransport, signal: AbortSignal, tried: Set<string>, report: DrainReport, ledger: Ledger, opts: DrainOptions, source: BodySource): Promise<DrainStop | null> {
+async function runPass(
+  work: Work,
+  transport: DrainTransport,
+  signal: AbortSignal,
+  tried: Set<string>,
+  report: DrainReport,
+  ledger: Ledger,
+  opts: DrainOptions,
+  source: BodySource,
+  journal: () => void,
+): Promise<DrainStop | null> {
   // A 401 stops everything still in flight; the deadline does the same through `signal`.
   const stopAll = new AbortController();
   const combined = AbortSignal.any([signal, stopAll.signal]);
@@ -457,6 +470,7 @@ async function runPass(work: Work, transport: DrainTransport, signal: AbortSigna
       if ('corrupt' in read) {
         result = { kind: 'permanent', reason: read.corrupt };
       } else {
+        journal();
         sent = true;
         result = await transport.pushContent(toRequest(task, read.body), combined);
       }
@@ -584,6 +598,16 @@ async function sendEvents(batch: StoredEvent[], transport: DrainTransport, signa
       report.events.rejected += batch.length;
       return null;
   }
+}
+
+/** `fn`, run on the first call only. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 function toRequest(task: BodyTask, body: Buffer): PushContentBody {

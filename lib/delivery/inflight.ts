@@ -24,7 +24,16 @@ export function inflightPath(stateDir: string): string {
 }
 
 export function writeInflight(stateDir: string, uploads: InflightUpload[], notice?: Notice): void {
-  const text = uploads.map((u) => JSON.stringify([u.namespace, u.artifact_path, u.content_hash, u.startedAt])).join('\n');
+  // Each line is JSON.stringify([namespace, path, hash, startedAt]); a pass's thousands of tasks share
+  // a few namespace objects, each stringified once.
+  const nsJson = new Map<NamespaceRef, string>();
+  const text = uploads
+    .map((u) => {
+      let ns = nsJson.get(u.namespace);
+      if (ns === undefined) nsJson.set(u.namespace, (ns = JSON.stringify(u.namespace)));
+      return `[${ns},${JSON.stringify(u.artifact_path)},${JSON.stringify(u.content_hash)},${JSON.stringify(u.startedAt)}]`;
+    })
+    .join('\n');
   const fd = openNoFollow(inflightPath(stateDir), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600, notice);
   try {
     writeSync(fd, `${text}\n`);
