@@ -1,6 +1,5 @@
 // `kitty-sync doctor [--json]`: one line per check, ✓ or ✗ with the fix; exit 0 when everything
 // delivery needs works, 1 otherwise.
-import { runDoctor } from '../../lib/setup/doctor.js';
 import { defineCommand } from '../command.js';
 import { loadContext, repoOption } from '../context.js';
 import { printJson } from '../output.js';
@@ -25,6 +24,7 @@ export default defineCommand({
   options: (y) => y.option('repo', repoOption),
   run: async (args) => {
     const { repo, settings } = await loadContext(args.repo, {}, { secure: false });
+    const { runDoctor } = await import('../../lib/setup/doctor.js');
     const report = await runDoctor({ root: repo.paths.root, commonDir: repo.paths.commonDir, settings });
     if (args.json) printJson(report);
     else {

@@ -1,6 +1,6 @@
 // `kitty-sync install [--repo DIR]`: install the hooks and write the project uuid if missing.
 import path from 'node:path';
-import { install, type Change } from '../../lib/setup/install.js';
+import type { Change } from '../../lib/setup/install.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
 
@@ -9,6 +9,8 @@ export default defineCommand({
   describe: 'install the post-commit and pre-push hooks in a repository (idempotent)',
   options: (y) => y.option('repo', { type: 'string', describe: 'the repository (default: the current directory)' }),
   run: async (args) => {
+    // Loaded when this command runs: other commands' start-up never pays for setup's modules.
+    const { install } = await import('../../lib/setup/install.js');
     const result = await install({ repo: args.repo });
     if (args.json) {
       printJson(result);

@@ -1,7 +1,6 @@
 // `kitty-sync login [--server URL]`: store the server's token with Git's credential helpers, so hooks
 // started by GUI clients and IDEs (which do not load KITTY_SYNC_TOKEN) find it too.
 import { readFileSync } from 'node:fs';
-import { chooseServer, login } from '../../lib/setup/login.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
 import { EXIT, UserError } from '../../lib/errors.js';
@@ -14,6 +13,7 @@ export default defineCommand({
       .option('server', { type: 'string', describe: 'the server (default: KITTY_SYNC_SERVER_URL or sync.server_url)' })
       .option('check', { type: 'boolean', default: true, describe: 'check the token with the server first (--no-check skips)' }),
   run: async (args) => {
+    const { chooseServer, login } = await import('../../lib/setup/login.js');
     const choice = await chooseServer({ server: args.server, cwd: process.cwd() });
     const token = await readToken(choice.origin);
     const r = await login(choice, token, { check: args.check });

@@ -1,5 +1,4 @@
 // `kitty-sync logout [--server URL]`: remove the token stored by `kitty-sync login`.
-import { chooseServer, logout } from '../../lib/setup/login.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
 import { EXIT } from '../../lib/errors.js';
@@ -9,6 +8,7 @@ export default defineCommand({
   describe: "remove the server's token from Git's credential helper",
   options: (y) => y.option('server', { type: 'string', describe: 'the server (default: KITTY_SYNC_SERVER_URL or sync.server_url)' }),
   run: async (args) => {
+    const { chooseServer, logout } = await import('../../lib/setup/login.js');
     const choice = await chooseServer({ server: args.server, cwd: process.cwd() });
     const r = await logout(choice);
     if (args.json) printJson({ server: r.server, removed: r.removed, problem: r.problem, env_token_set: choice.envTokenSet });

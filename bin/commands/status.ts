@@ -3,7 +3,6 @@
 import { formatAge } from '../../lib/durations.js';
 import { readStatus } from '../../lib/run/status.js';
 import { waitLine } from '../../lib/run/wait-report.js';
-import { installedHooks } from '../../lib/setup/install-check.js';
 import { tokenProblem } from '../../lib/delivery/server-url.js';
 import { defineCommand } from '../command.js';
 import { loadContext, notice, repoOption } from '../context.js';
@@ -18,6 +17,7 @@ export default defineCommand({
     const { stats, server } = await readStatus(repo, settings, notice);
     const serverProblem = server.server_problem;
     const tokenSource = server.token_source;
+    const { installedHooks } = await import('../../lib/setup/install-check.js');
     const hooks = await installedHooks(repo.paths.root);
     if (args.json) {
       printJson({ ...stats, ...server, hooks_installed: hooks, state_dir: settings.stateDir });

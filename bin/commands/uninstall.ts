@@ -1,6 +1,5 @@
 // `kitty-sync uninstall [--repo DIR]`: remove exactly what install added (the queue stays).
 import path from 'node:path';
-import { uninstall } from '../../lib/setup/install.js';
 import { defineCommand } from '../command.js';
 import { printJson } from '../output.js';
 
@@ -9,6 +8,7 @@ export default defineCommand({
   describe: 'remove the hooks install added, restoring any hook that was there before',
   options: (y) => y.option('repo', { type: 'string', describe: 'the repository (default: the current directory)' }),
   run: async (args) => {
+    const { uninstall } = await import('../../lib/setup/install.js');
     const result = await uninstall({ repo: args.repo });
     if (args.json) {
       printJson(result);
