@@ -21,7 +21,22 @@ import type { Database } from 'sql.js';
 import { bodiesDir, sweepBodies } from './bodystore.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { listSpool, removeSpoolFile, spoolDir, type BuiltPack, type PackHeader } from './pack.js';
-import { dbPath, freshDb, isCorruptionError, loadSql, moveAside, openBuffer, openForWrite, readFileOrNull, CorruptQueueError, removeDeadTempFiles, saveQueueFile } from './queue-file.js';
+import {
+  dbPath,
+  freshDb,
+  isCorruptionError,
+  keepOpen,
+  loadSql,
+  moveAside,
+  openBuffer,
+  openForWrite,
+  readFileOrNull,
+  CorruptQueueError,
+  removeDeadTempFiles,
+  saveQueueFile,
+  takeKept,
+  type Opened,
+} from './queue-file.js';
 import { SCHEMA_VERSION } from './schema.js';
 import { fsyncDir } from './bodystore.js';
 import { entryKind } from '../state-fs.js';
@@ -264,7 +279,8 @@ function resolved(opts: QueueOptions) {
   };
 }
 
-async function save(q: Queue, opts: QueueOptions, generation: number | null): Promise<void> {
+/** Saves the queue; returns the generation written and the bytes (the database's own image when it needs no export). */
+async function save(q: Queue, opts: QueueOptions, generation: number | null): Promise<{ generation: number; bytes: Uint8Array }> {
   const stateDir = opts.stateDir;
   await q.packsWritten();
   const doomed = q.collectPacks(opts.compact === true);
@@ -275,7 +291,8 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
   // The directory entries of packs this save starts referring to (renamed in by their writers,
   // without a directory fsync) are made durable before the rows that point at them.
   if (q.newPackRefs && entryKind(spoolDir(stateDir)) === 'dir') await fsyncDir(spoolDir(stateDir));
-  const bytes = q.exportBytes(((generation ?? 0) + 1) % 0x7fffffff);
+  const next = ((generation ?? 0) + 1) % 0x7fffffff;
+  const bytes = q.exportBytes(next);
   removeDeadTempFiles(stateDir);
   await saveQueueFile(dbPath(stateDir), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), generation);
   await fsyncDir(stateDir);
@@ -299,11 +316,12 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
       /* not empty (foreign files) or gone */
     }
   }
+  return { generation: next, bytes };
 }
 
 /**
- * lock → load (re-read under the lock) → merge complete spools → fn → save atomically if anything
- * changed → unlock. If the database turns out corrupt while fn runs, it is moved aside and fn runs
+ * lock → load (re-read under the lock; the database this process last saved is kept instead while it
+ * is still the file on disk) → merge complete spools → fn → save atomically if anything changed → unlock. If the database turns out corrupt while fn runs, it is moved aside and fn runs
  * once more on a fresh queue, so fn must only act through `q`.
  */
 export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Promise<T>): Promise<T> {
@@ -316,7 +334,9 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
   mark('queue: locked');
   try {
     for (let attempt = 0; ; attempt++) {
-      const { db, dirty, generation, image } = await openForWrite(SQL, opts, now());
+      // This process's own last save, still the file on disk, needs no loading (queue-file.ts keepOpen).
+      const { db, dirty, generation, image } = (attempt === 0 ? takeKept(file) : null) ?? (await openForWrite(SQL, opts, now()));
+      let saved: Opened | null = null;
       const q = new Queue(db, { now, capacity, readonly: false, stateDir: opts.stateDir, settleMs, notice: opts.onNotice, image });
       if (dirty) q.markDirty();
       if (opts.own && opts.ownWritten) q.awaitOwnWrite(opts.own, opts.ownWritten);
@@ -328,7 +348,9 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
         if (q.dirty || q.touchedPacks.size > 0) {
           const compromised = lock.compromised();
           if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
-          await save(q, opts, generation);
+          const done = await save(q, opts, generation);
+          // The image stays the database's own bytes only when the save wrote it as is (no export).
+          saved = { db, dirty: false, generation: done.generation, image: image !== null && done.bytes === image ? image : null };
           mark('queue: saved');
         }
         return result;
@@ -339,7 +361,8 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
         // Pack writes still running (fn failed before the save) end before the lock is released.
         await q.packsWritten().catch(() => undefined);
         q.freeStatements();
-        db.close();
+        if (saved) keepOpen(file, saved);
+        else db.close();
       }
     }
   } finally {
