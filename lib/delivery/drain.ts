@@ -11,6 +11,7 @@ import { sha256Hex } from '../collect/eligibility.js';
 import { acquireLock, LockTimeoutError } from '../queue/lock.js';
 import { PackReader, type BuiltPack } from '../queue/pack.js';
 import { readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import type { StalePolicy } from '../queue/types.js';
 import { clearInflight, readInflight, writeInflight } from './inflight.js';
 import type { PushContentBody } from './encoding.js';
 import type { BodyResult, EventsResult } from './responses.js';
@@ -45,7 +46,7 @@ export interface DrainOptions {
   budgetMs: number | null;
   force?: boolean;
   concurrency?: number;
-  stale?: { maxAgeMs: number; maxRetries: number };
+  stale?: StalePolicy;
   capacity?: number;
   onNotice?: (message: string) => void;
   /**

@@ -11,7 +11,7 @@ import { packPath } from './pack.js';
 import { BODY_SELECT, bodyOf, EVENT_SELECT, HASH_RE, hexOf, NS_COLS, nsOf, numOrNull, str, type BodyCol, type EventCol, type NsCol, type Row } from './rows.js';
 import { snapshotKey, supersedeKey } from './schema.js';
 import type { QueueStore } from './store.js';
-import type { DeadLetter, RetryResult } from './types.js';
+import type { DeadLetter, RetryResult, StalePolicy } from './types.js';
 
 type LetterCol = 'id' | 'kind' | 'seq' | 'artifact_path' | 'content_hash' | 'task' | 'superseded' | 'pack_id' | 'off' | 'pack_name' | 'reason';
 const LETTER_SELECT =
@@ -72,10 +72,15 @@ export class DeadLetters {
   }
 
   /** Moves work older than maxAgeMs or tried maxRetries times to the dead letters. Returns how many items moved. */
-  expireStale(policy: { maxAgeMs: number; maxRetries: number }): number {
+  expireStale(policy: StalePolicy): number {
     const s = this.s;
     s.writable();
-    const cutoff = s.now() - policy.maxAgeMs;
+    const now = s.now();
+    if (policy.everyMs !== undefined) {
+      const last = Number(s.sql.value("SELECT value FROM meta WHERE key = 'stale_checked_at'"));
+      if (Number.isFinite(last) && last <= now && now - last < policy.everyMs) return 0;
+    }
+    const cutoff = now - policy.maxAgeMs;
     let moved = 0;
     s.sql.transaction(() => {
       for (const table of ['index_events', 'body_tasks'] as const) {
@@ -92,6 +97,9 @@ export class DeadLetters {
         }
       }
     });
+    // When it looked: kept by the save this transaction makes anyway (never one of its own), so a
+    // look that is not saved is only made again.
+    s.sql.run("INSERT INTO meta (key, value) VALUES ('stale_checked_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(now)]);
     if (moved) s.changed = true;
     return moved;
   }

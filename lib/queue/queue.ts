@@ -48,7 +48,7 @@ import { PackRefs } from './pack-refs.js';
 import { HASH_RE } from './rows.js';
 import { Stats } from './stats.js';
 import { QueueStore, type StoreOptions } from './store.js';
-import type { BodyResultRow, BodyTask, DeadLetter, EnqueueResult, MergeReport, QueueStats, RetryResult, StoredEvent, TaskResult } from './types.js';
+import type { BodyResultRow, BodyTask, DeadLetter, EnqueueResult, MergeReport, QueueStats, RetryResult, StalePolicy, StoredEvent, TaskResult } from './types.js';
 import { Work } from './work.js';
 
 import { mark } from '../trace.js';
@@ -199,7 +199,7 @@ export class Queue {
 
   // --- dead letters (dead-letters.ts) ---------------------------------------------------------
 
-  expireStale(policy: { maxAgeMs: number; maxRetries: number }): number {
+  expireStale(policy: StalePolicy): number {
     return this.letters.expireStale(policy);
   }
 

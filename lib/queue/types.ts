@@ -48,6 +48,17 @@ export interface StoredEvent {
 }
 
 /** A body's result as the drain reports it: when its request started and which artifact version it was. */
+/**
+ * When queued work is stale (moved to the failed list): older than maxAgeMs, or tried maxRetries
+ * times. everyMs: look at most this often (a hook; the look scans every task, 110 ms with 100k
+ * pending); without it, every drain looks.
+ */
+export interface StalePolicy {
+  maxAgeMs: number;
+  maxRetries: number;
+  everyMs?: number;
+}
+
 export interface BodyResultRow {
   upload_id: string;
   result: TaskResult;

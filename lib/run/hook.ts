@@ -91,6 +91,8 @@ interface Target {
 
 /** Longest a hook waits for the queue lock before leaving its capture to the next lock holder. */
 export const HOOK_LOCK_WAIT_MS = 250;
+/** How often hooks look for stale work (its age limit is days and its retry limit hundreds of tries). */
+export const HOOK_STALE_CHECK_EVERY_MS = 60 * 60_000;
 
 export function parsePrePushInput(stdin: string): RefUpdate[] {
   const updates: RefUpdate[] = [];
@@ -180,8 +182,11 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   // There is something to send: a token from Git's credential helper is looked up now, beside the
   // enqueue, rather than in front of the first request (a hook with nothing to send never asks).
   if (groups.some((g) => g.eligible.length > 0)) void transport?.prepare?.();
+  const policy = runPolicy(settings);
   const report = await runSync({
-    ...runPolicy(settings),
+    ...policy,
+    // Stale work is looked for at most hourly by hooks (`drain` and `sync` always look).
+    stale: { ...policy.stale, everyMs: HOOK_STALE_CHECK_EVERY_MS },
     groups,
     skipped,
     transport,

@@ -12,6 +12,7 @@ import { LockTimeoutError } from '../queue/lock.js';
 import { writePack } from '../queue/pack.js';
 import { readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
 import { touchPendingMarker, type QueueHold } from '../queue/marker.js';
+import type { StalePolicy } from '../queue/types.js';
 import { drain, DrainSession, type DrainReport, type DrainTransport } from '../delivery/drain.js';
 import { mark } from '../trace.js';
 
@@ -30,7 +31,7 @@ export interface RunInput {
   lockWaitMs?: number;
   capacity: number;
   concurrency: number;
-  stale: { maxAgeMs: number; maxRetries: number };
+  stale: StalePolicy;
   force?: boolean;
   /** Where git can re-read a damaged body (the work tree). */
   repoDir?: string;

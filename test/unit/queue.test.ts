@@ -280,6 +280,24 @@ test('expireStale dead-letters work past max age or max retries', async (t) => {
   t.true((await readQueue(opts, (q) => q.deadLetters())).some((d) => d.reason === 'stale_max_retries'));
 });
 
+test('expireStale with everyMs (hooks) looks at most that often; without it, every time', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  const hourly = { maxAgeMs: 5_000, maxRetries: 1000, everyMs: 3_600_000 };
+  await withQueue(opts, (q) => q.enqueue([artifact('research/first.md')], CTX));
+  c.advance(10_000);
+  t.is(await withQueue(opts, (q) => q.expireStale(hourly)), 2, 'the first look moves the stale event and body');
+  await withQueue(opts, (q) => q.enqueue([artifact('research/second.md')], CTX));
+  c.advance(10_000);
+  t.is(await withQueue(opts, (q) => q.expireStale(hourly)), 0, 'within the hour: no look, though research/second.md is stale now');
+  t.is(await readQueue(opts, (q) => q.stats().pending), 1);
+  t.is(await withQueue(opts, (q) => q.expireStale({ maxAgeMs: 5_000, maxRetries: 1000 })), 2, 'a drain without everyMs looks every time');
+  await withQueue(opts, (q) => q.enqueue([artifact('research/third.md')], CTX));
+  c.advance(3_600_001);
+  t.is(await withQueue(opts, (q) => q.expireStale(hourly)), 2, 'past the hour since the last look: it looks again');
+});
+
 test('stats: counts, oldest pending age, per feature, retry histogram', async (t) => {
   const stateDir = tmpState(t);
   const c = clock();
