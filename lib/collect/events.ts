@@ -168,6 +168,9 @@ export function buildSnapshotEvent(r: SnapshotRecord): SnapshotEvent {
   });
 }
 
+/** The last time isoTimestamp formatted, and its text. */
+let lastStamp = { ms: NaN, text: '' };
+
 /**
  * 047's timestamp format (Python's `datetime.now(timezone.utc).isoformat()`):
  * `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, the fraction left out when it is zero.
@@ -181,4 +184,3 @@ export function isoTimestamp(ms: number): string {
   lastStamp = { ms, text };
   return text;
 }
-let lastStamp = { ms: NaN, text: '' };

@@ -17,6 +17,9 @@ type LetterCol = 'id' | 'kind' | 'seq' | 'artifact_path' | 'content_hash' | 'tas
 const LETTER_SELECT =
   'SELECT d.id, d.kind, d.seq, d.artifact_path, d.content_hash, d.task, d.superseded, d.pack_id, d.off, p.name AS pack_name, d.reason FROM dead_letters d LEFT JOIN packs p ON p.pack_id = d.pack_id';
 
+/** The meta key of the last look for stale work (expireStale with everyMs). */
+const STALE_CHECKED_AT = 'stale_checked_at';
+
 export class DeadLetters {
   constructor(private readonly s: QueueStore) {}
 
@@ -77,7 +80,7 @@ export class DeadLetters {
     s.writable();
     const now = s.now();
     if (policy.everyMs !== undefined) {
-      const last = Number(s.sql.value("SELECT value FROM meta WHERE key = 'stale_checked_at'"));
+      const last = Number(s.meta(STALE_CHECKED_AT));
       if (Number.isFinite(last) && last <= now && now - last < policy.everyMs) return 0;
     }
     const cutoff = now - policy.maxAgeMs;
@@ -99,7 +102,7 @@ export class DeadLetters {
     });
     // When it looked: kept by the save this transaction makes anyway (never one of its own), so a
     // look that is not saved is only made again.
-    s.sql.run("INSERT INTO meta (key, value) VALUES ('stale_checked_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(now)]);
+    s.setMeta(STALE_CHECKED_AT, now);
     if (moved) s.changed = true;
     return moved;
   }

@@ -407,12 +407,12 @@ export class PackReader {
   viewEnd(name: string, off: number): number {
     const mine = this.built.get(name);
     if (!mine) return Infinity;
-    const k = this.pieceAt(name, mine, off);
-    return this.pieceStarts.get(name)![k] + mine.chunks[k].length;
+    const { chunk, start } = this.pieceAt(name, mine, off);
+    return start + chunk.length;
   }
 
-  /** The index of the piece of a built pack that holds `off` (the last one starting at or before it). */
-  private pieceAt(name: string, pack: BuiltPack, off: number): number {
+  /** The piece of a built pack that holds `off` (the last one starting at or before it), and where it starts. */
+  private pieceAt(name: string, pack: BuiltPack, off: number): { chunk: Buffer; start: number } {
     let starts = this.pieceStarts.get(name);
     if (!starts) {
       starts = [];
@@ -430,15 +430,13 @@ export class PackReader {
       if (starts[mid] <= off) lo = mid;
       else hi = mid - 1;
     }
-    return lo;
+    return { chunk: pack.chunks[lo], start: starts[lo] };
   }
 
   /** An item of a built pack: a view of the piece it lies in (an event, a body), else of the joined pack. */
   private readBuilt(name: string, pack: BuiltPack, off: number, len: number): Buffer | null {
-    const lo = this.pieceAt(name, pack, off);
-    const starts = this.pieceStarts.get(name)!;
-    const chunk = pack.chunks[lo];
-    const at = off - starts[lo];
+    const { chunk, start } = this.pieceAt(name, pack, off);
+    const at = off - start;
     if (at >= 0 && at + len <= chunk.length) return chunk.subarray(at, at + len);
     // Across pieces (compaction copies raw ranges): the whole pack, joined once and kept as a window.
     let w = this.windows.get(name);

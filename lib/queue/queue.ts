@@ -321,8 +321,9 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
 
 /**
  * lock → load (re-read under the lock; the database this process last saved is kept instead while it
- * is still the file on disk) → merge complete spools → fn → save atomically if anything changed → unlock. If the database turns out corrupt while fn runs, it is moved aside and fn runs
- * once more on a fresh queue, so fn must only act through `q`.
+ * is still the file on disk) → merge complete spools → fn → save atomically if anything changed →
+ * unlock. If the database turns out corrupt while fn runs, it is moved aside and fn runs once more on
+ * a fresh queue, so fn must only act through `q`.
  */
 export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Promise<T>): Promise<T> {
   const { now, capacity, settleMs } = resolved(opts);

@@ -289,6 +289,16 @@ export class QueueStore {
     this.reader = null;
   }
 
+  /** A value of the meta table (schema.ts getMeta). */
+  meta(key: string): string | undefined {
+    return getMeta(this.db, key);
+  }
+
+  /** Sets a value of the meta table; it is saved only if the session saves for another reason (mark `changed` to force it). */
+  setMeta(key: string, value: string | number): void {
+    setMeta(this.db, key, value);
+  }
+
   /** Serializes the database (meta counters included), compacting it when much of it is free pages. */
   exportBytes(generation: number): Uint8Array {
     this.freeStatements();
