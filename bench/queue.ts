@@ -79,6 +79,8 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
       // so each run here is the first hook of its hour and looks (a scan of every task).
       stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000, everyMs: HOOK_STALE_CHECK_EVERY_MS },
       hold: activeHold(stateDir),
+      // What a hook's report counts (hook.ts): only what is left.
+      counts: 'left',
     });
     const ms = performance.now() - t0;
     if (mode === 'held' && !report.held) throw new Error('expected a held run');

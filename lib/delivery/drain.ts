@@ -10,8 +10,8 @@ import { BlobReader } from '../collect/blobs.js';
 import { sha256Hex } from '../collect/eligibility.js';
 import { acquireLock, LockTimeoutError } from '../queue/lock.js';
 import { PackReader, type BuiltPack } from '../queue/pack.js';
-import { readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type QueueStats, type StoredEvent, type TaskResult } from '../queue/queue.js';
-import type { StalePolicy } from '../queue/types.js';
+import { readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import type { CountScope, CountsOf, StalePolicy } from '../queue/types.js';
 import { clearInflight, readInflight, writeInflight } from './inflight.js';
 import type { PushContentBody } from './encoding.js';
 import type { BodyResult, EventsResult } from './responses.js';
@@ -38,7 +38,7 @@ export type DrainStop =
   | 'backoff' // a hook found the queue held (marker.ts): nothing sent before the server's backoff ends
   | 'no_server'; // no server configured: work stays queued
 
-export interface DrainOptions {
+export interface DrainOptions<S extends CountScope = 'full'> {
   stateDir: string;
   /** null when no server is configured. */
   transport: DrainTransport | null;
@@ -53,7 +53,9 @@ export interface DrainOptions {
    * A session the caller opened and did the opening read in, inside its own queue transaction
    * (see DrainSession). Used when it holds the drain lock; the caller releases it.
    */
-  session?: DrainSession;
+  session?: DrainSession<S>;
+  /** The counts the report carries (default `full`); `left` for a caller that only says what is left (a hook). */
+  counts?: S;
   /** Called as bodies finish: (done, total known so far). */
   onProgress?: (done: number, total: number) => void;
   /** A directory git can run in (work tree or git dir): a damaged stored body is re-read from Git there. */
@@ -71,15 +73,19 @@ export interface DrainOptions {
   captured?: BuiltPack;
 }
 
-export interface DrainReport {
+export interface DrainReport<S extends CountScope = 'full'> {
   stop: DrainStop;
   /** One per body task attempted (or expired, or failed with its rejected index event) in this run. */
   outcomes: UploadOutcome[];
   events: { sent: number; delivered: number; rejected: number; retried: number };
   /** Human explanation for stops that need the user (401, events failing). */
   message: string | null;
-  stats: QueueStats;
+  /** The counts at the end of the run, as many as the caller asked for (DrainOptions.counts). */
+  stats: CountsOf<S>;
 }
+
+/** What a pass adds to the report (the counts are read at the end). */
+type PassTally = Omit<DrainReport, 'stats'>;
 
 const EVENTS_PER_BATCH = 500;
 /**
@@ -138,7 +144,8 @@ class Ledger {
   }
 }
 
-export async function drain(opts: DrainOptions): Promise<DrainReport> {
+export async function drain<S extends CountScope = 'full'>(opts: DrainOptions<S>): Promise<DrainReport<S>> {
+  const scope = (opts.counts ?? 'full') as S;
   const queueOpts = {
     stateDir: opts.stateDir,
     capacity: opts.capacity,
@@ -147,19 +154,19 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
     compact: false,
     ...(opts.lockWaitMs === undefined ? {} : { lock: { timeoutMs: opts.lockWaitMs } }),
   };
-  const report: DrainReport = {
+  const report: DrainReport<S> = {
     stop: 'done',
     outcomes: [],
     events: { sent: 0, delivered: 0, rejected: 0, retried: 0 },
     message: null,
-    stats: undefined as unknown as QueueStats,
+    stats: undefined as unknown as CountsOf<S>,
   };
   // The counts scan the whole queue (a large one: hundreds of ms), so they are read once, for the
   // report: in the transaction after which the drain stops (`stats`), or here (null) when it stops
   // outside one.
-  const finish = async (stop: DrainStop, stats: QueueStats | null): Promise<DrainReport> => {
+  const finish = async (stop: DrainStop, stats: CountsOf<S> | null): Promise<DrainReport<S>> => {
     report.stop = stop;
-    report.stats = stats ?? (await readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.stats()));
+    report.stats = stats ?? (await readQueue({ stateDir: opts.stateDir, capacity: opts.capacity }, (q) => q.countsFor(scope)));
     mark('drain: finished');
     return report;
   };
@@ -173,12 +180,12 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
   // then overwrite a newer one. A caller's session that holds the lock and has read comes with both;
   // otherwise this drain opens its own (and releases it).
   const given = opts.session?.locked && opts.session.first ? opts.session : null;
-  const session = given ?? (await DrainSession.open(opts.stateDir, opts.transport, opts.onNotice));
+  const session = given ?? (await DrainSession.open(opts.stateDir, opts.transport, opts.onNotice, scope));
   // Only the drain-lock holder compacts packs: nobody else reads them while it runs.
   queueOpts.compact = session.locked;
   const bodies = new BodySource(opts.stateDir, opts.repoDir, opts.captured);
   try {
-    let first: FirstRead;
+    let first: FirstRead<S>;
     try {
       first = session.first ?? (await ledger.commit((q) => session.read(q, { ...opts, progress: opts.onProgress !== undefined, budgeted: opts.budgetMs !== null })));
     } catch (err) {
@@ -223,12 +230,12 @@ export async function drain(opts: DrainOptions): Promise<DrainReport> {
 
         const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies, journal);
         mark('drain: pass sent');
-        let next: { work: Work | null; stats: QueueStats | null };
+        let next: { work: Work | null; stats: CountsOf<S> | null };
         try {
           next = await ledger.commit((q) => {
             const nextWork = stop ? null : readWork(q);
             // The last transaction of the run also reads the counts for the report.
-            return { work: nextWork, stats: nextWork === null || isEmpty(nextWork) || deadline.signal.aborted ? q.stats() : null };
+            return { work: nextWork, stats: nextWork === null || isEmpty(nextWork) || deadline.signal.aborted ? q.countsFor(scope) : null };
           });
         } catch (err) {
           if (!(err instanceof LockTimeoutError)) throw err;
@@ -300,14 +307,14 @@ function isEmpty(work: Work): boolean {
 }
 
 /** What a drain reads before its first pass: stale work expired, the first work, the counts. */
-export interface FirstRead {
+export interface FirstRead<S extends CountScope = 'full'> {
   /** Abandoned uploads recovered from a dead drain's in-flight journal. */
   recovered: number;
   expired: number;
   stale: DeadLetter[];
   work: Work | null;
   /** The counts, read only when there is nothing to send (the drain stops at once); null otherwise. */
-  stats: QueueStats | null;
+  stats: CountsOf<S> | null;
   /** Bodies to send in this run, for a progress bar (pending with force, else ready); 0 unless asked for. */
   readyTotal: number;
 }
@@ -318,17 +325,18 @@ export interface FirstRead {
  * transaction, one save fewer per hook) → drain({ session }) → release. Whoever opens a session
  * releases it, in a `finally`; release is idempotent, so an early release (nothing to drain) is safe.
  */
-export class DrainSession {
-  private opening: FirstRead | null = null;
+export class DrainSession<S extends CountScope = 'full'> {
+  private opening: FirstRead<S> | null = null;
 
   private constructor(
     private readonly transport: DrainTransport | null,
     private lock: (() => Promise<void>) | null,
+    private readonly scope: S,
   ) {}
 
   /** Tries the drain lock, without waiting (another drainer: not locked). No transport: nothing will be sent, no lock. */
-  static async open(stateDir: string, transport: DrainTransport | null, onNotice?: (m: string) => void): Promise<DrainSession> {
-    return new DrainSession(transport, transport ? await tryDrainLock(stateDir, onNotice) : null);
+  static async open<S extends CountScope = 'full'>(stateDir: string, transport: DrainTransport | null, onNotice?: (m: string) => void, counts?: S): Promise<DrainSession<S>> {
+    return new DrainSession(transport, transport ? await tryDrainLock(stateDir, onNotice) : null, counts ?? ('full' as S));
   }
 
   /** Holds the drain lock: this session may send (and compact packs). */
@@ -337,13 +345,13 @@ export class DrainSession {
   }
 
   /** The opening read, once done. */
-  get first(): FirstRead | null {
+  get first(): FirstRead<S> | null {
     return this.opening;
   }
 
   /** The opening read, inside the caller's queue transaction; without the lock it reads no work (nor the in-flight journal). */
-  read(q: Queue, opts: OpeningOptions): FirstRead {
-    this.opening = firstRead(q, { ...opts, transport: this.lock ? this.transport : null });
+  read(q: Queue, opts: OpeningOptions): FirstRead<S> {
+    this.opening = firstRead(q, this.scope, { ...opts, transport: this.lock ? this.transport : null });
     return this.opening;
   }
 
@@ -358,7 +366,7 @@ export class DrainSession {
 export type OpeningOptions = Pick<DrainOptions, 'stale' | 'force'> & { progress?: boolean; budgeted?: boolean };
 
 /** The drain's opening read (see DrainSession.read). */
-function firstRead(q: Queue, opts: OpeningOptions & Pick<DrainOptions, 'transport'>): FirstRead {
+function firstRead<S extends CountScope>(q: Queue, scope: S, opts: OpeningOptions & Pick<DrainOptions, 'transport'>): FirstRead<S> {
   const since = Date.now();
   q.clampWaits();
   // With a transport the caller holds the drain lock: a journal found now belongs to a dead drain.
@@ -369,8 +377,8 @@ function firstRead(q: Queue, opts: OpeningOptions & Pick<DrainOptions, 'transpor
   // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
   // `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 && q.unreadableEvents === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
-  const stats = work === null || isEmpty(work) ? q.stats() : null;
-  const readyTotal = !opts.progress ? 0 : stats ? (opts.force ? stats.pending : stats.ready) : q.readyBodyCount({ force: opts.force ?? false });
+  const stats = work === null || isEmpty(work) ? q.countsFor(scope) : null;
+  const readyTotal = !opts.progress ? 0 : stats && opts.force ? stats.pending : stats && 'ready' in stats ? stats.ready : q.readyBodyCount({ force: opts.force ?? false });
   return { recovered: leftover.length, expired, stale, work, stats, readyTotal };
 }
 
@@ -414,9 +422,9 @@ async function runPass(
   transport: DrainTransport,
   signal: AbortSignal,
   tried: Set<string>,
-  report: DrainReport,
+  report: PassTally,
   ledger: Ledger,
-  opts: DrainOptions,
+  opts: Omit<DrainOptions, 'session' | 'counts'>,
   source: BodySource,
   journal: () => void,
 ): Promise<DrainStop | null> {
@@ -537,7 +545,7 @@ async function runPass(
 }
 
 /** Sends one events batch; the ids of the accepted events are pushed to `accepted`. */
-async function sendEvents(batch: StoredEvent[], transport: DrainTransport, signal: AbortSignal, tried: Set<string>, report: DrainReport, ledger: Ledger, accepted: string[]): Promise<DrainStop | null> {
+async function sendEvents(batch: StoredEvent[], transport: DrainTransport, signal: AbortSignal, tried: Set<string>, report: PassTally, ledger: Ledger, accepted: string[]): Promise<DrainStop | null> {
   // A dead event takes its body to the dead letters too (queue.applyEventResults): say so, never silently.
   // A snapshot has no artifact: its outcome names the feature only.
   const deadOutcome = ({ envelope: e }: { envelope: DossierEvent }, reason: string): UploadOutcome => ({

@@ -48,7 +48,7 @@ import { PackRefs } from './pack-refs.js';
 import { HASH_RE } from './rows.js';
 import { Stats } from './stats.js';
 import { QueueStore, type StoreOptions } from './store.js';
-import type { BodyResultRow, BodyTask, DeadLetter, EnqueueResult, MergeReport, QueueStats, RetryResult, StalePolicy, StoredEvent, TaskResult } from './types.js';
+import type { BodyResultRow, BodyTask, CountScope, CountsOf, DeadLetter, EnqueueResult, LeftCounts, MergeReport, QueueStats, RetryResult, StalePolicy, StoredEvent, TaskResult } from './types.js';
 import { Work } from './work.js';
 
 import { mark } from '../trace.js';
@@ -215,6 +215,16 @@ export class Queue {
 
   stats(): QueueStats {
     return this.counts.stats();
+  }
+
+  /** What is left: two counts, not stats()'s scans. */
+  left(): LeftCounts {
+    return this.counts.left();
+  }
+
+  /** The counts a run's report asks for (see CountScope). */
+  countsFor<S extends CountScope>(scope: S): CountsOf<S> {
+    return (scope === 'left' ? this.counts.left() : this.counts.stats()) as CountsOf<S>;
   }
 
   /** What the pending marker records: until when the queue is held (marker.ts). */

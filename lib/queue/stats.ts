@@ -1,10 +1,10 @@
 // The counts `kitty-sync status` shows (and the drain reports): pending, ready and backoff work,
 // dead letters, the next attempt, the latest error, and captures still waiting in spools.
-import { listSpool, packPath, readPackHeader } from './pack.js';
+import { listSpool, packPath, readPackHeader, type PackHeader } from './pack.js';
 import { MAX_WAIT_MS } from './retry.js';
 import type { QueueHold } from './marker.js';
 import type { QueueStore } from './store.js';
-import type { QueueStats } from './types.js';
+import type { LeftCounts, QueueStats } from './types.js';
 
 function histogramBucket(n: number): string {
   if (n <= 2) return String(n);
@@ -27,10 +27,7 @@ export class Stats {
    */
   stats(): QueueStats {
     const st = this.queueStats();
-    for (const name of listSpool(this.s.stateDir).packs) {
-      if (this.s.hasPack(name)) continue;
-      const header = readPackHeader(packPath(this.s.stateDir, name));
-      if (header?.kind !== 'capture') continue;
+    for (const header of this.unmergedCaptures()) {
       st.spools_unmerged++;
       st.pending += header.bodies.length;
       st.ready += header.bodies.length;
@@ -42,6 +39,25 @@ export class Stats {
       }
     }
     return st;
+  }
+
+  /** What is left (see LeftCounts), unmerged captures included as in stats(). */
+  left(): LeftCounts {
+    const left = { pending: this.s.sql.count('SELECT COUNT(*) FROM body_tasks'), events_pending: this.s.sql.count('SELECT COUNT(*) FROM index_events') };
+    for (const header of this.unmergedCaptures()) {
+      left.pending += header.bodies.length;
+      left.events_pending += header.events.length;
+    }
+    return left;
+  }
+
+  /** The headers of capture spools not merged into this queue yet. */
+  private *unmergedCaptures(): Generator<PackHeader> {
+    for (const name of listSpool(this.s.stateDir).packs) {
+      if (this.s.hasPack(name)) continue;
+      const header = readPackHeader(packPath(this.s.stateDir, name));
+      if (header?.kind === 'capture') yield header;
+    }
   }
 
   /**

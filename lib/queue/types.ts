@@ -47,7 +47,6 @@ export interface StoredEvent {
   created_at: number;
 }
 
-/** A body's result as the drain reports it: when its request started and which artifact version it was. */
 /**
  * When queued work is stale (moved to the failed list): older than maxAgeMs, or tried maxRetries
  * times. everyMs: look at most this often (a hook; the look scans every task, 110 ms with 100k
@@ -59,6 +58,7 @@ export interface StalePolicy {
   everyMs?: number;
 }
 
+/** A body's result as the drain reports it: when its request started and which artifact version it was. */
 export interface BodyResultRow {
   upload_id: string;
   result: TaskResult;
@@ -100,6 +100,16 @@ export interface QueueStats {
   /** Captures (spools) written while the queue was busy and not merged yet: their work is not counted above. */
   spools_unmerged: number;
 }
+
+/**
+ * What is left in the queue: body tasks and index events pending, captures not merged yet included.
+ * Two COUNTs, where QueueStats scans every task (hundreds of ms at 100k): all a hook reports.
+ */
+export type LeftCounts = Pick<QueueStats, 'pending' | 'events_pending'>;
+
+/** Which counts a run reads for its report: everything (`full`: QueueStats, what status and drain print) or what is `left`. */
+export type CountScope = 'full' | 'left';
+export type CountsOf<S extends CountScope> = S extends 'left' ? LeftCounts : QueueStats;
 
 export interface DeadLetter {
   id: string;

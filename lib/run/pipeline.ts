@@ -10,13 +10,13 @@ import { buildCapture } from '../queue/capture.js';
 import { artifactKey } from '../contract/namespace.js';
 import { LockTimeoutError } from '../queue/lock.js';
 import { writePack } from '../queue/pack.js';
-import { readQueue, withQueue, type EnqueueResult, type MergeReport, type QueueStats } from '../queue/queue.js';
+import { readQueue, withQueue, type EnqueueResult, type MergeReport } from '../queue/queue.js';
 import { touchPendingMarker, type QueueHold } from '../queue/marker.js';
-import type { StalePolicy } from '../queue/types.js';
+import type { CountScope, CountsOf, StalePolicy } from '../queue/types.js';
 import { drain, DrainSession, type DrainReport, type DrainTransport } from '../delivery/drain.js';
 import { mark } from '../trace.js';
 
-export interface RunInput {
+export interface RunInput<S extends CountScope = 'full'> {
   stateDir: string;
   /** Per commit context: a pre-push of several refs enqueues several groups. */
   groups: SyncGroup[];
@@ -51,6 +51,8 @@ export interface RunInput {
    * returns only once the spool is durable. Not with onCaptured (which comes before any merge).
    */
   writeWhileMerging?: boolean;
+  /** The counts the report carries (DrainOptions.counts): a hook asks only for what is `left`. */
+  counts?: S;
 }
 
 /**
@@ -68,11 +70,11 @@ export interface SyncGroup {
   indexes: FeatureIndex[];
 }
 
-export interface RunReport {
+export interface RunReport<S extends CountScope = 'full'> {
   /** This run's artifacts (eligible and skipped) plus anything else the drain delivered or failed. */
   outcomes: UploadOutcome[];
   enqueue: Omit<EnqueueResult, 'refusedArtifacts'>;
-  drain: DrainReport;
+  drain: DrainReport<S>;
   /** Set when the queue lock was held by another process: the capture waits in its spool. */
   busy: { holderPid: number | null } | null;
   /** Set when the budget left no time to merge this run's capture: it waits in its spool. */
@@ -81,7 +83,8 @@ export interface RunReport {
   held: QueueHold | null;
 }
 
-export async function runSync(input: RunInput): Promise<RunReport> {
+export async function runSync<S extends CountScope = 'full'>(input: RunInput<S>): Promise<RunReport<S>> {
+  const scope = (input.counts ?? 'full') as S;
   const notice = input.onNotice;
   const queueOpts = { stateDir: input.stateDir, capacity: input.capacity, onNotice: notice, settleMs: input.settleMs };
   // 1. Capture. The pending marker makes the next hook start Node even if this run dies before merging.
@@ -108,11 +111,11 @@ export async function runSync(input: RunInput): Promise<RunReport> {
   const held = input.transport && !input.force ? (input.hold ?? null) : null;
   // Opened (the drain lock tried) before the merge transaction so the drain's opening read can ride
   // in it; released by this function however the run ends (the drain only uses it).
-  const session = pack && !held ? await DrainSession.open(input.stateDir, input.transport, notice) : null;
+  const session = pack && !held ? await DrainSession.open(input.stateDir, input.transport, notice, scope) : null;
   let busy: RunReport['busy'] = null;
   const left = remaining();
   const deferred = pack !== null && input.deadlineAt !== undefined && left !== null && left < MERGE_BASE_MS + pack.header.bodies.length * MERGE_MS_PER_TASK;
-  let drained: DrainReport;
+  let drained: DrainReport<S>;
   try {
     if (pack && !deferred && !held) {
       try {
@@ -131,10 +134,10 @@ export async function runSync(input: RunInput): Promise<RunReport> {
     mark('merged');
 
     if (held) {
-      drained = heldReport(held, pack?.header.bodies.length ?? 0, pack?.header.events.length ?? 0, input.capacity);
+      drained = heldReport(held, pack?.header.bodies.length ?? 0, pack?.header.events.length ?? 0, input.capacity, scope);
     } else if (busy || deferred) {
       await session?.release(); // nothing drains in this run: free the drain lock at once
-      drained = { stop: 'busy', outcomes: [], events: { sent: 0, delivered: 0, rejected: 0, retried: 0 }, message: null, stats: await statsWithoutLock(input) };
+      drained = { stop: 'busy', outcomes: [], events: { sent: 0, delivered: 0, rejected: 0, retried: 0 }, message: null, stats: await countsWithoutLock(input, scope) };
     } else {
       drained = await drain({
         stateDir: input.stateDir,
@@ -149,6 +152,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
         repoDir: input.repoDir,
         settleMs: input.settleMs,
         lockWaitMs: input.lockWaitMs,
+        counts: scope,
         // With the lock and the opening read; without the lock the drain tries its own.
         ...(session ? { session } : {}),
         ...(pack ? { captured: pack } : {}),
@@ -167,7 +171,7 @@ export async function runSync(input: RunInput): Promise<RunReport> {
  * What a held run reports without loading the queue: the counts the marker recorded at the last
  * save plus this run's capture (not merged yet: duplicates of queued work are counted twice).
  */
-function heldReport(held: QueueHold, capturedBodies: number, capturedEvents: number, capacity: number): DrainReport {
+function heldReport<S extends CountScope>(held: QueueHold, capturedBodies: number, capturedEvents: number, capacity: number, scope: S): DrainReport<S> {
   const pending = held.pending + capturedBodies;
   const events = held.events_pending + capturedEvents;
   const at = new Date(held.hold_until).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -176,34 +180,36 @@ function heldReport(held: QueueHold, capturedBodies: number, capturedEvents: num
     outcomes: [],
     events: { sent: 0, delivered: 0, rejected: 0, retried: 0 },
     message: `the server failed the last index events (${held.last_error ?? 'no answer'}): nothing is sent before ${at}; this commit's work waits in the spool (\`kitty-sync drain --force\` sends now)`,
-    stats: {
-      pending,
-      ready: 0,
-      backoff: pending,
-      waiting_for_events: 0,
-      failed: 0,
-      events_pending: events,
-      events_ready: 0,
-      events_backoff: events,
-      events_failed: 0,
-      next_attempt_at: held.hold_until,
-      last_error: held.last_error,
-      oldest_pending_age_ms: null,
-      per_feature: {},
-      retry_histogram: {},
-      capacity,
-      spools_unmerged: capturedBodies + capturedEvents > 0 ? 1 : 0,
-    },
+    stats: (scope === 'left'
+      ? { pending, events_pending: events }
+      : {
+          pending,
+          ready: 0,
+          backoff: pending,
+          waiting_for_events: 0,
+          failed: 0,
+          events_pending: events,
+          events_ready: 0,
+          events_backoff: events,
+          events_failed: 0,
+          next_attempt_at: held.hold_until,
+          last_error: held.last_error,
+          oldest_pending_age_ms: null,
+          per_feature: {},
+          retry_histogram: {},
+          capacity,
+          spools_unmerged: capturedBodies + capturedEvents > 0 ? 1 : 0,
+        }) as CountsOf<S>,
   };
 }
 
 /** The counts, read without the lock (saves are atomic renames, so the file read is whole). */
-async function statsWithoutLock(input: RunInput): Promise<QueueStats> {
-  return readQueue({ stateDir: input.stateDir, capacity: input.capacity }, (q) => q.stats());
+async function countsWithoutLock<S extends CountScope>(input: RunInput<S>, scope: S): Promise<CountsOf<S>> {
+  return readQueue({ stateDir: input.stateDir, capacity: input.capacity }, (q) => q.countsFor(scope));
 }
 
 /** This run's artifacts first (queued unless the drain says otherwise), then other tasks the drain touched. */
-function mergeOutcomes(input: RunInput, refused: Set<string>, drained: DrainReport, unmerged: string | null): UploadOutcome[] {
+function mergeOutcomes(input: Pick<RunInput, 'groups' | 'skipped'>, refused: Set<string>, drained: Omit<DrainReport, 'stats'>, unmerged: string | null): UploadOutcome[] {
   // Two versions of one artifact in one run (a pre-push of several refs): the queue kept the one
   // enqueued last and dropped the other, so only that one gets an outcome.
   const latest = new Map<string, EligibleArtifact>();
@@ -230,7 +236,7 @@ function contentKey(o: Pick<UploadOutcome, 'feature_slug' | 'artifact_path' | 'c
   return `${o.feature_slug}\u0000${o.artifact_path}\u0000${o.content_hash}`;
 }
 
-function queuedReason(d: DrainReport): string {
+function queuedReason(d: Pick<DrainReport, 'stop'>): string {
   switch (d.stop) {
     case 'no_server':
       return 'no_server_configured';

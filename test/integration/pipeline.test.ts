@@ -144,6 +144,22 @@ test('events endpoint down: artifacts queued (index_events_pending), no body sen
   t.regex(run.drain.message ?? '', /index events could not be delivered/);
 });
 
+test("a hook's run (counts: 'left') reports only what is left, and the same numbers as the full counts", async (t) => {
+  const stateDir = tempStateDir(t);
+  const r = await receiver(t, { faults: { failFirst: 2, failStatus: 503, endpoints: ['events'] } });
+  const first = await runSync({ ...input(stateDir, [artifact('spec.md'), artifact('plan.md')], { transport: transport(t, r.url) }), counts: 'left' });
+  t.deepEqual(first.drain.stats, { pending: 2, events_pending: 2 });
+  // Forced past the backoff, the second run fails too (the full counts from the same queue agree).
+  const second = await runSync({ ...input(stateDir, [artifact('tasks.md')], { transport: transport(t, r.url), force: true }), counts: 'left' });
+  t.is(second.drain.stop, 'events_failed');
+  const full = await stats(stateDir);
+  t.deepEqual(second.drain.stats, { pending: full.pending, events_pending: full.events_pending });
+  t.is(full.pending, 3);
+  // Without `counts`, a run reports the full counts.
+  const third = await runSync(input(stateDir, [], { transport: transport(t, r.url), force: true }));
+  t.like(third.drain.stats, { pending: 0, events_pending: 0, failed: 0 });
+});
+
 test('bad token: artifacts queued (unauthorized), message says how to fix it, nothing dead-lettered', async (t) => {
   const stateDir = tempStateDir(t);
   const r = await receiver(t, { token: 'right' });

@@ -263,3 +263,24 @@ test('a capture whose events fill several pieces: every event is whole, where it
   for (const e of header.events) t.is((JSON.parse(buf.subarray(base + e.off, base + e.off + e.len).toString('utf8')) as { event_id: string }).event_id, e.id);
   t.like(await withQueue({ stateDir }, (q) => ({ merge: q.lastMerge, events: q.stats().events_pending })), { merge: { spools: 1, added: paths.length }, events: paths.length });
 });
+
+test("what is left (a hook's counts) is what the full counts say is pending: queued work, work in backoff, captures not merged yet", async (t) => {
+  const stateDir = tmpState(t);
+  spool(stateDir, ['spec.md', 'plan.md', 'research/a.md']);
+  // Merged; then one event fails (backoff) and one body is delivered.
+  await withQueue({ stateDir }, (q) => {
+    const [first] = q.readyEvents(10, { force: true });
+    q.applyEventResults([{ event_id: first.event_id, seq: first.seq, result: { kind: 'retry', error: 'http_503' } }]);
+    const [body] = q.readyBodies(10, { force: true });
+    q.applyBodyResults([{ upload_id: body.upload_id, result: { kind: 'delivered' } }]);
+  });
+  // Written after the merge, read without merging: pending all the same.
+  spool(stateDir, ['tasks.md', 'research/b.md']);
+  const { left, stats } = await readQueue({ stateDir }, (q) => ({ left: q.left(), stats: q.stats() }));
+  t.is(stats.spools_unmerged, 1);
+  t.deepEqual(left, { pending: 4, events_pending: stats.events_pending });
+  t.is(left.pending, stats.pending);
+  t.true(left.events_pending >= 3, "the event in backoff and the unmerged capture's events");
+  t.deepEqual(await readQueue({ stateDir }, (q) => q.countsFor('left')), left);
+  t.like(await readQueue({ stateDir }, (q) => q.countsFor('full')), { pending: 4, spools_unmerged: 1 });
+});
