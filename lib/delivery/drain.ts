@@ -93,10 +93,13 @@ const EVENTS_PER_BATCH = 500;
  * Without a budget (sync, drain): four full events batches and as many bodies, so a drain of up to
  * 2,000 new bodies is one pass (a pass boundary stops all sending while the results are written and
  * the next work read). A budgeted run (a hook: a few seconds) reads no more than it can send:
- * reading an event or a body task costs tens of µs in sql.js, paid before the first request.
+ * reading an event or a body task costs tens of µs in sql.js, paid before the first request. Its
+ * first pass holds only its first two events batches (FIRST_HOOK_PASS): a hook that finds older
+ * work pending mostly gets no further than the first batch (the server still failing stops the
+ * pass), and with 10k pending it read 1,000 events and 2,000 body rows it never sent (~50 ms).
  */
-function perPass(budgeted: boolean): number {
-  return budgeted ? 1000 : EVENTS_PER_BATCH * 4;
+function perPass(budgeted: boolean, first = false): number {
+  return budgeted ? (first ? FIRST_HOOK_PASS : 1000) : EVENTS_PER_BATCH * 4;
 }
 /**
  * Results are written back at the end of each pass (in the transaction that reads the next one), and
@@ -373,7 +376,7 @@ function firstRead<S extends CountScope>(q: Queue, scope: S, opts: OpeningOption
   const leftover = opts.transport ? readInflight(q.stateDir) : [];
   q.recordAbandonedUploads(leftover);
   const expired = opts.stale ? q.expireStale(opts.stale) : 0;
-  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set(), perPass(opts.budgeted ?? false)) : null;
+  const work = opts.transport ? readReadyWork(q, opts.force ?? false, new Set(), perPass(opts.budgeted ?? false, true)) : null;
   // Stale work, and work whose stored event could not be read (its pack gone or damaged), ends as
   // `failed` like any other permanent failure: reported and logged, never silent.
   const stale = expired === 0 && q.unreadableEvents === 0 ? [] : q.deadLetters().filter((d) => d.kind === 'body' && d.failed_at >= since && (d.reason.includes('stale_') || d.reason.startsWith('local_')));
@@ -399,6 +402,7 @@ function readReadyWork(q: Queue, force: boolean, tried: Set<string>, size: numbe
  */
 const FIRST_EVENTS_BATCH = 32;
 const EVENTS_BATCH_GROWTH = 4;
+const FIRST_HOOK_PASS = FIRST_EVENTS_BATCH * EVENTS_BATCH_GROWTH;
 
 export function eventBatches<T>(events: T[]): T[][] {
   const batches: T[][] = [];

@@ -88,6 +88,26 @@ test('drain runs a caller’s session (its lock and opening read) and leaves the
   t.true(await drainLockFree(stateDir, tr));
 });
 
+test("a budgeted run's (a hook's) opening read holds only its first two events batches; the rest goes in later passes of the same run", async (t) => {
+  const stateDir = tempStateDir(t);
+  const r = await receiver(t);
+  const tr = transport(t, r.url);
+  const items = Array.from({ length: 300 }, (_, i) => artifact(`research/note-${i}.md`, `note ${i}\n`));
+  await withQueue({ stateDir }, (q) => q.enqueue(items, CTX));
+  // Unbudgeted (sync, drain): one pass for all of it.
+  const u = await DrainSession.open(stateDir, tr);
+  t.is((await withQueue({ stateDir }, (q) => u.read(q, {}))).work?.events.length, 300);
+  await u.release();
+  const s = await DrainSession.open(stateDir, tr);
+  const first = await withQueue({ stateDir }, (q) => s.read(q, { budgeted: true }));
+  t.is(first.work?.events.length, 128, '32 + 96: the first two events batches');
+  t.is(first.work?.bodies.length, 128, 'and only their bodies');
+  const report = await drain({ stateDir, transport: tr, budgetMs: 60_000, session: s });
+  await s.release();
+  t.is(report.stop, 'done');
+  t.is(r.stats().stored, 300, 'the later passes sent the rest within the budget');
+});
+
 test('a session without the lock is not used: the drain tries the lock itself', async (t) => {
   const stateDir = tempStateDir(t);
   const r = await receiver(t);
