@@ -16,7 +16,7 @@ import { dbPath, readQueue, SCHEMA_VERSION, withQueue } from '../lib/queue/queue
 import { activeHold, writePendingMarker } from '../lib/queue/marker.js';
 import { spoolDir } from '../lib/queue/pack.js';
 import { runSync } from '../lib/run/pipeline.js';
-import { HOOK_STALE_CHECK_EVERY_MS } from '../lib/run/hook.js';
+import { hookRunOptions } from '../lib/run/hook.js';
 import type { DrainTransport } from '../lib/delivery/drain.js';
 import { artifact, CTX, namespace } from '../test/support/artifacts.js';
 import type { EligibleArtifact } from '../lib/types.js';
@@ -75,12 +75,10 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
       deadlineAt: Date.now() + 2000,
       capacity: 1_000_000,
       concurrency: 8,
-      // A hook's policy: stale work looked for at most hourly. A prebuilt queue has no look on record,
-      // so each run here is the first hook of its hour and looks (a scan of every task).
-      stale: { maxAgeMs: 30 * 86_400_000, maxRetries: 1000, everyMs: HOOK_STALE_CHECK_EVERY_MS },
+      // A hook's options (stale work looked for at most hourly, only what is left counted). A prebuilt
+      // queue has no look on record, so each run here is the first hook of its hour and looks.
+      ...hookRunOptions({ maxAgeMs: 30 * 86_400_000, maxRetries: 1000 }),
       hold: activeHold(stateDir),
-      // What a hook's report counts (hook.ts): only what is left.
-      counts: 'left',
     });
     const ms = performance.now() - t0;
     if (mode === 'held' && !report.held) throw new Error('expected a held run');

@@ -41,8 +41,13 @@ function number(id: string, from: number, to: number): number {
   return v;
 }
 
+/** An id's time and node parts (the first 18 of its 26 digits). */
+function idPrefix(node: number, kind: number, createdAt: number): string {
+  return digits(Math.max(0, Math.floor(createdAt)), 10) + digits(node * 2 + kind, 8);
+}
+
 export function encodeId(node: number, kind: number, createdAt: number, seq: number): string {
-  return digits(Math.max(0, Math.floor(createdAt)), 10) + digits(node * 2 + kind, 8) + digits(seq, 8);
+  return idPrefix(node, kind, createdAt) + digits(seq, 8);
 }
 
 /**
@@ -61,7 +66,7 @@ export class IdEncoder {
   id(createdAt: number, seq: number): string {
     if (createdAt !== this.at) {
       this.at = createdAt;
-      this.prefix = digits(Math.max(0, Math.floor(createdAt)), 10) + digits(this.node * 2 + this.kind, 8);
+      this.prefix = idPrefix(this.node, this.kind, createdAt);
     }
     return this.prefix + digits(seq, 8);
   }

@@ -7,7 +7,8 @@ import { resolveSettings, runPolicy } from '../config.js';
 import { openRepo, type HeadChanges, type Repo } from '../collect/git.js';
 import { collectArtifacts } from '../collect/artifacts.js';
 import { commitContext, SPECS_DIR } from '../collect/identity.js';
-import { runSync, type SyncGroup } from './pipeline.js';
+import { runSync, type RunInput, type SyncGroup } from './pipeline.js';
+import type { StalePolicy } from '../queue/types.js';
 import { preloadQueue } from '../queue/queue.js';
 import { activeHold, type QueueHold } from '../queue/marker.js';
 import { appendOutcomes } from './outcome-log.js';
@@ -93,6 +94,15 @@ interface Target {
 export const HOOK_LOCK_WAIT_MS = 250;
 /** How often hooks look for stale work (its age limit is days and its retry limit hundreds of tries). */
 export const HOOK_STALE_CHECK_EVERY_MS = 60 * 60_000;
+
+/**
+ * What a hook asks of a run besides its settings: stale work looked for at most hourly (`drain` and
+ * `sync` always look), and only how much is left counted (the full counts scan every task: hundreds
+ * of ms at 100k).
+ */
+export function hookRunOptions(stale: StalePolicy): Pick<RunInput<'left'>, 'stale' | 'counts'> {
+  return { stale: { ...stale, everyMs: HOOK_STALE_CHECK_EVERY_MS }, counts: 'left' };
+}
 
 export function parsePrePushInput(stdin: string): RefUpdate[] {
   const updates: RefUpdate[] = [];
@@ -185,13 +195,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   const policy = runPolicy(settings);
   const report = await runSync({
     ...policy,
-    // Stale work is looked for at most hourly by hooks (`drain` and `sync` always look).
-    stale: { ...policy.stale, everyMs: HOOK_STALE_CHECK_EVERY_MS },
+    ...hookRunOptions(policy.stale),
     groups,
     skipped,
     transport,
-    // A hook says only how much is left: the full counts scan every task (hundreds of ms at 100k).
-    counts: 'left',
     budgetMs: settings.budgetMs,
     deadlineAt,
     lockWaitMs: Math.min(HOOK_LOCK_WAIT_MS, Math.max(0, deadlineAt - Date.now())),
