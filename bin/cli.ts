@@ -2,7 +2,7 @@
 import yargs from 'yargs';
 import { EXIT } from '../lib/errors.js';
 import { quietOnClosedPipe, reportFailure } from './errors.js';
-import { keepNegativeValues } from './usage.js';
+import { keepNegativeValues, withoutHelpCache } from './usage.js';
 import { redactOutput } from '../lib/redact.js';
 import type { Command } from './command.js';
 import syncCommand from './commands/sync.js';
@@ -45,10 +45,9 @@ export async function runCli(args: string[]): Promise<void> {
       process.stderr.write(`kitty-sync: ${String(msg).split('\n')[0]}\nSee \`kitty-sync ${cmd}--help\`.\n`);
       process.exit(EXIT.usage);
     })
-    // Wrapped to the terminal only when help is asked for: yargs also lays the whole help out after
-    // every command starts (to cache it, unused here), and wrapping it cost ~20-40 ms of each start.
     .wrap(args.includes('--help') || args.includes('-h') ? Math.min(100, process.stdout.columns || 100) : null);
   for (const c of commands) parser = c.register(parser);
+  withoutHelpCache(parser);
   try {
     await parser.parseAsync();
   } catch (err) {

@@ -1,5 +1,6 @@
-// Small argument helpers shared by the commands: strict whole numbers, and option values that start
-// with '-' (yargs would read `--budget -5s` as the flags -5 and -s).
+// Small argument helpers shared by the commands: strict whole numbers, option values that start
+// with '-' (yargs would read `--budget -5s` as the flags -5 and -s), and yargs' help cache turned off.
+import type { Argv } from 'yargs';
 
 /** `['--budget', '-5s']` → `['--budget=-5s']`: a negative-looking value stays with its option, to be refused by name. */
 export function keepNegativeValues(args: string[]): string[] {
@@ -24,4 +25,21 @@ export function parseWholeNumber(text: unknown, min: number, max: number): { val
   const n = Number(s);
   if (n < min || n > max) return { problem: `${s} is not a whole number from ${min} to ${max}` };
   return { value: n };
+}
+
+/** What withoutHelpCache reaches: yargs' own instance methods, absent from its published types. */
+interface YargsInternals {
+  getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } };
+}
+
+/**
+ * yargs lays the whole help screen out whenever a command starts, to keep it for a later showHelp()
+ * that kitty-sync never calls (a usage error prints one line, bin/cli.ts). Laying it out measures
+ * every line with string-width, whose first use costs ~40 ms (scripts/bundle-cli.mjs): on every
+ * command's start, for nothing. `--help` is unaffected: it lays the help out when asked. A yargs
+ * without these internals keeps its cache, which is only slower.
+ */
+export function withoutHelpCache(parser: Argv): void {
+  const usage = (parser as unknown as YargsInternals).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
 }
