@@ -8,6 +8,7 @@
 // Each run is a fresh child process (like a hook), on a copy of a pre-built database.
 // Usage: node dist/bench/queue.js [--runs N] [--sizes 0,1000,...] [--modes merge,held,failing]
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,25 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
   process.stdout.write(JSON.stringify({ ms, initMs, maxRssKb: peakRssKb() }));
 }
 
+/**
+ * Where the pre-built queues are kept between runs: named by the schema version and a hash of the
+ * compiled queue modules, so a change to what a queue's saves hold (a meta row, the layout) builds
+ * them anew rather than timing a queue older code wrote. Caches of other code are removed.
+ */
+function prebuiltCacheDir(): string {
+  const queueCode = path.resolve(path.dirname(self), '../lib/queue');
+  const h = createHash('sha256');
+  const modules = readdirSync(queueCode)
+    .filter((n) => n.endsWith('.js'))
+    .sort();
+  for (const f of modules) h.update(f).update(readFileSync(path.join(queueCode, f)));
+  const name = `kitty-sync-bench-queue-s${SCHEMA_VERSION}-${h.digest('hex').slice(0, 12)}`;
+  for (const old of readdirSync(os.tmpdir()).filter((n) => n.startsWith('kitty-sync-bench-queue-s') && n !== name)) {
+    rmSync(path.join(os.tmpdir(), old), { recursive: true, force: true });
+  }
+  return path.join(os.tmpdir(), name);
+}
+
 async function prebuild(dir: string, size: number): Promise<string> {
   const stateDir = path.join(dir, `pre-${size}`);
   if (existsSync(dbPath(stateDir))) return stateDir;
@@ -133,8 +153,7 @@ async function main(): Promise<void> {
   const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
   const modes = args.includes('--modes') ? args[args.indexOf('--modes') + 1].split(',') : ['merge', 'held', 'failing'];
   const sizes = args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [0, 1000, 10_000, 100_000];
-  // 'c': built by a version that records the clock mark (meta clock_high) a queue's saves carry.
-  const cacheDir = path.join(os.tmpdir(), `kitty-sync-bench-queue-s${SCHEMA_VERSION}c`);
+  const cacheDir = prebuiltCacheDir();
   mkdirSync(cacheDir, { recursive: true });
   const work = mkdtempSync(path.join(os.tmpdir(), 'kitty-sync-bench-'));
   const rows: { case: string; pending: number; median_ms: number; min_ms: number; wasm_init_ms: number; db_bytes: number; peak_rss_mb: number }[] = [];
