@@ -166,7 +166,7 @@ export class Repo {
 export async function openRepo(cwd: string): Promise<Repo> {
   const base = path.resolve(cwd);
   let out: string;
-  const git = gitAt(base);
+  const git = gitClient(base);
   try {
     // HEAD's commit and branch come in the same process (a hook needs both next); an unborn HEAD
     // fails the whole call, so then ask again without them.
@@ -187,7 +187,7 @@ export async function openRepo(cwd: string): Promise<Repo> {
   const headAtOpen = head && /^[0-9a-f]{40,64}$/.test(head) ? head : null;
   // `--symbolic-full-name HEAD` prints refs/heads/<branch>, or HEAD when detached.
   const branchAtOpen = headAtOpen === null ? undefined : symbolic?.startsWith('refs/heads/') ? symbolic.slice('refs/heads/'.length) : null;
-  return new Repo(paths, gitAt(paths.root), headAtOpen, branchAtOpen);
+  return new Repo(paths, gitClient(paths.root), headAtOpen, branchAtOpen);
 }
 
 /** What HEAD's commit changed under a directory, asked of git without waiting for `openRepo`. */
@@ -206,7 +206,7 @@ export interface HeadChanges {
  */
 export async function headChanges(cwd: string, under: string): Promise<HeadChanges | null> {
   // --always: the commit id is printed even when nothing under `under` changed.
-  const out = await gitAt(path.resolve(cwd)).raw([
+  const out = await gitClient(path.resolve(cwd)).raw([
     'diff-tree',
     '--always',
     '-r',
@@ -224,7 +224,7 @@ export async function headChanges(cwd: string, under: string): Promise<HeadChang
 
 /** The paths that differ under a top-level directory between commit `since` and HEAD (commit: '' as it is not printed). */
 export async function changesSince(cwd: string, since: string, under: string): Promise<HeadChanges> {
-  const out = await gitAt(path.resolve(cwd)).raw(['diff-tree', '-r', '--name-only', '--no-renames', since, 'HEAD', '--', `:(top,literal)${under.replace(/\/+$/, '')}`]);
+  const out = await gitClient(path.resolve(cwd)).raw(['diff-tree', '-r', '--name-only', '--no-renames', since, 'HEAD', '--', `:(top,literal)${under.replace(/\/+$/, '')}`]);
   return { commit: '', paths: pathLines(out) };
 }
 
@@ -264,9 +264,15 @@ function pathLines(out: string): string[] {
     .map(gitPathFromOutput);
 }
 
-/** simple-git for `baseDir`, with names quoted losslessly (see the header) and no secret in git's environment. */
-function gitAt(baseDir: string): SimpleGit {
-  return simpleGit({ baseDir, config: ['core.quotePath=true'] }).env(simpleGitEnv());
+/**
+ * simple-git for `baseDir`, with names quoted losslessly (see the header) and no secret in git's
+ * environment. A command is done when its output is closed, not 50 ms after git exits (simple-git's
+ * default): a busy process (a hook loading sql.js, a backfill hashing files) could read a large
+ * output late, and simple-git then returned it cut short, silently (a 5,000-file capture lost 811
+ * paths, and its watermark moved past them).
+ */
+export function gitClient(baseDir: string): SimpleGit {
+  return simpleGit({ baseDir, config: ['core.quotePath=true'], completion: { onClose: true, onExit: false } }).env(simpleGitEnv());
 }
 
 /** A literal pathspec: names with glob characters are matched as written. */

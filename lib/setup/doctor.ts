@@ -5,11 +5,11 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { simpleGit } from 'simple-git';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_FILE, configYamlPath, type Settings } from '../config.js';
 import { formatAge } from '../durations.js';
 import { firstLine } from '../errors.js';
+import { gitClient } from '../collect/git.js';
 import { inspectInstall, resolveLayout, type RepoLayout } from './install.js';
 import { lefthookConfig, preCommitConfig } from './hook-managers.js';
 import { readQueue } from '../queue/queue.js';
@@ -69,7 +69,7 @@ function check(id: CheckId, ok: boolean, summary: string, fix: string | null, re
 
 async function checkGit(root: string): Promise<Check> {
   try {
-    const v = await simpleGit(root).version();
+    const v = await gitClient(root).version();
     if (!v.installed) return check('git', false, 'git is not installed', 'install Git 2.31 or later');
     const ok = v.major > MIN_GIT[0] || (v.major === MIN_GIT[0] && v.minor >= MIN_GIT[1]);
     return check('git', ok, `git ${v.major}.${v.minor}.${v.patch}`, `upgrade Git to ${MIN_GIT.join('.')} or later`);
@@ -127,7 +127,7 @@ async function checkHookManager(layout: RepoLayout): Promise<Check> {
   const seen: string[] = [];
   let hooksPath: string | null;
   try {
-    hooksPath = (await simpleGit(layout.root).raw(['config', '--get', 'core.hooksPath'])).trim() || null;
+    hooksPath = (await gitClient(layout.root).raw(['config', '--get', 'core.hooksPath'])).trim() || null;
   } catch {
     hooksPath = null;
   }
@@ -167,7 +167,7 @@ async function checkProjectUuid(root: string): Promise<Check> {
     return check('project-uuid', false, `project.uuid ${JSON.stringify(worktree)} in ${CONFIG_FILE} is not a UUID`, `put a UUID there (or remove the line and run \`kitty-sync install\`), then commit it`);
   let committed: string | null;
   try {
-    committed = read(await simpleGit(root).show([`HEAD:${CONFIG_FILE}`]));
+    committed = read(await gitClient(root).show([`HEAD:${CONFIG_FILE}`]));
   } catch {
     committed = null;
   }

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HookName } from '../config.js';
 import { firstLine, UserError } from '../errors.js';
-import { openRepo, type Repo } from '../collect/git.js';
+import { gitClient, openRepo, type Repo } from '../collect/git.js';
 import { ensureProjectUuid, type ProjectUuidResult } from './project-uuid.js';
 import {
   addLefthookEntries,
@@ -385,10 +385,9 @@ async function registerWithLefthook(layout: RepoLayout, manifest: Manifest): Pro
   const record: LefthookRecord = manifest.lefthook?.file === added.file ? manifest.lefthook : { file: added.file, created: added.created, excludeLine: null };
   if (added.created) {
     // Machine-local, like the launchers: keep it out of `git status` unless already ignored.
-    const { simpleGit } = await import('simple-git');
     const ignored =
       (
-        await simpleGit(layout.root)
+        await gitClient(layout.root)
           .checkIgnore([added.file])
           .catch(() => [])
       ).length > 0;

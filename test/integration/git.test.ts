@@ -1,7 +1,9 @@
 import test from 'ava';
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { headChanges, NotAGitRepoError, openRepo, openRepoEarly, parseLsTree } from '../../lib/collect/git.js';
 import { commitAll, gitOk, makeRepo, writeFiles } from '../support/git.js';
 
@@ -206,4 +208,26 @@ test('openRepoEarly answers like openRepo and headChanges, and an error waits fo
   await new Promise((resolve) => setTimeout(resolve, 50)); // no unhandled rejection meanwhile
   await t.throwsAsync(outside.repo, { instanceOf: NotAGitRepoError });
   await t.throwsAsync(outside.head!);
+});
+
+// simple-git's default takes a command as done 50 ms after git exits, whatever it has read by then: a
+// busy process read a 5,000-file commit's path list cut short at 176 KiB, and lost 811 files. Here a
+// fake git exits at once while a child it leaves behind writes the output 300 ms later, holding the
+// pipe open: the output must still be read whole (in a child process, for its own PATH).
+test('a git command is read to the end of its output, not cut short when git exits first', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ks-late-output-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const commit = 'a'.repeat(40);
+  const paths = Array.from({ length: 3000 }, (_, i) => `kitty-specs/001-late/research/note-${i}.md`);
+  await writeFile(path.join(dir, 'listing.txt'), [commit, ...paths, ''].join('\n'));
+  await writeFile(path.join(dir, 'git'), `#!/bin/sh\n( sleep 0.3; cat '${path.join(dir, 'listing.txt')}' ) &\nexit 0\n`, { mode: 0o755 });
+  const gitModule = fileURLToPath(new URL('../../lib/collect/git.js', import.meta.url));
+  const script = `import { headChanges } from ${JSON.stringify(gitModule)}; process.stdout.write(JSON.stringify(await headChanges(process.cwd(), 'kitty-specs')));`;
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  const got = JSON.parse(out) as { commit: string; paths: string[] } | null;
+  t.is(got?.commit, commit);
+  t.is(got?.paths.length, paths.length);
+  t.deepEqual(got?.paths.slice(-2), paths.slice(-2));
 });
