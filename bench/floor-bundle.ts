@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * Bundles the floor agent like the real agent (npm run bundle:hook's esbuild settings), with a small
+ * Bundles the floor agent like the real agent (the hook agent's esbuild options in scripts/bundle-cjs.mjs), with a small
  * CommonJS entry (as bin/bundle-entry.ts) that runs it through V8's code cache. Returns the entry to run.
  */
 export function bundleFloorAgent(): string {

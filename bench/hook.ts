@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     if (PROFILE) profileAgent(repos['kitty-sync'], env, base, RUNS + 1);
   } finally {
     receiver.stop();
-    // A detached drain may still be writing its last files into a repository's .git/kitty-sync.
+    // A detached capture may still be writing its last files into a repository's .git/kitty-sync.
     rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
@@ -251,9 +251,10 @@ function bigCase(base: string, env: NodeJS.ProcessEnv, runs: number): void {
 }
 
 /**
- * `kitty-sync drain` until it leaves nothing (exit 0). A hook past its budget hands the rest to a
- * detached drain, which holds the queue meanwhile: a drain started then finds it busy (exit 75,
- * EXIT.pending) and is run again shortly.
+ * `kitty-sync drain` until it leaves nothing (exit 0). A hook whose 5,000 files are not read by its
+ * capture deadline hands the capture to a detached copy of itself, which captures, merges and drains
+ * holding the queue meanwhile: a drain started then finds it busy (exit 75, EXIT.pending) and is run
+ * again shortly.
  */
 function drainUntilEmpty(repo: string, env: NodeJS.ProcessEnv): void {
   for (let attempt = 0; ; attempt++) {

@@ -35,7 +35,7 @@ interface YargsInternals {
 /**
  * yargs lays the whole help screen out whenever a command starts, to keep it for a later showHelp()
  * that kitty-sync never calls (a usage error prints one line, bin/cli.ts). Laying it out measures
- * every line with string-width, whose first use costs ~40 ms (scripts/bundle-cli.mjs): on every
+ * every line with string-width, whose first use costs ~40 ms (scripts/bundle-cjs.mjs): on every
  * command's start, for nothing. `--help` is unaffected: it lays the help out when asked. A yargs
  * without these internals keeps its cache, which is only slower.
  */

@@ -1,13 +1,14 @@
-// `npm run bundle:cli`: the CLI (every command but serve) as one CommonJS file, dist/bundle/cli.cjs
-// (bin/cli-main.ts), with esbuild's API rather than its command line (as the other bundles are) for
-// one plugin: string-width loads lazily.
+// `npm run bundle:cjs`: the two CommonJS bundles that bin/bundle-entry.ts runs through V8's code cache,
+// each one file, built with esbuild's API (for the plugin below) and the same base options:
+// - dist/bundle/hook.cjs, the hook agent (bin/hook-main.ts);
+// - dist/bundle/cli.cjs, every other command but serve (bin/cli-main.ts), with string-width lazy.
 //
-// Why: yargs, cliui and wrap-ansi import string-width, whose module top level builds an
+// Why lazy: yargs, cliui and wrap-ansi import string-width, whose module top level builds an
 // Intl.Segmenter and a \p{RGI_Emoji} regular expression: 35-55 ms here, paid by every command's
 // start although only a help screen measures a string. In a bundle an imported ES module's top level
 // runs at start-up; a require()d one runs when first required. So each importer gets, in place of
 // string-width, a module that requires the real one (the version it asked for, resolved from its own
-// folder) on the first call.
+// folder) on the first call. The hook agent does not contain string-width.
 import { build } from 'esbuild';
 
 /** @type {import('esbuild').Plugin} */
@@ -23,19 +24,27 @@ const lazyStringWidth = {
   },
 };
 
-await build({
-  entryPoints: ['bin/cli-main.ts'],
+/** @type {import('esbuild').BuildOptions} */
+const base = {
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  outfile: 'dist/bundle/cli.cjs',
-  external: ['better-sqlite3', '../../server/*'],
   define: { 'import.meta.url': '__ksMetaUrl', 'import.meta.dirname': '__dirname', 'import.meta.filename': '__filename' },
   supported: { 'dynamic-import': false },
-  minifyWhitespace: true,
-  legalComments: 'external',
   banner: { js: "var __ksMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
-  plugins: [lazyStringWidth],
-});
+};
+
+await Promise.all([
+  build({ ...base, entryPoints: ['bin/hook-main.ts'], outfile: 'dist/bundle/hook.cjs' }),
+  build({
+    ...base,
+    entryPoints: ['bin/cli-main.ts'],
+    outfile: 'dist/bundle/cli.cjs',
+    external: ['better-sqlite3', '../../server/*'],
+    minifyWhitespace: true,
+    legalComments: 'external',
+    plugins: [lazyStringWidth],
+  }),
+]);
