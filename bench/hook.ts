@@ -231,12 +231,16 @@ function bigCase(base: string, env: NodeJS.ProcessEnv, runs: number): void {
   chmodSync(hookFile, 0o755);
   const bigEnv = { ...env, KITTY_SYNC_BUDGET_MS: String(HOOK_BUDGET_MS) };
   const times: Record<string, number[]> = { 'no hooks': [], 'kitty-sync': [], 'empty Node hook': [] };
+  // Whether each kitty-sync run captured in the hook or handed the capture to the background.
+  const how: string[] = [];
   for (let i = 0; i < runs; i++) {
     for (const v of variants) {
       const fdir = path.join(repos[v], 'kitty-specs', slug, 'research');
       for (let f = 0; f < BIG_FILES; f++) appendFileSync(path.join(fdir, `note-${f}.md`), `run ${i}\n`);
       git(repos[v], ['add', '-A']);
-      times[v].push(timedCommit(repos[v], `big${i}`, bigEnv).ms);
+      const timed = timedCommit(repos[v], `big${i}`, bigEnv);
+      times[v].push(timed.ms);
+      if (v === 'kitty-sync') how.push(timed.stderr.includes('in the background') ? 'background' : 'in the hook');
       // Empty the queue between runs (not measured), so each run captures into the same state.
       if (v === 'kitty-sync') drainUntilEmpty(repos[v], bigEnv);
     }
@@ -248,6 +252,10 @@ function bigCase(base: string, env: NodeJS.ProcessEnv, runs: number): void {
   console.log(`(c) commit changing ${BIG_FILES} files under kitty-specs/ (${runs} runs, budget ${HOOK_BUDGET_MS} ms):`);
   for (const v of variants) console.log(`  ${v.padEnd(16)} median ${median(times[v]).toFixed(1).padStart(8)} ms  added +${(median(times[v]) - baseMs).toFixed(1)} ms`);
   console.log(`    kitty-sync held git ${held.toFixed(0)} ms; budget + 2x empty Node hook = ${limit.toFixed(0)} ms: ${held <= limit ? 'met' : 'MISSED'}`);
+  // The bound is for every commit, so each run is held to it too (against the baselines' medians).
+  const each = times['kitty-sync'].map((ms, i) => `${(ms - baseMs).toFixed(0)} (${how[i]})`);
+  const worst = Math.max(...times['kitty-sync']) - baseMs;
+  console.log(`    each run held git: ${each.join(', ')} ms; the worst ${worst.toFixed(0)} ms: ${worst <= limit ? 'met' : 'MISSED'}`);
 }
 
 /**

@@ -10,8 +10,9 @@ import { BlobReader } from '../collect/blobs.js';
 import { sha256Hex } from '../collect/eligibility.js';
 import { acquireLock, LockTimeoutError } from '../queue/lock.js';
 import { PackReader, type BuiltPack } from '../queue/pack.js';
-import { readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type StoredEvent, type TaskResult } from '../queue/queue.js';
+import { lastSaveMs, readQueue, readTaskBody, withQueue, type BodyResultRow, type QueueOptions, type BodyTask, type DeadLetter, type Queue, type StoredEvent, type TaskResult } from '../queue/queue.js';
 import type { CountScope, CountsOf, StalePolicy } from '../queue/types.js';
+import { SendDeadline } from './deadline.js';
 import { clearInflight, readInflight, writeInflight } from './inflight.js';
 import type { PushContentBody } from './encoding.js';
 import type { BodyResult, EventsResult } from './responses.js';
@@ -208,9 +209,10 @@ export async function drain<S extends CountScope = 'full'>(opts: DrainOptions<S>
     if (!session.locked || !first.work) return finish('busy', first.stats);
     const transport = opts.transport;
 
-    const deadline = new AbortController();
-    const timer = opts.budgetMs === null ? null : setTimeout(() => deadline.abort(), Math.max(0, opts.budgetMs));
-    timer?.unref();
+    const deadline = new SendDeadline(opts.budgetMs === null ? null : Date.now() + Math.max(0, opts.budgetMs));
+    // Until this run's own first transaction is timed, the closing one is expected to take as long
+    // as the last save (a hook's merge).
+    deadline.transactionTook(lastSaveMs() ?? 0);
     let work: Work = first.work;
     let stats = first.stats;
     const progress = runProgress(opts.onProgress, first.readyTotal);
@@ -233,12 +235,15 @@ export async function drain<S extends CountScope = 'full'>(opts: DrainOptions<S>
 
         const stop = await runPass(work, transport, deadline.signal, tried, report, ledger, { ...opts, onProgress: progress.pass() }, bodies, journal);
         mark('drain: pass sent');
-        let next: { work: Work | null; stats: CountsOf<S> | null };
+        let next: { work: Work | null; stats: CountsOf<S> | null; closing: boolean };
+        const began = performance.now();
         try {
           next = await ledger.commit((q) => {
-            const nextWork = stop ? null : readWork(q);
+            // Decided here, not before: the results just applied took part of what is left.
+            const closing = deadline.closingNow;
+            const nextWork = stop || closing ? null : readWork(q);
             // The last transaction of the run also reads the counts for the report.
-            return { work: nextWork, stats: nextWork === null || isEmpty(nextWork) || deadline.signal.aborted ? q.countsFor(scope) : null };
+            return { work: nextWork, stats: nextWork === null || isEmpty(nextWork) ? q.countsFor(scope) : null, closing };
           });
         } catch (err) {
           if (!(err instanceof LockTimeoutError)) throw err;
@@ -248,12 +253,13 @@ export async function drain<S extends CountScope = 'full'>(opts: DrainOptions<S>
         }
         // Every body of the pass has its result in the queue now.
         clearInflight(opts.stateDir);
+        deadline.transactionTook(performance.now() - began);
         stats = next.stats;
-        if (stop || !next.work) return finish(stop ?? 'done', stats);
+        if (stop || !next.work) return finish(stop ?? (next.closing ? 'deadline' : 'done'), stats);
         work = next.work;
       }
     } finally {
-      if (timer) clearTimeout(timer);
+      deadline.dispose();
     }
   } finally {
     bodies.close();

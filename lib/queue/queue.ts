@@ -329,6 +329,16 @@ async function save(q: Queue, opts: QueueOptions, generation: number | null): Pr
   return { generation: next, bytes };
 }
 
+let lastSave: number | null = null;
+
+/**
+ * How long this process's last queue save took (ms), null before its first: a budgeted drain
+ * expects its closing transaction, a save of the same queue, to take about as long.
+ */
+export function lastSaveMs(): number | null {
+  return lastSave;
+}
+
 /**
  * lock → load (re-read under the lock; the database this process last saved is kept instead while it
  * is still the file on disk) → merge complete spools → fn → save atomically if anything changed →
@@ -359,7 +369,9 @@ export async function withQueue<T>(opts: QueueOptions, fn: (q: Queue) => T | Pro
         if (q.dirty || q.touchedPacks.size > 0) {
           const compromised = lock.compromised();
           if (compromised) throw new Error(`the queue lock was lost (${compromised.message}); nothing was saved`);
+          const saveBegan = performance.now();
           const done = await save(q, opts, generation);
+          lastSave = performance.now() - saveBegan;
           // The image stays the database's own bytes only when the save wrote it as is (no export).
           saved = { db, dirty: false, generation: done.generation, image: image !== null && done.bytes === image ? image : null };
           mark('queue: saved');

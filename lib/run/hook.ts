@@ -143,14 +143,19 @@ async function runHookUnsafe(inv: HookInvocation): Promise<void> {
   // The launcher started Node because there is work: load sql.js and the HTTP client while git runs.
   if (!hold) preloadQueue();
   const made = makeTransport(settings, { cwd: repo.paths.root, env: inv.env }).then((m) => (m.transport?.warm?.(), m));
-  // The whole run after start-up (capture, merge, drain) fits in the budget (issue 11 §2); a
-  // detached continuation of a hook gets a budget of its own.
+  // The budget counts from the process's start: the whole run (start-up, capture, merge, drain,
+  // the closing write) fits in it, and Git is held for the budget plus the launcher and Node's exit
+  // (issue 11 §2: at most the budget plus 2x an empty Node hook). A detached continuation of a hook
+  // gets a budget of its own.
   const budgetMs = inv.env[BACKGROUND_ENV] === '1' ? BACKGROUND_BUDGET_MS : (settings.budgetMs ?? 0);
-  const deadlineAt = Date.now() + budgetMs;
-  const watchdog = setTimeout(() => {
-    inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
-    inv.abandon?.();
-  }, budgetMs + WATCHDOG_GRACE_MS);
+  const deadlineAt = performance.timeOrigin + budgetMs;
+  const watchdog = setTimeout(
+    () => {
+      inv.print(`kitty-sync: ${inv.name} hook took too long; stopping (queued work replays on the next hook or with \`kitty-sync drain\`)`);
+      inv.abandon?.();
+    },
+    deadlineAt - Date.now() + WATCHDOG_GRACE_MS,
+  );
   watchdog.unref();
   try {
     await syncTargets(inv, repo, settings, made, deadlineAt, hold);
@@ -167,9 +172,10 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   const collecting = collectTargets(inv, repo, settings, targets);
   // A capture that cannot be read from Git within the budget (thousands of files) goes on in a
   // detached process: Git is held for the budget, not for the capture (issue 11 §2). The watermark
-  // moves only once that capture is written, so nothing is missed if it dies too.
+  // moves only once that capture is written, so nothing is missed if it dies too. "In time" leaves,
+  // before the deadline, what writing and merging the capture will take once read.
   const files = targets.reduce((n, t) => n + t.paths.length, 0);
-  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, captureDeadline(settings, deadlineAt, files))) === 'late') {
+  if (inv.detach && files >= DETACH_MIN_FILES && inv.env[BACKGROUND_ENV] !== '1' && (await beforeDeadline(collecting, deadlineAt - files * CAPTURE_MS_PER_FILE)) === 'late') {
     const pid = inv.detach();
     inv.print(
       pid
@@ -230,6 +236,7 @@ async function syncTargets(inv: HookInvocation, repo: Repo, settings: Settings, 
   if (older > 0) inv.print(`kitty-sync: ${older} more artifact(s) from earlier runs still queued (see \`kitty-sync status\`)`);
   const logProblem = appendOutcomes(settings.stateDir, inv.name, report.outcomes);
   if (logProblem) inv.print(`kitty-sync: ${logProblem}`);
+  mark('outcomes logged');
 }
 
 /**
@@ -276,16 +283,6 @@ async function collectTargets(inv: HookInvocation, repo: Repo, settings: Setting
  * 1,476 files in about 370 ms; bench/hook (c): 5,000 files).
  */
 const CAPTURE_MS_PER_FILE = 0.25;
-
-/**
- * When a capture of `files` files still being read is handed to a background process: the budget
- * counted from the process's start, so Git is held for the budget plus Node's own boot and exit
- * (issue 11: at most the budget plus 2x an empty Node hook), not for our start-up on top; less the
- * time writing and merging the capture will take once read.
- */
-function captureDeadline(settings: Settings, deadlineAt: number, files: number): number {
-  return Math.min(deadlineAt, performance.timeOrigin + (settings.budgetMs ?? 0)) - files * CAPTURE_MS_PER_FILE;
-}
 
 /**
  * 'late' when `work` is still running at `deadlineAt` (it goes on; its result is awaited elsewhere),

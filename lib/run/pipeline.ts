@@ -217,14 +217,22 @@ function mergeOutcomes(input: Pick<RunInput, 'groups' | 'skipped'>, refused: Set
 
   const fromDrain = new Map(drained.outcomes.map((o) => [contentKey(o), o]));
   const outcomes: UploadOutcome[] = [...input.skipped];
+  const notSent = unmerged ?? queuedReason(drained);
+  // Built field by field, not spread: a hook of thousands of files pays this after its budget.
   for (const a of latest.values()) {
-    const base = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes };
-    const k = contentKey(base);
+    const o: UploadOutcome = { feature_slug: a.namespace.feature_slug, artifact_path: a.artifact_path, content_hash: a.content_hash, size_bytes: a.size_bytes, status: 'queued', reason: notSent };
+    const k = contentKey(o);
     const d = fromDrain.get(k);
-    fromDrain.delete(k);
-    if (refused.has(k)) outcomes.push({ ...base, status: 'failed', reason: 'queue_full' });
-    else if (d) outcomes.push({ ...base, status: d.status, reason: d.reason, ...(d.detail ? { detail: d.detail } : {}) });
-    else outcomes.push({ ...base, status: 'queued', reason: unmerged ?? queuedReason(drained) });
+    if (d) fromDrain.delete(k);
+    if (refused.has(k)) {
+      o.status = 'failed';
+      o.reason = 'queue_full';
+    } else if (d) {
+      o.status = d.status;
+      o.reason = d.reason;
+      if (d.detail) o.detail = d.detail;
+    }
+    outcomes.push(o);
   }
   // Older work replayed by this run's drain is reported too: the user sees every delivery.
   outcomes.push(...fromDrain.values());
