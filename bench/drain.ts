@@ -82,7 +82,9 @@ async function stopReceiver(r: { child: ChildProcess; data: string }): Promise<v
 /**
  * KS_BENCH_PROFILE=file.cpuprofile: a CPU profile of the timed drain only (not setup or the floors);
  * KS_BENCH_PROFILE_FETCH / KS_BENCH_PROFILE_TRANSPORT=file.cpuprofile: of the bare node-fetch floor, of
- * Transport.pushContent alone, to compare them.
+ * Transport.pushContent alone, to compare them (both warm: they run after the drain, in its process);
+ * KS_BENCH_PROFILE_COLD_FETCH / KS_BENCH_PROFILE_COLD_FLOOR: of the cold node-fetch or http.request floor,
+ * each in its fresh process, as the drain is measured against them.
  */
 async function profileIfAsked(variable = 'KS_BENCH_PROFILE'): Promise<() => Promise<void>> {
   const file = process.env[variable];
@@ -432,8 +434,10 @@ async function coldOnly(variant: string): Promise<{ ms: number; cpuMs: number }>
     events.map((e) => e.envelope),
   );
   const c0 = selfCpuMs();
+  const stopProfile = await profileIfAsked(variant === 'fetch' ? 'KS_BENCH_PROFILE_COLD_FETCH' : 'KS_BENCH_PROFILE_COLD_FLOOR');
   const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
   const cpuMs = selfCpuMs() - c0;
+  await stopProfile();
   await stopReceiver(recv);
   rmSync(state, { recursive: true, force: true });
   return { ms, cpuMs };
