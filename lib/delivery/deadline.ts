@@ -12,17 +12,28 @@ const realSchedule: Schedule = (fn, ms) => {
   return () => clearTimeout(t);
 };
 
+export interface SendDeadlineOptions {
+  /** The closing transaction's expected length until one of the run's own is timed (default 0). */
+  closingMs?: number;
+  clock?: () => number;
+  schedule?: Schedule;
+}
+
 export class SendDeadline {
   private readonly controller = new AbortController();
-  private closingMs = 0;
+  private closingMs: number;
   private cancel: (() => void) | null = null;
+  private readonly clock: () => number;
+  private readonly schedule: Schedule;
 
   /** `endsAt`: when the run must be over (epoch ms); null: no budget, sending never stops. */
   constructor(
     private readonly endsAt: number | null,
-    private readonly clock: () => number = Date.now,
-    private readonly schedule: Schedule = realSchedule,
+    opts: SendDeadlineOptions = {},
   ) {
+    this.closingMs = Math.max(0, opts.closingMs ?? 0);
+    this.clock = opts.clock ?? Date.now;
+    this.schedule = opts.schedule ?? realSchedule;
     this.arm();
   }
 

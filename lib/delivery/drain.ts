@@ -209,10 +209,9 @@ export async function drain<S extends CountScope = 'full'>(opts: DrainOptions<S>
     if (!session.locked || !first.work) return finish('busy', first.stats);
     const transport = opts.transport;
 
-    const deadline = new SendDeadline(opts.budgetMs === null ? null : Date.now() + Math.max(0, opts.budgetMs));
     // Until this run's own first transaction is timed, the closing one is expected to take as long
     // as the last save (a hook's merge).
-    deadline.transactionTook(lastSaveMs() ?? 0);
+    const deadline = new SendDeadline(opts.budgetMs === null ? null : Date.now() + Math.max(0, opts.budgetMs), { closingMs: lastSaveMs() ?? 0 });
     let work: Work = first.work;
     let stats = first.stats;
     const progress = runProgress(opts.onProgress, first.readyTotal);

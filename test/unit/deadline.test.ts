@@ -21,12 +21,16 @@ function fakeTime(start = 1_000_000) {
       }
     },
     pending: () => timers.length,
+    /** A deadline `inMs` from now on this clock and these timers. */
+    deadline(inMs: number | null, closingMs?: number): SendDeadline {
+      return new SendDeadline(inMs === null ? null : now + inMs, { closingMs, clock: () => now, schedule });
+    },
   };
 }
 
 test('without a budget sending never stops and no timer runs', (t) => {
   const time = fakeTime();
-  const d = new SendDeadline(null, time.clock, time.schedule);
+  const d = time.deadline(null);
   d.transactionTook(500);
   time.advance(10_000_000);
   t.false(d.signal.aborted);
@@ -38,7 +42,7 @@ test('without a budget sending never stops and no timer runs', (t) => {
 test('sending stops before the end by the expected closing transaction', (t) => {
   const time = fakeTime();
   const end = time.clock() + 2000;
-  const d = new SendDeadline(end, time.clock, time.schedule);
+  const d = time.deadline(2000);
   t.is(d.stopAt, end);
   d.transactionTook(60);
   t.is(d.stopAt, end - 60);
@@ -51,8 +55,7 @@ test('sending stops before the end by the expected closing transaction', (t) => 
 
 test('a later, shorter transaction moves the stop later again (the last one is the estimate)', (t) => {
   const time = fakeTime();
-  const end = time.clock() + 1000;
-  const d = new SendDeadline(end, time.clock, time.schedule);
+  const d = time.deadline(1000);
   d.transactionTook(300);
   d.transactionTook(50);
   t.is(time.pending(), 1, 'the old timer was replaced, not kept beside the new one');
@@ -64,7 +67,7 @@ test('a later, shorter transaction moves the stop later again (the last one is t
 
 test('an estimate that leaves no time aborts at once', (t) => {
   const time = fakeTime();
-  const d = new SendDeadline(time.clock() + 100, time.clock, time.schedule);
+  const d = time.deadline(100);
   time.advance(50);
   d.transactionTook(70);
   t.true(d.signal.aborted);
@@ -73,8 +76,7 @@ test('an estimate that leaves no time aborts at once', (t) => {
 
 test('a transaction closes the run when the next one would leave no time to send', (t) => {
   const time = fakeTime();
-  const end = time.clock() + 2000;
-  const d = new SendDeadline(end, time.clock, time.schedule);
+  const d = time.deadline(2000);
   d.transactionTook(100);
   time.advance(1790);
   t.false(d.closingNow, '210 ms left: this save (100) and the next (100) still leave 10 ms to send');
@@ -83,9 +85,20 @@ test('a transaction closes the run when the next one would leave no time to send
   t.false(d.signal.aborted);
 });
 
+test('the first estimate can be given before any transaction of the run', (t) => {
+  const time = fakeTime();
+  const end = time.clock() + 1000;
+  const d = time.deadline(1000, 80);
+  t.is(d.stopAt, end - 80);
+  time.advance(919);
+  t.false(d.signal.aborted);
+  time.advance(1);
+  t.true(d.signal.aborted);
+});
+
 test('dispose cancels the timer', (t) => {
   const time = fakeTime();
-  const d = new SendDeadline(time.clock() + 100, time.clock, time.schedule);
+  const d = time.deadline(100);
   t.is(time.pending(), 1);
   d.dispose();
   t.is(time.pending(), 0);
