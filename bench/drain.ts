@@ -257,6 +257,9 @@ interface RunFigures {
   coldFetchClientUs: number;
   coldWireRate: number;
   coldWireClientUs: number;
+  coldWireRecvUs: number;
+  /** The bracketing node-fetch floors' receiver CPU per body (mean). */
+  bracketFetchRecvUs: number;
   /** The cold node-fetch floor run just before and just after the drain: the geometric mean of their rates. */
   bracketFetchRate: number;
   /** Client + receiver CPU per body: the drain's, and the bracketing node-fetch floors' (mean). */
@@ -380,6 +383,10 @@ async function main(): Promise<RunFigures> {
     `${name}: ${r.ms.toFixed(0)} ms -> ${(artifacts.length / (r.ms / 1000)).toFixed(0)} bodies/s; cpu per body ${((r.cpuMs / artifacts.length) * 1000).toFixed(0)} µs client`;
   console.log(`cold (fresh process each, as the drain): ${coldLine('http.request floor', coldFloor)}; ${coldLine('node-fetch floor', coldFetch)}`);
   console.log(`wire floor (cold; bare node-fetch sending the index events too, as 047 asks): ${coldLine('wire floor', coldWire)}; drain / wire floor ${((coldWire.ms / drainMs) * 100).toFixed(0)} %`);
+  const perBodyUs = (ms: number) => ((ms / artifacts.length) * 1000).toFixed(0);
+  console.log(
+    `  receiver cpu per body: drain ${perBodyUs(drainRecvCpu)} µs, wire floor ${perBodyUs(coldWire.recvCpuMs)} µs, node-fetch floors ${perBodyUs((coldFetchBefore.recvCpuMs + coldFetch.recvCpuMs) / 2)} µs (what 047's index events cost the receiver: wire floor - node-fetch floors)`,
+  );
   const bracketMs = Math.sqrt(coldFetchBefore.ms * coldFetch.ms);
   const bracketMachineMs = (coldFetchBefore.cpuMs + coldFetchBefore.recvCpuMs + coldFetch.cpuMs + coldFetch.recvCpuMs) / 2;
   const drainMachineMs = drainSelfCpu + drainRecvCpu;
@@ -421,6 +428,8 @@ async function main(): Promise<RunFigures> {
     coldFetchClientUs: perBody(coldFetch.cpuMs),
     coldWireRate: artifacts.length / (coldWire.ms / 1000),
     coldWireClientUs: perBody(coldWire.cpuMs),
+    coldWireRecvUs: perBody(coldWire.recvCpuMs),
+    bracketFetchRecvUs: perBody((coldFetchBefore.recvCpuMs + coldFetch.recvCpuMs) / 2),
     bracketFetchRate: artifacts.length / (bracketMs / 1000),
     drainMachineUs: perBody(drainMachineMs),
     bracketFetchMachineUs: perBody(bracketMachineMs),
@@ -544,7 +553,7 @@ async function runMany(): Promise<void> {
     `median vs the cold node-fetch floor run just before and just after each drain: drain / their geometric mean ${(median((r) => r.drainRate / r.bracketFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.bracketFetchRate) * 100)} %; target >= 90 %); by the machine's cpu (client + receiver) per body ${(median((r) => r.bracketFetchMachineUs / r.drainMachineUs) * 100).toFixed(0)} % (each: ${all((r) => (r.bracketFetchMachineUs / r.drainMachineUs) * 100)} %; drain ${median((r) => r.drainMachineUs).toFixed(0)} µs, floor ${median((r) => r.bracketFetchMachineUs).toFixed(0)} µs)`,
   );
   console.log(
-    `median vs the wire floor (cold, index events included): ${median((r) => r.coldWireRate).toFixed(0)} bodies/s (${median((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(median((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(median((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %`,
+    `median vs the wire floor (cold, index events included): ${median((r) => r.coldWireRate).toFixed(0)} bodies/s (${median((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(median((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(median((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %; receiver cpu per body: drain ${median((r) => r.drainRecvUs).toFixed(0)} µs, wire floor ${median((r) => r.coldWireRecvUs).toFixed(0)} µs, node-fetch floors ${median((r) => r.bracketFetchRecvUs).toFixed(0)} µs`,
   );
 }
 
