@@ -456,30 +456,15 @@ async function coldOnly(variant: string): Promise<ColdFigures> {
   });
   const recv = await startReceiver();
   const requests = pushRequests(artifacts);
-  if (variant === 'wire') {
-    // The events are part of what is timed: only another project's are indexed beforehand (warmUp).
-    await postEvents(recv.url, await warmUpEvents(artifacts, ctx));
-    const r0 = childCpuMs(recv.child);
-    const c0 = selfCpuMs();
-    const ms = await wireFloor(
-      recv.url,
-      events.map((e) => e.envelope),
-      requests,
-    );
-    const cpuMs = selfCpuMs() - c0;
-    const recvCpuMs = childCpuMs(recv.child) - r0;
-    await stopReceiver(recv);
-    rmSync(state, { recursive: true, force: true });
-    return { ms, cpuMs, recvCpuMs };
-  }
-  await postEvents(
-    recv.url,
-    events.map((e) => e.envelope),
-  );
+  const envelopes = events.map((e) => e.envelope);
+  // The wire floor times its own events: only another project's are indexed beforehand (warmUp).
+  // The other floors post bodies only, so their bodies' events are indexed first.
+  await postEvents(recv.url, variant === 'wire' ? await warmUpEvents(artifacts, ctx) : envelopes);
+  const timed = variant === 'wire' ? () => wireFloor(recv.url, envelopes, requests) : variant === 'fetch' ? () => nodeFetchFloor(recv.url, requests) : () => floor(recv.url, requests);
   const r0 = childCpuMs(recv.child);
   const c0 = selfCpuMs();
-  const stopProfile = await profileIfAsked(variant === 'fetch' ? 'KS_BENCH_PROFILE_COLD_FETCH' : 'KS_BENCH_PROFILE_COLD_FLOOR');
-  const ms = variant === 'fetch' ? await nodeFetchFloor(recv.url, requests) : await floor(recv.url, requests);
+  const stopProfile = variant === 'wire' ? async () => undefined : await profileIfAsked(variant === 'fetch' ? 'KS_BENCH_PROFILE_COLD_FETCH' : 'KS_BENCH_PROFILE_COLD_FLOOR');
+  const ms = await timed();
   const cpuMs = selfCpuMs() - c0;
   const recvCpuMs = childCpuMs(recv.child) - r0;
   await stopProfile();
