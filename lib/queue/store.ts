@@ -227,6 +227,20 @@ export class QueueStore {
     return true;
   }
 
+  /**
+   * Empties the events table in one statement when every event it holds is one of `delivered`
+   * (seq → event_id), the usual end of a drain; false, with nothing deleted, when it holds any other
+   * (queued meanwhile, in backoff, superseded). At most delivered.size + 1 rows are looked at.
+   */
+  clearDeliveredEvents(delivered: ReadonlyMap<number, string>): boolean {
+    if (this.sql.value('SELECT 1 FROM index_events LIMIT 1 OFFSET ?', [delivered.size]) !== undefined) return false;
+    const rows = this.sql.all<'seq' | 'event_id' | 'pack_id'>('SELECT seq, event_id, pack_id FROM index_events');
+    if (rows.length === 0 || rows.some((r) => delivered.get(Number(r.seq)) !== r.event_id)) return false;
+    this.sql.run('DELETE FROM index_events');
+    for (const r of rows) if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
+    return true;
+  }
+
   eventSeq(eventId: string, seq?: number): number | null {
     if (seq !== undefined) return this.sql.value('SELECT event_id FROM index_events WHERE seq = ?', [seq]) === eventId ? seq : null;
     const found = this.sql.value('SELECT seq FROM index_events WHERE event_id = ?', [eventId]);

@@ -8,6 +8,19 @@ import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, numOrNull, 
 import type { QueueStore } from './store.js';
 import type { BodyResultRow, BodyTask, StoredEvent, TaskResult } from './types.js';
 
+/** Fewer delivered events than this are deleted one by one (the clearing's reads would cost as much). */
+const CLEAR_AT_LEAST = 32;
+
+/** seq → event_id of `results` when every one is a delivery of an event whose row was read, else null. */
+function allDelivered(results: { event_id: string; result: TaskResult; seq?: number }[]): Map<number, string> | null {
+  const out = new Map<number, string>();
+  for (const { event_id, result, seq } of results) {
+    if (result.kind !== 'delivered' || seq === undefined) return null;
+    out.set(seq, event_id);
+  }
+  return out;
+}
+
 export class Work {
   constructor(
     private readonly s: QueueStore,
@@ -101,6 +114,13 @@ export class Work {
   applyEventResults(results: { event_id: string; result: TaskResult; seq?: number }[]): void {
     const s = this.s;
     s.writable();
+    // A drain that delivered every event queued (a backfill, most hooks) empties the table in one
+    // statement instead of one DELETE per event (2,000 events: about half the CPU of this step).
+    const delivered = results.length >= CLEAR_AT_LEAST ? allDelivered(results) : null;
+    if (delivered && s.clearDeliveredEvents(delivered)) {
+      s.changed = true;
+      return;
+    }
     s.sql.transaction(() => {
       for (const { event_id, result, seq: known } of results) {
         // The common case, a delivery of an event whose row the drain read: one statement.

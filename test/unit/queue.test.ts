@@ -590,3 +590,46 @@ test('what an enqueue added is readable in the same session, before its pack is 
   t.deepEqual(seen, { events: ['spec.md'], body: '# Spec\n' });
   t.is(await readQueue({ stateDir }, (q) => q.stats().events_pending), 1, 'and nothing was dead-lettered for it');
 });
+
+test('delivering every queued event empties the events table at once; an event queued, in backoff or superseding one meanwhile stays', async (t) => {
+  const files = (n: number, v = 'a') => Array.from({ length: n }, (_, i) => artifact(`doc-${i}.md`, `${v} ${i}`));
+  const deliverAll = (q: Parameters<Parameters<typeof withQueue>[1]>[0], events: { event_id: string; seq: number }[]) =>
+    q.applyEventResults(events.map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' as const } })));
+  const left = (stateDir: string) =>
+    readQueue({ stateDir }, (q) =>
+      q.readyEvents(100, { force: true }).map((e) => e.envelope.payload.feature_slug + ':' + ('relative_path' in e.envelope.payload ? e.envelope.payload.relative_path : 'snapshot')),
+    );
+
+  // Everything delivered: no event left, the bodies are ready, and the pack goes once they are delivered.
+  const all = tmpState(t);
+  await withQueue({ stateDir: all }, (q) => q.enqueue(files(40), CTX));
+  await withQueue({ stateDir: all }, (q) => deliverAll(q, q.readyEvents(100)));
+  t.deepEqual(await left(all), []);
+  t.like(await readQueue({ stateDir: all }, (q) => q.stats()), { pending: 40, ready: 40, events_pending: 0 });
+  await withQueue({ stateDir: all }, (q) => q.applyBodyResults(q.readyBodies(100).map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' } }))));
+  t.deepEqual(packFiles(all), []);
+
+  // An event queued after the read, and one in backoff (not read): both stay.
+  const more = tmpState(t);
+  await withQueue({ stateDir: more }, (q) => q.enqueue([artifact('late.md', 'backoff')], CTX));
+  await withQueue({ stateDir: more }, (q) => q.applyEventResults(q.readyEvents(5).map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'retry' as const, error: 'http_503' } }))));
+  await withQueue({ stateDir: more }, (q) => q.enqueue(files(40), CTX));
+  await withQueue({ stateDir: more }, (q) => {
+    const read = q.readyEvents(100);
+    q.enqueue([artifact('new.md', 'queued meanwhile')], CTX);
+    deliverAll(q, read);
+  });
+  t.deepEqual((await left(more)).sort(), ['001-alpha:late.md', '001-alpha:new.md'].sort());
+
+  // A newer version of a file replaced its event after the read: the newer event stays.
+  const newer = tmpState(t);
+  await withQueue({ stateDir: newer }, (q) => q.enqueue(files(40), CTX));
+  await withQueue({ stateDir: newer }, (q) => {
+    const read = q.readyEvents(100);
+    q.enqueue([artifact('doc-7.md', 'b 7')], CTX);
+    deliverAll(q, read);
+  });
+  t.deepEqual(await left(newer), ['001-alpha:doc-7.md']);
+  const [kept] = await readQueue({ stateDir: newer }, (q) => q.readyEvents(5, { force: true }));
+  t.true(kept.envelope.event_type === 'MissionDossierArtifactIndexed' && kept.envelope.payload.content_hash_sha256 === artifact('doc-7.md', 'b 7').content_hash, 'the newer version');
+});
