@@ -1,7 +1,8 @@
 // Row access by column name. Every SELECT names its columns (aliases where two tables share a
 // name), and rows come back as objects keyed by those names, so no code depends on a column's
 // position. The names are read once per prepared statement (statements are cached), so a row costs
-// one small object, not a column-name lookup each.
+// one small object, not a column-name lookup each. The drain's large reads come as one JSON value
+// (JsonRead), whose names and values are listed side by side.
 import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import type { NamespaceRef } from '../types.js';
 import type { BodyTask } from './types.js';
@@ -12,12 +13,13 @@ export type Row<K extends string = string> = Record<K, SqlValue>;
 export const HASH_RE = /^[0-9a-f]{64}$/;
 export const OID_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
-export const hexOf = (v: SqlValue): string => Buffer.from(v as Uint8Array).toString('hex');
+/** A blob as lowercase hex; a value read through Sql.allJson is that text already. */
+export const hexOf = (v: SqlValue): string => (typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('hex'));
 export const bytesOf = (hex: string): Uint8Array => Buffer.from(hex, 'hex');
 export const str = (v: SqlValue): string | null => (v === null || v === undefined ? null : String(v));
 export const numOrNull = (v: SqlValue): number | null => (v === null || v === undefined ? null : Number(v));
 
-function named<K extends string>(cols: string[], values: SqlValue[]): Row<K> {
+function named<K extends string>(cols: readonly string[], values: SqlValue[]): Row<K> {
   const row: Record<string, SqlValue> = {};
   for (let i = 0; i < cols.length; i++) row[cols[i]] = values[i];
   return row as Row<K>;
@@ -76,6 +78,16 @@ export class Sql {
     } finally {
       stmt.reset();
     }
+  }
+
+  /**
+   * all(), with the rows built inside SQLite as one JSON array (see JsonRead): one string crosses
+   * out of sql.js instead of one value per column (a drain's 2,000 events or bodies: about a third
+   * less CPU for the read). `params` are the condition's; the row limit is appended.
+   */
+  allJson<K extends string>(read: JsonRead<K>, where: string, params: SqlValue[], limit: number): Row<K>[] {
+    const rows = JSON.parse(String(this.value(read.sql(where), [...params, limit]) ?? '[]')) as SqlValue[][];
+    return rows.map((values) => named<K>(read.cols, values));
   }
 
   count(sql: string, params: BindParams = []): number {
@@ -170,3 +182,63 @@ export type EventRow = Row<EventCol>;
 export const EVENT_SELECT = `SELECT e.seq, e.event_id, e.created_at, p.name AS pack_name, e.off, e.len, e.envelope, e.lamport_clock, e.retry_count, e.next_attempt_at,
     e.last_error, e.skey, e.ident
   FROM index_events e LEFT JOIN packs p ON p.pack_id = e.pack_id`;
+
+/**
+ * A read of many rows as one JSON value (Sql.allJson): each column's name in the row beside the SQL
+ * that gives its value, so names and positions cannot drift apart. Blobs are read as hex text (JSON
+ * has no bytes), which is what their decoders (hexOf) make of them anyway.
+ */
+export interface JsonRead<K extends string> {
+  readonly cols: readonly K[];
+  /** The query for rows matching `where` (a condition on the main table, or ''), in seq order; LIMIT ? is its last parameter. */
+  sql(where: string): string;
+}
+
+function jsonRead<K extends string>(columns: readonly (readonly [K, string])[], from: (where: string) => string, order: string): JsonRead<K> {
+  const values = columns.map(([, v]) => v).join(', ');
+  return { cols: columns.map(([k]) => k), sql: (where) => `SELECT json_group_array(json_array(${values}) ORDER BY ${order}) FROM ${from(where)}` };
+}
+
+/** BODY_SELECT's rows, read as one JSON value. */
+export const BODIES_JSON = jsonRead<BodyCol>(
+  [
+    ['seq', 'b.seq'],
+    ['created_at', 'b.created_at'],
+    ['artifact_path', 'b.artifact_path'],
+    ['content_hash', 'lower(hex(b.content_hash))'],
+    ['size_bytes', 'b.size_bytes'],
+    ['retry_count', 'b.retry_count'],
+    ['next_attempt_at', 'b.next_attempt_at'],
+    ['last_error', 'b.last_error'],
+    ['ns_id', 'b.ns_id'],
+    ['event_id', 'e.event_id'],
+    ['pack_name', 'p.name'],
+    ['off', 'b.off'],
+    // hex(NULL) is '', not NULL.
+    ['oid', "nullif(lower(hex(b.oid)), '')"],
+    ['pack_id', 'b.pack_id'],
+  ],
+  (where) => `(SELECT * FROM body_tasks ${where} ORDER BY seq LIMIT ?) b LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`,
+  'b.seq',
+);
+
+/** EVENT_SELECT's rows, read as one JSON value. */
+export const EVENTS_JSON = jsonRead<EventCol>(
+  [
+    ['seq', 'e.seq'],
+    ['event_id', 'e.event_id'],
+    ['created_at', 'e.created_at'],
+    ['pack_name', 'p.name'],
+    ['off', 'e.off'],
+    ['len', 'e.len'],
+    ['envelope', 'e.envelope'],
+    ['lamport_clock', 'e.lamport_clock'],
+    ['retry_count', 'e.retry_count'],
+    ['next_attempt_at', 'e.next_attempt_at'],
+    ['last_error', 'e.last_error'],
+    ['skey', 'e.skey'],
+    ['ident', 'e.ident'],
+  ],
+  (where) => `(SELECT * FROM index_events ${where} ORDER BY seq LIMIT ?) e LEFT JOIN packs p ON p.pack_id = e.pack_id`,
+  'e.seq',
+);

@@ -4,7 +4,7 @@ import { pickNamespace } from '../contract/namespace.js';
 import type { NamespaceRef } from '../types.js';
 import type { DeadLetters } from './dead-letters.js';
 import { MAX_WAIT_MS } from './retry.js';
-import { BODY_SELECT, bodyOf, bytesOf, EVENT_SELECT, HASH_RE, hexOf, numOrNull, str, type BodyCol, type EventCol } from './rows.js';
+import { BODIES_JSON, bodyOf, bytesOf, EVENTS_JSON, HASH_RE, hexOf, numOrNull, str } from './rows.js';
 import type { QueueStore } from './store.js';
 import type { BodyResultRow, BodyTask, StoredEvent, TaskResult } from './types.js';
 
@@ -30,9 +30,7 @@ export class Work {
   /** Unsent events (Indexed and snapshots) whose time has come (all with force), in enqueue order. An unreadable one is dead-lettered (writable views). */
   readyEvents(limit: number, opts: { force?: boolean } = {}): StoredEvent[] {
     const s = this.s;
-    const rows = opts.force
-      ? s.sql.all<EventCol>(`${EVENT_SELECT} ORDER BY e.seq LIMIT ?`, [limit])
-      : s.sql.all<EventCol>(`${EVENT_SELECT} WHERE e.next_attempt_at <= ? ORDER BY e.seq LIMIT ?`, [s.now(), limit]);
+    const rows = opts.force ? s.sql.allJson(EVENTS_JSON, '', [], limit) : s.sql.allJson(EVENTS_JSON, 'WHERE next_attempt_at <= ?', [s.now()], limit);
     const out: StoredEvent[] = [];
     const envelopes = s.envelopesOf(rows);
     for (let i = 0; i < rows.length; i++) {
@@ -65,7 +63,7 @@ export class Work {
   /** Body tasks whose time has come (all with force), oldest first. */
   readyBodies(limit: number, opts: { force?: boolean } = {}): BodyTask[] {
     const s = this.s;
-    const rows = opts.force ? s.sql.all<BodyCol>(`${BODY_SELECT} ORDER BY b.seq LIMIT ?`, [limit]) : s.sql.all<BodyCol>(`${BODY_SELECT} WHERE b.next_attempt_at <= ? ORDER BY b.seq LIMIT ?`, [s.now(), limit]);
+    const rows = opts.force ? s.sql.allJson(BODIES_JSON, '', [], limit) : s.sql.allJson(BODIES_JSON, 'WHERE next_attempt_at <= ?', [s.now()], limit);
     return rows.map((r) => bodyOf(r, s));
   }
 

@@ -633,3 +633,34 @@ test('delivering every queued event empties the events table at once; an event q
   const [kept] = await readQueue({ stateDir: newer }, (q) => q.readyEvents(5, { force: true }));
   t.true(kept.envelope.event_type === 'MissionDossierArtifactIndexed' && kept.envelope.payload.content_hash_sha256 === artifact('doc-7.md', 'b 7').content_hash, 'the newer version');
 });
+
+test('ready work is read back exactly as stored: a non-ASCII path, an error with quotes and a newline, a body with and one without its Git blob id', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  const oid = 'b'.repeat(40);
+  const named = { ...artifact('Entwürfe/día "1".md', 'ü'), object_id: oid };
+  const plain = artifact('plain.md', 'p');
+  await withQueue(opts, (q) => q.enqueue([named, plain], CTX));
+  const error = 'http_500: "bad"\nsecond line \\ end';
+  await withQueue(opts, (q) => {
+    const [first, second] = q.readyEvents(10);
+    q.applyEventResults([
+      { event_id: first.event_id, seq: first.seq, result: { kind: 'retry', error } },
+      { event_id: second.event_id, seq: second.seq, result: { kind: 'delivered' } },
+    ]);
+  });
+  c.advance(60 * 60_000);
+  const { events, bodies } = await readQueue(opts, (q) => ({ events: q.readyEvents(10), bodies: q.readyBodies(10) }));
+  t.like(events[0], { retry_count: 1, last_error: error });
+  t.true(events[0].envelope.event_type === 'MissionDossierArtifactIndexed' && events[0].envelope.payload.relative_path === named.artifact_path);
+  t.deepEqual(
+    bodies.map((b) => [b.artifact_path, b.content_hash, b.size_bytes, b.oid, b.event_id === null]),
+    [
+      [named.artifact_path, named.content_hash, named.size_bytes, oid, false],
+      [plain.artifact_path, plain.content_hash, plain.size_bytes, null, true],
+    ],
+  );
+  t.deepEqual(bodies[0].namespace, named.namespace);
+  t.regex(bodies[0].pack ?? '', /\.ksp$/);
+});
