@@ -36,7 +36,6 @@ export class DeadLetters {
     );
     s.deleteBody(seq);
     // Its stored body stays: the dead letter refers to it (retry re-sends it).
-    s.removedLegacy.delete(task.content_hash);
     return true;
   }
 
@@ -208,10 +207,7 @@ export class DeadLetters {
         const newerPending = s.bodyVersions(ns, String(artifactPath)).some((r) => hexOf(r.content_hash) !== hash);
         if (Number(superseded) || newerPending) {
           sql.run('DELETE FROM dead_letters WHERE id = ?', [id]);
-          if (kind === 'body') {
-            if (packId !== null) s.touchedPacks.add(Number(packId));
-            else s.removedLegacy.add(hash);
-          }
+          if (kind === 'body' && packId !== null) s.touchedPacks.add(Number(packId));
           out.superseded++;
           continue;
         }

@@ -41,8 +41,6 @@ export class QueueStore {
   changed = false;
   /** Packs that lost a reference in this session: candidates for collection (or compaction) at the save. */
   readonly touchedPacks = new Set<number>();
-  /** v2 body files (bodies/<hash>) whose rows left in this session. */
-  readonly removedLegacy = new Set<string>();
   /** Packs enqueued in this session, readable before their file is written (a caller may enqueue, then read). */
   readonly fresh = new Map<string, BuiltPack>();
   /** Rows now refer to a pack not referred to before (merged, enqueued, compacted): its directory entry must be durable. */
@@ -184,15 +182,14 @@ export class QueueStore {
 
   /** Removes a body task (its pack may become collectable). */
   deleteBody(seq: number): void {
-    const r = this.sql.one<'seq' | 'content_hash' | 'pack_id'>('SELECT seq, content_hash, pack_id FROM body_tasks WHERE seq = ?', [seq]);
+    const r = this.sql.one<'seq' | 'pack_id'>('SELECT seq, pack_id FROM body_tasks WHERE seq = ?', [seq]);
     if (r) this.deleteBodyRow(r);
   }
 
   /** Removes the body task of a row already read (one statement); its pack may become collectable. */
-  deleteBodyRow(r: { seq: SqlValue; content_hash: SqlValue; pack_id: SqlValue }): void {
+  deleteBodyRow(r: { seq: SqlValue; pack_id: SqlValue }): void {
     this.sql.run('DELETE FROM body_tasks WHERE seq = ?', [r.seq]);
-    if (r.pack_id === null) this.removedLegacy.add(hexOf(r.content_hash));
-    else this.touchedPacks.add(Number(r.pack_id));
+    if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
   }
 
   /**

@@ -187,7 +187,6 @@ export class Work {
             const loc = { packId: numOrNull(r.pack_id), off: numOrNull(r.off), oid: r.oid === null ? null : hexOf(r.oid) };
             s.insertBody(Number(r.ns_id), String(r.artifact_path), hexOf(r.content_hash), s.nextSeq(), Number(r.size_bytes), now, loc, Math.max(now, Number(overtaking)), 'reconfirm_after_abandoned_upload');
             if (r.pack_id !== null) s.touchedPacks.delete(Number(r.pack_id));
-            else s.removedLegacy.delete(hexOf(r.content_hash));
           }
         } else if (result.kind === 'retry') {
           const n = Number(r.retry_count) + 1;
