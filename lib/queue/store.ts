@@ -193,6 +193,28 @@ export class QueueStore {
   }
 
   /**
+   * Removes the body tasks of delivered uploads with two statements in all (their rows read as one
+   * JSON value, one DELETE), not two per body, doing for each what deleteBodyRow does. Ids that name
+   * no pending task (unknown, or a stale id of a re-queued row) are skipped. Returns how many went.
+   */
+  deleteDeliveredBodies(uploadIds: string[]): number {
+    const createdAt = new Map<number, number>();
+    for (const id of uploadIds) {
+      const d = decodeId(this.node, KIND_UPLOAD, id);
+      if (d) createdAt.set(d.seq, d.createdAt);
+    }
+    if (createdAt.size === 0) return 0;
+    const rows = JSON.parse(
+      String(this.sql.value('SELECT json_group_array(json_array(seq, created_at, pack_id)) FROM body_tasks WHERE seq IN (SELECT value FROM json_each(?))', [JSON.stringify([...createdAt.keys()])])),
+    ) as [number, number, number | null][];
+    const gone = rows.filter(([seq, at]) => createdAt.get(seq) === at);
+    if (gone.length === 0) return 0;
+    this.sql.run('DELETE FROM body_tasks WHERE seq IN (SELECT value FROM json_each(?))', [JSON.stringify(gone.map(([seq]) => seq))]);
+    for (const [, , packId] of gone) if (packId !== null) this.touchedPacks.add(packId);
+    return gone.length;
+  }
+
+  /**
    * The row of the pending body task an upload id names, read in one statement (a drain applies
    * thousands of results: statements per body are its cost), or null (unknown, or a stale id of a
    * re-queued row).

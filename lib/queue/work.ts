@@ -163,6 +163,10 @@ export class Work {
       }
       // Usually none are left: then a delivery needs no look at them (two statements fewer per body).
       let anyAbandoned = sql.count('SELECT EXISTS (SELECT 1 FROM abandoned)') === 1;
+      if (!anyAbandoned && results.every((r) => r.result.kind === 'delivered')) {
+        if (s.deleteDeliveredBodies(results.map((r) => r.upload_id)) > 0) s.changed = true;
+        return;
+      }
       for (const { upload_id, result, startedAt, key } of results) {
         const abandoned = (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && startedAt !== undefined;
         if (abandoned && key && HASH_RE.test(key.content_hash)) {

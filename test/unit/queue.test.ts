@@ -664,3 +664,20 @@ test('ready work is read back exactly as stored: a non-ASCII path, an error with
   t.deepEqual(bodies[0].namespace, named.namespace);
   t.regex(bodies[0].pack ?? '', /\.ksp$/);
 });
+
+test('delivered bodies are removed together; a newer version queued meanwhile, and an id this queue never gave, are left alone', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md', 'v1'), artifact('plan.md', 'p'), artifact('tasks.md', 't')], CTX));
+  await withQueue({ stateDir }, (q) => q.applyEventResults(q.readyEvents(10).map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' as const } }))));
+  await withQueue({ stateDir }, (q) => {
+    const read = q.readyBodies(10);
+    q.enqueue([artifact('spec.md', 'v2')], CTX);
+    q.applyBodyResults([...read.map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } })), { upload_id: '01ZZZZZZZZZZZZZZZZZZZZZZZZ', result: { kind: 'delivered' as const } }]);
+  });
+  const left = await readQueue({ stateDir }, (q) => q.readyBodies(10, { force: true }));
+  t.deepEqual(
+    left.map((b) => [b.artifact_path, b.content_hash]),
+    [['spec.md', artifact('spec.md', 'v2').content_hash]],
+  );
+  t.is(packFiles(stateDir).length, 1, 'only the newer version still refers to a pack');
+});
