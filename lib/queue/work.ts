@@ -163,6 +163,7 @@ export class Work {
       }
       // Usually none are left: then a delivery needs no look at them (two statements fewer per body).
       let anyAbandoned = sql.count('SELECT EXISTS (SELECT 1 FROM abandoned)') === 1;
+      // The usual end of a drain: every body delivered, and none an abandoned upload could overtake.
       if (!anyAbandoned && results.every((r) => r.result.kind === 'delivered')) {
         if (s.deleteDeliveredBodies(results.map((r) => r.upload_id)) > 0) s.changed = true;
         return;
