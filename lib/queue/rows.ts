@@ -242,3 +242,28 @@ export const EVENTS_JSON = jsonRead<EventCol>(
   (where) => `(SELECT * FROM index_events ${where} ORDER BY seq LIMIT ?) e LEFT JOIN packs p ON p.pack_id = e.pack_id`,
   'e.seq',
 );
+
+/** Rows whose seq is in a JSON array (the first parameter): for reads and deletes by many seqs at once. */
+export const SEQ_IN = 'WHERE seq IN (SELECT value FROM json_each(?))';
+
+/** What removing a delivered event needs of its row: that it still holds that event, and its pack. */
+export const EVENT_KEYS_JSON = jsonRead<'seq' | 'event_id' | 'pack_id'>(
+  [
+    ['seq', 'e.seq'],
+    ['event_id', 'e.event_id'],
+    ['pack_id', 'e.pack_id'],
+  ],
+  (where) => `(SELECT seq, event_id, pack_id FROM index_events ${where} ORDER BY seq LIMIT ?) e`,
+  'e.seq',
+);
+
+/** What removing a delivered body task needs of its row: that it is the one the upload id names, and its pack. */
+export const BODY_KEYS_JSON = jsonRead<'seq' | 'created_at' | 'pack_id'>(
+  [
+    ['seq', 'b.seq'],
+    ['created_at', 'b.created_at'],
+    ['pack_id', 'b.pack_id'],
+  ],
+  (where) => `(SELECT seq, created_at, pack_id FROM body_tasks ${where} ORDER BY seq LIMIT ?) b`,
+  'b.seq',
+);

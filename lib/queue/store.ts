@@ -8,7 +8,7 @@ import { namespaceKey } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
 import { PackReader, type BuiltPack, type PackEvent } from './pack.js';
 import { backoffMs, MAX_WAIT_MS } from './retry.js';
-import { bytesOf, hexOf, NS_COLS, nsOf, OID_RE, Sql, str, type EventRow, type NsCol, type Row } from './rows.js';
+import { BODY_KEYS_JSON, bytesOf, EVENT_KEYS_JSON, hexOf, NS_COLS, nsOf, OID_RE, SEQ_IN, Sql, str, type EventRow, type JsonRead, type NsCol, type Row } from './rows.js';
 import { generationOf } from './queue-file.js';
 import { bodyKey, getMeta, setMeta, supersedeKey } from './schema.js';
 import { decodeId, IdEncoder, KIND_UPLOAD, nodeBits } from './task-ids.js';
@@ -203,14 +203,32 @@ export class QueueStore {
       const d = decodeId(this.node, KIND_UPLOAD, id);
       if (d) createdAt.set(d.seq, d.createdAt);
     }
-    if (createdAt.size === 0) return 0;
-    const rows = JSON.parse(
-      String(this.sql.value('SELECT json_group_array(json_array(seq, created_at, pack_id)) FROM body_tasks WHERE seq IN (SELECT value FROM json_each(?))', [JSON.stringify([...createdAt.keys()])])),
-    ) as [number, number, number | null][];
-    const gone = rows.filter(([seq, at]) => createdAt.get(seq) === at);
+    return this.deleteBySeq('body_tasks', BODY_KEYS_JSON, createdAt, (r) => createdAt.get(Number(r.seq)) === Number(r.created_at));
+  }
+
+  /**
+   * Removes delivered events (seq → event_id) with two statements in all, whatever else is queued.
+   * A row that no longer holds its event (a newer one superseded it meanwhile) stays. Returns how many went.
+   */
+  deleteDeliveredEvents(delivered: ReadonlyMap<number, string>): number {
+    return this.deleteBySeq('index_events', EVENT_KEYS_JSON, delivered, (r) => delivered.get(Number(r.seq)) === r.event_id);
+  }
+
+  /**
+   * The rows of `table` whose seq is a key of `wanted` and that `still` accepts, read as one JSON value
+   * and deleted with one statement; their packs may become collectable. Returns how many went.
+   */
+  private deleteBySeq<K extends string>(
+    table: 'body_tasks' | 'index_events',
+    read: JsonRead<K | 'seq' | 'pack_id'>,
+    wanted: ReadonlyMap<number, unknown>,
+    still: (r: Row<K | 'seq' | 'pack_id'>) => boolean,
+  ): number {
+    if (wanted.size === 0) return 0;
+    const gone = this.sql.allJson(read, SEQ_IN, [JSON.stringify([...wanted.keys()])], wanted.size).filter(still);
     if (gone.length === 0) return 0;
-    this.sql.run('DELETE FROM body_tasks WHERE seq IN (SELECT value FROM json_each(?))', [JSON.stringify(gone.map(([seq]) => seq))]);
-    for (const [, , packId] of gone) if (packId !== null) this.touchedPacks.add(packId);
+    this.sql.run(`DELETE FROM ${table} ${SEQ_IN}`, [JSON.stringify(gone.map((r) => Number(r.seq)))]);
+    for (const r of gone) if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
     return gone.length;
   }
 
@@ -233,31 +251,6 @@ export class QueueStore {
       if (pack_id !== null) this.touchedPacks.add(Number(pack_id));
     }
     return rows.length;
-  }
-
-  /**
-   * Removes a delivered event by its row and id in one statement (a drain applies thousands), if the
-   * row still holds that event (a newer one may have superseded it meanwhile). Returns whether it did.
-   */
-  deleteEventRow(seq: number, eventId: string): boolean {
-    const r = this.sql.one<'pack_id'>('DELETE FROM index_events WHERE seq = ? AND event_id = ? RETURNING pack_id', [seq, eventId]);
-    if (r === undefined) return false;
-    if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
-    return true;
-  }
-
-  /**
-   * Empties the events table in one statement when every event it holds is one of `delivered`
-   * (seq → event_id), the usual end of a drain; false, with nothing deleted, when it holds any other
-   * (queued meanwhile, in backoff, superseded). At most delivered.size + 1 rows are looked at.
-   */
-  clearDeliveredEvents(delivered: ReadonlyMap<number, string>): boolean {
-    if (this.sql.value('SELECT 1 FROM index_events LIMIT 1 OFFSET ?', [delivered.size]) !== undefined) return false;
-    const rows = this.sql.all<'seq' | 'event_id' | 'pack_id'>('SELECT seq, event_id, pack_id FROM index_events');
-    if (rows.length === 0 || rows.some((r) => delivered.get(Number(r.seq)) !== r.event_id)) return false;
-    this.sql.run('DELETE FROM index_events');
-    for (const r of rows) if (r.pack_id !== null) this.touchedPacks.add(Number(r.pack_id));
-    return true;
   }
 
   eventSeq(eventId: string, seq?: number): number | null {

@@ -681,3 +681,22 @@ test('delivered bodies are removed together; a newer version queued meanwhile, a
   );
   t.is(packFiles(stateDir).length, 1, 'only the newer version still refers to a pack');
 });
+
+test('results read from a queue that was since replaced (its seqs reused by other work) remove nothing', async (t) => {
+  const stateDir = tmpState(t);
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('spec.md', 'old'), artifact('plan.md', 'old')], CTX));
+  const old = await readQueue({ stateDir }, (q) => ({ events: q.readyEvents(10), bodies: q.readyBodies(10, { force: true }) }));
+  rmSync(stateDir, { recursive: true, force: true });
+  await withQueue({ stateDir }, (q) => q.enqueue([artifact('tasks.md', 'new'), artifact('research.md', 'new')], CTX));
+  await withQueue({ stateDir }, (q) => {
+    q.applyEventResults(old.events.map((e) => ({ event_id: e.event_id, seq: e.seq, result: { kind: 'delivered' as const } })));
+    q.applyBodyResults(old.bodies.map((b) => ({ upload_id: b.upload_id, result: { kind: 'delivered' as const } })));
+  });
+  const now = await readQueue({ stateDir }, (q) => ({ events: q.readyEvents(10, { force: true }), bodies: q.readyBodies(10, { force: true }) }));
+  t.deepEqual(
+    now.events.map((e) => e.seq),
+    old.events.map((e) => e.seq),
+    'the same seqs, other events: all still queued',
+  );
+  t.deepEqual(now.bodies.map((b) => b.artifact_path).sort(), ['research.md', 'tasks.md']);
+});
