@@ -8,7 +8,7 @@ import { pickNamespace } from '../contract/namespace.js';
 import type { DossierEvent, NamespaceRef } from '../types.js';
 import { bodiesDir } from './bodystore.js';
 import { packPath } from './pack.js';
-import { BODY_SELECT, bodyOf, EVENT_SELECT, HASH_RE, hexOf, NS_COLS, nsOf, numOrNull, str, type BodyCol, type EventCol, type NsCol, type Row } from './rows.js';
+import { BODIES_JSON, bodyOf, EVENTS_JSON, HASH_RE, hexOf, NS_COLS, nsOf, numOrNull, str, type NsCol, type Row } from './rows.js';
 import { snapshotKey, supersedeKey } from './schema.js';
 import type { QueueStore } from './store.js';
 import type { DeadLetter, RetryResult, StalePolicy } from './types.js';
@@ -26,7 +26,7 @@ export class DeadLetters {
   /** Moves a body task to the dead letters; its stored body stays (the letter refers to it). */
   body(seq: number, reason: string): boolean {
     const s = this.s;
-    const r = s.sql.one<BodyCol>(`${BODY_SELECT} WHERE b.seq = ?`, [seq]);
+    const [r] = s.sql.allJson(BODIES_JSON, 'WHERE seq = ?', [seq], 1);
     if (!r) return false;
     const task = bodyOf(r, s);
     s.sql.run(
@@ -42,7 +42,7 @@ export class DeadLetters {
   /** Dead-letters an event; its envelope is copied into the letter, so the letter pins no pack. */
   event(seq: number, reason: string): boolean {
     const s = this.s;
-    const r = s.sql.one<EventCol>(`${EVENT_SELECT} WHERE e.seq = ?`, [seq]);
+    const [r] = s.sql.allJson(EVENTS_JSON, 'WHERE seq = ?', [seq], 1);
     if (!r) return false;
     const envelope = s.envelopeOf(r);
     const body = s.sql.one<NsCol | 'artifact_path' | 'content_hash' | 'ns_id'>(

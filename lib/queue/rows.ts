@@ -1,7 +1,7 @@
 // Row access by column name. Every SELECT names its columns (aliases where two tables share a
 // name), and rows come back as objects keyed by those names, so no code depends on a column's
 // position. The names are read once per prepared statement (statements are cached), so a row costs
-// one small object, not a column-name lookup each. The drain's large reads come as one JSON value
+// one small object, not a column-name lookup each. Body tasks and events come as one JSON value
 // (JsonRead), whose names and values are listed side by side.
 import type { BindParams, Database, SqlValue, Statement } from 'sql.js';
 import type { NamespaceRef } from '../types.js';
@@ -141,13 +141,6 @@ export function nsOf(r: Row<NsCol>): NamespaceRef {
 /** A body task with its namespace, the event it waits for (null once that was sent), and where its body is. */
 export type BodyCol = 'seq' | 'created_at' | 'artifact_path' | 'content_hash' | 'size_bytes' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'ns_id' | 'event_id' | 'pack_name' | 'off' | 'oid' | 'pack_id';
 export type BodyRow = Row<BodyCol>;
-/**
- * The namespace is only its id here (BodyIds.namespaceOf resolves it, once per namespace): a drain's
- * thousands of tasks share a handful of namespaces, so they need not be read, nor kept, row by row.
- */
-export const BODY_SELECT = `SELECT b.seq, b.created_at, b.artifact_path, b.content_hash, b.size_bytes, b.retry_count,
-    b.next_attempt_at, b.last_error, b.ns_id, e.event_id, p.name AS pack_name, b.off, b.oid, b.pack_id
-  FROM body_tasks b LEFT JOIN index_events e ON e.seq = b.seq LEFT JOIN packs p ON p.pack_id = b.pack_id`;
 
 /** What turns a body row into a task besides its own columns: its upload id and its namespace. */
 export interface BodyIds {
@@ -179,9 +172,6 @@ export function bodyOf(r: BodyRow, ids: BodyIds): BodyTask {
 /** An event row: its envelope is inline (`envelope`) or `len` bytes at `off` in pack `pack_name`. */
 export type EventCol = 'seq' | 'event_id' | 'created_at' | 'pack_name' | 'off' | 'len' | 'envelope' | 'lamport_clock' | 'retry_count' | 'next_attempt_at' | 'last_error' | 'skey' | 'ident';
 export type EventRow = Row<EventCol>;
-export const EVENT_SELECT = `SELECT e.seq, e.event_id, e.created_at, p.name AS pack_name, e.off, e.len, e.envelope, e.lamport_clock, e.retry_count, e.next_attempt_at,
-    e.last_error, e.skey, e.ident
-  FROM index_events e LEFT JOIN packs p ON p.pack_id = e.pack_id`;
 
 /**
  * A read of many rows as one JSON value (Sql.allJson): each column's name in the row beside the SQL
@@ -199,7 +189,11 @@ function jsonRead<K extends string>(columns: readonly (readonly [K, string])[], 
   return { cols: columns.map(([k]) => k), sql: (where) => `SELECT json_group_array(json_array(${values}) ORDER BY ${order}) FROM ${from(where)}` };
 }
 
-/** BODY_SELECT's rows, read as one JSON value. */
+/**
+ * Body tasks as the drain and the dead letters read them. The namespace is only its id here
+ * (BodyIds.namespaceOf resolves it, once per namespace): a drain's thousands of tasks share a
+ * handful of namespaces, so they need not be read, nor kept, row by row.
+ */
 export const BODIES_JSON = jsonRead<BodyCol>(
   [
     ['seq', 'b.seq'],
@@ -222,7 +216,7 @@ export const BODIES_JSON = jsonRead<BodyCol>(
   'b.seq',
 );
 
-/** EVENT_SELECT's rows, read as one JSON value. */
+/** Event rows as the drain and the dead letters read them. */
 export const EVENTS_JSON = jsonRead<EventCol>(
   [
     ['seq', 'e.seq'],
