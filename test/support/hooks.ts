@@ -164,3 +164,24 @@ export function fileReceiver(test: TestFn): () => TestReceiver {
     return receiver;
   };
 }
+
+/**
+ * When a hook said its capture goes on in the background (a loaded machine: the files did not fit
+ * the budget), waits up to `timeoutMs` for that process to end. Returns whether it had gone there.
+ */
+export async function awaitBackgroundCapture(hookStderr: string, timeoutMs = 240_000): Promise<boolean> {
+  const background = /the capture goes on in the background \(pid (\d+)\)/.exec(hookStderr);
+  if (!background) return false;
+  const pid = Number(background[1]);
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const start = Date.now(); alive() && Date.now() - start < timeoutMs;) await sleep(250);
+  if (alive()) throw new Error(`the background capture (pid ${pid}) was still running after ${timeoutMs} ms`);
+  return true;
+}
