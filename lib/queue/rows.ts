@@ -240,24 +240,20 @@ export const EVENTS_JSON = jsonRead<EventCol>(
 /** Rows whose seq is in a JSON array (the first parameter): for reads and deletes by many seqs at once. */
 export const SEQ_IN = 'WHERE seq IN (SELECT value FROM json_each(?))';
 
-/** What removing a delivered event needs of its row: that it still holds that event, and its pack. */
-export const EVENT_KEYS_JSON = jsonRead<'seq' | 'event_id' | 'pack_id'>(
-  [
-    ['seq', 'e.seq'],
-    ['event_id', 'e.event_id'],
-    ['pack_id', 'e.pack_id'],
-  ],
-  (where) => `(SELECT seq, event_id, pack_id FROM index_events ${where} ORDER BY seq LIMIT ?) e`,
-  'e.seq',
-);
+/**
+ * What removing delivered rows of `table` reads of each: its seq, the column that tells it is still
+ * the row the result names (`check`), and its pack (which may become collectable).
+ */
+function deletionKeys<C extends string>(table: 'index_events' | 'body_tasks', check: C): JsonRead<'seq' | 'pack_id' | C> {
+  const cols: (readonly ['seq' | 'pack_id' | C, string])[] = [
+    ['seq', 'seq'],
+    [check, check],
+    ['pack_id', 'pack_id'],
+  ];
+  return jsonRead(cols, (where) => `(SELECT seq, ${check}, pack_id FROM ${table} ${where} ORDER BY seq LIMIT ?)`, 'seq');
+}
 
-/** What removing a delivered body task needs of its row: that it is the one the upload id names, and its pack. */
-export const BODY_KEYS_JSON = jsonRead<'seq' | 'created_at' | 'pack_id'>(
-  [
-    ['seq', 'b.seq'],
-    ['created_at', 'b.created_at'],
-    ['pack_id', 'b.pack_id'],
-  ],
-  (where) => `(SELECT seq, created_at, pack_id FROM body_tasks ${where} ORDER BY seq LIMIT ?) b`,
-  'b.seq',
-);
+/** A delivered event's row still holds that event. */
+export const EVENT_KEYS_JSON = deletionKeys('index_events', 'event_id');
+/** A delivered body's row is the one its upload id names (same seq and creation time). */
+export const BODY_KEYS_JSON = deletionKeys('body_tasks', 'created_at');
