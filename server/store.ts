@@ -1,7 +1,8 @@
 // What the reference receiver knows, in SQLite (better-sqlite3) under --data: <dir>/serve.db.
-// WAL mode, one transaction per request: a request is answered only after its transaction has
-// committed, so a kill -9 loses nothing that was acknowledged (WAL with synchronous=NORMAL survives a
-// process crash; an OS crash may lose the last transactions).
+// WAL mode, one transaction per body and per part of an events batch (server/receiver.ts): a request
+// is answered only after its transactions have committed, so a kill -9 loses nothing that was
+// acknowledged (WAL with synchronous=NORMAL survives a process crash; an OS crash may lose the last
+// transactions).
 //
 // The SQL is kept portable (PostgreSQL could take the same statements): no rowid, no INSERT OR …,
 // no AUTOINCREMENT; upserts are INSERT … ON CONFLICT, new ids come from RETURNING, times are
@@ -311,7 +312,7 @@ export class ReceiverStore {
   }
 
   /**
-   * Applies a batch of accepted (validated) events in one transaction: duplicates by event_id are
+   * Applies accepted (validated) events in one transaction: duplicates by event_id are
    * reported, not applied. Returns each event's status and what changed.
    */
   recordEvents(events: AcceptedEvent[], now = Date.now()): { outcomes: EventOutcome[]; changes: Change[] } {

@@ -237,6 +237,47 @@ test('events: each envelope is validated; duplicates by event_id; rejected ones 
   t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'plan.md', 'p'))).json.error, 'index_entry_not_found');
 });
 
+test('events: a large batch is applied in parts with other requests let in between, and answered in its own order', async (t) => {
+  const r = await receiver(t);
+  const ns = testNamespace();
+  // What the store is asked to apply, and whether the event loop turned between two parts.
+  const log: string[] = [];
+  const store = r.receiver.store;
+  const record = store.recordEvents.bind(store);
+  store.recordEvents = (events, now) => {
+    log.push(`part ${events.length}`);
+    setImmediate(() => log.push('turn'));
+    return record(events, now);
+  };
+  const sent = Array.from({ length: 130 }, (_, k) => {
+    const e = indexEvent(ns, `doc-${k}.md`, `body ${k}`);
+    // Every 7th is refused before the store sees it: its answer must still sit at its own place.
+    if (k % 7 === 3) e.payload.relative_path = `/abs-${k}.md`;
+    return e;
+  });
+  sent[100] = sent[0]; // a repeat: a duplicate, found in an earlier part
+  const res = await sendEvents(r.url, sent);
+  t.is(res.status, 200);
+  const results = res.json.results as { event_id: string; status: string }[];
+  t.deepEqual(
+    results.map((x) => x.event_id),
+    sent.map((e) => e.event_id),
+  );
+  sent.forEach((_, k) => t.is(results[k].status, k === 100 ? 'duplicate' : k % 7 === 3 ? 'rejected' : 'success', `event ${k}`));
+  const parts = log.filter((l) => l.startsWith('part'));
+  t.true(parts.length >= 2, log.join(', '));
+  t.true(
+    parts.every((p) => Number(p.split(' ')[1]) <= 50),
+    log.join(', '),
+  );
+  // Before every part but the first, the event loop turned (other connections' requests run there).
+  log.forEach((l, i) => {
+    if (l.startsWith('part') && i > 0) t.is(log[i - 1], 'turn', log.join(', '));
+  });
+  // The last part was applied too: its documents are indexed.
+  t.is((await post(`${r.url}${PUSH}`, pushRequest(ns, 'doc-128.md', 'body 128'))).status, 201);
+});
+
 test('index lag: an entry is not_found until the lag has passed, then accepted', async (t) => {
   const r = await receiver(t, { faults: { indexLagMs: 60_000 } });
   const ns = testNamespace();
