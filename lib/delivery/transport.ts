@@ -223,8 +223,7 @@ export class Transport {
           compress: gzipped,
           agent,
         });
-        // Reading the whole body lets the socket go back to the keep-alive pool. A 201 says all we
-        // need, so its body is only drained, not decoded.
+        // Reading the whole body lets the socket go back to the keep-alive pool.
         const text = await readResponseText(res.body);
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           let next: URL;
@@ -336,10 +335,10 @@ function retire(c: Cohort): void {
 }
 
 /**
- * Reads (or, when `keep` is false, only drains) a node-fetch response body with plain stream
- * events: Response.text() goes through an async iterator, a measurable share of a small request.
+ * Reads a node-fetch response body whole, with plain stream events: Response.text() goes through an
+ * async iterator, a measurable share of a small request. Always read: a 201 counts only when it says
+ * `stored` (SPEC §5.2).
  */
-/** The whole answer, always: a 201 counts only when it says `stored` (SPEC §5.2). */
 function readResponseText(body: NodeJS.ReadableStream | null): Promise<string> {
   if (body === null) return Promise.resolve('');
   return new Promise((resolve, reject) => {
