@@ -76,8 +76,9 @@ async function child(stateDir: string, mode: string, pending: number): Promise<v
       deadlineAt: Date.now() + 2000,
       capacity: 1_000_000,
       concurrency: 8,
-      // A hook's options (stale work looked for at most hourly, only what is left counted). A prebuilt
-      // queue has no look on record, so each run here is the first hook of its hour and looks.
+      // A hook's options (stale work looked for at most hourly, in parts; only what is left counted). A
+      // prebuilt queue has no look on record, so each run here is the first hook of its hour and looks
+      // at the first part.
       ...hookRunOptions({ maxAgeMs: 30 * 86_400_000, maxRetries: 1000 }),
       hold: activeHold(stateDir),
     });

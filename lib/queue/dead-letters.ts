@@ -17,8 +17,10 @@ type LetterCol = 'id' | 'kind' | 'seq' | 'artifact_path' | 'content_hash' | 'tas
 const LETTER_SELECT =
   'SELECT d.id, d.kind, d.seq, d.artifact_path, d.content_hash, d.task, d.superseded, d.pack_id, d.off, p.name AS pack_name, d.reason FROM dead_letters d LEFT JOIN packs p ON p.pack_id = d.pack_id';
 
-/** The meta key of the last look for stale work (expireStale with everyMs). */
+/** The meta key of the last complete look for stale work (expireStale with everyMs). */
 const STALE_CHECKED_AT = 'stale_checked_at';
+/** The meta key of the seq where a look in parts (expireStale with sliceRows) stopped; 0: none under way. */
+const STALE_CURSOR = 'stale_cursor';
 
 export class DeadLetters {
   constructor(private readonly s: QueueStore) {}
@@ -73,20 +75,37 @@ export class DeadLetters {
     return true;
   }
 
-  /** Moves work older than maxAgeMs or tried maxRetries times to the dead letters. Returns how many items moved. */
+  /**
+   * Moves work older than maxAgeMs or tried maxRetries times to the dead letters. Returns how many items
+   * moved. With sliceRows, one call looks at the next sliceRows body tasks (by seq, and the events of
+   * that range) after where the last call stopped, so no call scans a whole large queue; the look is
+   * complete (and everyMs counts from then) when a call reaches the end.
+   */
   expireStale(policy: StalePolicy): number {
     const s = this.s;
     s.writable();
     const now = s.now();
-    if (policy.everyMs !== undefined) {
+    const sliced = policy.sliceRows !== undefined;
+    // Where a look in parts stopped (0: no look under way); a look of the whole queue starts afresh.
+    const after = sliced ? Number(s.meta(STALE_CURSOR) ?? 0) || 0 : 0;
+    if (policy.everyMs !== undefined && after === 0) {
       const last = Number(s.meta(STALE_CHECKED_AT));
       if (Number.isFinite(last) && last <= now && now - last < policy.everyMs) return 0;
     }
+    // The part ends at its sliceRows-th body task; none: it runs to the end and completes the look.
+    const found = sliced ? s.sql.value('SELECT seq FROM body_tasks WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?', [after, policy.sliceRows! - 1]) : undefined;
+    const end = found === undefined || found === null ? null : Number(found);
+    const range = end === null ? { where: 'seq > ?', params: [after] } : { where: 'seq > ? AND seq <= ?', params: [after, end] };
     const cutoff = now - policy.maxAgeMs;
     let moved = 0;
     s.sql.transaction(() => {
       for (const table of ['index_events', 'body_tasks'] as const) {
-        const rows = s.sql.all<'seq' | 'old'>(`SELECT seq, created_at < ? AS old FROM ${table} WHERE created_at < ? OR retry_count >= ?`, [cutoff, cutoff, policy.maxRetries]);
+        const rows = s.sql.all<'seq' | 'old'>(`SELECT seq, created_at < ? AS old FROM ${table} WHERE ${range.where} AND (created_at < ? OR retry_count >= ?)`, [
+          cutoff,
+          ...range.params,
+          cutoff,
+          policy.maxRetries,
+        ]);
         for (const { seq, old } of rows) {
           const reason = Number(old) ? 'stale_max_age' : 'stale_max_retries';
           if (table === 'index_events') {
@@ -99,9 +118,14 @@ export class DeadLetters {
         }
       }
     });
-    // When it looked: kept by the save this transaction makes anyway (never one of its own), so a
-    // look that is not saved is only made again.
-    s.setMeta(STALE_CHECKED_AT, now);
+    // Where it got to, and when a look completed: kept by the save this transaction makes anyway
+    // (never one of its own), so a part that is not saved is only made again.
+    if (end !== null) s.setMeta(STALE_CURSOR, end);
+    else {
+      s.setMeta(STALE_CHECKED_AT, now);
+      // A complete look ends any look in parts under way (a drain's whole look included).
+      if (Number(s.meta(STALE_CURSOR) ?? 0) !== 0) s.setMeta(STALE_CURSOR, 0);
+    }
     if (moved) s.changed = true;
     return moved;
   }

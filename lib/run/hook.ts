@@ -94,6 +94,8 @@ interface Target {
 export const HOOK_LOCK_WAIT_MS = 250;
 /** How often hooks look for stale work (its age limit is days and its retry limit hundreds of tries). */
 export const HOOK_STALE_CHECK_EVERY_MS = 60 * 60_000;
+/** How many tasks one hook looks at for staleness (a look of 100k pending takes ten hooks, ~10 ms each). */
+export const HOOK_STALE_CHECK_ROWS = 10_000;
 
 /**
  * What a hook asks of a run besides its settings: stale work looked for at most hourly (`drain` and
@@ -101,7 +103,7 @@ export const HOOK_STALE_CHECK_EVERY_MS = 60 * 60_000;
  * of ms at 100k).
  */
 export function hookRunOptions(stale: StalePolicy): Pick<RunInput<'left'>, 'stale' | 'counts'> {
-  return { stale: { ...stale, everyMs: HOOK_STALE_CHECK_EVERY_MS }, counts: 'left' };
+  return { stale: { ...stale, everyMs: HOOK_STALE_CHECK_EVERY_MS, sliceRows: HOOK_STALE_CHECK_ROWS }, counts: 'left' };
 }
 
 export function parsePrePushInput(stdin: string): RefUpdate[] {

@@ -298,6 +298,44 @@ test('expireStale with everyMs (hooks) looks at most that often; without it, eve
   t.is(await withQueue(opts, (q) => q.expireStale(hourly)), 2, 'past the hour since the last look: it looks again');
 });
 
+test('expireStale with sliceRows (hooks) looks in parts, each where the last stopped; a whole look ends one under way', async (t) => {
+  const stateDir = tmpState(t);
+  const c = clock();
+  const opts = { stateDir, now: c.now };
+  const parts = { maxAgeMs: 5_000, maxRetries: 1000, everyMs: 3_600_000, sliceRows: 2 };
+  const pending = async (): Promise<string[]> => (await readQueue(opts, (q) => q.readyBodies(100))).map((b) => b.artifact_path);
+  await withQueue(opts, (q) =>
+    q.enqueue(
+      ['a', 'b', 'c', 'd', 'e'].map((n) => artifact(`research/${n}.md`)),
+      CTX,
+    ),
+  );
+  c.advance(10_000);
+  // Each stale artifact moves its event and its body: 2 items.
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 4, 'the first part: the first two tasks');
+  t.deepEqual(await pending(), ['research/c.md', 'research/d.md', 'research/e.md']);
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 4, 'the next part starts where the last stopped, though within the hour');
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 2, 'the last part reaches the end: the look is complete');
+  await withQueue(opts, (q) => q.enqueue([artifact('research/f.md')], CTX));
+  c.advance(10_000);
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 0, 'within the hour of a complete look: none');
+  t.deepEqual(await pending(), ['research/f.md']);
+  c.advance(3_600_001);
+  await withQueue(opts, (q) =>
+    q.enqueue(
+      ['g', 'h', 'i'].map((n) => artifact(`research/${n}.md`)),
+      CTX,
+    ),
+  );
+  c.advance(10_000);
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 4, 'past the hour: a new look, in parts again');
+  t.is(await withQueue(opts, (q) => q.expireStale({ maxAgeMs: 5_000, maxRetries: 1000 })), 4, "a drain's whole look takes the rest");
+  await withQueue(opts, (q) => q.enqueue([artifact('research/j.md')], CTX));
+  c.advance(10_000);
+  t.is(await withQueue(opts, (q) => q.expireStale(parts)), 0, 'and it ended the look in parts: within the hour, none');
+  t.deepEqual(await pending(), ['research/j.md']);
+});
+
 test('stats: counts, oldest pending age, per feature, retry histogram', async (t) => {
   const stateDir = tmpState(t);
   const c = clock();
