@@ -24,6 +24,7 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusArtifacts } from './corpus.js';
+import { formatSteal, stealSince } from './steal.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -494,8 +495,10 @@ function runCold(variant: 'floor' | 'fetch' | 'wire'): Promise<ColdFigures> {
 /** Runs this script RUNS times, one fresh process each, and prints the medians. */
 async function runMany(): Promise<void> {
   const results: RunFigures[] = [];
+  const steals: (number | null)[] = [];
   for (let i = 0; i < RUNS; i++) {
     console.log(`--- run ${i + 1}/${RUNS}`);
+    const steal = stealSince();
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [fileURLToPath(import.meta.url), String(COUNT), String(CONCURRENCY), '1'], {
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -514,13 +517,15 @@ async function runMany(): Promise<void> {
     );
     if (!line) throw new Error('bench run printed no result');
     results.push(JSON.parse(line.slice(JSON_MARK.length)) as RunFigures);
+    steals.push(steal());
+    console.log(`hypervisor steal during this run: ${formatSteal(steals[i])}`);
   }
   const median = (pick: (r: RunFigures) => number): number => {
     const v = results.map(pick).sort((a, b) => a - b);
     return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   };
   const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
-  console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %)`);
+  console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %); hypervisor steal per run: ${steals.map(formatSteal).join(' / ')}`);
   console.log(
     `median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`,
   );
