@@ -95,7 +95,8 @@ export class DeadLetters {
     // The part ends at its sliceRows-th body task; none: it runs to the end and completes the look.
     const found = sliced ? s.sql.value('SELECT seq FROM body_tasks WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?', [after, policy.sliceRows! - 1]) : undefined;
     const end = found === undefined || found === null ? null : Number(found);
-    const range = end === null ? { where: 'seq > ?', params: [after] } : { where: 'seq > ? AND seq <= ?', params: [after, end] };
+    // A look from the start takes every row, whatever its seq; a later part, the rows after the cursor.
+    const range = end !== null ? { where: 'seq > ? AND seq <= ?', params: [after, end] } : after !== 0 ? { where: 'seq > ?', params: [after] } : { where: '1', params: [] };
     const cutoff = now - policy.maxAgeMs;
     let moved = 0;
     s.sql.transaction(() => {
