@@ -144,15 +144,18 @@ export class Work {
       }
       // Usually none are left: then a delivery needs no look at them (two statements fewer per body).
       let anyAbandoned = sql.count('SELECT EXISTS (SELECT 1 FROM abandoned)') === 1;
-      // The usual end of a drain: every body delivered, and none an abandoned upload could overtake.
-      if (!anyAbandoned && results.every((r) => r.result.kind === 'delivered')) {
-        if (s.deleteDeliveredBodies(results.map((r) => r.upload_id)) > 0) s.changed = true;
-        return;
+      let rest = results;
+      // When no abandoned upload is pending nor recorded by these results, nothing can overtake a
+      // delivery: the delivered tasks go together, in two statements, not two per body.
+      if (!anyAbandoned && !results.some(isAbandoned)) {
+        const delivered = results.filter((r) => r.result.kind === 'delivered');
+        if (s.deleteDeliveredBodies(delivered.map((r) => r.upload_id)) > 0) s.changed = true;
+        rest = results.filter((r) => r.result.kind !== 'delivered');
       }
-      for (const { upload_id, result, startedAt, key } of results) {
-        const abandoned = (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && startedAt !== undefined;
-        if (abandoned && key && HASH_RE.test(key.content_hash)) {
-          s.recordAbandoned(s.nsId(pickNamespace(key.namespace)), key.artifact_path, bytesOf(key.content_hash), startedAt + s.opts.settleMs);
+      for (const row of rest) {
+        const { upload_id, result, startedAt, key } = row;
+        if (isAbandoned(row) && key && HASH_RE.test(key.content_hash)) {
+          s.recordAbandoned(s.nsId(pickNamespace(key.namespace)), key.artifact_path, bytesOf(key.content_hash), row.startedAt + s.opts.settleMs);
           anyAbandoned = true;
           s.changed = true;
         }
@@ -183,4 +186,10 @@ export class Work {
       }
     });
   }
+}
+
+/** A result that says its request went out and no answer came back: it may still land. */
+function isAbandoned(row: BodyResultRow): row is BodyResultRow & { startedAt: number } {
+  const { result } = row;
+  return (result.kind === 'retry' || result.kind === 'released') && result.abandoned === true && row.startedAt !== undefined;
 }
