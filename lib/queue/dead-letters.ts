@@ -95,8 +95,11 @@ export class DeadLetters {
     // The part ends at its sliceRows-th body task; none: it runs to the end and completes the look.
     const found = sliced ? s.sql.value('SELECT seq FROM body_tasks WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?', [after, policy.sliceRows! - 1]) : undefined;
     const end = found === undefined || found === null ? null : Number(found);
-    // A look from the start takes every row, whatever its seq; a later part, the rows after the cursor.
-    const range = end !== null ? { where: 'seq > ? AND seq <= ?', params: [after, end] } : after !== 0 ? { where: 'seq > ?', params: [after] } : { where: '1', params: [] };
+    // The rows after the cursor (a look from the start: from the first) up to the part's end (a last part: all).
+    const bounds: [string, number][] = [];
+    if (after !== 0) bounds.push(['seq > ?', after]);
+    if (end !== null) bounds.push(['seq <= ?', end]);
+    const range = { where: bounds.map(([c]) => c).join(' AND ') || '1', params: bounds.map(([, v]) => v) };
     const cutoff = now - policy.maxAgeMs;
     let moved = 0;
     s.sql.transaction(() => {
