@@ -11,8 +11,9 @@
 // Also times Transport.pushContent alone (no queue, no drain) on a fourth receiver, so the CPU per body
 // splits into node-fetch, what the transport adds, and what the drain and queue add.
 // Run: npm run build && node dist/bench/drain.js [count] [concurrency] [runs]
-// Also reports CPU time of this process and of each receiver, so a saturated receiver
-// (which would make the ratio meaningless) shows up in the figures.
+// Also reports CPU time of this process and of each receiver, so a saturated receiver (which would
+// make the ratio meaningless) shows up in the figures; and each client's CPU split between its main
+// thread and the rest (bench/threads.ts): a cold client pays V8's optimizing compiler on helper threads.
 // runs > 1 (default 3): each run is a fresh process (a cold drain, as a real CLI run is), and the
 // medians are printed at the end: one run on a shared 2-core machine swings by 20 % or more.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusArtifacts } from './corpus.js';
 import { formatSteal, stealSince } from './steal.js';
+import { threadCpuSince, type ThreadCpu } from './threads.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -241,6 +243,8 @@ interface ColdFigures {
   ms: number;
   cpuMs: number;
   recvCpuMs: number;
+  /** The client's CPU split between its main thread and the rest (null off Linux). */
+  threads: ThreadCpu | null;
 }
 
 interface RunFigures {
@@ -270,6 +274,10 @@ interface RunFigures {
   floorRecvUs: number;
   eventsMs: number;
   bodiesMs: number;
+  /** Client CPU per body on the main thread (NaN off Linux): the drain's, the bracketing node-fetch floors' (mean), the cold http.request floor's. */
+  drainMainUs: number;
+  bracketFetchMainUs: number;
+  coldFloorMainUs: number;
 }
 
 async function main(): Promise<RunFigures> {
@@ -303,12 +311,14 @@ async function main(): Promise<RunFigures> {
   const coldFetchBefore = await runCold('fetch');
   const cpuA0 = childCpuMs(recvA.child);
   const self0 = selfCpuMs();
+  const threads0 = threadCpuSince();
   const t0 = performance.now();
   const stopProfile = await profileIfAsked();
   const report = await drain({ stateDir, transport: timed, budgetMs: null, concurrency: CONCURRENCY });
   const drainMs = performance.now() - t0;
   await stopProfile();
   const drainSelfCpu = selfCpuMs() - self0;
+  const drainThreads = threads0();
   const drainRecvCpu = childCpuMs(recvA.child) - cpuA0;
   transport.close();
   const uploaded = report.outcomes.filter((o) => o.status === 'uploaded').length;
@@ -399,6 +409,13 @@ async function main(): Promise<RunFigures> {
   console.log(
     `  by the machine's cpu (client + receiver) per body: drain ${perBody(drainMachineMs).toFixed(0)} µs, the bracketing node-fetch floors ${perBody(bracketMachineMs).toFixed(0)} µs -> ${((bracketMachineMs / drainMachineMs) * 100).toFixed(0)} %`,
   );
+  const mainUs = (t: ThreadCpu | null): number => (t ? perBody(t.mainMs) : NaN);
+  const otherUs = (t: ThreadCpu | null): number => (t ? perBody(t.otherMs) : NaN);
+  const bracketMainUs = (mainUs(coldFetchBefore.threads) + mainUs(coldFetch.threads)) / 2;
+  const bracketOtherUs = (otherUs(coldFetchBefore.threads) + otherUs(coldFetch.threads)) / 2;
+  console.log(
+    `  client cpu per body by thread, main + the rest (V8's optimizing compiler and GC helpers, libuv's pool): drain ${mainUs(drainThreads).toFixed(0)} + ${otherUs(drainThreads).toFixed(0)} µs, the bracketing node-fetch floors ${bracketMainUs.toFixed(0)} + ${bracketOtherUs.toFixed(0)} µs, the cold http.request floor ${mainUs(coldFloor.threads).toFixed(0)} + ${otherUs(coldFloor.threads).toFixed(0)} µs`,
+  );
   console.log(
     `vs the cold floors: drain / node-fetch floor (after) ${((drainMs > 0 ? coldFetch.ms / drainMs : 0) * 100).toFixed(0)} % (target >= 90 %); drain client cpu ${(drainSelfCpu / coldFloor.cpuMs).toFixed(2)}x the http.request floor's (target <= 2x)`,
   );
@@ -439,13 +456,16 @@ async function main(): Promise<RunFigures> {
     floorRecvUs: perBody(floorRecvCpu),
     eventsMs: eventsDoneAt - t0,
     bodiesMs,
+    drainMainUs: mainUs(drainThreads),
+    bracketFetchMainUs: bracketMainUs,
+    coldFloorMainUs: mainUs(coldFloor.threads),
   };
 }
 
 /**
  * KS_BENCH_ONLY=floor|fetch|wire: one floor alone in this (fresh, cold) process, as the drain always runs
  * cold. The receiver is indexed with plain http.request so node-fetch stays cold until timed.
- * Prints one JSON line: { ms, cpuMs, recvCpuMs } (the client's CPU, and its receiver's while timed).
+ * Prints one JSON line: { ms, cpuMs, recvCpuMs, threads } (the client's CPU, its split by thread, and its receiver's CPU while timed).
  */
 async function coldOnly(variant: string): Promise<ColdFigures> {
   const artifacts = corpusArtifacts(COUNT);
@@ -464,14 +484,16 @@ async function coldOnly(variant: string): Promise<ColdFigures> {
   const timed = variant === 'wire' ? () => wireFloor(recv.url, envelopes, requests) : variant === 'fetch' ? () => nodeFetchFloor(recv.url, requests) : () => floor(recv.url, requests);
   const r0 = childCpuMs(recv.child);
   const c0 = selfCpuMs();
+  const threads0 = threadCpuSince();
   const stopProfile = variant === 'wire' ? async () => undefined : await profileIfAsked(variant === 'fetch' ? 'KS_BENCH_PROFILE_COLD_FETCH' : 'KS_BENCH_PROFILE_COLD_FLOOR');
   const ms = await timed();
   const cpuMs = selfCpuMs() - c0;
+  const threads = threads0();
   const recvCpuMs = childCpuMs(recv.child) - r0;
   await stopProfile();
   await stopReceiver(recv);
   rmSync(state, { recursive: true, force: true });
-  return { ms, cpuMs, recvCpuMs };
+  return { ms, cpuMs, recvCpuMs, threads };
 }
 
 /** Runs `variant` in a fresh process (coldOnly). */
@@ -545,6 +567,9 @@ async function runMany(): Promise<void> {
   );
   console.log(
     `median vs the wire floor (cold, index events included): ${median((r) => r.coldWireRate).toFixed(0)} bodies/s (${median((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(median((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(median((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %; receiver cpu per body: drain ${median((r) => r.drainRecvUs).toFixed(0)} µs, wire floor ${median((r) => r.coldWireRecvUs).toFixed(0)} µs, node-fetch floors ${median((r) => r.bracketFetchRecvUs).toFixed(0)} µs`,
+  );
+  console.log(
+    `median client cpu per body on the main thread (the rest is V8's compiler, GC helpers, libuv's pool): drain ${median((r) => r.drainMainUs).toFixed(0)} µs, the bracketing node-fetch floors ${median((r) => r.bracketFetchMainUs).toFixed(0)} µs (drain / them ${median((r) => r.drainMainUs / r.bracketFetchMainUs).toFixed(2)}x), the cold http.request floor ${median((r) => r.coldFloorMainUs).toFixed(0)} µs (drain / it ${median((r) => r.drainMainUs / r.coldFloorMainUs).toFixed(2)}x; node-fetch floors / it ${median((r) => r.bracketFetchMainUs / r.coldFloorMainUs).toFixed(2)}x)`,
   );
 }
 
