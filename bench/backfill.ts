@@ -14,7 +14,7 @@
 // KS_BENCH_PACKED=1 packs them first (`git gc`), as in a long-lived repository.
 // Run: npm run build && node dist/bench/backfill.js [concurrency] [runs]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { commitAll, copyCorpusFeatures, gitOk, makeRepo } from '../test/support/git.js';
 import { cleanEnv } from '../test/support/proc.js';
 import { corpusArtifacts } from './corpus.js';
+import { statCpuMs } from './proc-stat.js';
 import { formatSteal, stealSince } from './steal.js';
 import { bundleFloorAgent } from './floor-bundle.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
@@ -66,9 +67,7 @@ function runChild(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv 
  */
 let childrenCpuSeen = 0;
 function reapedChildrenCpuDelta(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const total = (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime of reaped children, 1/100 s ticks
+  const total = statCpuMs('/proc/self/stat', 16, 17); // cutime + cstime of reaped children
   const delta = total - childrenCpuSeen;
   childrenCpuSeen = total;
   return delta;

@@ -18,13 +18,14 @@
 // medians are printed at the end: one run on a shared 2-core machine swings by 20 % or more.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { DEFAULT_CONCURRENCY } from '../lib/config.js';
 import { Session } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { corpusArtifacts } from './corpus.js';
+import { statCpuMs } from './proc-stat.js';
 import { formatSteal, stealSince } from './steal.js';
 import { threadCpuSince, type ThreadCpu } from './threads.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
@@ -62,13 +63,7 @@ async function startReceiver(): Promise<{ url: string; child: ChildProcess; data
 
 /** CPU milliseconds (user + system) a child has used so far, from /proc (Linux). */
 function childCpuMs(child: ChildProcess): number {
-  try {
-    const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in 1/100 s ticks
-  } catch {
-    return NaN;
-  }
+  return statCpuMs(`/proc/${child.pid}/stat`, 14, 15);
 }
 
 function selfCpuMs(): number {

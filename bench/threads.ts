@@ -2,30 +2,24 @@
 // compiler and garbage-collection helpers, libuv's pool), from /proc/self/task (Linux; null
 // elsewhere). A cold client pays V8's optimizing compiler on helper threads, a floor as much as the
 // drain: the split shows how much of a client's CPU per body is its own JavaScript running.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { statCpuMs } from './proc-stat.js';
 
 export interface ThreadCpu {
   mainMs: number;
   otherMs: number;
 }
 
-/** utime + stime of every thread of this process, in ms (clock ticks of 1/100 s), by thread id. */
+/** Each thread's CPU so far (utime + stime), in ms, by thread id; null if unreadable. */
 function perThread(): Map<string, number> | null {
+  let tids: string[];
   try {
-    const out = new Map<string, number>();
-    for (const tid of readdirSync('/proc/self/task')) {
-      try {
-        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.set(tid, (Number(fields[11]) + Number(fields[12])) * 10);
-      } catch {
-        // The thread ended between the listing and the read: its time is lost to the split only.
-      }
-    }
-    return out;
+    tids = readdirSync('/proc/self/task');
   } catch {
     return null;
   }
+  // A thread that ended between the listing and the read (NaN) loses its time to the split only.
+  return new Map(tids.map((tid) => [tid, statCpuMs(`/proc/self/task/${tid}/stat`, 14, 15)] as const).filter(([, ms]) => !Number.isNaN(ms)));
 }
 
 /** Starts a sample; the function returns the CPU spent since then, split by thread (null if unknown). */
