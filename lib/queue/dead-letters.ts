@@ -87,7 +87,8 @@ export class DeadLetters {
     const now = s.now();
     const sliced = policy.sliceRows !== undefined;
     // Where a look in parts stopped (0: no look under way); a look of the whole queue starts afresh.
-    const after = sliced ? Number(s.meta(STALE_CURSOR) ?? 0) || 0 : 0;
+    const cursor = Number(s.meta(STALE_CURSOR) ?? 0) || 0;
+    const after = sliced ? cursor : 0;
     if (policy.everyMs !== undefined && after === 0) {
       const last = Number(s.meta(STALE_CHECKED_AT));
       if (Number.isFinite(last) && last <= now && now - last < policy.everyMs) return 0;
@@ -128,7 +129,7 @@ export class DeadLetters {
     else {
       s.setMeta(STALE_CHECKED_AT, now);
       // A complete look ends any look in parts under way (a drain's whole look included).
-      if (Number(s.meta(STALE_CURSOR) ?? 0) !== 0) s.setMeta(STALE_CURSOR, 0);
+      if (cursor !== 0) s.setMeta(STALE_CURSOR, 0);
     }
     if (moved) s.changed = true;
     return moved;
