@@ -26,6 +26,7 @@ import { statCpuMs } from './proc-stat.js';
 import { formatSteal, stealSince } from './steal.js';
 import { bundleFloorAgent } from './floor-bundle.js';
 import { postEvents, warmUpEvents } from './warm-up.js';
+import { median } from './median.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.resolve(here, '../bundle/kitty-sync.js');
@@ -264,20 +265,17 @@ async function main(): Promise<void> {
       console.log(`hypervisor steal during run ${i}: ${formatSteal(steals[i - 1])}`);
     }
     if (RUNS > 1) {
-      const median = (pick: (r: RunResult) => number): number => {
-        const v = results.map(pick).sort((a, b) => a - b);
-        return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-      };
+      const med = (pick: (r: RunResult) => number): number => median(results.map(pick));
       const each = (pick: (r: RunResult) => number) => results.map((r) => (pick(r) * 100).toFixed(0)).join(' / ');
       console.log(
-        `=== ${RUNS} runs: backfill / drain median ${(median((r) => r.rate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.drainRate)} %; target >= 70 %); hypervisor steal per run: ${steals.map(formatSteal).join(' / ')}`,
+        `=== ${RUNS} runs: backfill / drain median ${(med((r) => r.rate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.drainRate)} %; target >= 70 %); hypervisor steal per run: ${steals.map(formatSteal).join(' / ')}`,
       );
       console.log(
-        `    backfill floor / drain median ${(median((r) => r.floorRate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.floorRate / r.drainRate)} %); kitty-sync's backfill / the floor median ${(median((r) => r.rate / r.floorRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.floorRate)} %)`,
+        `    backfill floor / drain median ${(med((r) => r.floorRate / r.drainRate) * 100).toFixed(0)} % (each: ${each((r) => r.floorRate / r.drainRate)} %); kitty-sync's backfill / the floor median ${(med((r) => r.rate / r.floorRate) * 100).toFixed(0)} % (each: ${each((r) => r.rate / r.floorRate)} %)`,
       );
-      console.log(`    before the first request, median: kitty-sync ${median((r) => r.syncBeforeMs).toFixed(0)} ms, the floor ${median((r) => r.floorBeforeMs).toFixed(0)} ms`);
+      console.log(`    before the first request, median: kitty-sync ${med((r) => r.syncBeforeMs).toFixed(0)} ms, the floor ${med((r) => r.floorBeforeMs).toFixed(0)} ms`);
       console.log(
-        `    by CPU per body (less sensitive to a shared machine's load): median ${(median((r) => r.drainClientUs / r.cpuUs) * 100).toFixed(0)} % (each: ${each((r) => r.drainClientUs / r.cpuUs)} %); backfill ${median((r) => r.cpuUs).toFixed(0)} µs, drain ${median((r) => r.drainClientUs).toFixed(0)} µs per body; load average ${loadavg()
+        `    by CPU per body (less sensitive to a shared machine's load): median ${(med((r) => r.drainClientUs / r.cpuUs) * 100).toFixed(0)} % (each: ${each((r) => r.drainClientUs / r.cpuUs)} %); backfill ${med((r) => r.cpuUs).toFixed(0)} µs, drain ${med((r) => r.drainClientUs).toFixed(0)} µs per body; load average ${loadavg()
           .map((l) => l.toFixed(2))
           .join(' ')}`,
       );

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { approveToken, fillToken } from '../lib/delivery/credentials.js';
+import { median } from './median.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -41,11 +42,6 @@ Object.assign(env, {
 const noHelperEnv = { ...env, GIT_CONFIG_GLOBAL: '/dev/null' };
 
 const git = (cwd: string, args: string[], e = env) => execFileSync('git', args, { cwd, env: e, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** user+sys ms of one `git credential fill` and everything it started (from /usr/bin/time on stderr). */
 function spawnSyncTime(cwd: string, host: string): number {

@@ -35,6 +35,7 @@ import { withQueue } from '../lib/queue/queue.js';
 import { drain, eventBatches, type DrainTransport } from '../lib/delivery/drain.js';
 import { Transport } from '../lib/delivery/transport.js';
 import type { CommitContext, DossierEvent, EligibleArtifact, PushContentRequest } from '../lib/types.js';
+import { median } from './median.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -537,34 +538,31 @@ async function runMany(): Promise<void> {
     steals.push(steal());
     console.log(`hypervisor steal during this run: ${formatSteal(steals[i])}`);
   }
-  const median = (pick: (r: RunFigures) => number): number => {
-    const v = results.map(pick).sort((a, b) => a - b);
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-  };
+  const med = (pick: (r: RunFigures) => number): number => median(results.map(pick));
   const all = (pick: (r: RunFigures) => number, digits = 0) => results.map((r) => pick(r).toFixed(digits)).join(' / ');
   console.log(`=== ${RUNS} runs (each: ${all((r) => r.ratio * 100)} %); hypervisor steal per run: ${steals.map(formatSteal).join(' / ')}`);
   console.log(
-    `median drain ${median((r) => r.drainRate).toFixed(0)} bodies/s (events ${median((r) => r.eventsMs).toFixed(0)} ms, bodies ${median((r) => r.bodiesMs).toFixed(0)} ms), floor ${median((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(median((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${median((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(median((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`,
+    `median drain ${med((r) => r.drainRate).toFixed(0)} bodies/s (events ${med((r) => r.eventsMs).toFixed(0)} ms, bodies ${med((r) => r.bodiesMs).toFixed(0)} ms), floor ${med((r) => r.floorRate).toFixed(0)} bodies/s, ratio ${(med((r) => r.ratio) * 100).toFixed(0)} %; node-fetch floor ${med((r) => r.fetchFloorRate).toFixed(0)} bodies/s (${(med((r) => r.fetchFloorRate / r.floorRate) * 100).toFixed(0)} % of the floor)`,
   );
   console.log(
-    `median cpu per body: drain client ${median((r) => r.drainClientUs).toFixed(0)} µs (receiver ${median((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${median((r) => r.floorClientUs).toFixed(0)} µs (receiver ${median((r) => r.floorRecvUs).toFixed(0)} µs), node-fetch floor client ${median((r) => r.fetchFloorClientUs).toFixed(0)} µs, Transport.pushContent alone ${median((r) => r.transportClientUs).toFixed(0)} µs`,
+    `median cpu per body: drain client ${med((r) => r.drainClientUs).toFixed(0)} µs (receiver ${med((r) => r.drainRecvUs).toFixed(0)} µs), floor client ${med((r) => r.floorClientUs).toFixed(0)} µs (receiver ${med((r) => r.floorRecvUs).toFixed(0)} µs), node-fetch floor client ${med((r) => r.fetchFloorClientUs).toFixed(0)} µs, Transport.pushContent alone ${med((r) => r.transportClientUs).toFixed(0)} µs`,
   );
   console.log(
-    `median drain / node-fetch floor ${(median((r) => r.drainRate / r.fetchFloorRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.fetchFloorRate) * 100)} %; target >= 90 %); drain client cpu / http.request floor's ${median((r) => r.drainClientUs / r.floorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.floorClientUs, 2)}; target <= 2x)`,
+    `median drain / node-fetch floor ${(med((r) => r.drainRate / r.fetchFloorRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.fetchFloorRate) * 100)} %; target >= 90 %); drain client cpu / http.request floor's ${med((r) => r.drainClientUs / r.floorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.floorClientUs, 2)}; target <= 2x)`,
   );
   console.log(
-    `median vs the cold floors (fresh process each): node-fetch floor ${median((r) => r.coldFetchRate).toFixed(0)} bodies/s (${median((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${median((r) => r.coldFloorRate).toFixed(0)} bodies/s (${median((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(median((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${median((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg()
+    `median vs the cold floors (fresh process each): node-fetch floor ${med((r) => r.coldFetchRate).toFixed(0)} bodies/s (${med((r) => r.coldFetchClientUs).toFixed(0)} µs cpu/body), http.request floor ${med((r) => r.coldFloorRate).toFixed(0)} bodies/s (${med((r) => r.coldFloorClientUs).toFixed(0)} µs cpu/body); drain / cold node-fetch floor ${(med((r) => r.drainRate / r.coldFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldFetchRate) * 100)} %); drain client cpu / cold http.request floor's ${med((r) => r.drainClientUs / r.coldFloorClientUs).toFixed(2)}x (each: ${all((r) => r.drainClientUs / r.coldFloorClientUs, 2)}); load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
   console.log(
-    `median vs the cold node-fetch floor run just before and just after each drain: drain / their geometric mean ${(median((r) => r.drainRate / r.bracketFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.bracketFetchRate) * 100)} %; target >= 90 %); by the machine's cpu (client + receiver) per body ${(median((r) => r.bracketFetchMachineUs / r.drainMachineUs) * 100).toFixed(0)} % (each: ${all((r) => (r.bracketFetchMachineUs / r.drainMachineUs) * 100)} %; drain ${median((r) => r.drainMachineUs).toFixed(0)} µs, floor ${median((r) => r.bracketFetchMachineUs).toFixed(0)} µs)`,
+    `median vs the cold node-fetch floor run just before and just after each drain: drain / their geometric mean ${(med((r) => r.drainRate / r.bracketFetchRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.bracketFetchRate) * 100)} %; target >= 90 %); by the machine's cpu (client + receiver) per body ${(med((r) => r.bracketFetchMachineUs / r.drainMachineUs) * 100).toFixed(0)} % (each: ${all((r) => (r.bracketFetchMachineUs / r.drainMachineUs) * 100)} %; drain ${med((r) => r.drainMachineUs).toFixed(0)} µs, floor ${med((r) => r.bracketFetchMachineUs).toFixed(0)} µs)`,
   );
   console.log(
-    `median vs the wire floor (cold, index events included): ${median((r) => r.coldWireRate).toFixed(0)} bodies/s (${median((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(median((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(median((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %; receiver cpu per body: drain ${median((r) => r.drainRecvUs).toFixed(0)} µs, wire floor ${median((r) => r.coldWireRecvUs).toFixed(0)} µs, node-fetch floors ${median((r) => r.bracketFetchRecvUs).toFixed(0)} µs`,
+    `median vs the wire floor (cold, index events included): ${med((r) => r.coldWireRate).toFixed(0)} bodies/s (${med((r) => r.coldWireClientUs).toFixed(0)} µs cpu/body); drain / wire floor ${(med((r) => r.drainRate / r.coldWireRate) * 100).toFixed(0)} % (each: ${all((r) => (r.drainRate / r.coldWireRate) * 100)} %); wire floor / cold node-fetch floor ${(med((r) => r.coldWireRate / r.coldFetchRate) * 100).toFixed(0)} %; receiver cpu per body: drain ${med((r) => r.drainRecvUs).toFixed(0)} µs, wire floor ${med((r) => r.coldWireRecvUs).toFixed(0)} µs, node-fetch floors ${med((r) => r.bracketFetchRecvUs).toFixed(0)} µs`,
   );
   console.log(
-    `median client cpu per body on the main thread (the rest is V8's compiler, GC helpers, libuv's pool): drain ${median((r) => r.drainMainUs).toFixed(0)} µs, the bracketing node-fetch floors ${median((r) => r.bracketFetchMainUs).toFixed(0)} µs (drain / them ${median((r) => r.drainMainUs / r.bracketFetchMainUs).toFixed(2)}x), the cold http.request floor ${median((r) => r.coldFloorMainUs).toFixed(0)} µs (drain / it ${median((r) => r.drainMainUs / r.coldFloorMainUs).toFixed(2)}x; node-fetch floors / it ${median((r) => r.bracketFetchMainUs / r.coldFloorMainUs).toFixed(2)}x)`,
+    `median client cpu per body on the main thread (the rest is V8's compiler, GC helpers, libuv's pool): drain ${med((r) => r.drainMainUs).toFixed(0)} µs, the bracketing node-fetch floors ${med((r) => r.bracketFetchMainUs).toFixed(0)} µs (drain / them ${med((r) => r.drainMainUs / r.bracketFetchMainUs).toFixed(2)}x), the cold http.request floor ${med((r) => r.coldFloorMainUs).toFixed(0)} µs (drain / it ${med((r) => r.drainMainUs / r.coldFloorMainUs).toFixed(2)}x; node-fetch floors / it ${med((r) => r.bracketFetchMainUs / r.coldFloorMainUs).toFixed(2)}x)`,
   );
 }
 

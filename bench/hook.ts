@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleFloorAgent } from './floor-bundle.js';
+import { median } from './median.js';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -97,11 +98,6 @@ function commitB(dir: string, n: number, env: NodeJS.ProcessEnv): Timed {
   git(dir, ['add', '-A']);
   return timedCommit(dir, `b${n}`, env);
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function startReceiver(dataDir: string): Promise<{ url: string; stop(): void }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1', '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'], env: baseEnv });

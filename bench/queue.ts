@@ -21,6 +21,7 @@ import { hookRunOptions } from '../lib/run/hook.js';
 import type { DrainTransport } from '../lib/delivery/drain.js';
 import { artifact, CTX, namespace } from '../test/support/artifacts.js';
 import type { EligibleArtifact } from '../lib/types.js';
+import { median } from './median.js';
 
 const self = fileURLToPath(import.meta.url);
 
@@ -142,11 +143,6 @@ function copyState(pre: string, stateDir: string): void {
   mkdirSync(spoolDir(stateDir), { recursive: true });
   for (const name of readdirSync(spool)) linkSync(path.join(spool, name), path.join(spoolDir(stateDir), name));
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

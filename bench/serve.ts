@@ -14,6 +14,7 @@ import { startReceiver, type Receiver } from '../server/receiver.js';
 import { acceptedEvent } from '../server/validate.js';
 import type { NamespaceRef } from '../lib/contract/wire.js';
 import { indexEvent, pushRequest } from '../test/support/receiver.js';
+import { median } from './median.js';
 
 const PROJECT = '7d0c8a52-1b7e-4c1a-9a55-0f7e0b4c2d11';
 const PER_FEATURE = 100;
@@ -54,11 +55,6 @@ function request(url: string, method: string, payload: Buffer | null, headers: R
     req.end(payload ?? undefined);
   });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 interface Target {
   r: Receiver;
